@@ -1,0 +1,64 @@
+//! vmsnap-core: the contracts every vmsnap format crate builds on.
+//!
+//! * [`Source`] — positional, thread-safe reads of bytes (a file with `pread`, bytes in
+//!   memory).
+//! * [`Layer`] — an address space with a size, built on lower layers: `read_at`,
+//!   `extents`, `describe`, `findings`, named children (snapshots, RAM blocks).
+//! * [`SegmentMap`] — guest ranges mapped onto a lower layer, for memory formats.
+//! * [`Error`] — one error type with a stable [`ErrorKind`] and context.
+//! * [`Resolver`] — the external-reference policy every backing file, extent, parent and
+//!   companion file goes through.
+//! * [`Plugin`] and [`Registry`] — how formats join, with [`register_plugin!`].
+//!
+//! ```
+//! use std::sync::Arc;
+//! use vmsnap_core::{FileLayer, Layer, MemSource};
+//!
+//! let layer = FileLayer::new(Arc::new(MemSource::new(vec![7u8; 4096])));
+//! let mut buf = [0u8; 16];
+//! layer.read_at(100, &mut buf).unwrap();
+//! assert_eq!(buf, [7u8; 16]);
+//! assert!(layer.read_at(4090, &mut buf).is_err()); // past the end is an error
+//! ```
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+pub mod bytes;
+pub mod cpu;
+pub mod error;
+pub mod extent;
+pub mod finding;
+pub mod layer;
+pub mod limits;
+pub mod plugin;
+pub mod policy;
+pub mod registry;
+pub mod segment;
+pub mod source;
+
+pub use bytes::Bytes;
+pub use cpu::CpuState;
+pub use error::{Context, Error, ErrorKind, Result, ResultExt};
+pub use extent::{push_coalesced, Extent, ExtentKind};
+pub use finding::{Finding, Findings, Severity};
+pub use layer::{
+    check_read, AddressSpace, ChildRole, FileLayer, Layer, LayerExt, NamedLayer, SliceLayer,
+};
+pub use plugin::{OpenCtx, OpenFn, Options, Plugin, PluginKind, Probe, SniffWindow};
+pub use policy::{ExternalPolicy, ExternalRef, RefDecision, RefKind, Resolver};
+pub use registry::{Registry, Sniff};
+pub use segment::{Decoder, Overlap, Segment, SegmentKind, SegmentMap, SegmentMapBuilder};
+pub use source::{FileSource, MemSource, Source};
+
+#[doc(hidden)]
+pub mod __private {
+    #[cfg(feature = "registry")]
+    pub use ::inventory;
+}

@@ -1,0 +1,159 @@
+//! The plugin type every format crate exports, the bounded window its probe sees, and the
+//! context its `open` gets.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::cpu::CpuState;
+use crate::error::Result;
+use crate::layer::{AddressSpace, Layer};
+use crate::policy::Resolver;
+use crate::registry::Registry;
+
+/// What a plugin turns its input into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PluginKind {
+    /// A virtual disk image (qcow2, VMDK …).
+    Disk,
+    /// A memory image (QEMU stream, VMware checkpoint, ELF core …).
+    Memory,
+    /// A container of metadata (Hyper-V .vmcx, a libvirt save header).
+    Container,
+    /// An address translation (x86 paging) on top of memory.
+    Translation,
+}
+
+impl PluginKind {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginKind::Disk => "disk",
+            PluginKind::Memory => "memory",
+            PluginKind::Container => "container",
+            PluginKind::Translation => "translation",
+        }
+    }
+}
+
+/// What a probe sees: the head and tail of a layer, its size and a few facts about it.
+/// Probes must not read anything else.
+#[derive(Debug, Clone, Copy)]
+pub struct SniffWindow<'a> {
+    /// The first bytes (up to [`crate::limits::PROBE_HEAD`]).
+    pub head: &'a [u8],
+    /// The last bytes (up to [`crate::limits::PROBE_TAIL`]).
+    pub tail: &'a [u8],
+    /// Size of the layer.
+    pub size: u64,
+    /// The layer's address space.
+    pub space: AddressSpace,
+    /// The layer's name (plugin name, or `file`).
+    pub layer: &'a str,
+    /// The host file behind it, when there is one (used by companion-file formats).
+    pub path: Option<&'a Path>,
+    /// CPU state the layer offers (memory layers), for translation plugins.
+    pub cpu: &'a [CpuState],
+}
+
+impl<'a> SniffWindow<'a> {
+    /// A window over bytes in memory (tests, fuzzing, streaming inspection).
+    pub fn of_bytes(head: &'a [u8], tail: &'a [u8], size: u64) -> Self {
+        SniffWindow {
+            head,
+            tail,
+            size,
+            space: AddressSpace::File,
+            layer: "file",
+            path: None,
+            cpu: &[],
+        }
+    }
+}
+
+/// A probe's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// The layer is in this format.
+    Yes,
+    /// It is not, and why (for `--explain`).
+    No(&'static str),
+}
+
+impl Probe {
+    /// Whether the answer is yes.
+    pub fn is_yes(self) -> bool {
+        matches!(self, Probe::Yes)
+    }
+}
+
+/// Free-form options from the user (`-o key=value`), e.g. `qemu.ram-below-4g=2G`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Options(BTreeMap<String, String>);
+
+impl Options {
+    /// No options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Sets `key` to `value`.
+    pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.0.insert(key.into(), value.into());
+    }
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+    /// All options.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+/// What `open` gets besides its input: the external-reference resolver, the registry (to
+/// open a backing file or parent as a disk), the chain depth so far and user options.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenCtx<'a> {
+    /// Resolves backing files, extents, parents and companions under the policy.
+    pub resolver: &'a Resolver,
+    /// Plugins available for chained opens.
+    pub registry: &'a Registry,
+    /// How many backing/parent links were followed to get here.
+    pub depth: u32,
+    /// User options.
+    pub options: &'a Options,
+}
+
+impl<'a> OpenCtx<'a> {
+    /// The context one link further down a backing or parent chain.
+    pub fn deeper(&self) -> OpenCtx<'a> {
+        OpenCtx {
+            depth: self.depth.saturating_add(1),
+            ..*self
+        }
+    }
+}
+
+/// A format plugin: what every format crate exports as `PLUGIN`.
+#[derive(Debug)]
+pub struct Plugin {
+    /// Unique name, e.g. `qcow2`.
+    pub name: &'static str,
+    /// What it produces.
+    pub kind: PluginKind,
+    /// Lower probes first (Volatility's `stack_order`); ties are ordered by name and two
+    /// equal-priority plugins that both accept is an ambiguity.
+    pub priority: u16,
+    /// One line for `vmsnap formats`.
+    pub summary: &'static str,
+    /// Pure, bounded recognition of the format.
+    pub probe: fn(&SniffWindow<'_>) -> Probe,
+    /// Opens the format on `lower`.
+    pub open: OpenFn,
+}
+
+/// A plugin's `open`: builds its layer on `lower`.
+pub type OpenFn = fn(Arc<dyn Layer>, &OpenCtx<'_>) -> Result<Arc<dyn Layer>>;

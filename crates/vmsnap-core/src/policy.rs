@@ -1,0 +1,429 @@
+//! The external-reference policy. Backing files, VMDK extents and parent hints, VHD/VHDX
+//! parents, a `.vmem` beside a `.vmss`: nothing outside the given file is opened except
+//! through a [`Resolver`], and every reference is recorded whether it was followed or not.
+//!
+//! # Security
+//! A disk image names other files by path. Following such a name blindly lets an uploaded
+//! image make the host read its own files (`/etc/shadow` as a backing file). The library
+//! default is [`ExternalPolicy::Deny`]; the CLI default is [`ExternalPolicy::SameDir`].
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::finding::Finding;
+use crate::source::{FileSource, Source};
+
+/// Which external references may be opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExternalPolicy {
+    /// Open nothing outside the given file (library default).
+    #[default]
+    Deny,
+    /// Open plain relative names that resolve, after following symlinks, to a file in the
+    /// same directory as the referring file.
+    SameDir,
+    /// Open any local path (absolute, `..`). Protocol references (`nbd:`, `http://`,
+    /// `json:`) are never opened.
+    Any,
+}
+
+impl ExternalPolicy {
+    /// The CLI spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExternalPolicy::Deny => "none",
+            ExternalPolicy::SameDir => "same-dir",
+            ExternalPolicy::Any => "any",
+        }
+    }
+}
+
+/// What an external reference is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefKind {
+    /// A backing file (qcow2, QED).
+    Backing,
+    /// An external data file (qcow2).
+    DataFile,
+    /// An extent file (VMDK descriptor).
+    Extent,
+    /// A parent disk (VMDK, VHD, VHDX, VDI differencing).
+    Parent,
+    /// A companion file (`.vmem` for `.vmss`).
+    Companion,
+    /// A path named in configuration, never opened (Hyper-V disks).
+    Configured,
+}
+
+/// What became of a reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum RefDecision {
+    /// It was opened from `path`.
+    Opened {
+        /// The resolved path.
+        path: PathBuf,
+    },
+    /// The policy refused it.
+    Denied {
+        /// Why.
+        reason: String,
+    },
+    /// It was allowed but could not be opened.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// The format lists it but does not open it.
+    Listed,
+}
+
+/// One external reference as found in a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExternalRef {
+    /// What it is for.
+    pub kind: RefKind,
+    /// The name exactly as the file has it.
+    pub name: String,
+    /// What became of it.
+    #[serde(flatten)]
+    pub decision: RefDecision,
+}
+
+impl ExternalRef {
+    /// The finding `check` reports for this reference (rule id per kind, OpenStack's
+    /// `backing_file` / `data_file` / `descriptor` where those apply).
+    pub fn finding(&self) -> Finding {
+        let rule = match self.kind {
+            RefKind::Backing => "backing_file",
+            RefKind::DataFile => "data_file",
+            RefKind::Extent => "descriptor",
+            RefKind::Parent => "parent",
+            RefKind::Companion => "companion_file",
+            RefKind::Configured => "configured_path",
+        };
+        let what = match &self.decision {
+            RefDecision::Opened { path } => format!("opened {}", path.display()),
+            RefDecision::Denied { reason } => format!("not opened: {reason}"),
+            RefDecision::Failed { reason } => format!("could not be opened: {reason}"),
+            RefDecision::Listed => "not followed".to_string(),
+        };
+        let severity = match self.kind {
+            RefKind::Companion | RefKind::Configured => crate::finding::Severity::Warning,
+            _ => crate::finding::Severity::Unsafe,
+        };
+        Finding::new(
+            rule,
+            severity,
+            format!("references {:?} file {:?} ({what})", self.kind, self.name),
+        )
+    }
+}
+
+/// How a [`Resolver`] opens a path once the policy allows it (replaceable in tests, to
+/// prove which files are opened).
+pub type OpenFn = dyn Fn(&Path) -> Result<Arc<dyn Source>> + Send + Sync;
+
+/// Resolves external references under a policy and logs every attempt.
+pub struct Resolver {
+    policy: ExternalPolicy,
+    open: Box<OpenFn>,
+    log: Mutex<Vec<ExternalRef>>,
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolver")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Resolver {
+    fn default() -> Self {
+        Resolver::new(ExternalPolicy::Deny)
+    }
+}
+
+impl Resolver {
+    /// A resolver that opens allowed paths from the file system.
+    pub fn new(policy: ExternalPolicy) -> Self {
+        Resolver::with_opener(policy, |p| {
+            Ok(Arc::new(FileSource::open(p)?) as Arc<dyn Source>)
+        })
+    }
+
+    /// A resolver with a custom way of opening allowed paths.
+    pub fn with_opener(
+        policy: ExternalPolicy,
+        open: impl Fn(&Path) -> Result<Arc<dyn Source>> + Send + Sync + 'static,
+    ) -> Self {
+        Resolver {
+            policy,
+            open: Box::new(open),
+            log: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> ExternalPolicy {
+        self.policy
+    }
+
+    /// Every reference resolved so far, in order.
+    pub fn log(&self) -> Vec<ExternalRef> {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    fn record(&self, r: ExternalRef) {
+        if let Ok(mut l) = self.log.lock() {
+            if l.len() < crate::limits::MAX_FINDINGS {
+                l.push(r);
+            }
+        }
+    }
+
+    /// Decides whether `name`, found in the file at `base`, may be opened, and where it
+    /// resolves to. Pure: touches the file system only to canonicalize for `SameDir`.
+    pub fn check(&self, base: Option<&Path>, name: &str) -> std::result::Result<PathBuf, String> {
+        check_reference(self.policy, base, name)
+    }
+
+    /// Opens reference `name` of `kind`, found in the file at `base`, if the policy
+    /// allows; records the outcome either way and returns it with the source.
+    pub fn open(
+        &self,
+        kind: RefKind,
+        base: Option<&Path>,
+        name: &str,
+    ) -> (ExternalRef, Result<Arc<dyn Source>>) {
+        let (decision, result) = match self.check(base, name) {
+            Err(reason) => (
+                RefDecision::Denied {
+                    reason: reason.clone(),
+                },
+                Err(Error::new(
+                    ErrorKind::PolicyDenied,
+                    format!("{kind:?} reference {name:?} not opened: {reason}"),
+                )),
+            ),
+            Ok(path) => match (self.open)(&path) {
+                Ok(src) => (RefDecision::Opened { path }, Ok(src)),
+                Err(e) => (
+                    RefDecision::Failed {
+                        reason: e.to_string(),
+                    },
+                    Err(e),
+                ),
+            },
+        };
+        let r = ExternalRef {
+            kind,
+            name: name.to_string(),
+            decision,
+        };
+        self.record(r.clone());
+        (r, result)
+    }
+}
+
+/// Whether `name` looks like a protocol reference (`nbd:`, `http://`, `json:{…}`); a
+/// single letter before the colon is a Windows drive, not a protocol.
+pub fn is_protocol(name: &str) -> bool {
+    match name.find(':') {
+        Some(i) if i >= 2 => name.get(..i).is_some_and(|p| {
+            p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+.-_".contains(c))
+        }),
+        _ => false,
+    }
+}
+
+/// Whether `name` is absolute on any platform that writes image files (`/x`, `\x`, `C:\x`).
+pub fn is_absolute_anywhere(name: &str) -> bool {
+    let b = name.as_bytes();
+    name.starts_with('/')
+        || name.starts_with('\\')
+        || (b.len() >= 2
+            && b.first().is_some_and(u8::is_ascii_alphabetic)
+            && b.get(1) == Some(&b':'))
+}
+
+/// Whether `name` has a `..` component in either separator style.
+pub fn has_parent_component(name: &str) -> bool {
+    name.split(['/', '\\']).any(|c| c == "..")
+}
+
+fn check_reference(
+    policy: ExternalPolicy,
+    base: Option<&Path>,
+    name: &str,
+) -> std::result::Result<PathBuf, String> {
+    if name.is_empty() {
+        return Err("empty name".into());
+    }
+    if name.contains('\0') {
+        return Err("name contains a NUL byte".into());
+    }
+    if is_protocol(name) {
+        return Err("protocol references are never opened".into());
+    }
+    if policy == ExternalPolicy::Deny {
+        return Err("the external-reference policy is `none`".into());
+    }
+    let base_dir = base.and_then(Path::parent).map(|p| {
+        if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        }
+    });
+    let absolute = is_absolute_anywhere(name);
+    let parent = has_parent_component(name);
+    let candidate = if absolute {
+        PathBuf::from(name)
+    } else {
+        match base_dir {
+            Some(d) => d.join(name),
+            None => return Err("relative name but the referring file has no path".into()),
+        }
+    };
+    match policy {
+        ExternalPolicy::Deny => Err("the external-reference policy is `none`".into()),
+        ExternalPolicy::Any => Ok(candidate),
+        ExternalPolicy::SameDir => {
+            if absolute {
+                return Err("absolute path refused by the `same-dir` policy".into());
+            }
+            if parent {
+                return Err("`..` refused by the `same-dir` policy".into());
+            }
+            if Path::new(name)
+                .components()
+                .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+            {
+                return Err("unusual path component refused by the `same-dir` policy".into());
+            }
+            let dir = base_dir
+                .ok_or("the referring file has no directory")?
+                .canonicalize()
+                .map_err(|e| format!("cannot resolve the referring file's directory: {e}"))?;
+            let real = candidate
+                .canonicalize()
+                .map_err(|e| format!("cannot resolve {}: {e}", candidate.display()))?;
+            if real.parent() != Some(dir.as_path()) {
+                return Err(format!(
+                    "resolves to {}, outside {} (the `same-dir` policy)",
+                    real.display(),
+                    dir.display()
+                ));
+            }
+            Ok(real)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn tmpdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("vmsnap-policy-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn classifies_names() {
+        assert!(is_protocol("nbd:host:1"));
+        assert!(is_protocol("json:{\"a\":1}"));
+        assert!(is_protocol("http://x/y"));
+        assert!(!is_protocol("C:\\x.vhd"));
+        assert!(!is_protocol("plain.qcow2"));
+        assert!(is_absolute_anywhere("/etc/passwd"));
+        assert!(is_absolute_anywhere("C:\\Users\\x.vhdx"));
+        assert!(is_absolute_anywhere("\\\\server\\share"));
+        assert!(!is_absolute_anywhere("a/b"));
+        assert!(has_parent_component("a/../b"));
+        assert!(has_parent_component("..\\b"));
+        assert!(!has_parent_component("a..b"));
+    }
+
+    #[test]
+    fn deny_opens_nothing_and_logs() {
+        let opened = Arc::new(AtomicUsize::new(0));
+        let o = opened.clone();
+        let r = Resolver::with_opener(ExternalPolicy::Deny, move |p| {
+            o.fetch_add(1, Ordering::SeqCst);
+            Ok(Arc::new(FileSource::open(p)?) as Arc<dyn Source>)
+        });
+        let (rec, res) = r.open(RefKind::Backing, Some(Path::new("/tmp/x.qcow2")), "y.qcow2");
+        assert_eq!(res.unwrap_err().kind(), ErrorKind::PolicyDenied);
+        assert!(matches!(rec.decision, RefDecision::Denied { .. }));
+        assert_eq!(opened.load(Ordering::SeqCst), 0);
+        assert_eq!(r.log().len(), 1);
+        assert_eq!(rec.finding().rule, "backing_file");
+    }
+
+    #[test]
+    fn same_dir_allows_siblings_only() {
+        let d = tmpdir("same");
+        let sub = d.join("sub");
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(d.join("base.img"), b"b").unwrap();
+        std::fs::write(sub.join("deep.img"), b"d").unwrap();
+        let top = d.join("top.img");
+        std::fs::write(&top, b"t").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("/etc/passwd", d.join("link.img")).ok();
+        let r = Resolver::new(ExternalPolicy::SameDir);
+        assert!(r.check(Some(&top), "base.img").is_ok());
+        assert!(r.check(Some(&top), "./base.img").is_ok());
+        assert!(r
+            .check(Some(&top), "/etc/passwd")
+            .unwrap_err()
+            .contains("absolute"));
+        assert!(r.check(Some(&top), "../x.img").unwrap_err().contains(".."));
+        assert!(r
+            .check(Some(&top), "sub/deep.img")
+            .unwrap_err()
+            .contains("outside"));
+        assert!(r
+            .check(Some(&top), "nbd:localhost:10809")
+            .unwrap_err()
+            .contains("protocol"));
+        #[cfg(unix)]
+        assert!(r
+            .check(Some(&top), "link.img")
+            .unwrap_err()
+            .contains("outside"));
+        assert!(r.check(None, "base.img").is_err());
+        let (rec, res) = r.open(RefKind::Parent, Some(&top), "base.img");
+        assert!(res.is_ok());
+        assert!(matches!(rec.decision, RefDecision::Opened { .. }));
+        let (rec, res) = r.open(RefKind::Parent, Some(&top), "missing.img");
+        assert!(res.is_err());
+        assert!(matches!(rec.decision, RefDecision::Denied { .. }));
+        std::fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn any_allows_absolute_but_never_protocols() {
+        let r = Resolver::new(ExternalPolicy::Any);
+        assert_eq!(
+            r.check(Some(Path::new("/a/b.img")), "/etc/hosts").unwrap(),
+            PathBuf::from("/etc/hosts")
+        );
+        assert_eq!(
+            r.check(Some(Path::new("/a/b.img")), "../c.img").unwrap(),
+            PathBuf::from("/a/../c.img")
+        );
+        assert!(r.check(Some(Path::new("/a/b.img")), "http://h/x").is_err());
+    }
+}

@@ -1,0 +1,146 @@
+//! Helpers for tests, fuzz targets and benchmarks. Not for production use: these
+//! functions panic on failure, which is what a test wants.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use vmsnap_core::{Layer, LayerExt};
+
+pub mod image;
+
+/// The workspace root (where `Cargo.toml` with `[workspace]` is).
+pub fn workspace_root() -> PathBuf {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .nth(2)
+        .map(Path::to_path_buf)
+        .unwrap_or(here)
+}
+
+/// `corpus/` in the workspace.
+pub fn corpus_dir() -> PathBuf {
+    workspace_root().join("corpus")
+}
+
+/// A file under `corpus/`.
+pub fn corpus(rel: &str) -> PathBuf {
+    corpus_dir().join(rel)
+}
+
+/// A fresh scratch directory under `target/test-scratch/<tag>`.
+pub fn scratch_dir(tag: &str) -> PathBuf {
+    let d = workspace_root()
+        .join("target")
+        .join("test-scratch")
+        .join(format!("{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Whether `qemu-img` can be run.
+pub fn have_qemu_img() -> bool {
+    Command::new("qemu-img")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs a command and panics with its stderr when it fails.
+pub fn run(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// What `qemu-img convert -O raw [extra] FILE` produces: the oracle for disk formats.
+/// `extra` may hold e.g. `["-l", "snapshot.name=one"]` or `["-f", "vmdk"]`.
+pub fn qemu_img_raw(file: &Path, extra: &[&str]) -> Vec<u8> {
+    let dir = scratch_dir("oracle");
+    let out = dir.join("out.raw");
+    run(Command::new("qemu-img")
+        .arg("convert")
+        .args(extra)
+        .arg("-O")
+        .arg("raw")
+        .arg(file)
+        .arg(&out));
+    let v = std::fs::read(&out).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    v
+}
+
+/// `qemu-img info --output=json FILE`.
+pub fn qemu_img_info(file: &Path) -> serde_json::Value {
+    let out = run(Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(file));
+    serde_json::from_slice(&out).unwrap()
+}
+
+/// Every byte of `layer` (panics past 1 GiB: tests use small samples).
+pub fn read_all(layer: &dyn Layer) -> Vec<u8> {
+    assert!(layer.len() <= 1 << 30, "layer too large for read_all");
+    layer
+        .read_vec(0, layer.len(), 1 << 30, "whole layer")
+        .unwrap()
+}
+
+/// Asserts two byte strings are equal, reporting the first difference instead of
+/// dumping megabytes.
+pub fn assert_same_bytes(got: &[u8], want: &[u8], what: &str) {
+    if got.len() != want.len() {
+        panic!("{what}: length {} != expected {}", got.len(), want.len());
+    }
+    if let Some(i) = got.iter().zip(want).position(|(a, b)| a != b) {
+        panic!(
+            "{what}: first difference at byte {i:#x}: got {:#04x}, expected {:#04x}",
+            got[i], want[i]
+        );
+    }
+}
+
+/// Drives a layer the way a fuzz target should: reads it whole in chunks (up to
+/// `budget` bytes), asks for extents, describe, meta, findings, external refs, CPU state,
+/// and does the same for its children (one level). Ignores errors; must never panic.
+pub fn exercise(layer: &Arc<dyn Layer>, budget: u64) {
+    exercise_one(layer.as_ref(), budget);
+    for child in layer.children().into_iter().take(8) {
+        exercise_one(child.layer.as_ref(), budget / 4);
+    }
+}
+
+fn exercise_one(layer: &dyn Layer, budget: u64) {
+    let len = layer.len();
+    let _ = layer.extents(0..len.min(budget.saturating_mul(16)));
+    let _ = layer.describe().to_string();
+    let _ = layer.meta().to_string();
+    let _ = layer.findings();
+    let _ = layer.external_refs();
+    let _ = layer.cpu_state();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut off = 0u64;
+    while off < len.min(budget) {
+        let n = (len - off).min(buf.len() as u64) as usize;
+        if layer.read_at(off, &mut buf[..n]).is_err() {
+            // Keep going: later ranges may still be readable.
+        }
+        off += n as u64;
+    }
+    // A read straddling the end must fail, not panic.
+    let _ = layer.read_at(len.saturating_sub(1), &mut [0u8; 2]);
+    let _ = layer.read_at(u64::MAX - 1, &mut [0u8; 4]);
+}
