@@ -136,6 +136,13 @@ pub trait Layer: Send + Sync + fmt::Debug {
         Vec::new()
     }
 
+    /// The bytes of a named metadata item (a VMware tag such as `imageData`, an embedded
+    /// file), for `vmsnap meta --extract`. `Ok(None)` when there is no such item.
+    fn extract(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let _ = name;
+        Ok(None)
+    }
+
     /// The host file this layer's bytes ultimately come from, when there is one.
     fn path(&self) -> Option<&Path> {
         None

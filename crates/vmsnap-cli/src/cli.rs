@@ -1,0 +1,186 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "Exit codes: 0 ok; 1 findings (info, check: something unsafe was found); \
+2 error (could not open or read the input, or bad arguments).";
+
+/// Open what hypervisors leave on disk — virtual disks, memory snapshots, VM
+/// configuration stores — as address spaces, stacked automatically.
+#[derive(Debug, Parser)]
+#[command(name = "vmsnap", version, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Print the whole chain of causes with an error.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the stack of layers and what each one is (like `qemu-img info`, plus memory
+    /// details).
+    #[command(after_help = EXIT_CODES)]
+    Info(InfoArgs),
+    /// Decide whether an image is safe to hand to a hypervisor, rule by rule.
+    #[command(after_help = "Exit codes: 0 safe; 1 unsafe; 2 could not inspect.")]
+    Check(CheckArgs),
+    /// Write a layer to a raw file: sparse, holes skipped, in parallel.
+    #[command(after_help = EXIT_CODES)]
+    Convert(ConvertArgs),
+    /// Write bytes of a layer to standard output.
+    #[command(after_help = EXIT_CODES)]
+    Cat(CatArgs),
+    /// List a layer's extents (data, zero, unallocated), like `qemu-img map`.
+    #[command(after_help = EXIT_CODES)]
+    Map(MapArgs),
+    /// Print a layer's whole metadata tree, lossless.
+    #[command(after_help = EXIT_CODES)]
+    Meta(MetaArgs),
+    /// List the registered format plugins.
+    #[command(after_help = EXIT_CODES)]
+    Formats(FormatsArgs),
+}
+
+/// Which external references (backing files, extents, parents, companions) may be opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum External {
+    /// Open none.
+    None,
+    /// Open files in the same directory as the input only.
+    SameDir,
+    /// Open any local file.
+    Any,
+}
+
+/// Options shared by every command that opens a file.
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    /// The input file.
+    pub file: PathBuf,
+    /// Which external references may be opened.
+    #[arg(long, value_enum, default_value_t = External::SameDir)]
+    pub external: External,
+    /// A format option, `key=value` (e.g. `qemu.ram-below-4g=2G`); repeatable.
+    #[arg(short = 'o', long = "option", value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
+}
+
+/// `info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// Input and policy.
+    #[command(flatten)]
+    pub open: OpenArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Also show every plugin tried on every layer, and why it refused.
+    #[arg(long)]
+    pub explain: bool,
+}
+
+/// `check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The input file.
+    pub file: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The format the image claims to be; a mismatch is a finding.
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+/// Chooses a layer.
+#[derive(Debug, Args)]
+pub struct LayerArg {
+    /// Layer by index (0 is the file) or name (`qcow2`, `snapshot:1`,
+    /// `qcow2/vmstate:1/qemu`); default: the top of the main stack.
+    #[arg(long, short = 'l')]
+    pub layer: Option<String>,
+}
+
+/// `convert`.
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Input and policy.
+    #[command(flatten)]
+    pub open: OpenArgs,
+    /// The output raw file.
+    pub output: PathBuf,
+    /// Which layer.
+    #[command(flatten)]
+    pub layer: LayerArg,
+    /// Worker threads (at least 2).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Never show a progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `cat`.
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// Input and policy.
+    #[command(flatten)]
+    pub open: OpenArgs,
+    /// Which layer.
+    #[command(flatten)]
+    pub layer: LayerArg,
+    /// Start offset (decimal or 0x hex; K/M/G suffixes).
+    #[arg(long, default_value = "0")]
+    pub offset: String,
+    /// Number of bytes (default: to the end).
+    #[arg(long)]
+    pub length: Option<String>,
+}
+
+/// `map`.
+#[derive(Debug, Args)]
+pub struct MapArgs {
+    /// Input and policy.
+    #[command(flatten)]
+    pub open: OpenArgs,
+    /// Which layer.
+    #[command(flatten)]
+    pub layer: LayerArg,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `meta`.
+#[derive(Debug, Args)]
+pub struct MetaArgs {
+    /// Input and policy.
+    #[command(flatten)]
+    pub open: OpenArgs,
+    /// Which layer (default: every layer).
+    #[command(flatten)]
+    pub layer: LayerArg,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Extract one named item (e.g. `imageData`) instead.
+    #[arg(long, requires = "out")]
+    pub extract: Option<String>,
+    /// Where to write the extracted item.
+    #[arg(short = 'O', long = "out")]
+    pub out: Option<PathBuf>,
+}
+
+/// `formats`.
+#[derive(Debug, Args)]
+pub struct FormatsArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}

@@ -1,0 +1,229 @@
+//! `vmsnap info`: the stack, and per layer what it is.
+
+use serde_json::{json, Value};
+use vmsnap::core::{ExternalPolicy, Result, Severity};
+use vmsnap::stack::Stack;
+
+use crate::cli::InfoArgs;
+use crate::open::{open, Opened};
+use crate::output::{human_size, print_json};
+use crate::Outcome;
+
+/// Runs `info`.
+pub fn run(args: &InfoArgs) -> Result<Outcome> {
+    let opened = open(&args.open, args.explain)?;
+    let report = report(&opened, &args.open.file.display().to_string(), args.explain);
+    if args.json {
+        print_json(&report)?;
+    } else {
+        print_text(&opened.stack, &report);
+    }
+    if let Some(e) = &opened.stack.error {
+        if !args.json {
+            crate::output::print_error(e, false);
+        }
+        return Err(vmsnap::core::Error::new(e.kind(), e.to_string()));
+    }
+    Ok(if opened.stack.any_unsafe() {
+        Outcome::Findings
+    } else {
+        Outcome::Ok
+    })
+}
+
+/// The JSON report of a stack (also what golden dumps hold).
+pub fn report(opened: &Opened, file: &str, explain: bool) -> Value {
+    let stack = &opened.stack;
+    let layers: Vec<Value> = stack
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let l = &e.layer;
+            let children: Vec<Value> = l
+                .children()
+                .iter()
+                .map(|c| {
+                    json!({
+                        "name": c.name, "role": c.role, "size": c.layer.len(),
+                        "space": c.layer.space(), "stackable": c.stackable,
+                    })
+                })
+                .collect();
+            let mut v = json!({
+                "index": i,
+                "name": e.name,
+                "plugin": e.plugin.map(|p| p.name),
+                "kind": e.plugin.map(|p| p.kind.as_str()),
+                "space": l.space(),
+                "size": l.len(),
+                "parent": e.parent,
+                "via": e.via,
+                "describe": l.describe(),
+            });
+            if let Some(obj) = v.as_object_mut() {
+                let findings = l.findings();
+                if !findings.is_empty() && (e.via.is_none() || e.plugin.is_some()) {
+                    obj.insert("findings".into(), json!(findings));
+                }
+                let refs = l.external_refs();
+                if !refs.is_empty() {
+                    obj.insert("external_refs".into(), json!(refs));
+                }
+                if !children.is_empty() {
+                    obj.insert("children".into(), Value::Array(children));
+                }
+                let cpu = l.cpu_state();
+                if !cpu.is_empty() {
+                    obj.insert("cpu".into(), json!(cpu));
+                }
+            }
+            v
+        })
+        .collect();
+    let findings: Vec<Value> = stack
+        .all_findings()
+        .iter()
+        .map(|(i, f)| {
+            json!({"layer": i, "rule": f.rule, "severity": f.severity,
+                   "message": f.message, "offset": f.offset})
+        })
+        .collect();
+    let mut out = json!({
+        "file": file,
+        "external_policy": opened.policy.as_str(),
+        "stack": stack.entries.iter().map(|e| e.name.clone()).collect::<Vec<_>>(),
+        "layers": layers,
+        "findings": findings,
+        "error": stack.error.as_ref().map(|e| json!({"kind": e.kind().as_str(), "message": e.to_string()})),
+    });
+    if explain {
+        if let Some(obj) = out.as_object_mut() {
+            obj.insert("attempts".into(), json!(stack.attempts));
+        }
+    }
+    out
+}
+
+fn print_text(stack: &Stack, report: &Value) {
+    println!("file: {}", report["file"].as_str().unwrap_or(""));
+    let chain: Vec<&str> = {
+        let mut v = Vec::new();
+        let mut idx = Some(stack.main_top());
+        while let Some(i) = idx {
+            let Some(e) = stack.entries.get(i) else { break };
+            v.push(e.name.as_str());
+            idx = e.parent;
+        }
+        v.reverse();
+        v
+    };
+    println!("stack: {}", chain.join(" -> "));
+    for (i, e) in stack.entries.iter().enumerate() {
+        let l = &e.layer;
+        let space = serde_json::to_value(l.space()).unwrap_or_default();
+        println!(
+            "[{i}] {}  ({}, {})",
+            e.name,
+            space.as_str().unwrap_or(""),
+            human_size(l.len())
+        );
+        if let Some(obj) = l.describe().as_object() {
+            for (k, v) in obj {
+                print_field(k, v, 4);
+            }
+        }
+        let children = l.children();
+        if !children.is_empty() {
+            println!("    layers inside:");
+            for c in children {
+                println!(
+                    "      {}/{}  ({:?}, {})",
+                    e.name,
+                    c.name,
+                    c.role,
+                    human_size(c.layer.len())
+                );
+            }
+        }
+        for r in l.external_refs() {
+            println!("    external reference: {}", r.finding().message);
+        }
+    }
+    let findings = stack.all_findings();
+    if !findings.is_empty() {
+        println!("findings:");
+        for (i, f) in findings {
+            let sev = match f.severity {
+                Severity::Info => "info",
+                Severity::Warning => "warning",
+                Severity::Unsafe => "UNSAFE",
+            };
+            let at = f.offset.map(|o| format!(" at {o:#x}")).unwrap_or_default();
+            println!("  [{sev}] {} (layer {i}{at}): {}", f.rule, f.message);
+        }
+    }
+    if let Some(attempts) = report.get("attempts").and_then(Value::as_array) {
+        println!("explain:");
+        for a in attempts {
+            let on = a["on"].as_u64().unwrap_or(0);
+            let plugin = a["plugin"].as_str().unwrap_or("");
+            let outcome = a["outcome"].as_str().unwrap_or("");
+            let reason = a["reason"]
+                .as_str()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default();
+            println!("  on [{on}] {plugin}: {outcome}{reason}");
+        }
+    }
+    let policy = report["external_policy"].as_str().unwrap_or("");
+    let note = match policy {
+        p if p == ExternalPolicy::SameDir.as_str() => {
+            "only files in the input's directory may be opened"
+        }
+        p if p == ExternalPolicy::Any.as_str() => "any local file may be opened",
+        _ => "no other file may be opened",
+    };
+    println!("external references: --external={policy} ({note})");
+}
+
+fn print_field(key: &str, v: &Value, indent: usize) {
+    let pad = " ".repeat(indent);
+    match v {
+        Value::Null => {}
+        Value::Object(m) if m.is_empty() => {}
+        Value::Array(a) if a.is_empty() => {}
+        Value::Object(m) => {
+            println!("{pad}{key}:");
+            for (k, v) in m.iter().take(64) {
+                print_field(k, v, indent + 2);
+            }
+        }
+        Value::Array(a) if a.iter().all(|x| !x.is_object() && !x.is_array()) => {
+            let items: Vec<String> = a.iter().take(32).map(scalar).collect();
+            let more = if a.len() > 32 {
+                format!(" … ({} in all)", a.len())
+            } else {
+                String::new()
+            };
+            println!("{pad}{key}: {}{more}", items.join(", "));
+        }
+        Value::Array(a) => {
+            println!("{pad}{key}:");
+            for (i, x) in a.iter().enumerate().take(64) {
+                print_field(&format!("[{i}]"), x, indent + 2);
+            }
+            if a.len() > 64 {
+                println!("{pad}  … ({} in all)", a.len());
+            }
+        }
+        other => println!("{pad}{key}: {}", scalar(other)),
+    }
+}
+
+fn scalar(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}

@@ -1,0 +1,53 @@
+//! vmsnap: open what hypervisors leave on disk as address spaces you can read at any
+//! offset. This facade links every enabled format crate (one cargo feature each, all on by
+//! default) so that their plugins register, and re-exports them.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use vmsnap::core::{ExternalPolicy, FileLayer, Layer, Options, Resolver};
+//!
+//! let registry = vmsnap::registry().unwrap();
+//! let resolver = Resolver::new(ExternalPolicy::SameDir);
+//! let options = Options::new();
+//! let file = Arc::new(FileLayer::open("disk.qcow2").unwrap());
+//! let stack = vmsnap::stack::Stacker::new(&registry, &resolver, &options).stack(file);
+//! let top = stack.default_selection();
+//! let mut first_sector = [0u8; 512];
+//! top.layer.read_at(0, &mut first_sector).unwrap();
+//! ```
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+pub use vmsnap_core as core;
+pub use vmsnap_stack as stack;
+
+/// Every plugin linked into this program, sorted by (priority, name).
+pub fn registry() -> vmsnap_core::Result<vmsnap_core::Registry> {
+    vmsnap_core::Registry::from_inventory()
+}
+
+/// The plugin names the enabled features provide, sorted.
+pub fn expected_plugin_names() -> Vec<&'static str> {
+    #[allow(unused_mut)]
+    let mut v: Vec<&'static str> = Vec::new();
+    v.sort_unstable();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn registered_plugins_are_exactly_the_enabled_features() {
+        let reg = super::registry().unwrap();
+        let mut names: Vec<&str> = reg.plugins().iter().map(|p| p.name).collect();
+        names.sort_unstable();
+        assert_eq!(names, super::expected_plugin_names());
+    }
+}
