@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::cpu::CpuState;
 use crate::error::{Error, Result};
-use crate::extent::Extent;
+use crate::extent::{push_coalesced, Extent, ExtentKind};
 use crate::finding::Finding;
 use crate::policy::ExternalRef;
 use crate::source::Source;
@@ -236,11 +236,30 @@ impl Layer for FileLayer {
         if range.start >= end {
             return Ok(Vec::new());
         }
-        Ok(vec![Extent::data(
-            range.start,
-            end - range.start,
-            Some(range.start),
-        )])
+        let Some(data) = self.source.data_ranges(range.start..end) else {
+            return Ok(vec![Extent::data(
+                range.start,
+                end - range.start,
+                Some(range.start),
+            )]);
+        };
+        // Holes of a sparse file are unallocated: they read as zeros and `convert` skips them.
+        let mut out = Vec::new();
+        let mut pos = range.start;
+        for r in data {
+            let (s, e) = (r.start.max(pos), r.end.min(end));
+            if s > pos {
+                push_coalesced(&mut out, Extent::of(ExtentKind::Unallocated, pos, s - pos));
+            }
+            if e > s {
+                push_coalesced(&mut out, Extent::data(s, e - s, Some(s)));
+                pos = e;
+            }
+        }
+        if pos < end {
+            push_coalesced(&mut out, Extent::of(ExtentKind::Unallocated, pos, end - pos));
+        }
+        Ok(out)
     }
     fn lower(&self) -> Vec<Arc<dyn Layer>> {
         Vec::new()

@@ -22,6 +22,13 @@ pub trait Source: Send + Sync + fmt::Debug {
     fn as_slice(&self) -> Option<&[u8]> {
         None
     }
+
+    /// The ranges of `range` that hold data, when the source knows its holes (sparse
+    /// files); `None` when it cannot tell.
+    fn data_ranges(&self, range: std::ops::Range<u64>) -> Option<Vec<std::ops::Range<u64>>> {
+        let _ = range;
+        None
+    }
 }
 
 /// A file read with `pread`.
@@ -64,6 +71,58 @@ impl Source for FileSource {
     }
     fn path(&self) -> Option<&Path> {
         Some(&self.path)
+    }
+    fn data_ranges(&self, range: std::ops::Range<u64>) -> Option<Vec<std::ops::Range<u64>>> {
+        sparse::data_ranges(&self.file, range.start, range.end.min(self.size))
+    }
+}
+
+/// Holes of sparse files through `SEEK_DATA` / `SEEK_HOLE`.
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
+mod sparse {
+    use std::fs::File;
+    use std::ops::Range;
+
+    use rustix::fs::{seek, SeekFrom};
+
+    /// Most data ranges reported before giving up (a pathological file is then just data).
+    const MAX_RANGES: usize = 1 << 20;
+
+    pub fn data_ranges(file: &File, start: u64, end: u64) -> Option<Vec<Range<u64>>> {
+        let mut out = Vec::new();
+        let mut pos = start;
+        while pos < end {
+            let data = match seek(file, SeekFrom::Data(pos)) {
+                Ok(d) => d,
+                // ENXIO: no data at or after `pos`.
+                Err(rustix::io::Errno::NXIO) => break,
+                Err(_) => return None,
+            };
+            if data >= end {
+                break;
+            }
+            let hole = seek(file, SeekFrom::Hole(data)).ok()?.min(end);
+            if hole <= data {
+                return None;
+            }
+            out.push(data..hole);
+            if out.len() > MAX_RANGES {
+                return None;
+            }
+            pos = hole;
+        }
+        Some(out)
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+mod sparse {
+    pub fn data_ranges(
+        _file: &std::fs::File,
+        _start: u64,
+        _end: u64,
+    ) -> Option<Vec<std::ops::Range<u64>>> {
+        None
     }
 }
 
@@ -179,6 +238,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("f.bin");
         std::fs::write(&p, b"hello world").unwrap();
+        assert_eq!(FileSource::open(&p).unwrap().data_ranges(0..11).map(|r| r.len()), Some(1));
         let s = FileSource::open(&p).unwrap();
         assert_eq!(s.size(), 11);
         let mut b = [0u8; 5];

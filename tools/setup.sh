@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what vmsnap's tests, CI and fuzzing need and is missing on a fresh machine:
+# rustfmt and clippy, a nightly toolchain's presence (for cargo-fuzz), cargo-fuzz, and
+# qemu-img (the oracle the disk tests compare against). Idempotent.
+# `tools/install-qemu-system.sh` (root) adds a QEMU 10 system emulator, needed only to
+# regenerate the memory samples with `cargo xtask corpus`.
+set -euo pipefail
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+if ! rustup toolchain list | grep -q '^nightly'; then
+  rustup toolchain install nightly --profile minimal
+fi
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+  cargo install cargo-fuzz --locked
+fi
+if ! have qemu-img; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-utils
+  else
+    echo "setup: qemu-img is missing; install qemu-utils" >&2
+    exit 1
+  fi
+fi
+echo "setup: $(cargo --version); $(qemu-img --version | head -1); $(cargo +nightly fuzz --version)"

@@ -1,0 +1,145 @@
+//! `cargo xtask bench-peers`: vmsnap against qemu-img, whole-image convert of a realistic
+//! image in every format, to a file and to a null target; median of N runs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use crate::{root, sh};
+
+/// (label, qemu-img output format, extra qemu-img convert arguments)
+const FORMATS: &[(&str, &str, &[&str])] = &[
+    ("raw", "raw", &[]),
+    ("qcow2", "qcow2", &[]),
+    ("qcow2-zlib", "qcow2", &["-c"]),
+    ("qcow2-zstd", "qcow2", &["-c", "-o", "compression_type=zstd"]),
+    ("qcow2-extl2", "qcow2", &["-o", "extended_l2=on,cluster_size=128k"]),
+    ("vmdk-sparse", "vmdk", &[]),
+    ("vmdk-2gb", "vmdk", &["-o", "subformat=twoGbMaxExtentSparse"]),
+    ("vmdk-stream", "vmdk", &["-o", "subformat=streamOptimized"]),
+    ("vhd", "vpc", &[]),
+    ("vhdx", "vhdx", &[]),
+    ("vdi", "vdi", &[]),
+    ("qed", "qed", &[]),
+    ("parallels", "parallels", &[]),
+];
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v[v.len() / 2]
+}
+
+fn time(runs: usize, mut f: impl FnMut() -> bool) -> Option<f64> {
+    let mut v = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        if !f() {
+            return None;
+        }
+        v.push(t.elapsed().as_secs_f64());
+    }
+    Some(median(v))
+}
+
+fn quiet(cmd: &mut Command) -> bool {
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Whether vmsnap opens `img` as a format (not just a raw file).
+fn vmsnap_reads(vmsnap: &Path, img: &Path, label: &str) -> bool {
+    if label == "raw" {
+        return true;
+    }
+    let out = Command::new(vmsnap).args(["info", "--json"]).arg(img).output();
+    let Ok(out) = out else { return false };
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["stack"].as_array().is_some_and(|s| s.len() >= 2) && v["error"].is_null()
+}
+
+/// Runs bench-peers.
+pub fn run(args: &[String]) -> bool {
+    let mut size_mib = 1024u64;
+    let mut runs = 3usize;
+    let mut only: Option<Vec<String>> = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--size-mib" => size_mib = it.next().and_then(|s| s.parse().ok()).unwrap_or(size_mib),
+            "--runs" => runs = it.next().and_then(|s| s.parse().ok()).unwrap_or(runs).max(1),
+            "--formats" => only = it.next().map(|s| s.split(',').map(str::to_string).collect()),
+            _ => {}
+        }
+    }
+    if !sh(Command::new("cargo").args(["build", "--release", "-p", "vmsnap-cli"])) {
+        return false;
+    }
+    let vmsnap = root().join("target/release/vmsnap");
+    let dir = root().join("target/peers");
+    std::fs::create_dir_all(&dir).unwrap();
+    let raw = dir.join(format!("realistic-{size_mib}m.raw"));
+    if !raw.exists() {
+        eprintln!("xtask: writing {}", raw.display());
+        vmsnap_testkit::image::write_realistic_raw(&raw, size_mib, 42).unwrap();
+    }
+    let out = dir.join("out.raw");
+    println!("image: {size_mib} MiB realistic (60% random, 30% zero, 10% repeated), median of {runs} runs");
+    println!(
+        "{:<13} {:>12} {:>12} {:>7} {:>12} {:>12} {:>7}",
+        "format", "vmsnap→file", "qemu→file", "ratio", "vmsnap→null", "qemu→null", "ratio"
+    );
+    for (label, fmt, extra) in FORMATS {
+        if only.as_ref().is_some_and(|o| !o.iter().any(|x| x == label)) {
+            continue;
+        }
+        let img: PathBuf = if *label == "raw" {
+            raw.clone()
+        } else {
+            let p = dir.join(format!("realistic-{size_mib}m.{label}"));
+            if !p.exists()
+                && !quiet(Command::new("qemu-img").args(["convert", "-O", fmt]).args(*extra).arg(&raw).arg(&p))
+            {
+                println!("{label:<13} (qemu-img cannot create it here; skipped)");
+                continue;
+            }
+            p
+        };
+        if !vmsnap_reads(&vmsnap, &img, label) {
+            println!("{label:<13} (vmsnap does not read this format yet; skipped)");
+            continue;
+        }
+        let mib = size_mib as f64;
+        let vm_file = time(runs, || {
+            quiet(Command::new(&vmsnap).args(["convert", "--quiet"]).arg(&img).arg(&out))
+        });
+        let qi_file = time(runs, || {
+            let _ = std::fs::remove_file(&out);
+            quiet(Command::new("qemu-img").args(["convert", "-O", "raw"]).arg(&img).arg(&out))
+        });
+        let vm_null = time(runs, || {
+            quiet(Command::new(&vmsnap).args(["convert", "--quiet"]).arg(&img).arg("/dev/null"))
+        });
+        let qi_null = time(runs, || {
+            quiet(Command::new("qemu-img").args(["convert", "-n", "-O", "raw"]).arg(&img).arg("null-co://"))
+        });
+        let rate = |t: Option<f64>| t.map(|t| format!("{:.0} MiB/s", mib / t)).unwrap_or("failed".into());
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => format!("{:.2}x", b / a),
+            _ => "-".into(),
+        };
+        println!(
+            "{label:<13} {:>12} {:>12} {:>7} {:>12} {:>12} {:>7}",
+            rate(vm_file),
+            rate(qi_file),
+            ratio(vm_file, qi_file),
+            rate(vm_null),
+            rate(qi_null),
+            ratio(vm_null, qi_null)
+        );
+    }
+    let _ = std::fs::remove_file(&out);
+    true
+}
