@@ -143,6 +143,20 @@ pub trait Layer: Send + Sync + fmt::Debug {
         Ok(None)
     }
 
+    /// Attributes of the mapping behind an extent this layer reported (page size and
+    /// permissions for a virtual layer), for `vmsnap map`. `None` when it has none.
+    fn extent_attributes(&self, extent: &Extent) -> Option<serde_json::Value> {
+        let _ = extent;
+        None
+    }
+
+    /// How this layer translates `offset` to its lower layer, step by step (an x86 page
+    /// walk), for `vmsnap translate`. `Ok(None)` when the layer does not translate.
+    fn translate(&self, offset: u64) -> Result<Option<serde_json::Value>> {
+        let _ = offset;
+        Ok(None)
+    }
+
     /// The host file this layer's bytes ultimately come from, when there is one.
     fn path(&self) -> Option<&Path> {
         None
