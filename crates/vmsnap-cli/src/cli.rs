@@ -45,6 +45,9 @@ pub enum Command {
     /// List the registered format plugins.
     #[command(after_help = EXIT_CODES)]
     Formats(FormatsArgs),
+    /// Show how a guest-virtual address translates, entry by entry.
+    #[command(after_help = EXIT_CODES)]
+    Translate(TranslateArgs),
 }
 
 /// Which external references (backing files, extents, parents, companions) may be opened.
@@ -180,6 +183,22 @@ pub struct MetaArgs {
 /// `formats`.
 #[derive(Debug, Args)]
 pub struct FormatsArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `translate`.
+#[derive(Debug, Args)]
+pub struct TranslateArgs {
+    /// Input and policy.
+    #[command(flatten)]
+    pub open: OpenArgs,
+    /// The virtual address (canonical, e.g. 0xffffffff81000000).
+    pub address: String,
+    /// Which layer (default: the topmost guest-virtual layer).
+    #[command(flatten)]
+    pub layer: LayerArg,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -19,6 +19,7 @@ mod map;
 mod meta;
 mod open;
 mod output;
+mod translate;
 
 use std::process::ExitCode;
 
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
         Command::Map(a) => map::run(&a),
         Command::Meta(a) => meta::run(&a),
         Command::Formats(a) => formats::run(&a),
+        Command::Translate(a) => translate::run(&a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -17,13 +17,17 @@ pub fn run(args: &MapArgs) -> Result<Outcome> {
         let v: Vec<_> = extents
             .iter()
             .map(|e| {
-                json!({
+                let mut v = json!({
                     "start": e.offset, "length": e.len,
                     "data": e.kind == ExtentKind::Data,
                     "zero": e.kind != ExtentKind::Data,
                     "kind": e.kind,
                     "offset": e.lower_offset,
-                })
+                });
+                if let (Some(a), Some(o)) = (sel.layer.extent_attributes(e), v.as_object_mut()) {
+                    o.insert("attributes".into(), a);
+                }
+                v
             })
             .collect();
         print_json(&json!({"layer": sel.name, "size": sel.layer.len(), "extents": v}))?;

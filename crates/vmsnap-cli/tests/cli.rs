@@ -1,6 +1,11 @@
 //! The `vmsnap` binary end to end on raw files: every command, JSON shapes, exit codes,
 //! error lines, and a sparse 1 GiB convert.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -98,7 +103,13 @@ fn map_json_reports_the_holes_of_a_sparse_file() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["start"].as_u64().unwrap(), e["length"].as_u64().unwrap(), e["kind"].as_str().unwrap()))
+        .map(|e| {
+            (
+                e["start"].as_u64().unwrap(),
+                e["length"].as_u64().unwrap(),
+                e["kind"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         kinds,
@@ -119,7 +130,12 @@ fn meta_and_formats_print_json() {
     assert_eq!(v[0]["layer"], "file");
     assert_eq!(v[0]["meta"]["size"], 1 << 20);
     let f = json(&vmsnap(&["formats", "--json"]));
-    let names: Vec<&str> = f.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = f
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
     let mut sorted = names.clone();
     sorted.sort_unstable();
     sorted.dedup();
@@ -139,7 +155,11 @@ fn check_calls_a_raw_file_safe() {
     assert_eq!(out.status.code(), Some(1));
     let v = json(&out);
     assert_eq!(v["verdict"], "unsafe");
-    assert!(v["rules"].as_array().unwrap().iter().any(|r| r["id"] == "format_mismatch" && r["verdict"] == "fail"));
+    assert!(v["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["id"] == "format_mismatch" && r["verdict"] == "fail"));
 }
 
 #[test]
@@ -160,14 +180,26 @@ fn errors_are_one_line_with_exit_code_2_and_never_a_panic() {
     }
     let out = vmsnap(&["info", "/nonexistent/disk.qcow2"]);
     let err = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(err.trim(), "vmsnap: error: /nonexistent/disk.qcow2: opening: No such file or directory (os error 2)");
+    assert_eq!(
+        err.trim(),
+        "vmsnap: error: /nonexistent/disk.qcow2: opening: No such file or directory (os error 2)"
+    );
     let out = vmsnap(&["--verbose", "info", "/nonexistent/disk.qcow2"]);
     assert!(String::from_utf8(out.stderr).unwrap().contains("kind: io"));
 }
 
 #[test]
 fn every_command_has_help_and_documents_exit_codes() {
-    for cmd in ["info", "check", "convert", "cat", "map", "meta", "formats"] {
+    for cmd in [
+        "info",
+        "check",
+        "convert",
+        "cat",
+        "map",
+        "meta",
+        "formats",
+        "translate",
+    ] {
         let out = vmsnap(&[cmd, "--help"]);
         assert_eq!(out.status.code(), Some(0), "{cmd}");
         let text = String::from_utf8(out.stdout).unwrap();
@@ -191,12 +223,24 @@ fn convert_of_a_1gib_sparse_raw_file_is_identical_and_sparse() {
     drop(f);
     let dst = dir.join("out.raw");
     let out = vmsnap(&["convert", s(&src), s(&dst), "--threads", "2"]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta = std::fs::metadata(&dst).unwrap();
     assert_eq!(meta.len(), 1 << 30);
-    assert!(meta.blocks() * 512 < 4 << 20, "output not sparse: {} blocks", meta.blocks());
+    assert!(
+        meta.blocks() * 512 < 4 << 20,
+        "output not sparse: {} blocks",
+        meta.blocks()
+    );
     // Same bytes, compared in pieces.
-    let (a, b) = (std::fs::File::open(&src).unwrap(), std::fs::File::open(&dst).unwrap());
+    let (a, b) = (
+        std::fs::File::open(&src).unwrap(),
+        std::fs::File::open(&dst).unwrap(),
+    );
     let mut ba = vec![0u8; 1 << 20];
     let mut bb = vec![0u8; 1 << 20];
     use std::os::unix::fs::FileExt;
@@ -209,6 +253,9 @@ fn convert_of_a_1gib_sparse_raw_file_is_identical_and_sparse() {
     std::fs::write(&dst, vec![0xFFu8; 2 << 20]).unwrap();
     let out = vmsnap(&["convert", s(&sample()), s(&dst)]);
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(std::fs::read(&dst).unwrap(), std::fs::read(sample()).unwrap());
+    assert_eq!(
+        std::fs::read(&dst).unwrap(),
+        std::fs::read(sample()).unwrap()
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -1,6 +1,11 @@
 //! Golden `info --json` dumps for every corpus sample: `corpus/golden/<dir>/<file>.json`.
 //! Regenerate with `cargo xtask golden` (sets `VMSNAP_BLESS=1`) and review the diff.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::path::Path;
 use std::process::Command;
@@ -13,7 +18,10 @@ fn is_sample(p: &Path) -> bool {
     let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
     !(name.starts_with('.')
         || name.starts_with("README")
-        || matches!(ext, "sh" | "txt" | "md" | "json" | "gz" | "bin" | "blob" | "xml" | "py"))
+        || matches!(
+            ext,
+            "sh" | "txt" | "md" | "json" | "gz" | "bin" | "blob" | "xml" | "py"
+        ))
 }
 
 #[test]
@@ -23,10 +31,19 @@ fn info_json_matches_the_golden_dumps() {
     let golden = corpus_dir().join("golden");
     let mut checked = 0;
     let mut failures = Vec::new();
-    let mut dirs: Vec<_> = std::fs::read_dir(corpus_dir()).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut dirs: Vec<_> = std::fs::read_dir(corpus_dir())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     dirs.sort();
-    for dir in dirs.into_iter().filter(|d| d.is_dir() && !d.ends_with("golden")) {
-        let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    for dir in dirs
+        .into_iter()
+        .filter(|d| d.is_dir() && !d.ends_with("golden"))
+    {
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         files.sort();
         for file in files.into_iter().filter(|f| f.is_file() && is_sample(f)) {
             let rel = file.strip_prefix(&root).unwrap();
@@ -38,13 +55,18 @@ fn info_json_matches_the_golden_dumps() {
                 .unwrap();
             let text = String::from_utf8(out.stdout).unwrap();
             let dir_name = dir.file_name().unwrap();
-            let want_path = golden
-                .join(dir_name)
-                .join(format!("{}.json", file.file_name().unwrap().to_str().unwrap()));
+            let want_path = golden.join(dir_name).join(format!(
+                "{}.json",
+                file.file_name().unwrap().to_str().unwrap()
+            ));
             let got: serde_json::Value = match serde_json::from_str(&text) {
                 Ok(v) => v,
                 Err(e) => {
-                    failures.push(format!("{}: not JSON ({e}): {}", rel.display(), String::from_utf8_lossy(&out.stderr)));
+                    failures.push(format!(
+                        "{}: not JSON ({e}): {}",
+                        rel.display(),
+                        String::from_utf8_lossy(&out.stderr)
+                    ));
                     continue;
                 }
             };
@@ -61,11 +83,23 @@ fn info_json_matches_the_golden_dumps() {
             }
             match std::fs::read_to_string(&want_path) {
                 Ok(want) if want == pretty => {}
-                Ok(_) => failures.push(format!("{}: differs from {}", rel.display(), want_path.display())),
-                Err(_) => failures.push(format!("{}: no golden dump {}", rel.display(), want_path.display())),
+                Ok(_) => failures.push(format!(
+                    "{}: differs from {}",
+                    rel.display(),
+                    want_path.display()
+                )),
+                Err(_) => failures.push(format!(
+                    "{}: no golden dump {}",
+                    rel.display(),
+                    want_path.display()
+                )),
             }
         }
     }
     assert!(checked >= 1, "no corpus samples found");
-    assert!(failures.is_empty(), "run `cargo xtask golden` and review:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "run `cargo xtask golden` and review:\n{}",
+        failures.join("\n")
+    );
 }

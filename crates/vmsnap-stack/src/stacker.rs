@@ -49,6 +49,7 @@ pub struct Attempt {
     /// Plugin name.
     pub plugin: &'static str,
     /// What happened.
+    #[serde(flatten)]
     pub outcome: Outcome,
 }
 

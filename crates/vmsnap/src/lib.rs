@@ -28,15 +28,22 @@
 pub use vmsnap_core as core;
 pub use vmsnap_stack as stack;
 
+// Naming each crate is what links it, and so registers its plugins.
+#[cfg(feature = "x86")]
+pub use vmsnap_x86 as x86;
+
 /// Every plugin linked into this program, sorted by (priority, name).
 pub fn registry() -> vmsnap_core::Result<vmsnap_core::Registry> {
     vmsnap_core::Registry::from_inventory()
 }
 
 /// The plugin names the enabled features provide, sorted.
+#[allow(clippy::vec_init_then_push)]
 pub fn expected_plugin_names() -> Vec<&'static str> {
     #[allow(unused_mut)]
     let mut v: Vec<&'static str> = Vec::new();
+    #[cfg(feature = "x86")]
+    v.push("x86");
     v.sort_unstable();
     v
 }
