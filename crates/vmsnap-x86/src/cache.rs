@@ -1,10 +1,11 @@
-//! A small, bounded translation cache: 4096 direct-mapped entries in 16 locked shards,
-//! keyed by virtual page number. Snapshots never change, so entries never go stale.
+//! Small, bounded translation caches: direct-mapped entries in locked shards. Snapshots
+//! never change, so entries never go stale. Two are used: one per 4 KiB page (a TLB) and
+//! one per last-level table region (the page-structure cache real CPUs have too), so a
+//! TLB miss usually costs one entry read instead of a whole walk.
 
 use std::sync::Mutex;
 
 const SHARDS: usize = 16;
-const WAYS: usize = 256;
 
 /// A cached translation of one 4 KiB virtual page: its physical page, or unmapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,43 +16,54 @@ pub enum Cached {
     Unmapped,
 }
 
-/// The cache.
-#[derive(Debug)]
-pub struct TranslationCache {
-    shards: Vec<Mutex<Vec<(u64, Cached)>>>,
+/// What covers one last-level region (2 MiB, or 4 MiB in 32-bit paging).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Region {
+    /// A last-level table at this physical address.
+    Table(u64),
+    /// A large page; the physical address of the region's first byte.
+    Large(u64),
+    /// Nothing is mapped in the region.
+    Unmapped,
 }
 
-impl Default for TranslationCache {
-    fn default() -> Self {
-        TranslationCache {
-            shards: (0..SHARDS)
-                .map(|_| Mutex::new(vec![(u64::MAX, Cached::Unmapped); WAYS]))
-                .collect(),
+/// A direct-mapped cache of `SHARDS * ways` entries.
+#[derive(Debug)]
+pub struct DirectCache<V: Copy> {
+    ways: usize,
+    shards: Vec<Mutex<Vec<Option<(u64, V)>>>>,
+}
+
+impl<V: Copy> DirectCache<V> {
+    /// A cache of `SHARDS * ways` entries.
+    pub fn new(ways: usize) -> Self {
+        DirectCache {
+            ways,
+            shards: (0..SHARDS).map(|_| Mutex::new(vec![None; ways])).collect(),
         }
     }
-}
 
-impl TranslationCache {
-    fn slot(vpn: u64) -> (usize, usize) {
-        ((vpn as usize / WAYS) % SHARDS, vpn as usize % WAYS)
+    fn slot(&self, key: u64) -> (usize, usize) {
+        let k = key as usize;
+        ((k / self.ways) % SHARDS, k % self.ways)
     }
 
-    /// The cached translation of page `vpn`.
-    pub fn get(&self, vpn: u64) -> Option<Cached> {
-        let (s, w) = Self::slot(vpn);
+    /// The cached value for `key`.
+    pub fn get(&self, key: u64) -> Option<V> {
+        let (s, w) = self.slot(key);
         let shard = self.shards.get(s)?.lock().ok()?;
         match shard.get(w) {
-            Some(&(k, v)) if k == vpn => Some(v),
+            Some(Some((k, v))) if *k == key => Some(*v),
             _ => None,
         }
     }
 
-    /// Remembers the translation of page `vpn`.
-    pub fn put(&self, vpn: u64, v: Cached) {
-        let (s, w) = Self::slot(vpn);
+    /// Remembers `v` for `key`.
+    pub fn put(&self, key: u64, v: V) {
+        let (s, w) = self.slot(key);
         if let Some(Ok(mut shard)) = self.shards.get(s).map(|m| m.lock()) {
             if let Some(e) = shard.get_mut(w) {
-                *e = (vpn, v);
+                *e = Some((key, v));
             }
         }
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::json;
 use vmsnap_core::{check_read, AddressSpace, Error, Extent, ExtentKind, Layer, Result};
 
-use crate::cache::{Cached, TranslationCache};
+use crate::cache::{Cached, DirectCache, Region};
 use crate::mode::{address_of_offset, Mode};
 use crate::walk::{levels, Entry, Flags, Walk, Walker};
 
@@ -26,7 +26,8 @@ pub struct VirtualLayer {
     nxe: bool,
     cpu: Option<u32>,
     root_source: &'static str,
-    cache: TranslationCache,
+    tlb: DirectCache<Cached>,
+    regions: DirectCache<Region>,
 }
 
 impl VirtualLayer {
@@ -39,7 +40,9 @@ impl VirtualLayer {
             nxe,
             cpu: None,
             root_source: "given",
-            cache: TranslationCache::default(),
+            // 4096 pages (16 MiB) and 4096 regions (8 GiB of 2 MiB regions).
+            tlb: DirectCache::new(256),
+            regions: DirectCache::new(256),
         }
     }
 
@@ -74,17 +77,77 @@ impl VirtualLayer {
         self.walker().walk(offset, true)
     }
 
-    /// Physical address of the 4 KiB page holding `offset`, through the cache.
+    /// Index bits of the last level (9, or 10 in 32-bit paging).
+    fn last_bits(&self) -> u32 {
+        match self.mode {
+            Mode::Bits32 { .. } => 10,
+            _ => 9,
+        }
+    }
+
+    /// Physical address of 4 KiB page `vpn`, through the caches.
     fn page(&self, vpn: u64) -> Cached {
-        if let Some(c) = self.cache.get(vpn) {
+        if let Some(c) = self.tlb.get(vpn) {
             return c;
         }
-        let c = match self.walker().walk(vpn * PAGE, false) {
-            Walk::Mapped { physical, .. } => Cached::Mapped(physical),
-            Walk::NotMapped { .. } => Cached::Unmapped,
+        let bits = self.last_bits();
+        let region_key = vpn >> bits;
+        let in_region = vpn & ((1 << bits) - 1);
+        let c = match self.regions.get(region_key) {
+            Some(Region::Unmapped) => Cached::Unmapped,
+            Some(Region::Large(base)) => Cached::Mapped(base + in_region * PAGE),
+            Some(Region::Table(pt)) => {
+                let w = self.walker();
+                let lvls = levels(self.mode);
+                match (lvls.last(), w.read_entry(pt + in_region * w.entry_size())) {
+                    (Some(lv), Some(value)) => match w.decode(lv, true, value) {
+                        Entry::Page(base) => Cached::Mapped(base),
+                        _ => Cached::Unmapped,
+                    },
+                    _ => Cached::Unmapped,
+                }
+            }
+            None => self.walk_and_remember(vpn, region_key),
         };
-        self.cache.put(vpn, c);
+        self.tlb.put(vpn, c);
         c
+    }
+
+    /// A full walk of page `vpn`, remembering what covers its last-level region.
+    fn walk_and_remember(&self, vpn: u64, region_key: u64) -> Cached {
+        let lvls = levels(self.mode).len();
+        let region_size = PAGE << self.last_bits();
+        match self.walker().walk(vpn * PAGE, true) {
+            Walk::Mapped {
+                physical,
+                page_size,
+                steps,
+                ..
+            } => {
+                if page_size == PAGE {
+                    if let Some(pde) = steps.len().checked_sub(2).and_then(|i| steps.get(i)) {
+                        let pt = if self.walker().entry_size() == 8 {
+                            pde.value & 0x000F_FFFF_FFFF_F000
+                        } else {
+                            pde.value & 0xFFFF_F000
+                        };
+                        self.regions.put(region_key, Region::Table(pt));
+                    }
+                } else {
+                    let region_base = physical - (vpn * PAGE) % region_size;
+                    self.regions.put(region_key, Region::Large(region_base));
+                }
+                Cached::Mapped(physical)
+            }
+            Walk::NotMapped { steps, .. } => {
+                if steps.len() < lvls {
+                    // The walk stopped above the last level (steps end with the bad entry):
+                    // the whole region is unmapped.
+                    self.regions.put(region_key, Region::Unmapped);
+                }
+                Cached::Unmapped
+            }
+        }
     }
 
     /// Mapped runs in `range` with their permissions and page size: contiguous pages

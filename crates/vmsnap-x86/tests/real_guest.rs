@@ -1,0 +1,221 @@
+//! The x86 layers against a real Linux guest booted under QEMU: every PT_LOAD of QEMU's
+//! paging core (`dump-guest-memory -p`, the oracle) reads byte-exact through vmsnap's
+//! virtual layer built on the physical core and the CR3/CR0/CR4/EFER `info registers`
+//! printed; the mapped ranges equal `info mem`; sampled translations equal `gva2gpa`.
+//!
+//! The guest is made by `tools/make-paging-guest.py` into `target/paging/` (it boots the
+//! distribution's cloud kernel; a few hundred MiB, so it is not in `corpus/`). CI runs it
+//! and then these tests with `--ignored`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use vmsnap_core::{FileLayer, Layer, Overlap, Segment, SegmentMap, SegmentMapBuilder, SliceLayer};
+use vmsnap_x86::mode::{address_of_offset, offset_of_address};
+use vmsnap_x86::walk::Walk;
+use vmsnap_x86::{Mode, VirtualLayer};
+
+/// A test-only ELF64 program-header reader (independent of any vmsnap crate).
+fn pt_loads(file: &[u8]) -> Vec<(u64, u64, u64, u64)> {
+    assert_eq!(&file[..4], b"\x7fELF");
+    let u16_at = |o: usize| u16::from_le_bytes(file[o..o + 2].try_into().unwrap()) as usize;
+    let u64_at = |o: usize| u64::from_le_bytes(file[o..o + 8].try_into().unwrap());
+    let (phoff, phentsize, phnum) = (u64_at(0x20) as usize, u16_at(0x36), u16_at(0x38));
+    (0..phnum)
+        .map(|i| phoff + i * phentsize)
+        .filter(|&h| u32::from_le_bytes(file[h..h + 4].try_into().unwrap()) == 1)
+        .map(|h| {
+            (
+                u64_at(h + 8),
+                u64_at(h + 16),
+                u64_at(h + 24),
+                u64_at(h + 32),
+            )
+        })
+        .collect() // (offset, vaddr, paddr, filesz)
+}
+
+fn guest(name: &str) -> Option<PathBuf> {
+    let d = vmsnap_testkit::workspace_root()
+        .join("target/paging")
+        .join(name);
+    d.join("gva2gpa.txt").exists().then_some(d)
+}
+
+fn head(path: &Path, n: usize) -> Vec<u8> {
+    use std::io::Read;
+    let mut v = vec![0u8; n];
+    let mut f = std::fs::File::open(path).unwrap();
+    let got = f.read(&mut v).unwrap();
+    v.truncate(got);
+    v
+}
+
+/// `CR3=…` etc. from `info registers`.
+fn reg(text: &str, name: &str) -> u64 {
+    let at = text
+        .find(&format!("{name}="))
+        .unwrap_or_else(|| panic!("no {name}"));
+    let v: String = text[at + name.len() + 1..]
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit())
+        .collect();
+    u64::from_str_radix(&v, 16).unwrap()
+}
+
+/// The physical layer: core.elf's PT_LOADs by p_paddr.
+fn physical(dir: &Path) -> Arc<dyn Layer> {
+    let path = dir.join("core.elf");
+    let file: Arc<dyn Layer> = Arc::new(FileLayer::open(&path).unwrap());
+    let loads = pt_loads(&head(&path, 1 << 16));
+    let size = loads.iter().map(|l| l.2 + l.3).max().unwrap();
+    let mut b = SegmentMapBuilder::new(size, Overlap::Reject);
+    for (off, _, paddr, filesz) in &loads {
+        b.push(Segment::plain(*paddr, *filesz, *off)).unwrap();
+    }
+    Arc::new(Phys(file, b.build().unwrap()))
+}
+
+#[derive(Debug)]
+struct Phys(Arc<dyn Layer>, SegmentMap);
+impl Layer for Phys {
+    fn name(&self) -> &str {
+        "phys"
+    }
+    fn space(&self) -> vmsnap_core::AddressSpace {
+        vmsnap_core::AddressSpace::GuestPhysical
+    }
+    fn len(&self) -> u64 {
+        self.1.size()
+    }
+    fn read_at(&self, o: u64, b: &mut [u8]) -> vmsnap_core::Result<()> {
+        self.1.read(self.0.as_ref(), o, b)
+    }
+    fn lower(&self) -> Vec<Arc<dyn Layer>> {
+        vec![self.0.clone()]
+    }
+    fn describe(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+}
+
+fn virtual_layer(dir: &Path) -> VirtualLayer {
+    let regs = std::fs::read_to_string(dir.join("info-registers.txt")).unwrap();
+    let (cr0, cr3, cr4, efer) = (
+        reg(&regs, "CR0"),
+        reg(&regs, "CR3"),
+        reg(&regs, "CR4"),
+        reg(&regs, "EFER"),
+    );
+    let mode = Mode::from_registers(cr0, cr4, efer).unwrap();
+    VirtualLayer::new(physical(dir), mode, cr3, efer & (1 << 11) != 0)
+}
+
+#[test]
+#[ignore = "needs tools/make-paging-guest.py (boots a real kernel); CI runs it"]
+fn paging_core_reads_byte_exact_through_the_virtual_layer() {
+    let dir = guest("pc-4level").expect("run tools/make-paging-guest.py first");
+    let v = virtual_layer(&dir);
+    assert_eq!(v.mode(), Mode::Level4);
+    let oracle_path = dir.join("core-paging.elf");
+    let oracle = FileLayer::open(&oracle_path).unwrap();
+    let loads = pt_loads(&head(&oracle_path, 1 << 16));
+    assert!(
+        loads.len() > 10,
+        "the paging core has {} PT_LOADs",
+        loads.len()
+    );
+    let mut compared = 0u64;
+    let (mut a, mut b) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    for (off, vaddr, _, filesz) in loads {
+        let start = offset_of_address(v.mode(), vaddr).unwrap();
+        let mut done = 0;
+        while done < filesz {
+            let n = (filesz - done).min(1 << 20) as usize;
+            oracle.read_at(off + done, &mut a[..n]).unwrap();
+            v.read_at(start + done, &mut b[..n]).unwrap();
+            assert!(
+                a[..n] == b[..n],
+                "differs in the MiB at virtual {:#x}",
+                vaddr + done
+            );
+            done += n as u64;
+        }
+        compared += filesz;
+    }
+    assert!(compared > 64 << 20, "compared only {compared} bytes");
+}
+
+#[test]
+#[ignore = "needs tools/make-paging-guest.py (boots a real kernel); CI runs it"]
+fn mapped_ranges_equal_info_mem() {
+    let dir = guest("pc-4level").expect("run tools/make-paging-guest.py first");
+    let v = virtual_layer(&dir);
+    // `info mem` joins virtually adjacent pages of equal user/write permission.
+    let mut runs: Vec<(u64, u64, String)> = Vec::new();
+    for (e, f, _) in v.mappings(0..v.len()).unwrap() {
+        let prot = format!(
+            "{}r{}",
+            if f.user { 'u' } else { '-' },
+            if f.writable { 'w' } else { '-' }
+        );
+        let start = address_of_offset(v.mode(), e.offset);
+        match runs.last_mut() {
+            Some((s, len, p)) if *p == prot && s.wrapping_add(*len) == start => *len += e.len,
+            _ => runs.push((start, e.len, prot)),
+        }
+    }
+    let got: Vec<String> = runs
+        .iter()
+        .map(|(s, l, p)| format!("{s:016x}-{:016x} {l:016x} {p}", s.wrapping_add(*l)))
+        .collect();
+    let want: Vec<String> = std::fs::read_to_string(dir.join("info-mem.txt"))
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+#[ignore = "needs tools/make-paging-guest.py (boots a real kernel); CI runs it"]
+fn translations_equal_gva2gpa() {
+    let dir = guest("pc-4level").expect("run tools/make-paging-guest.py first");
+    let v = virtual_layer(&dir);
+    let text = std::fs::read_to_string(dir.join("gva2gpa.txt")).unwrap();
+    let mut n = 0;
+    for line in text.lines() {
+        let mut parts = line.split_whitespace();
+        let va = u64::from_str_radix(parts.next().unwrap(), 16).unwrap();
+        let rest: Vec<&str> = parts.collect();
+        let off = offset_of_address(v.mode(), va).unwrap();
+        match (rest.as_slice(), v.walk(off)) {
+            (["gpa:", gpa], Walk::Mapped { physical, .. }) => {
+                assert_eq!(
+                    physical,
+                    u64::from_str_radix(gpa.trim_start_matches("0x"), 16).unwrap(),
+                    "{line}"
+                );
+                n += 1;
+            }
+            (["Unmapped"], Walk::NotMapped { .. }) => n += 1,
+            (r, w) => panic!("{line}: monitor said {r:?}, vmsnap {w:?}"),
+        }
+    }
+    assert!(n >= 10, "only {n} samples");
+    let _ = SliceLayer::new(
+        "x",
+        vmsnap_core::AddressSpace::GuestVirtual,
+        Arc::new(v),
+        0,
+        1,
+    )
+    .unwrap();
+}

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""Boots the distribution's cloud kernel under qemu-system-x86_64 (TCG, no disk), waits
+until it has printed its boot messages, stops it and records the oracles for the x86
+paging tests into target/paging/<name>/:
+
+  core.elf          dump-guest-memory (guest-physical, with QEMU CPU notes)
+  core-paging.elf   dump-guest-memory -p (guest-virtual PT_LOADs: the oracle)
+  stream.bin        a migration stream of the same paused moment
+  info-mem.txt, info-tlb.txt, info-registers.txt   the monitor's views
+  gva2gpa.txt       `gva2gpa` answers for sampled addresses
+
+Usage: tools/make-paging-guest.py [--name pc-4level] [--cpu max] [--append ...] [-m 256]
+Needs qemu-system-x86_64 (tools/install-qemu-system.sh) and apt-get (to fetch the kernel
+package; it is unpacked with dpkg -x, never installed). Idempotent: existing outputs are
+kept unless --force.
+"""
+import argparse
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORK = os.path.join(ROOT, "target", "paging")
+
+
+def kernel():
+    """Path of a vmlinuz from the cloud kernel package, fetched once."""
+    kdir = os.path.join(WORK, "kernel")
+    boot = os.path.join(kdir, "boot")
+    if os.path.isdir(boot):
+        for f in sorted(os.listdir(boot)):
+            if f.startswith("vmlinuz"):
+                return os.path.join(boot, f)
+    os.makedirs(WORK, exist_ok=True)
+    dep = subprocess.run(["apt-cache", "depends", "linux-image-cloud-amd64"],
+                         capture_output=True, text=True).stdout
+    names = re.findall(r"Depends: (linux-image-\S+)", dep)
+    if not names:
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        dep = subprocess.run(["apt-cache", "depends", "linux-image-cloud-amd64"],
+                             capture_output=True, text=True).stdout
+        names = re.findall(r"Depends: (linux-image-\S+)", dep)
+    if not names:
+        sys.exit("make-paging-guest: no linux-image-*-cloud-amd64 package found")
+    subprocess.run(["apt-get", "download", names[0]], cwd=WORK, check=True)
+    debs = [f for f in os.listdir(WORK) if f.endswith(".deb")]
+    subprocess.run(["dpkg", "-x", os.path.join(WORK, sorted(debs)[-1]), kdir], check=True)
+    return kernel()
+
+
+class Monitor:
+    """The human monitor on a unix socket."""
+
+    def __init__(self, path):
+        for _ in range(100):
+            try:
+                self.s = socket.socket(socket.AF_UNIX)
+                self.s.connect(path)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            sys.exit("make-paging-guest: monitor did not come up")
+        self.read_prompt()
+
+    def read_prompt(self, timeout=600):
+        buf = b""
+        self.s.settimeout(timeout)
+        while not buf.endswith(b"(qemu) "):
+            chunk = self.s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        return buf.decode(errors="replace")
+
+    def cmd(self, line, timeout=600):
+        self.s.sendall(line.encode() + b"\n")
+        out = self.read_prompt(timeout)
+        # Drop the echoed command line and the prompt; HMP echoes with terminal escapes.
+        out = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", out)
+        lines = out.replace("\r", "").split("\n")
+        return "\n".join(l for l in lines[1:] if not l.startswith("(qemu)")).strip() + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--name", default="pc-4level")
+    ap.add_argument("--cpu", default="qemu64")
+    ap.add_argument("--append", default="console=ttyS0 panic=0 nokaslr")
+    ap.add_argument("-m", default="256")
+    ap.add_argument("--force", action="store_true")
+    a = ap.parse_args()
+    out = os.path.join(WORK, a.name)
+    if os.path.exists(os.path.join(out, "gva2gpa.txt")) and not a.force:
+        print(f"make-paging-guest: {out} exists")
+        return
+    os.makedirs(out, exist_ok=True)
+    sock = os.path.join(out, "monitor.sock")
+    serial = os.path.join(out, "serial.log")
+    for f in (sock, serial):
+        if os.path.exists(f):
+            os.remove(f)
+    vm = subprocess.Popen([
+        "qemu-system-x86_64", "-machine", "pc", "-accel", "tcg", "-cpu", a.cpu, "-m", a.m,
+        "-smp", "1", "-display", "none", "-nodefaults", "-no-reboot",
+        "-kernel", kernel(), "-append", a.append,
+        "-serial", f"file:{serial}", "-monitor", f"unix:{sock},server=on,wait=off",
+    ])
+    try:
+        mon = Monitor(sock)
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            text = open(serial, errors="replace").read() if os.path.exists(serial) else ""
+            if "Kernel panic" in text or "Unable to mount root" in text:
+                break
+            time.sleep(1)
+        else:
+            sys.exit("make-paging-guest: the kernel printed no panic within 300 s")
+        time.sleep(2)
+        mon.cmd("stop")
+        for name, c in [("info-registers.txt", "info registers"), ("info-mem.txt", "info mem"),
+                        ("info-tlb.txt", "info tlb")]:
+            with open(os.path.join(out, name), "w") as f:
+                f.write(mon.cmd(c))
+        # Sample addresses from `info tlb`: first page of each of the first mappings.
+        tlb = open(os.path.join(out, "info-tlb.txt")).read().splitlines()
+        addrs = []
+        for l in tlb:
+            m = re.match(r"([0-9a-f]+): ([0-9a-f]+)", l.strip())
+            if m:
+                addrs.append(m.group(1))
+        step = max(1, len(addrs) // 64)
+        with open(os.path.join(out, "gva2gpa.txt"), "w") as f:
+            for va in addrs[::step][:64] + ["0"]:
+                f.write(f"{va} {mon.cmd('gva2gpa 0x' + va).strip()}\n")
+        for name, c in [("core.elf", "dump-guest-memory {}"),
+                        ("core-paging.elf", "dump-guest-memory -p {}")]:
+            p = os.path.join(out, name)
+            mon.cmd(c.format(p), timeout=600)
+        mon.cmd(f'migrate "exec:cat > {os.path.join(out, "stream.bin")}"')
+        for _ in range(600):
+            if "completed" in mon.cmd("info migrate"):
+                break
+            time.sleep(0.5)
+        mon.cmd("quit")
+    finally:
+        try:
+            vm.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            vm.kill()
+    print(f"make-paging-guest: wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
