@@ -27,11 +27,14 @@ pub enum Region {
     Unmapped,
 }
 
+/// One shard: `ways` slots of (key, value).
+type Shard<V> = Mutex<Vec<Option<(u64, V)>>>;
+
 /// A direct-mapped cache of `SHARDS * ways` entries.
 #[derive(Debug)]
 pub struct DirectCache<V: Copy> {
     ways: usize,
-    shards: Vec<Mutex<Vec<Option<(u64, V)>>>>,
+    shards: Vec<Shard<V>>,
 }
 
 impl<V: Copy> DirectCache<V> {
