@@ -91,8 +91,11 @@ pub struct InfoArgs {
 /// `check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The input file.
+    /// The input file, or `-` to inspect standard input as a stream (bounded memory).
     pub file: PathBuf,
+    /// Format combinations allowed together, e.g. `iso+gpt` for hybrid ISOs; repeatable.
+    #[arg(long)]
+    pub allow: Vec<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

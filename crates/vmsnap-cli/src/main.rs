@@ -34,6 +34,8 @@ pub enum Outcome {
     Ok,
     /// Done, and findings that make the input unsafe.
     Findings,
+    /// `check` could not inspect the input (exit code 2, the report already printed).
+    CouldNotInspect,
 }
 
 fn main() -> ExitCode {
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Findings) => ExitCode::from(1),
+        Ok(Outcome::CouldNotInspect) => ExitCode::from(2),
         Err(e) => {
             output::print_error(&e, verbose);
             ExitCode::from(2)

@@ -26,6 +26,7 @@
 )]
 
 pub use vmsnap_core as core;
+pub use vmsnap_inspect as inspect;
 pub use vmsnap_stack as stack;
 
 // Naming each crate is what links it, and so registers its plugins.

@@ -1,0 +1,24 @@
+//! vmsnap-inspect: is an uploaded image what it claims, how big is it, and can it make the
+//! host open files it should not?
+//!
+//! [`inspect`] runs every plugin's probe (not only the first match) plus ISO9660, GPT and
+//! MBR detection, flags more than one format as `multiple_formats`, compares with the
+//! declared format, then applies the matched format's safety rules; nothing outside the
+//! image is opened and every external reference is a finding. [`Inspector`] does the same
+//! on a stream fed in chunks, with bounded memory.
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+pub mod detect;
+mod inspect;
+mod stream;
+
+pub use inspect::{inspect, CheckOptions, Overall, Report, RuleResult, Verdict};
+pub use stream::{InspectingWriter, Inspector, HEAD_BYTES, MAX_RETAINED, TAIL_BYTES};

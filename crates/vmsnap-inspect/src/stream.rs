@@ -1,0 +1,211 @@
+//! Streaming inspection: bytes are fed as an upload passes through, never seeked, never
+//! read twice. The inspector keeps the head of the image (where every supported format
+//! keeps the metadata its safety rules need) and a bounded window of the tail (for
+//! footers at EOF: fixed VHD, streamOptimized VMDK, GPT backup), so memory stays below
+//! [`MAX_RETAINED`] whatever the input size. At the end it inspects a layer made of what
+//! it kept; a format that needs bytes it did not keep makes the verdict an error, never
+//! a guess.
+
+use std::io::Write;
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use vmsnap_core::{
+    check_read, AddressSpace, Error, ErrorKind, Extent, ExtentKind, Layer, Registry, Result,
+};
+
+use crate::inspect::{inspect, CheckOptions, Report};
+
+/// Bytes of the head kept.
+pub const HEAD_BYTES: usize = 4 << 20;
+/// Bytes of the tail kept.
+pub const TAIL_BYTES: usize = 1 << 20;
+/// Most memory the inspector holds for retained bytes.
+pub const MAX_RETAINED: usize = HEAD_BYTES + 2 * TAIL_BYTES;
+
+/// Inspects a stream fed in chunks of any size.
+#[derive(Debug, Default)]
+pub struct Inspector {
+    head: Vec<u8>,
+    /// A ring of the last bytes past the head: `tail` holds up to 2 × TAIL_BYTES and is
+    /// compacted to TAIL_BYTES when full, so feeding stays amortised O(n).
+    tail: Vec<u8>,
+    tail_start: u64,
+    total: u64,
+}
+
+impl Inspector {
+    /// A new inspector.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds the next bytes.
+    pub fn feed(&mut self, mut data: &[u8]) {
+        // Fixed buffers, allocated once: growth by doubling would overshoot the bound.
+        if self.head.capacity() == 0 && !data.is_empty() {
+            self.head = Vec::with_capacity(HEAD_BYTES);
+        }
+        if self.head.len() < HEAD_BYTES {
+            let n = (HEAD_BYTES - self.head.len()).min(data.len());
+            let (now, rest) = data.split_at(n);
+            self.head.extend_from_slice(now);
+            self.total += n as u64;
+            self.tail_start = self.total;
+            data = rest;
+        }
+        if data.is_empty() {
+            return;
+        }
+        if self.tail.capacity() == 0 {
+            self.tail = Vec::with_capacity(2 * TAIL_BYTES);
+        }
+        if data.len() >= TAIL_BYTES {
+            // Only the last TAIL_BYTES of this chunk can matter.
+            let skip = data.len() - TAIL_BYTES;
+            self.tail.clear();
+            self.tail
+                .extend_from_slice(data.get(skip..).unwrap_or_default());
+            self.total += data.len() as u64;
+            self.tail_start = self.total - TAIL_BYTES as u64;
+            return;
+        }
+        if self.tail.len() + data.len() > 2 * TAIL_BYTES {
+            let drop = self.tail.len() + data.len() - TAIL_BYTES;
+            let drop = drop.min(self.tail.len());
+            self.tail.drain(..drop);
+            self.tail_start += drop as u64;
+        }
+        self.tail.extend_from_slice(data);
+        self.total += data.len() as u64;
+    }
+
+    /// Bytes fed so far.
+    pub fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Bytes held in memory now.
+    pub fn retained(&self) -> usize {
+        self.head.capacity() + self.tail.capacity()
+    }
+
+    /// Ends the stream and inspects what was kept.
+    pub fn finish(self, registry: &Registry, opts: &CheckOptions) -> Report {
+        let layer: Arc<dyn Layer> = Arc::new(Retained {
+            head: self.head,
+            tail: self.tail,
+            tail_start: self.tail_start,
+            size: self.total,
+        });
+        inspect(layer, registry, opts)
+    }
+}
+
+/// Passes bytes through to a writer while inspecting them (OpenStack's `InfoWrapper`).
+#[derive(Debug)]
+pub struct InspectingWriter<W> {
+    inner: W,
+    inspector: Inspector,
+}
+
+impl<W: Write> InspectingWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        InspectingWriter {
+            inner,
+            inspector: Inspector::new(),
+        }
+    }
+
+    /// Ends the stream: the writer back, and the report.
+    pub fn finish(self, registry: &Registry, opts: &CheckOptions) -> (W, Report) {
+        (self.inner, self.inspector.finish(registry, opts))
+    }
+}
+
+impl<W: Write> Write for InspectingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.inspector.feed(buf.get(..n).unwrap_or_default());
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// What the inspector kept, as a file layer whose other bytes are unavailable.
+#[derive(Debug)]
+struct Retained {
+    head: Vec<u8>,
+    tail: Vec<u8>,
+    tail_start: u64,
+    size: u64,
+}
+
+impl Retained {
+    fn copy(src: &[u8], start: u64, offset: u64, buf: &mut [u8]) -> bool {
+        let Some(rel) = offset.checked_sub(start) else {
+            return false;
+        };
+        let Ok(rel) = usize::try_from(rel) else {
+            return false;
+        };
+        match rel.checked_add(buf.len()).and_then(|end| src.get(rel..end)) {
+            Some(s) => {
+                buf.copy_from_slice(s);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Layer for Retained {
+    fn name(&self) -> &str {
+        "file"
+    }
+    fn space(&self) -> AddressSpace {
+        AddressSpace::File
+    }
+    fn len(&self) -> u64 {
+        self.size
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        check_read(self, offset, buf.len())?;
+        if Self::copy(&self.head, 0, offset, buf)
+            || Self::copy(&self.tail, self.tail_start, offset, buf)
+        {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "streaming inspection kept only the first {} and last {} bytes; {} bytes at {offset:#x} were not kept",
+                self.head.len(),
+                self.tail.len(),
+                buf.len()
+            ),
+        )
+        .at(offset))
+    }
+    fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
+        let end = range.end.min(self.size);
+        Ok(if range.start < end {
+            vec![Extent::of(ExtentKind::Data, range.start, end - range.start)]
+        } else {
+            Vec::new()
+        })
+    }
+    fn lower(&self) -> Vec<Arc<dyn Layer>> {
+        Vec::new()
+    }
+    fn describe(&self) -> serde_json::Value {
+        serde_json::json!({"format": "file", "size": self.size, "streamed": true})
+    }
+    fn path(&self) -> Option<&Path> {
+        None
+    }
+}
