@@ -15,6 +15,9 @@ fn file(c: &mut Criterion) {
     let layer: Arc<dyn Layer> = Arc::new(FileLayer::open(&path).unwrap());
     bench_sequential(c, "file", &layer, 256 << 20);
     bench_random_4k(c, "file", &layer);
+    let mapped: Arc<dyn Layer> = Arc::new(FileLayer::open_mapped(&path).unwrap());
+    bench_sequential(c, "file-mmap", &mapped, 256 << 20);
+    bench_random_4k(c, "file-mmap", &mapped);
 }
 
 criterion_group!(benches, file);

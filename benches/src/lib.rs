@@ -58,13 +58,8 @@ pub fn realistic_as(mib: u64, format: &str, extra: &[&str]) -> PathBuf {
     })
 }
 
-fn configure(c: &mut Criterion) -> &mut Criterion {
-    c
-}
-
 /// Benches `open` of an image (the closure does the whole open).
 pub fn bench_open(c: &mut Criterion, name: &str, open: impl Fn() -> Arc<dyn Layer>) {
-    let c = configure(c);
     c.bench_function(&format!("{name}/open"), |b| b.iter(|| open()));
 }
 

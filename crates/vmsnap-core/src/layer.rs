@@ -220,6 +220,16 @@ impl FileLayer {
         )?)))
     }
 
+    /// Opens a file memory-mapped (faster random reads; see [`crate::MmapSource`] for the
+    /// caveat), falling back to `pread` when it cannot be mapped.
+    pub fn open_mapped(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        match crate::source::MmapSource::open(path) {
+            Ok(m) => Ok(FileLayer::new(Arc::new(m))),
+            Err(_) => FileLayer::open(path),
+        }
+    }
+
     /// The source.
     pub fn source(&self) -> &Arc<dyn Source> {
         &self.source
@@ -271,7 +281,10 @@ impl Layer for FileLayer {
             }
         }
         if pos < end {
-            push_coalesced(&mut out, Extent::of(ExtentKind::Unallocated, pos, end - pos));
+            push_coalesced(
+                &mut out,
+                Extent::of(ExtentKind::Unallocated, pos, end - pos),
+            );
         }
         Ok(out)
     }

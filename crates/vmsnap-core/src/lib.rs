@@ -55,7 +55,7 @@ pub use plugin::{OpenCtx, OpenFn, Options, Plugin, PluginKind, Probe, SniffWindo
 pub use policy::{ExternalPolicy, ExternalRef, RefDecision, RefKind, Resolver};
 pub use registry::{Registry, Sniff};
 pub use segment::{Decoder, Overlap, Segment, SegmentKind, SegmentMap, SegmentMapBuilder};
-pub use source::{FileSource, MemSource, Source};
+pub use source::{FileSource, MemSource, MmapSource, Source};
 
 #[doc(hidden)]
 pub mod __private {

@@ -7,6 +7,9 @@ use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
 
+mod mmap;
+pub use mmap::MmapSource;
+
 /// Positional reads of bytes. `&self` only and `Send + Sync`, so one open image serves
 /// many threads.
 pub trait Source: Send + Sync + fmt::Debug {
@@ -238,7 +241,13 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("f.bin");
         std::fs::write(&p, b"hello world").unwrap();
-        assert_eq!(FileSource::open(&p).unwrap().data_ranges(0..11).map(|r| r.len()), Some(1));
+        assert_eq!(
+            FileSource::open(&p)
+                .unwrap()
+                .data_ranges(0..11)
+                .map(|r| r.len()),
+            Some(1)
+        );
         let s = FileSource::open(&p).unwrap();
         assert_eq!(s.size(), 11);
         let mut b = [0u8; 5];
