@@ -1,6 +1,12 @@
 //! x86 paging: random 4 KiB virtual reads on a mapped region and mapping enumeration, on
 //! page tables built in memory (an identity-style map of 1 GiB with 4 KiB pages).
-#![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::sync::Arc;
 

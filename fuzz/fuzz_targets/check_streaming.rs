@@ -10,9 +10,11 @@ use vmsnap::inspect::{inspect, CheckOptions, Inspector, MAX_RETAINED};
 
 fuzz_target!(|input: (Vec<u16>, Vec<u8>)| {
     let (chunks, data) = input;
-    let Ok(registry) = vmsnap::registry() else { return };
+    let Ok(registry) = vmsnap::registry() else {
+        return;
+    };
     let opts = CheckOptions::default();
-    let mut ins = Inspector::new();
+    let mut ins = Inspector::with_hints(vmsnap::stream_hints());
     let mut pos = 0;
     let mut sizes = chunks.iter().cycle();
     while pos < data.len() {

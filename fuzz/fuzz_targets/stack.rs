@@ -9,7 +9,9 @@ use vmsnap::core::{ExternalPolicy, FileLayer, Layer, MemSource, Options, Resolve
 use vmsnap::stack::Stacker;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(registry) = vmsnap::registry() else { return };
+    let Ok(registry) = vmsnap::registry() else {
+        return;
+    };
     // No external file may be opened from fuzz input.
     let resolver = Resolver::new(ExternalPolicy::Deny);
     let options = Options::new();
@@ -17,7 +19,9 @@ fuzz_target!(|data: &[u8]| {
         data.to_vec(),
         "/nonexistent/fuzz-input",
     ))));
-    let stack = Stacker::new(&registry, &resolver, &options).explain(true).stack(file);
+    let stack = Stacker::new(&registry, &resolver, &options)
+        .explain(true)
+        .stack(file);
     for e in &stack.entries {
         vmsnap_testkit::exercise(&e.layer, 16 << 20);
     }

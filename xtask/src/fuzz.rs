@@ -26,15 +26,31 @@ fn copy_seeds(dirs: &[String], into: &Path) {
     std::fs::create_dir_all(into).unwrap();
     let corpus = root().join("corpus");
     let all: Vec<PathBuf> = if dirs.iter().any(|d| d == "*") {
-        std::fs::read_dir(&corpus).unwrap().filter_map(|e| e.ok().map(|e| e.path())).collect()
+        std::fs::read_dir(&corpus)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect()
     } else {
         dirs.iter().map(|d| corpus.join(d)).collect()
     };
-    for d in all.into_iter().filter(|d| d.is_dir() && !d.ends_with("golden")) {
-        for f in std::fs::read_dir(&d).unwrap().filter_map(|e| e.ok().map(|e| e.path())) {
-            let small = f.metadata().map(|m| m.is_file() && m.len() <= 4 << 20).unwrap_or(false);
+    for d in all
+        .into_iter()
+        .filter(|d| d.is_dir() && !d.ends_with("golden"))
+    {
+        for f in std::fs::read_dir(&d)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+        {
+            let small = f
+                .metadata()
+                .map(|m| m.is_file() && m.len() <= 4 << 20)
+                .unwrap_or(false);
             if small {
-                let name = format!("{}-{}", d.file_name().unwrap().to_string_lossy(), f.file_name().unwrap().to_string_lossy());
+                let name = format!(
+                    "{}-{}",
+                    d.file_name().unwrap().to_string_lossy(),
+                    f.file_name().unwrap().to_string_lossy()
+                );
                 std::fs::copy(&f, into.join(name)).unwrap();
             }
         }
@@ -47,7 +63,10 @@ fn targets() -> Vec<String> {
         .current_dir(root().join("fuzz"))
         .output()
         .expect("cargo fuzz is not installed (cargo install cargo-fuzz)");
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Runs the fuzz task.
@@ -64,11 +83,17 @@ pub fn run(args: &[String]) -> bool {
         }
     }
     let fuzz_dir = root().join("fuzz");
-    if !sh(Command::new("cargo").args(["+nightly", "fuzz", "build", "-O"]).current_dir(&fuzz_dir)) {
+    if !sh(Command::new("cargo")
+        .args(["+nightly", "fuzz", "build", "-O"])
+        .current_dir(&fuzz_dir))
+    {
         return false;
     }
     let mut ok = true;
-    for t in targets().into_iter().filter(|t| only.as_ref().is_none_or(|o| o == t)) {
+    for t in targets()
+        .into_iter()
+        .filter(|t| only.as_ref().is_none_or(|o| o == t))
+    {
         let seeds = root().join("target").join("fuzz-seeds").join(&t);
         let _ = std::fs::remove_dir_all(&seeds);
         copy_seeds(&seed_dirs(&t), &seeds);
@@ -76,11 +101,17 @@ pub fn run(args: &[String]) -> bool {
         std::fs::create_dir_all(&work).unwrap();
         let base = || {
             let mut c = Command::new("cargo");
-            c.args(["+nightly", "fuzz", "run", "-O", &t]).current_dir(&fuzz_dir);
+            c.args(["+nightly", "fuzz", "run", "-O", &t])
+                .current_dir(&fuzz_dir);
             c
         };
         // Replay every seed once.
-        ok &= sh(base().arg(&seeds).args(["--", "-runs=0", "-rss_limit_mb=2048", "-malloc_limit_mb=2048"]));
+        ok &= sh(base().arg(&seeds).args([
+            "--",
+            "-runs=0",
+            "-rss_limit_mb=2048",
+            "-malloc_limit_mb=2048",
+        ]));
         if !replay_only && seconds > 0 {
             ok &= sh(base().arg(&work).arg(&seeds).args([
                 "--".to_string(),

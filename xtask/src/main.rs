@@ -8,7 +8,12 @@
 //! * `bench [ARGS…]` — the criterion benches.
 //! * `bench-peers [--size-mib N] [--runs N] [--formats a,b]` — vmsnap against qemu-img on a
 //!   realistic image per format; prints MiB/s and ratios.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod fuzz;
 mod peers;
@@ -42,7 +47,9 @@ fn usage() -> ExitCode {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some(cmd) = args.first() else { return usage() };
+    let Some(cmd) = args.first() else {
+        return usage();
+    };
     let rest = &args[1..];
     let ok = match cmd.as_str() {
         "ci" => sh(Command::new("bash").arg(".ci/run")),
@@ -51,7 +58,9 @@ fn main() -> ExitCode {
             .args(["test", "-p", "vmsnap-cli", "--test", "golden"])
             .env("VMSNAP_BLESS", "1")),
         "fuzz" => fuzz::run(rest),
-        "bench" => sh(Command::new("cargo").args(["bench", "-p", "vmsnap-benches"]).args(rest)),
+        "bench" => sh(Command::new("cargo")
+            .args(["bench", "-p", "vmsnap-benches"])
+            .args(rest)),
         "bench-peers" => peers::run(rest),
         _ => return usage(),
     };

@@ -12,10 +12,22 @@ const FORMATS: &[(&str, &str, &[&str])] = &[
     ("raw", "raw", &[]),
     ("qcow2", "qcow2", &[]),
     ("qcow2-zlib", "qcow2", &["-c"]),
-    ("qcow2-zstd", "qcow2", &["-c", "-o", "compression_type=zstd"]),
-    ("qcow2-extl2", "qcow2", &["-o", "extended_l2=on,cluster_size=128k"]),
+    (
+        "qcow2-zstd",
+        "qcow2",
+        &["-c", "-o", "compression_type=zstd"],
+    ),
+    (
+        "qcow2-extl2",
+        "qcow2",
+        &["-o", "extended_l2=on,cluster_size=128k"],
+    ),
     ("vmdk-sparse", "vmdk", &[]),
-    ("vmdk-2gb", "vmdk", &["-o", "subformat=twoGbMaxExtentSparse"]),
+    (
+        "vmdk-2gb",
+        "vmdk",
+        &["-o", "subformat=twoGbMaxExtentSparse"],
+    ),
     ("vmdk-stream", "vmdk", &["-o", "subformat=streamOptimized"]),
     ("vhd", "vpc", &[]),
     ("vhdx", "vhdx", &[]),
@@ -54,7 +66,10 @@ fn vmsnap_reads(vmsnap: &Path, img: &Path, label: &str) -> bool {
     if label == "raw" {
         return true;
     }
-    let out = Command::new(vmsnap).args(["info", "--json"]).arg(img).output();
+    let out = Command::new(vmsnap)
+        .args(["info", "--json"])
+        .arg(img)
+        .output();
     let Ok(out) = out else { return false };
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
     v["stack"].as_array().is_some_and(|s| s.len() >= 2) && v["error"].is_null()
@@ -69,8 +84,18 @@ pub fn run(args: &[String]) -> bool {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--size-mib" => size_mib = it.next().and_then(|s| s.parse().ok()).unwrap_or(size_mib),
-            "--runs" => runs = it.next().and_then(|s| s.parse().ok()).unwrap_or(runs).max(1),
-            "--formats" => only = it.next().map(|s| s.split(',').map(str::to_string).collect()),
+            "--runs" => {
+                runs = it
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(runs)
+                    .max(1)
+            }
+            "--formats" => {
+                only = it
+                    .next()
+                    .map(|s| s.split(',').map(str::to_string).collect())
+            }
             _ => {}
         }
     }
@@ -100,7 +125,13 @@ pub fn run(args: &[String]) -> bool {
         } else {
             let p = dir.join(format!("realistic-{size_mib}m.{label}"));
             if !p.exists()
-                && !quiet(Command::new("qemu-img").args(["convert", "-O", fmt]).args(*extra).arg(&raw).arg(&p))
+                && !quiet(
+                    Command::new("qemu-img")
+                        .args(["convert", "-O", fmt])
+                        .args(*extra)
+                        .arg(&raw)
+                        .arg(&p),
+                )
             {
                 println!("{label:<13} (qemu-img cannot create it here; skipped)");
                 continue;
@@ -113,19 +144,42 @@ pub fn run(args: &[String]) -> bool {
         }
         let mib = size_mib as f64;
         let vm_file = time(runs, || {
-            quiet(Command::new(&vmsnap).args(["convert", "--quiet"]).arg(&img).arg(&out))
+            quiet(
+                Command::new(&vmsnap)
+                    .args(["convert", "--quiet"])
+                    .arg(&img)
+                    .arg(&out),
+            )
         });
         let qi_file = time(runs, || {
             let _ = std::fs::remove_file(&out);
-            quiet(Command::new("qemu-img").args(["convert", "-O", "raw"]).arg(&img).arg(&out))
+            quiet(
+                Command::new("qemu-img")
+                    .args(["convert", "-O", "raw"])
+                    .arg(&img)
+                    .arg(&out),
+            )
         });
         let vm_null = time(runs, || {
-            quiet(Command::new(&vmsnap).args(["convert", "--quiet"]).arg(&img).arg("/dev/null"))
+            quiet(
+                Command::new(&vmsnap)
+                    .args(["convert", "--quiet"])
+                    .arg(&img)
+                    .arg("/dev/null"),
+            )
         });
         let qi_null = time(runs, || {
-            quiet(Command::new("qemu-img").args(["convert", "-n", "-O", "raw"]).arg(&img).arg("null-co://"))
+            quiet(
+                Command::new("qemu-img")
+                    .args(["convert", "-n", "-O", "raw"])
+                    .arg(&img)
+                    .arg("null-co://"),
+            )
         });
-        let rate = |t: Option<f64>| t.map(|t| format!("{:.0} MiB/s", mib / t)).unwrap_or("failed".into());
+        let rate = |t: Option<f64>| {
+            t.map(|t| format!("{:.0} MiB/s", mib / t))
+                .unwrap_or("failed".into())
+        };
         let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
             (Some(a), Some(b)) => format!("{:.2}x", b / a),
             _ => "-".into(),

@@ -20,7 +20,7 @@ pub fn run(args: &CheckArgs) -> Result<Outcome> {
     };
     let name = args.file.display().to_string();
     let report = if name == "-" {
-        let mut inspector = Inspector::new();
+        let mut inspector = Inspector::with_hints(vmsnap::stream_hints());
         let mut buf = vec![0u8; 1 << 20];
         let mut stdin = std::io::stdin().lock();
         loop {

@@ -26,6 +26,10 @@ pub fn install_panic_hook() {
             .map(|s| s.to_string())
             .or_else(|| info.payload().downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown".into());
+        // `vmsnap info … | head`: the reader went away; stop quietly, as `cat` would.
+        if msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
         eprintln!("vmsnap: internal error (a bug, please report it): {msg}");
         std::process::exit(2);
     }));

@@ -152,7 +152,12 @@ pub fn inspect(file: Arc<dyn Layer>, registry: &Registry, opts: &CheckOptions) -
             rules.push(rule(f.rule, Some(f), Some(0)));
         }
     }
-    let stack = Stacker::new(registry, &resolver, &options).stack(file);
+    // The image's own format only: guest data is not read to look for nested formats
+    // (streaming inspection does not keep it, and qemu-img info does not do it either).
+    let stack = Stacker::new(registry, &resolver, &options)
+        .max_layers(1)
+        .branches(false)
+        .stack(file);
     let format = stack.entries.get(1).and_then(|e| e.plugin).map_or_else(
         || {
             if gpt {

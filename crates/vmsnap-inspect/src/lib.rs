@@ -21,4 +21,6 @@ mod inspect;
 mod stream;
 
 pub use inspect::{inspect, CheckOptions, Overall, Report, RuleResult, Verdict};
-pub use stream::{InspectingWriter, Inspector, HEAD_BYTES, MAX_RETAINED, TAIL_BYTES};
+pub use stream::{
+    InspectingWriter, Inspector, RegionHint, HEAD_BYTES, MAX_RETAINED, REGION_BYTES, TAIL_BYTES,
+};

@@ -21,12 +21,23 @@ use crate::inspect::{inspect, CheckOptions, Report};
 pub const HEAD_BYTES: usize = 4 << 20;
 /// Bytes of the tail kept.
 pub const TAIL_BYTES: usize = 1 << 20;
+/// Most bytes kept of regions formats ask for beyond the head (BAT, metadata tables).
+pub const REGION_BYTES: usize = 8 << 20;
 /// Most memory the inspector holds for retained bytes.
-pub const MAX_RETAINED: usize = HEAD_BYTES + 2 * TAIL_BYTES;
+pub const MAX_RETAINED: usize = HEAD_BYTES + 2 * TAIL_BYTES + REGION_BYTES;
+
+/// What a format must keep beyond the head, computed from the head alone: each format
+/// that keeps metadata past its first MiBs states the byte ranges it needs.
+pub type RegionHint = fn(&[u8]) -> Vec<Range<u64>>;
 
 /// Inspects a stream fed in chunks of any size.
 #[derive(Debug, Default)]
 pub struct Inspector {
+    hints: Vec<RegionHint>,
+    /// Ranges to keep past the head (sorted, disjoint), decided once the head is complete.
+    wanted: Option<Vec<Range<u64>>>,
+    /// Kept bytes of `wanted`, by start offset.
+    regions: Vec<(u64, Vec<u8>)>,
     head: Vec<u8>,
     /// A ring of the last bytes past the head: `tail` holds up to 2 × TAIL_BYTES and is
     /// compacted to TAIL_BYTES when full, so feeding stays amortised O(n).
@@ -36,9 +47,71 @@ pub struct Inspector {
 }
 
 impl Inspector {
-    /// A new inspector.
+    /// A new inspector that keeps only the head and tail.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A new inspector that also keeps the regions `hints` ask for.
+    pub fn with_hints(hints: Vec<RegionHint>) -> Self {
+        Inspector {
+            hints,
+            ..Self::default()
+        }
+    }
+
+    /// Decides which ranges past the head to keep: the union of every hint's ranges,
+    /// sorted and merged, within [`REGION_BYTES`] in all (ranges beyond that are not kept,
+    /// and inspection that needs them reports it could not inspect).
+    fn decide(&mut self) {
+        let mut all: Vec<Range<u64>> = self
+            .hints
+            .iter()
+            .flat_map(|h| h(&self.head))
+            .map(|r| r.start.max(HEAD_BYTES as u64)..r.end)
+            .filter(|r| r.start < r.end)
+            .collect();
+        all.sort_by_key(|r| r.start);
+        let mut merged: Vec<Range<u64>> = Vec::new();
+        let mut budget = REGION_BYTES as u64;
+        for r in all {
+            if let Some(last) = merged.last_mut() {
+                if r.start <= last.end {
+                    let grow = r.end.saturating_sub(last.end).min(budget);
+                    last.end += grow;
+                    budget -= grow;
+                    continue;
+                }
+            }
+            let len = (r.end - r.start).min(budget);
+            if len == 0 {
+                break;
+            }
+            budget -= len;
+            merged.push(r.start..r.start + len);
+        }
+        self.wanted = Some(merged);
+    }
+
+    /// Keeps the parts of `data` (at stream offset `at`) that fall in wanted ranges.
+    fn keep_regions(&mut self, at: u64, data: &[u8]) {
+        let Some(wanted) = &self.wanted else { return };
+        let end = at + data.len() as u64;
+        for w in wanted.iter().filter(|w| w.start < end && at < w.end) {
+            let s = w.start.max(at);
+            let e = w.end.min(end);
+            let piece = data
+                .get((s - at) as usize..(e - at) as usize)
+                .unwrap_or_default();
+            match self
+                .regions
+                .iter_mut()
+                .find(|(start, buf)| *start + buf.len() as u64 == s)
+            {
+                Some((_, buf)) => buf.extend_from_slice(piece),
+                None => self.regions.push((s, piece.to_vec())),
+            }
+        }
     }
 
     /// Feeds the next bytes.
@@ -58,6 +131,10 @@ impl Inspector {
         if data.is_empty() {
             return;
         }
+        if self.wanted.is_none() {
+            self.decide();
+        }
+        self.keep_regions(self.total, data);
         if self.tail.capacity() == 0 {
             self.tail = Vec::with_capacity(2 * TAIL_BYTES);
         }
@@ -88,13 +165,16 @@ impl Inspector {
 
     /// Bytes held in memory now.
     pub fn retained(&self) -> usize {
-        self.head.capacity() + self.tail.capacity()
+        self.head.capacity()
+            + self.tail.capacity()
+            + self.regions.iter().map(|(_, b)| b.len()).sum::<usize>()
     }
 
     /// Ends the stream and inspects what was kept.
     pub fn finish(self, registry: &Registry, opts: &CheckOptions) -> Report {
         let layer: Arc<dyn Layer> = Arc::new(Retained {
             head: self.head,
+            regions: self.regions,
             tail: self.tail,
             tail_start: self.tail_start,
             size: self.total,
@@ -112,10 +192,10 @@ pub struct InspectingWriter<W> {
 
 impl<W: Write> InspectingWriter<W> {
     /// Wraps `inner`.
-    pub fn new(inner: W) -> Self {
+    pub fn new(inner: W, hints: Vec<RegionHint>) -> Self {
         InspectingWriter {
             inner,
-            inspector: Inspector::new(),
+            inspector: Inspector::with_hints(hints),
         }
     }
 
@@ -140,6 +220,7 @@ impl<W: Write> Write for InspectingWriter<W> {
 #[derive(Debug)]
 struct Retained {
     head: Vec<u8>,
+    regions: Vec<(u64, Vec<u8>)>,
     tail: Vec<u8>,
     tail_start: u64,
     size: u64,
@@ -177,6 +258,10 @@ impl Layer for Retained {
         check_read(self, offset, buf.len())?;
         if Self::copy(&self.head, 0, offset, buf)
             || Self::copy(&self.tail, self.tail_start, offset, buf)
+            || self
+                .regions
+                .iter()
+                .any(|(start, r)| Self::copy(r, *start, offset, buf))
         {
             return Ok(());
         }
@@ -207,5 +292,42 @@ impl Layer for Retained {
     }
     fn path(&self) -> Option<&Path> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn far_region(_head: &[u8]) -> Vec<Range<u64>> {
+        vec![(10 << 20)..(10 << 20) + 100, 0..10]
+    }
+
+    #[test]
+    fn keeps_head_hinted_regions_and_tail_only() {
+        let data: Vec<u8> = (0..(20u32 << 20)).map(|i| (i % 251) as u8).collect();
+        let mut ins = Inspector::with_hints(vec![far_region]);
+        for chunk in data.chunks(777_777) {
+            ins.feed(chunk);
+        }
+        assert!(ins.retained() <= MAX_RETAINED);
+        let layer = Retained {
+            head: ins.head,
+            regions: ins.regions,
+            tail: ins.tail,
+            tail_start: ins.tail_start,
+            size: ins.total,
+        };
+        let mut b = [0u8; 100];
+        for at in [0u64, 10 << 20, (20 << 20) - 100] {
+            layer.read_at(at, &mut b).unwrap();
+            assert_eq!(b[..], data[at as usize..at as usize + 100]);
+        }
+        let e = layer.read_at(8 << 20, &mut b).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        assert!(
+            layer.read_at((10 << 20) + 50, &mut b).is_err(),
+            "past the kept region"
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use vmsnap_core::limits::MAX_STACK_DEPTH;
 use vmsnap_core::{
-    AddressSpace, Error, Finding, Layer, OpenCtx, Options, Plugin, Probe, Registry, Resolver,
+    Error, ErrorKind, Finding, Layer, OpenCtx, Options, Plugin, Probe, Registry, Resolver,
     Severity, Sniff, SniffWindow,
 };
 
@@ -106,6 +106,7 @@ pub struct Stacker<'a> {
     options: &'a Options,
     explain: bool,
     branches: bool,
+    max_layers: usize,
 }
 
 impl<'a> Stacker<'a> {
@@ -117,7 +118,15 @@ impl<'a> Stacker<'a> {
             options,
             explain: false,
             branches: true,
+            max_layers: MAX_STACK_DEPTH,
         }
+    }
+
+    /// Stacks at most `n` format layers on the file (inspection wants the image's own
+    /// format only, without reading guest data to look for nested formats).
+    pub fn max_layers(mut self, n: usize) -> Self {
+        self.max_layers = n.min(MAX_STACK_DEPTH);
+        self
     }
 
     /// Records every refusal, not only successes and failures.
@@ -161,7 +170,7 @@ impl<'a> Stacker<'a> {
         let mut used: Vec<&'static str> = used.to_vec();
         let mut chain = vec![from];
         let mut depth = depth;
-        while depth < MAX_STACK_DEPTH {
+        while depth < MAX_STACK_DEPTH && depth <= self.max_layers {
             let Some(layer) = stack.entries.get(top).map(|e| e.layer.clone()) else {
                 break;
             };
@@ -217,7 +226,7 @@ impl<'a> Stacker<'a> {
         layer: &Arc<dyn Layer>,
         used: &[&'static str],
     ) -> Option<(&'static Plugin, Arc<dyn Layer>)> {
-        if layer.space() == AddressSpace::Metadata || layer.is_empty() {
+        if layer.is_empty() {
             return None;
         }
         let sniff = match Sniff::read(layer.as_ref()) {
@@ -275,6 +284,11 @@ impl<'a> Stacker<'a> {
                         self.note(stack, on, other.name, Outcome::Outranked);
                     }
                     return Some((plugin, new_layer));
+                }
+                // "Not this format after all" (a probe can only guess from head and tail):
+                // a refusal with its reason, not a failure.
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    self.note(stack, on, plugin.name, Outcome::Refused(e.to_string()));
                 }
                 Err(e) => {
                     let e = e.in_layer(plugin.name);

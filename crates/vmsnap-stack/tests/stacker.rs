@@ -249,3 +249,24 @@ fn stackable_children_become_branches_and_every_child_is_selectable() {
     let e = stack.select("nope").unwrap_err();
     assert!(e.to_string().contains("p/snapshot:1"), "{e}");
 }
+
+fn open_not_found(_: Arc<dyn Layer>, _: &OpenCtx<'_>) -> Result<Arc<dyn Layer>> {
+    Err(Error::new(
+        vmsnap_core::ErrorKind::NotFound,
+        "no RAM keys in this saved state",
+    ))
+}
+static GUESS: Plugin = plugin("guess", 5, probe_aaaa, open_not_found);
+
+#[test]
+fn an_open_that_finds_it_is_not_its_format_is_a_refusal_not_an_error() {
+    let reg = Registry::empty().with(&GUESS).unwrap().with(&A).unwrap();
+    let (r, o) = (Resolver::default(), Options::new());
+    let stack = Stacker::new(&reg, &r, &o)
+        .explain(true)
+        .stack(file(b"AAAAdata"));
+    assert_eq!(names(&stack), ["file", "a"]);
+    assert!(stack.error.is_none());
+    assert!(stack.attempts.iter().any(|a| a.plugin == "guess"
+        && matches!(&a.outcome, Outcome::Refused(m) if m.contains("no RAM keys"))));
+}

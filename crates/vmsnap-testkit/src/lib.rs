@@ -69,7 +69,10 @@ pub fn run(cmd: &mut Command) -> Vec<u8> {
 /// What `qemu-img convert -O raw [extra] FILE` produces: the oracle for disk formats.
 /// `extra` may hold e.g. `["-l", "snapshot.name=one"]` or `["-f", "vmdk"]`.
 pub fn qemu_img_raw(file: &Path, extra: &[&str]) -> Vec<u8> {
-    let dir = scratch_dir("oracle");
+    // One directory per call: tests run in parallel threads of one process.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = scratch_dir(&format!("oracle-{n}"));
     let out = dir.join("out.raw");
     run(Command::new("qemu-img")
         .arg("convert")

@@ -52,9 +52,19 @@ impl Mode {
         })
     }
 
-    /// The mode of a recorded vCPU.
+    /// The mode of a recorded vCPU. Some formats do not record EFER (VMware checkpoints
+    /// have no tag for it): with EFER 0, PAE on and RIP above 4 GiB the vCPU can only be in
+    /// long mode, so LMA is taken as set.
     pub fn of(cpu: &CpuState) -> Option<Mode> {
-        Mode::from_registers(cpu.cr0, cpu.cr4, cpu.efer)
+        let mut efer = cpu.efer;
+        let rip_high = cpu
+            .regs
+            .get("rip")
+            .is_some_and(|&rip| rip > u64::from(u32::MAX));
+        if efer == 0 && cpu.cr4 & CR4_PAE != 0 && rip_high {
+            efer |= EFER_LMA;
+        }
+        Mode::from_registers(cpu.cr0, cpu.cr4, efer)
     }
 
     /// Bits of linear address.
@@ -140,6 +150,18 @@ mod tests {
             Mode::from_registers(CR0_PG, CR4_PAE | CR4_LA57, EFER_LMA),
             Some(Mode::Level5)
         );
+    }
+
+    #[test]
+    fn missing_efer_is_inferred_from_a_64_bit_rip() {
+        let mut cpu = CpuState {
+            cr0: CR0_PG,
+            cr4: CR4_PAE,
+            ..Default::default()
+        };
+        assert_eq!(Mode::of(&cpu), Some(Mode::Pae));
+        cpu.regs.insert("rip".into(), 0xffff_ffff_8100_0000);
+        assert_eq!(Mode::of(&cpu), Some(Mode::Level4));
     }
 
     #[test]

@@ -30,12 +30,47 @@ pub use vmsnap_inspect as inspect;
 pub use vmsnap_stack as stack;
 
 // Naming each crate is what links it, and so registers its plugins.
+#[cfg(feature = "elf")]
+pub use vmsnap_elf as elf;
+#[cfg(feature = "hyperv")]
+pub use vmsnap_hyperv as hyperv;
+#[cfg(feature = "lime")]
+pub use vmsnap_lime as lime;
+#[cfg(feature = "parallels")]
+pub use vmsnap_parallels as parallels;
+#[cfg(feature = "qcow2")]
+pub use vmsnap_qcow2 as qcow2;
+#[cfg(feature = "qed")]
+pub use vmsnap_qed as qed;
+#[cfg(feature = "qemu")]
+pub use vmsnap_qemu as qemu;
+#[cfg(feature = "vdi")]
+pub use vmsnap_vdi as vdi;
+#[cfg(feature = "vhd")]
+pub use vmsnap_vhd as vhd;
+#[cfg(feature = "vhdx")]
+pub use vmsnap_vhdx as vhdx;
+#[cfg(feature = "vmdk")]
+pub use vmsnap_vmdk as vmdk;
+#[cfg(feature = "vmware")]
+pub use vmsnap_vmware as vmware;
 #[cfg(feature = "x86")]
 pub use vmsnap_x86 as x86;
 
 /// Every plugin linked into this program, sorted by (priority, name).
 pub fn registry() -> vmsnap_core::Result<vmsnap_core::Registry> {
     vmsnap_core::Registry::from_inventory()
+}
+
+/// What streaming inspection must keep beyond the head, per enabled format that keeps
+/// metadata past its first MiBs.
+#[allow(clippy::vec_init_then_push)]
+pub fn stream_hints() -> Vec<vmsnap_inspect::RegionHint> {
+    #[allow(unused_mut)]
+    let mut v: Vec<vmsnap_inspect::RegionHint> = Vec::new();
+    #[cfg(feature = "vhdx")]
+    v.push(vmsnap_vhdx::stream_regions);
+    v
 }
 
 /// The plugin names the enabled features provide, sorted.
@@ -45,6 +80,36 @@ pub fn expected_plugin_names() -> Vec<&'static str> {
     let mut v: Vec<&'static str> = Vec::new();
     #[cfg(feature = "x86")]
     v.push("x86");
+    #[cfg(feature = "qcow2")]
+    v.push("qcow2");
+    #[cfg(feature = "parallels")]
+    v.push("parallels");
+    #[cfg(feature = "qed")]
+    v.push("qed");
+    #[cfg(feature = "vdi")]
+    v.push("vdi");
+    #[cfg(feature = "lime")]
+    v.push("lime");
+    #[cfg(feature = "elf")]
+    v.push("elf-core");
+    #[cfg(feature = "qemu")]
+    v.push("qemu");
+    #[cfg(feature = "qemu")]
+    v.push("qemu-mapped-ram");
+    #[cfg(feature = "qemu")]
+    v.push("libvirt-save");
+    #[cfg(feature = "vhdx")]
+    v.push("vhdx");
+    #[cfg(feature = "vhd")]
+    v.push("vhd");
+    #[cfg(feature = "hyperv")]
+    v.push("hyperv-vmcx");
+    #[cfg(feature = "hyperv")]
+    v.push("hyperv-vmrs-ram");
+    #[cfg(feature = "vmdk")]
+    v.push("vmdk");
+    #[cfg(feature = "vmware")]
+    v.push("vmware");
     v.sort_unstable();
     v
 }

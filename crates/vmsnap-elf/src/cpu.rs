@@ -1,0 +1,247 @@
+//! Interpreting the notes QEMU and the kernel write: QEMU's per-vCPU `QEMUCPUState`,
+//! `CORE`/`NT_PRSTATUS`, and `VMCOREINFO`.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+use vmsnap_core::{Bytes, CpuState, Result};
+
+use crate::header::Endian;
+use crate::raw::*;
+
+/// The segment registers in `QEMUCPUState`, in order.
+const SEGMENTS: [&str; 10] = [
+    "cs", "ds", "es", "fs", "gs", "ss", "ldt", "tr", "gdt", "idt",
+];
+/// The general registers in `QEMUCPUState`, in order.
+const GPRS: [&str; 18] = [
+    "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8", "r9", "r10", "r11", "r12", "r13",
+    "r14", "r15", "rip", "rflags",
+];
+/// `x86_64_user_regs_struct` in the x86-64 prstatus, in order.
+const PR64_REGS: [&str; 27] = [
+    "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx", "rsi",
+    "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base", "gs_base", "ds", "es", "fs",
+    "gs",
+];
+
+/// CR0.PG.
+const CR0_PG: u64 = 1 << 31;
+/// CR4.PAE.
+const CR4_PAE: u64 = 1 << 5;
+/// EFER.LME | EFER.LMA.
+const EFER_LME_LMA: u64 = (1 << 8) | (1 << 10);
+/// Segment descriptor flags: L (64-bit code segment), as QEMU keeps them.
+const DESC_L: u32 = 1 << 21;
+
+/// One vCPU's `QEMUCPUState` (QEMU target/i386/arch_dump.c).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QemuCpu {
+    /// Ordinal of the note (vCPU index).
+    pub index: u32,
+    /// `version` field (1).
+    pub version: u32,
+    /// `size` field (440 with `kernel_gs_base`).
+    pub size: u32,
+    /// General registers, rip, rflags.
+    pub gprs: [u64; 18],
+    /// `(selector, limit, flags, base)` of cs … idt.
+    pub segments: [(u32, u32, u32, u64); 10],
+    /// CR0..CR4.
+    pub cr: [u64; 5],
+    /// `kernel_gs_base`, when the note is large enough to hold it.
+    pub kernel_gs_base: Option<u64>,
+}
+
+impl QemuCpu {
+    /// Parses a `QEMU` note's descriptor.
+    pub fn parse(desc: &[u8], base: u64, e: Endian, index: u32) -> Result<Self> {
+        let b = Bytes::new(desc, base);
+        let version = e.u32(&b, 0)?;
+        let size = e.u32(&b, 4)?;
+        // Fails (truncated) when the descriptor is shorter than the fixed part.
+        b.slice(0, QEMU_CPUSTATE_MIN)?;
+        let mut gprs = [0u64; 18];
+        for (i, r) in gprs.iter_mut().enumerate() {
+            *r = e.u64(&b, 8 + i * 8)?;
+        }
+        let mut segments = [(0u32, 0u32, 0u32, 0u64); 10];
+        for (i, s) in segments.iter_mut().enumerate() {
+            let at = 152 + i * 24;
+            *s = (
+                e.u32(&b, at)?,
+                e.u32(&b, at + 4)?,
+                e.u32(&b, at + 8)?,
+                e.u64(&b, at + 16)?,
+            );
+        }
+        let mut cr = [0u64; 5];
+        for (i, c) in cr.iter_mut().enumerate() {
+            *c = e.u64(&b, 392 + i * 8)?;
+        }
+        let kernel_gs_base = if size as usize >= QEMU_CPUSTATE_GS && desc.len() >= QEMU_CPUSTATE_GS
+        {
+            Some(e.u64(&b, 432)?)
+        } else {
+            None
+        };
+        Ok(QemuCpu {
+            index,
+            version,
+            size,
+            gprs,
+            segments,
+            cr,
+            kernel_gs_base,
+        })
+    }
+
+    /// EFER is not in QEMU's note. Long mode is inferred when paging with PAE is on and
+    /// either the core is an x86-64 one (QEMU writes `EM_X86_64` exactly when the first
+    /// CPU has EFER.LMA) or CS is a 64-bit code segment.
+    pub fn inferred_efer(&self, machine: u16) -> u64 {
+        let paging = self.cr[0] & CR0_PG != 0 && self.cr[4] & CR4_PAE != 0;
+        let cs_long = self.segments[0].2 & DESC_L != 0;
+        if paging && (machine == EM_X86_64 || cs_long) {
+            EFER_LME_LMA
+        } else {
+            0
+        }
+    }
+
+    /// As the core's CPU-state type.
+    pub fn to_cpu_state(&self, machine: u16) -> CpuState {
+        let mut regs = BTreeMap::new();
+        for (name, v) in GPRS.iter().zip(self.gprs) {
+            regs.insert((*name).to_string(), v);
+        }
+        for (name, (sel, limit, flags, base)) in SEGMENTS.iter().zip(self.segments) {
+            regs.insert((*name).to_string(), u64::from(sel));
+            regs.insert(format!("{name}_base"), base);
+            regs.insert(format!("{name}_limit"), u64::from(limit));
+            regs.insert(format!("{name}_flags"), u64::from(flags));
+        }
+        regs.insert("cr2".to_string(), self.cr[2]);
+        if let Some(k) = self.kernel_gs_base {
+            regs.insert("kernel_gs_base".to_string(), k);
+        }
+        // Marks that `efer` was inferred, not recorded.
+        regs.insert("efer_inferred".to_string(), 1);
+        CpuState {
+            index: self.index,
+            arch: if machine == EM_X86_64 {
+                "x86_64"
+            } else {
+                "x86"
+            },
+            cr0: self.cr[0],
+            cr3: self.cr[3],
+            cr4: self.cr[4],
+            efer: self.inferred_efer(machine),
+            regs,
+        }
+    }
+
+    /// For `describe()`.
+    pub fn to_json(&self, machine: u16) -> Value {
+        let mut segs = serde_json::Map::new();
+        for (name, (sel, limit, flags, base)) in SEGMENTS.iter().zip(self.segments) {
+            segs.insert(
+                (*name).to_string(),
+                json!({"selector": sel, "limit": limit, "flags": flags, "base": base}),
+            );
+        }
+        let mut gprs = serde_json::Map::new();
+        for (name, v) in GPRS.iter().zip(self.gprs) {
+            gprs.insert((*name).to_string(), json!(v));
+        }
+        json!({
+            "index": self.index,
+            "version": self.version,
+            "size": self.size,
+            "registers": gprs,
+            "segments": segs,
+            "cr0": self.cr[0], "cr1": self.cr[1], "cr2": self.cr[2], "cr3": self.cr[3], "cr4": self.cr[4],
+            "kernel_gs_base": self.kernel_gs_base,
+            "efer": Value::Null,
+            "efer_note": "EFER is not recorded in QEMU's note",
+            "efer_inferred": self.inferred_efer(machine),
+        })
+    }
+}
+
+/// A `CORE`/`NT_PRSTATUS` note: the pid (QEMU: vCPU id) and registers, when the layout
+/// is a known x86 one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prstatus {
+    /// `pr_pid`.
+    pub pid: u32,
+    /// `i386`, `x86_64`, or `unknown` (registers not decoded).
+    pub layout: &'static str,
+    /// Registers by name.
+    pub regs: BTreeMap<String, u64>,
+}
+
+impl Prstatus {
+    /// Parses a prstatus descriptor; the layout is chosen by its size (QEMU writes the
+    /// i386 one in an ELF64 file when the guest is not in long mode).
+    pub fn parse(desc: &[u8], base: u64, e: Endian, machine: u16) -> Result<Self> {
+        let b = Bytes::new(desc, base);
+        let x86 = machine == EM_386 || machine == EM_X86_64;
+        let mut regs = BTreeMap::new();
+        if x86 && desc.len() == PRSTATUS_X86_64_SIZE {
+            for (i, name) in PR64_REGS.iter().enumerate() {
+                regs.insert((*name).to_string(), e.u64(&b, 112 + i * 8)?);
+            }
+            return Ok(Prstatus {
+                pid: e.u32(&b, 32)?,
+                layout: "x86_64",
+                regs,
+            });
+        }
+        if x86 && desc.len() == PRSTATUS_I386_SIZE {
+            let r = 72;
+            for (i, name) in ["ebx", "ecx", "edx", "esi", "edi", "ebp", "eax"]
+                .iter()
+                .enumerate()
+            {
+                regs.insert((*name).to_string(), u64::from(e.u32(&b, r + i * 4)?));
+            }
+            for (name, at) in [
+                ("ds", 28),
+                ("es", 32),
+                ("fs", 36),
+                ("gs", 40),
+                ("cs", 52),
+                ("ss", 64),
+            ] {
+                regs.insert(name.to_string(), u64::from(e.u16(&b, r + at)?));
+            }
+            for (name, at) in [("orig_eax", 44), ("eip", 48), ("eflags", 56), ("esp", 60)] {
+                regs.insert(name.to_string(), u64::from(e.u32(&b, r + at)?));
+            }
+            return Ok(Prstatus {
+                pid: e.u32(&b, 24)?,
+                layout: "i386",
+                regs,
+            });
+        }
+        // Unknown layout: the pid sits at 24 (32-bit) or 32 (64-bit) in Linux's
+        // elf_prstatus; we do not guess.
+        Ok(Prstatus {
+            pid: 0,
+            layout: "unknown",
+            regs,
+        })
+    }
+}
+
+/// `VMCOREINFO` text as `key=value` lines (empty lines dropped).
+pub fn vmcoreinfo_lines(desc: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(desc)
+        .trim_end_matches('\0')
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}

@@ -1,0 +1,211 @@
+//! The parsed container: headers, replay log, object tables, key tables and the key
+//! tree, with every finding made on the way. The typed API for embedders.
+
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value as Json};
+use vmsnap_core::{Error, Finding, Findings, Layer, LayerExt, Result, ResultExt};
+
+use crate::header::{read_headers, FileHeader};
+use crate::image::Image;
+use crate::keys::{read_keys, Key, KeyTableInfo};
+use crate::limits::MAX_META_ARRAY_BYTES;
+use crate::log::{read_log, ReplayLog};
+use crate::objects::{read_objects, Object};
+use crate::raw::{OBJ_FILE, OBJ_FREE, OBJ_KEY_TABLE, OBJ_OBJECT_TABLE, VERSION_3_1};
+use crate::tree::Tree;
+use crate::value::{ArrayData, Stored, Value};
+
+/// A Hyper-V storage container (`.vmcx`, `.vmrs`, `.vsv`), parsed and verified.
+#[derive(Debug, Clone)]
+pub struct Container {
+    /// The file with pending replay-log entries applied in memory.
+    pub image: Arc<Image>,
+    /// The current file header.
+    pub header: FileHeader,
+    /// Both header copies as read.
+    pub headers: Vec<FileHeader>,
+    /// The replay log.
+    pub log: ReplayLog,
+    /// Object-table offsets read.
+    pub object_tables: Vec<u64>,
+    /// Non-empty objects.
+    pub objects: Vec<Object>,
+    /// Key table copies.
+    pub key_tables: Vec<KeyTableInfo>,
+    /// The key tree.
+    pub tree: Tree,
+    /// Findings.
+    pub findings: Findings,
+}
+
+impl Container {
+    /// Parses the container in `file`.
+    pub fn open(file: Arc<dyn Layer>) -> Result<Container> {
+        Self::open_inner(file).in_layer(crate::plugin::CONTAINER_NAME)
+    }
+
+    fn open_inner(file: Arc<dyn Layer>) -> Result<Container> {
+        let mut findings = Findings::new();
+        let (header, headers) =
+            read_headers(file.as_ref(), &mut findings).during("reading file headers")?;
+        let (log, patches) =
+            read_log(file.as_ref(), &header, &mut findings).during("reading the replay log")?;
+        let image = Arc::new(Image::new(file, patches));
+        let tables = read_objects(image.as_ref(), header.version >= VERSION_3_1, &mut findings)
+            .during("reading object tables")?;
+        let kt = read_keys(image.as_ref(), &tables.objects, &mut findings)
+            .during("reading key tables")?;
+        let tree = Tree::build(kt.keys, &mut findings);
+        if tree.keys.is_empty() {
+            findings.push(Finding::info("keys", "the container holds no keys"));
+        }
+        Ok(Container {
+            image,
+            header,
+            headers,
+            log,
+            object_tables: tables.tables,
+            objects: tables.objects,
+            key_tables: kt.tables,
+            tree,
+            findings,
+        })
+    }
+
+    /// The key at `/a/b/c`.
+    pub fn get(&self, path: &str) -> Option<&Key> {
+        self.tree.get(path).and_then(|id| self.tree.key(id))
+    }
+
+    /// The value at `/a/b/c`.
+    pub fn value(&self, path: &str) -> Option<&Value> {
+        self.get(path).map(|k| &k.value)
+    }
+
+    /// Reads the bytes of an Array value (inline or from its file object), up to `limit`.
+    pub fn array_bytes(&self, data: &ArrayData, limit: u64) -> Result<Vec<u8>> {
+        match data {
+            ArrayData::Inline(v) => {
+                if v.len() as u64 > limit {
+                    return Err(Error::limit("array value", v.len() as u64, limit));
+                }
+                Ok(v.clone())
+            }
+            ArrayData::File(s) => {
+                self.image
+                    .read_vec(s.offset, u64::from(s.size), limit, "file-object array")
+            }
+        }
+    }
+
+    /// The lossless key tree as JSON: every key with its type, value, insertion sequence,
+    /// table, offset, flags and checksum status; repeated names all kept in order.
+    pub fn tree_json(&self) -> Json {
+        let roots: Vec<Json> = self
+            .tree
+            .roots
+            .iter()
+            .map(|&id| self.key_json(id, 0))
+            .collect();
+        let orphans: Vec<Json> = self
+            .tree
+            .orphans
+            .iter()
+            .map(|&(id, why)| {
+                let mut j = self.key_json_flat(id);
+                if let (Some(m), Some(k)) = (j.as_object_mut(), self.tree.key(id)) {
+                    m.insert("orphan".into(), json!(why.as_str()));
+                    m.insert("parent_table".into(), json!(k.parent_table));
+                    m.insert("parent_offset".into(), json!(k.parent_offset));
+                }
+                j
+            })
+            .collect();
+        json!({"keys": roots, "orphans": orphans})
+    }
+
+    fn key_json_flat(&self, id: u32) -> Json {
+        let Some(k) = self.tree.key(id) else {
+            return Json::Null;
+        };
+        let mut m = Map::new();
+        m.insert("name".into(), json!(k.name));
+        m.insert("type".into(), json!(k.value.type_name()));
+        let img = &self.image;
+        let v = k.value.to_json(|s: Stored| {
+            (u64::from(s.size) <= MAX_META_ARRAY_BYTES)
+                .then(|| {
+                    img.read_vec(s.offset, u64::from(s.size), MAX_META_ARRAY_BYTES, "array")
+                        .ok()
+                })
+                .flatten()
+        });
+        if !k.value.is_node() {
+            m.insert("value".into(), v);
+        } else {
+            m.insert("node".into(), v);
+        }
+        if let Value::Array(a) = &k.value {
+            m.insert("size".into(), json!(a.len()));
+        }
+        if let Value::String { lossy: true, .. } = &k.value {
+            m.insert("lossy_utf16".into(), json!(true));
+        }
+        if let Value::Unknown { kind, .. } = &k.value {
+            m.insert("kind".into(), json!(kind));
+        }
+        m.insert("insertion_sequence".into(), json!(k.insertion));
+        m.insert("table".into(), json!(k.table));
+        m.insert("offset".into(), json!(k.offset));
+        if k.flags != 0 {
+            m.insert("flags".into(), json!(k.flags));
+        }
+        if let Some(s) = k.stored {
+            m.insert(
+                "file_object".into(),
+                json!({"offset": s.offset, "size": s.size}),
+            );
+        }
+        if !k.checksum_ok {
+            m.insert("checksum".into(), json!("mismatch"));
+        }
+        Json::Object(m)
+    }
+
+    fn key_json(&self, id: u32, depth: usize) -> Json {
+        let mut j = self.key_json_flat(id);
+        let kids = self.tree.children_of(Some(id));
+        if self.tree.key(id).is_some_and(|k| k.value.is_node())
+            && depth < crate::limits::MAX_KEY_DEPTH
+        {
+            let c: Vec<Json> = kids.iter().map(|&c| self.key_json(c, depth + 1)).collect();
+            if let Some(m) = j.as_object_mut() {
+                m.insert("children".into(), Json::Array(c));
+            }
+        }
+        j
+    }
+
+    /// Structure of the file (headers, log, objects, key tables) as JSON.
+    pub fn structure_json(&self) -> Json {
+        let count = |t: u8| self.objects.iter().filter(|o| o.kind == t).count();
+        json!({
+            "header": self.header,
+            "headers": self.headers,
+            "replay_log": self.log,
+            "object_tables": self.object_tables,
+            "objects": {
+                "key_tables": count(OBJ_KEY_TABLE),
+                "file_objects": count(OBJ_FILE),
+                "free": count(OBJ_FREE),
+                "object_tables": count(OBJ_OBJECT_TABLE),
+                "total": self.objects.len(),
+            },
+            "key_tables": self.key_tables,
+            "keys": self.tree.keys.len(),
+            "orphan_keys": self.tree.orphans.len(),
+            "checksum_mismatches": self.tree.keys.iter().filter(|k| !k.checksum_ok).count(),
+        })
+    }
+}

@@ -1,0 +1,448 @@
+//! Key tables (active copy by sequence) and key entries of every type, each checksum
+//! verified.
+
+use std::collections::BTreeMap;
+
+use vmsnap_core::{Bytes, Error, Finding, Findings, Layer, LayerExt, Result};
+
+use crate::limits::{MAX_KEYS, MAX_KEY_BYTES_TOTAL, MAX_KEY_TABLE_BYTES, MAX_STRING_BYTES};
+use crate::objects::Object;
+use crate::raw::{
+    crc_with_zeroed, key_type, seq_newer, FILE_POINTER_LEN, KEY_ENTRY_CRC_AT, KEY_ENTRY_HEADER_LEN,
+    KEY_FLAG_FILE_OBJECT, KEY_TABLE_CRC_AT, KEY_TABLE_HEADER_LEN, KEY_TABLE_SIGNATURE,
+    NODE_VALUE_LEN, OBJ_FILE, OBJ_KEY_TABLE,
+};
+use crate::value::{utf16, ArrayData, Stored, Value};
+
+/// One key entry.
+#[derive(Debug, Clone)]
+pub struct Key {
+    /// Index of the key table holding it (1-based).
+    pub table: u16,
+    /// Byte offset of the entry inside its table.
+    pub offset: u32,
+    /// Absolute file offset of the entry.
+    pub file_offset: u64,
+    /// Type byte.
+    pub kind: u8,
+    /// Flags byte.
+    pub flags: u8,
+    /// Parent table index (0 = root).
+    pub parent_table: u16,
+    /// Parent entry offset inside its table.
+    pub parent_offset: u32,
+    /// Insertion sequence among siblings.
+    pub insertion: u32,
+    /// Key name.
+    pub name: String,
+    /// Value.
+    pub value: Value,
+    /// Where the value's bytes live when in a file object.
+    pub stored: Option<Stored>,
+    /// Whether the entry checksum verified.
+    pub checksum_ok: bool,
+}
+
+/// A key table copy as read.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyTableInfo {
+    /// Table index.
+    pub index: u16,
+    /// Sequence.
+    pub sequence: u16,
+    /// File offset.
+    pub offset: u64,
+    /// Size.
+    pub size: u32,
+    /// Whether its header checksum verified.
+    pub checksum_ok: bool,
+    /// Whether it is the active copy of its index.
+    pub active: bool,
+    /// Live entries.
+    pub keys: usize,
+}
+
+/// All key tables and the keys of the active copies, tables by index, entries in
+/// physical order.
+#[derive(Debug, Clone, Default)]
+pub struct KeyTables {
+    /// Every copy read.
+    pub tables: Vec<KeyTableInfo>,
+    /// Keys of the active copies, sorted by (table, offset).
+    pub keys: Vec<Key>,
+}
+
+/// Reads every key table named in `objects`, picks the active copy of each index and
+/// parses its entries.
+pub fn read_keys(
+    image: &dyn Layer,
+    objects: &[Object],
+    findings: &mut Findings,
+) -> Result<KeyTables> {
+    let mut copies: BTreeMap<u16, Vec<(KeyTableInfo, Vec<u8>)>> = BTreeMap::new();
+    let mut total = 0u64;
+    for obj in objects.iter().filter(|o| o.kind == OBJ_KEY_TABLE) {
+        let size = u64::from(obj.size);
+        if obj.end().is_none_or(|e| e > image.len()) || size < KEY_TABLE_HEADER_LEN as u64 {
+            findings.push(
+                Finding::warning(
+                    "key_table",
+                    format!(
+                        "key table {:#x}+{:#x} lies outside the file; skipped",
+                        obj.offset, size
+                    ),
+                )
+                .at(obj.entry_at),
+            );
+            continue;
+        }
+        total = total.saturating_add(size);
+        if total > MAX_KEY_BYTES_TOTAL {
+            return Err(Error::limit("key table bytes", total, MAX_KEY_BYTES_TOTAL));
+        }
+        let raw = image.read_vec(obj.offset, size, MAX_KEY_TABLE_BYTES, "key table")?;
+        let b = Bytes::new(&raw, obj.offset);
+        if b.u16_le(0)? != KEY_TABLE_SIGNATURE {
+            findings.push(
+                Finding::warning("key_table", "key table signature 0x0002 not found; skipped")
+                    .at(obj.offset),
+            );
+            continue;
+        }
+        let index = b.u16_le(2)?;
+        let sequence = b.u16_le(4)?;
+        let stored = b.u32_le(6)?;
+        let checksum_ok =
+            crc_with_zeroed(b.slice(0, KEY_TABLE_HEADER_LEN)?, KEY_TABLE_CRC_AT) == stored;
+        if !checksum_ok {
+            findings.push(
+                Finding::warning(
+                    "key_table_checksum",
+                    format!("key table {index} (sequence {sequence}) header checksum {stored:#010x} does not verify"),
+                )
+                .at(obj.offset + 6),
+            );
+        }
+        if index == 0 {
+            findings.push(
+                Finding::warning(
+                    "key_table",
+                    "key table with index 0 (reserved for the root); skipped",
+                )
+                .at(obj.offset + 2),
+            );
+            continue;
+        }
+        copies.entry(index).or_default().push((
+            KeyTableInfo {
+                index,
+                sequence,
+                offset: obj.offset,
+                size: obj.size,
+                checksum_ok,
+                active: false,
+                keys: 0,
+            },
+            raw,
+        ));
+    }
+    let file_objects: Vec<(u64, u64)> = {
+        let mut v: Vec<(u64, u64)> = objects
+            .iter()
+            .filter(|o| o.kind == OBJ_FILE)
+            .map(|o| (o.offset, u64::from(o.size)))
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let mut out = KeyTables::default();
+    for (index, list) in copies {
+        // Newest verified copy; a copy whose header fails only when none verifies.
+        let mut best: Option<usize> = None;
+        for (i, (info, _)) in list.iter().enumerate() {
+            let better = match best.and_then(|b| list.get(b)) {
+                None => true,
+                Some((cur, _)) => match (info.checksum_ok, cur.checksum_ok) {
+                    (true, false) => true,
+                    (false, true) => false,
+                    _ => seq_newer(info.sequence, cur.sequence),
+                },
+            };
+            if better {
+                best = Some(i);
+            }
+        }
+        if list.len() > 1 {
+            findings.push(Finding::info(
+                "key_table",
+                format!(
+                    "key table {index} has {} copies; the newest by sequence is used",
+                    list.len()
+                ),
+            ));
+        }
+        for (i, (mut info, raw)) in list.into_iter().enumerate() {
+            if Some(i) == best {
+                info.active = true;
+                let before = out.keys.len();
+                parse_entries(image, &info, &raw, &file_objects, &mut out.keys, findings)?;
+                info.keys = out.keys.len() - before;
+            }
+            out.tables.push(info);
+        }
+    }
+    Ok(out)
+}
+
+fn parse_entries(
+    image: &dyn Layer,
+    info: &KeyTableInfo,
+    raw: &[u8],
+    file_objects: &[(u64, u64)],
+    keys: &mut Vec<Key>,
+    findings: &mut Findings,
+) -> Result<()> {
+    let b = Bytes::new(raw, info.offset);
+    let mut pos = KEY_TABLE_HEADER_LEN;
+    while pos + KEY_ENTRY_HEADER_LEN <= raw.len() {
+        let at = b.file_offset(pos);
+        let kind = b.u8(pos)?;
+        let size = b.u32_le(pos + 2)? as usize;
+        if size == 0 {
+            break;
+        }
+        let Some(entry) = raw
+            .get(pos..pos.saturating_add(size))
+            .filter(|_| size >= KEY_ENTRY_HEADER_LEN)
+        else {
+            findings.push(
+                Finding::warning(
+                    "key_entry",
+                    format!(
+                        "key entry of {size} bytes at table {} offset {pos:#x} does not fit; rest of the table skipped",
+                        info.index
+                    ),
+                )
+                .at(at),
+            );
+            break;
+        };
+        if kind == key_type::FREE {
+            pos += size;
+            continue;
+        }
+        if keys.len() >= MAX_KEYS {
+            return Err(Error::limit("keys", keys.len() as u64 + 1, MAX_KEYS as u64));
+        }
+        keys.push(parse_entry(
+            image,
+            info,
+            pos,
+            at,
+            entry,
+            file_objects,
+            findings,
+        ));
+        pos += size;
+    }
+    Ok(())
+}
+
+fn parse_entry(
+    image: &dyn Layer,
+    info: &KeyTableInfo,
+    pos: usize,
+    at: u64,
+    entry: &[u8],
+    file_objects: &[(u64, u64)],
+    findings: &mut Findings,
+) -> Key {
+    let e = Bytes::new(entry, at);
+    let rd32 = |o: usize| e.u32_le(o).unwrap_or(0);
+    let kind = e.u8(0).unwrap_or(0);
+    let flags = e.u8(1).unwrap_or(0);
+    let parent_table = e.u16_le(6).unwrap_or(0);
+    let parent_offset = rd32(8);
+    let stored_crc = rd32(0x0C);
+    let insertion = rd32(0x10);
+    let name_len = usize::from(e.u8(0x14).unwrap_or(0));
+    let mut key = Key {
+        table: info.index,
+        offset: pos as u32,
+        file_offset: at,
+        kind,
+        flags,
+        parent_table,
+        parent_offset,
+        insertion,
+        name: String::new(),
+        value: Value::Unreadable(String::new()),
+        stored: None,
+        checksum_ok: false,
+    };
+    let name_end = KEY_ENTRY_HEADER_LEN + name_len;
+    let Some(name_raw) = entry.get(KEY_ENTRY_HEADER_LEN..name_end) else {
+        key.value = Value::Unreadable(format!("name of {name_len} bytes runs past the entry"));
+        findings.push(Finding::warning("key_entry", "key name runs past its entry").at(at));
+        return key;
+    };
+    let name_bytes = match name_raw.split_last() {
+        Some((0, rest)) => rest,
+        Some(_) => {
+            findings.push(Finding::warning("key_entry", "key name is not NUL-terminated").at(at));
+            name_raw
+        }
+        None => name_raw,
+    };
+    key.name = String::from_utf8_lossy(name_bytes).into_owned();
+    let area = entry.get(name_end..).unwrap_or(&[]);
+    let v = Bytes::new(area, at + name_end as u64);
+    let file_ptr = flags & KEY_FLAG_FILE_OBJECT != 0;
+    // Meaningful value bytes (what the checksum covers after the name).
+    let (value, meaningful) = if file_ptr && matches!(kind, key_type::STRING | key_type::ARRAY) {
+        match (v.u32_le(0), v.u64_le(4)) {
+            (Ok(size), Ok(offset)) => {
+                let s = Stored { offset, size };
+                key.stored = Some(s);
+                (
+                    file_value(image, kind, s, file_objects, at, findings),
+                    FILE_POINTER_LEN,
+                )
+            }
+            _ => (
+                Value::Unreadable("file-object pointer truncated".into()),
+                area.len(),
+            ),
+        }
+    } else {
+        match kind {
+            key_type::INT => fixed(&v, 8, |v| v.i64_le(0).map(Value::Int)),
+            key_type::UINT => fixed(&v, 8, |v| v.u64_le(0).map(Value::UInt)),
+            key_type::DOUBLE => fixed(&v, 8, |v| {
+                v.u64_le(0).map(|x| Value::Double(f64::from_bits(x)))
+            }),
+            key_type::BOOL => fixed(&v, 4, |v| v.u32_le(0).map(|x| Value::Bool(x != 0))),
+            key_type::NODE => fixed(&v, NODE_VALUE_LEN, |v| {
+                Ok(Value::Node {
+                    change_sequence: v.u64_le(0)?,
+                    next_insertion: v.u32_le(8)?,
+                })
+            }),
+            key_type::STRING | key_type::ARRAY => match v.u32_le(0) {
+                Ok(n) => match v.slice(4, n as usize) {
+                    Ok(data) => {
+                        let val = if kind == key_type::STRING {
+                            let (text, lossy) = utf16(data);
+                            Value::String { text, lossy }
+                        } else {
+                            Value::Array(ArrayData::Inline(data.to_vec()))
+                        };
+                        (val, 4 + n as usize)
+                    }
+                    Err(_) => (
+                        Value::Unreadable(format!("value of {n} bytes runs past the entry")),
+                        area.len(),
+                    ),
+                },
+                Err(_) => (
+                    Value::Unreadable("value length truncated".into()),
+                    area.len(),
+                ),
+            },
+            _ => (
+                Value::Unknown {
+                    kind,
+                    raw: area.to_vec(),
+                },
+                area.len(),
+            ),
+        }
+    };
+    if let Value::Unreadable(why) = &value {
+        findings.push(Finding::warning("key_value", format!("key {:?}: {why}", key.name)).at(at));
+    }
+    if matches!(value, Value::Unknown { .. }) {
+        findings.push(
+            Finding::warning(
+                "key_type",
+                format!("key {:?} has unknown type {kind}", key.name),
+            )
+            .at(at),
+        );
+    }
+    let covered = entry
+        .get(..name_end.saturating_add(meaningful))
+        .unwrap_or(entry);
+    key.checksum_ok = crc_with_zeroed(covered, KEY_ENTRY_CRC_AT) == stored_crc;
+    if !key.checksum_ok {
+        findings.push(
+            Finding::warning(
+                "key_checksum",
+                format!(
+                    "key {:?} checksum {stored_crc:#010x} does not verify; value shown, marked",
+                    key.name
+                ),
+            )
+            .at(at + KEY_ENTRY_CRC_AT as u64),
+        );
+    }
+    key.value = value;
+    key
+}
+
+fn fixed(v: &Bytes<'_>, n: usize, f: impl FnOnce(&Bytes<'_>) -> Result<Value>) -> (Value, usize) {
+    match f(v) {
+        Ok(val) => (val, n),
+        Err(_) => (
+            Value::Unreadable(format!("value needs {n} bytes, entry has {}", v.len())),
+            v.len(),
+        ),
+    }
+}
+
+fn file_value(
+    image: &dyn Layer,
+    kind: u8,
+    s: Stored,
+    file_objects: &[(u64, u64)],
+    at: u64,
+    findings: &mut Findings,
+) -> Value {
+    let size = u64::from(s.size);
+    if s.offset.checked_add(size).is_none_or(|e| e > image.len()) {
+        return Value::Unreadable(format!(
+            "file object {:#x}+{size:#x} lies past the end of the file ({:#x} bytes)",
+            s.offset,
+            image.len()
+        ));
+    }
+    // The object table should list an object covering the data (dissect requires it).
+    let i = file_objects.partition_point(|&(o, _)| o <= s.offset);
+    let covered = i
+        .checked_sub(1)
+        .and_then(|j| file_objects.get(j))
+        .is_some_and(|&(o, n)| s.offset - o + size <= n);
+    if !covered {
+        findings.push(
+            Finding::warning(
+                "file_object",
+                format!(
+                    "value at {:#x}+{size:#x} is not inside a file object of the object table",
+                    s.offset
+                ),
+            )
+            .at(at),
+        );
+    }
+    if kind == key_type::STRING {
+        match image.read_vec(s.offset, size, MAX_STRING_BYTES, "file-object string") {
+            Ok(data) => {
+                let (text, lossy) = utf16(&data);
+                Value::String { text, lossy }
+            }
+            Err(e) => Value::Unreadable(e.to_string()),
+        }
+    } else {
+        Value::Array(ArrayData::File(s))
+    }
+}

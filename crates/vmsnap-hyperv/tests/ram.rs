@@ -1,0 +1,371 @@
+//! Guest RAM from saved state: RamMemoryBlock metadata and RamBlock data (raw 1 MiB
+//! blocks, the compressed page-record stream with pattern pages, runs, XPRESS and
+//! variable records), CPU state from partition_state, modern and older key names, and
+//! the two plugins stacked.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::builder::{build, Opts, K, V};
+use common::encode::{encode_block, guest_bytes, memory_block, partition_state, PageMode, Vp};
+use common::open_with;
+use vmsnap_core::{ErrorKind, ExtentKind, FileLayer, Layer, MemSource, Sniff};
+use vmsnap_hyperv::{HyperVContainer, HyperVRam, PLUGIN, RAM_PLUGIN};
+
+const MIB: usize = 1 << 20;
+const PAGE: usize = 4096;
+
+struct Guest {
+    keys: Vec<K>,
+    expected: Vec<u8>,
+    vps: Vec<Vp>,
+}
+
+fn vps() -> Vec<Vp> {
+    (0..2u32)
+        .map(|i| {
+            let mut gp = [0u64; 18];
+            for (n, g) in gp.iter_mut().enumerate() {
+                *g = u64::from(i) << 32 | n as u64;
+            }
+            Vp {
+                index: i,
+                gp,
+                cr: [
+                    0x8005_0033,
+                    0x1234,
+                    0x1ab000 + u64::from(i) * 0x1000,
+                    0x0035_06f8,
+                    0,
+                    0xd01,
+                ],
+                idtr: (0xfff, 0xffff_f800_0000_0000),
+                gdtr: (0x57, 0xffff_f800_0001_0000),
+            }
+        })
+        .collect()
+}
+
+/// Two GPA ranges: 384 pages at 0 (data blocks 0 and 1), 300 pages at 4 MiB (blocks 2
+/// and 3). Block 0 raw, 1 compressed (auto), 2 variable records, 3 partial (44 pages).
+fn guest(legacy: bool) -> Guest {
+    let data: Vec<Vec<u8>> = (0..4).map(|b| guest_bytes(MIB, 100 + b)).collect();
+    let mut d3 = data[3].clone();
+    d3[44 * PAGE..].fill(0);
+    let blocks = [
+        data[0].clone(),
+        encode_block(&data[1], PageMode::Auto),
+        encode_block(&data[2], PageMode::Variable),
+        {
+            // Records for 44 pages, then the end tag: the rest decodes as zeros.
+            let mut v = encode_block(&d3, PageMode::Auto);
+            let full = encode_block(&d3, PageMode::Auto);
+            v.clear();
+            v.extend_from_slice(&full);
+            v
+        },
+    ];
+    assert!(blocks[1].len() < MIB && blocks[2].len() < MIB);
+    let size = (1024 + 300) * PAGE;
+    let mut expected = vec![0u8; size];
+    expected[..MIB].copy_from_slice(&data[0]);
+    expected[MIB..384 * PAGE].copy_from_slice(&data[1][..128 * PAGE]);
+    expected[1024 * PAGE..1280 * PAGE].copy_from_slice(&data[2]);
+    expected[1280 * PAGE..1324 * PAGE].copy_from_slice(&d3[..44 * PAGE]);
+    let vps = vps();
+    let meta = [memory_block(384, 0, 0), memory_block(300, 512, 1024)];
+    let keys = if legacy {
+        vec![
+            K::node(
+                "configuration",
+                vec![K::node(
+                    "properties",
+                    vec![K::leaf("version", V::Int(0x500))],
+                )],
+            ),
+            K::node(
+                "savedVM",
+                vec![K::leaf("partition_state", V::Arr(partition_state(&vps)))],
+            ),
+            K::node(
+                "RamMemoryBlock",
+                meta.iter()
+                    .enumerate()
+                    .map(|(i, m)| K::node(&i.to_string(), vec![K::leaf("data", V::Arr(m.clone()))]))
+                    .collect(),
+            ),
+            K::node(
+                "RamBlock",
+                blocks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| K::leaf(&i.to_string(), V::Arr(b.clone())).t(2))
+                    .collect(),
+            ),
+        ]
+    } else {
+        let mut ss = vec![
+            K::leaf("VmVersion", V::Int(0xA00)),
+            K::leaf("type", V::Str("Normal".into())),
+            K::node(
+                "savedVM",
+                vec![K::leaf("partition_state", V::Arr(partition_state(&vps)))],
+            ),
+        ];
+        for (i, m) in meta.iter().enumerate() {
+            ss.push(K::leaf(&format!("RamMemoryBlock{i}"), V::Arr(m.clone())));
+        }
+        for (i, b) in blocks.iter().enumerate() {
+            ss.push(K::leaf(&format!("RamBlock{i}"), V::Arr(b.clone())).t(2));
+        }
+        vec![
+            K::node(
+                "configuration",
+                vec![K::node(
+                    "properties",
+                    vec![K::leaf("version", V::Int(0xA00))],
+                )],
+            ),
+            K::node("savedstate", ss),
+        ]
+    };
+    Guest {
+        keys,
+        expected,
+        vps,
+    }
+}
+
+fn check(layer: &dyn Layer, g: &Guest) {
+    assert_eq!(layer.len(), g.expected.len() as u64);
+    let got = vmsnap_testkit::read_all(layer);
+    vmsnap_testkit::assert_same_bytes(&got, &g.expected, "guest memory");
+    // Unaligned reads across segment and block boundaries.
+    let mut buf = vec![0u8; 3 * PAGE + 17];
+    for off in [MIB - 5, 384 * PAGE - 100, 1279 * PAGE + 3, 0, 100] {
+        let n = buf.len().min(g.expected.len() - off);
+        layer.read_at(off as u64, &mut buf[..n]).unwrap();
+        assert_eq!(&buf[..n], &g.expected[off..off + n], "at {off:#x}");
+    }
+    let ext = layer.extents(0..layer.len()).unwrap();
+    assert_eq!(ext[0].offset, 0);
+    assert!(ext[0].lower_offset.is_some(), "raw block maps 1:1");
+    let hole = ext
+        .iter()
+        .find(|e| e.kind == ExtentKind::Unallocated)
+        .unwrap();
+    assert_eq!(
+        (hole.offset, hole.len),
+        (384 * PAGE as u64, (1024 - 384) * PAGE as u64)
+    );
+    let cpus = layer.cpu_state();
+    assert_eq!(cpus.len(), 2);
+    for (c, v) in cpus.iter().zip(&g.vps) {
+        assert_eq!(c.index, v.index);
+        assert_eq!(c.cr3, v.cr[2]);
+        assert_eq!(c.cr0, v.cr[0]);
+        assert_eq!(c.cr4, v.cr[3]);
+        assert_eq!(c.efer, v.cr[5]);
+        assert_eq!(c.regs["rip"], v.gp[16]);
+        assert_eq!(c.regs["rsp"], v.gp[4]);
+        assert_eq!(c.regs["gdtr_base"], v.gdtr.1);
+        assert_eq!(c.regs["idtr_limit"], u64::from(v.idtr.0));
+    }
+    assert_eq!(
+        layer
+            .read_at(layer.len() - 1, &mut [0u8; 2])
+            .unwrap_err()
+            .kind(),
+        ErrorKind::OutOfBounds
+    );
+}
+
+#[test]
+fn raw_and_compressed_blocks_make_guest_physical_memory() {
+    let g = guest(false);
+    let b = build(&g.keys, &Opts::default());
+    let layer = open_with(b.bytes.clone(), &[&PLUGIN, &RAM_PLUGIN]).unwrap();
+    assert_eq!(layer.name(), "hyperv-vmrs-ram");
+    assert_eq!(layer.lower()[0].name(), "hyperv-vmcx");
+    check(layer.as_ref(), &g);
+    let d = layer.describe();
+    assert_eq!(d["format"], "hyperv-vmrs-ram");
+    assert_eq!(d["virtual_size"], g.expected.len() as u64);
+    assert_eq!(d["vm_version"], 0xA00);
+    assert_eq!(d["savedstate_type"], "Normal");
+    assert_eq!(d["key_layout"], "modern");
+    assert_eq!(d["data_blocks"]["raw"], 1);
+    assert_eq!(d["data_blocks"]["compressed"], 3);
+    assert_eq!(d["ram_blocks"][1]["gpa_index_start"], 1024);
+    // Read again from a cold layer in one big read (parallel prefetch path).
+    let direct = HyperVRam::open(Arc::new(FileLayer::new(Arc::new(MemSource::new(
+        b.bytes.clone(),
+    )))))
+    .unwrap();
+    let mut all = vec![0u8; g.expected.len()];
+    direct.read_at(0, &mut all).unwrap();
+    assert!(all == g.expected);
+}
+
+#[test]
+fn container_offers_ram_child_and_ram_probe() {
+    let g = guest(false);
+    let b = build(&g.keys, &Opts::default());
+    let c = HyperVContainer::open(Arc::new(FileLayer::new(Arc::new(MemSource::new(
+        b.bytes.clone(),
+    )))))
+    .unwrap();
+    let kids = c.children();
+    assert_eq!(kids.len(), 1);
+    assert_eq!(kids[0].name, "ram");
+    assert!(!kids[0].stackable);
+    check(kids[0].layer.as_ref(), &g);
+    assert_eq!(c.describe()["guest_ram"]["ram_blocks"], 2);
+    assert_eq!(c.describe()["contents"], "saved_state");
+    let c: Arc<dyn Layer> = Arc::new(c);
+    let s = Sniff::read(c.as_ref()).unwrap();
+    assert!((RAM_PLUGIN.probe)(&s.window(c.as_ref())).is_yes());
+    assert!(!(PLUGIN.probe)(&s.window(c.as_ref())).is_yes());
+}
+
+#[test]
+fn older_key_names() {
+    let g = guest(true);
+    let b = build(&g.keys, &Opts::default());
+    let layer = open_with(b.bytes, &[&PLUGIN, &RAM_PLUGIN]).unwrap();
+    check(layer.as_ref(), &g);
+    assert_eq!(layer.describe()["key_layout"], "legacy");
+    assert_eq!(layer.describe()["vm_version"], 0x500);
+}
+
+#[test]
+fn no_ram_keys_is_not_found() {
+    let keys = vec![K::node("configuration", vec![K::leaf("x", V::Int(1))])];
+    let b = build(&keys, &Opts::default());
+    let e = open_with(b.bytes.clone(), &[&PLUGIN, &RAM_PLUGIN]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    let e =
+        HyperVRam::open(Arc::new(FileLayer::new(Arc::new(MemSource::new(b.bytes))))).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+}
+
+#[test]
+fn hostile_ram() {
+    // A corrupt XPRESS page: reading that block fails, the rest reads.
+    let g = guest(false);
+    let mut keys = g.keys.clone();
+    let ss = &mut keys[1].kids;
+    let blk = ss.iter_mut().find(|k| k.name == "RamBlock1").unwrap();
+    // One XPRESS page record whose first match reaches before the output.
+    let mut bad = 10u32.to_le_bytes().to_vec();
+    bad.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x61, 0x62, 0x63, 0x64]);
+    bad.extend_from_slice(&0xFFFF_FFFFu32.to_le_bytes());
+    blk.v = V::Arr(bad);
+    let b = build(&keys, &Opts::default());
+    let layer = open_with(b.bytes, &[&PLUGIN, &RAM_PLUGIN]).unwrap();
+    let mut buf = vec![0u8; PAGE];
+    assert!(layer.read_at(MIB as u64, &mut buf).is_err());
+    layer.read_at(0, &mut buf).unwrap();
+    assert_eq!(buf, g.expected[..PAGE]);
+
+    // Pattern-run count overflow, a page record larger than a page, a block without end.
+    for stream in [
+        [
+            0xFFFF_FFFDu32.to_le_bytes().to_vec(),
+            7u64.to_le_bytes().to_vec(),
+            u32::MAX.to_le_bytes().to_vec(),
+        ]
+        .concat(),
+        [5000u32.to_le_bytes().to_vec(), vec![0u8; 5000]].concat(),
+        [
+            0xFFFF_FFFEu32.to_le_bytes().to_vec(),
+            7u64.to_le_bytes().to_vec(),
+        ]
+        .concat(),
+        [
+            0xFFFF_FFFCu32.to_le_bytes().to_vec(),
+            u32::MAX.to_le_bytes().to_vec(),
+            4u32.to_le_bytes().to_vec(),
+            vec![0; 4],
+        ]
+        .concat(),
+    ] {
+        let mut keys = g.keys.clone();
+        let blk = keys[1]
+            .kids
+            .iter_mut()
+            .find(|k| k.name == "RamBlock1")
+            .unwrap();
+        blk.v = V::Arr(stream);
+        let b = build(&keys, &Opts::default());
+        let layer = open_with(b.bytes, &[&PLUGIN, &RAM_PLUGIN]).unwrap();
+        assert!(layer.read_at(MIB as u64, &mut buf).is_err());
+    }
+
+    // A metadata range past the 2^52 guest limit: the container opens, RAM does not.
+    let mut keys = g.keys.clone();
+    let m = keys[1]
+        .kids
+        .iter_mut()
+        .find(|k| k.name == "RamMemoryBlock1")
+        .unwrap();
+    m.v = V::Arr(memory_block(u64::MAX / 2, 512, 1024));
+    let b = build(&keys, &Opts::default());
+    let c = HyperVContainer::open(Arc::new(FileLayer::new(Arc::new(MemSource::new(
+        b.bytes.clone(),
+    )))))
+    .unwrap();
+    assert!(c.children().is_empty());
+    assert!(c.findings().iter().any(|f| f.rule == "guest_ram"));
+    let e =
+        HyperVRam::open(Arc::new(FileLayer::new(Arc::new(MemSource::new(b.bytes))))).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::LimitExceeded);
+
+    // Overlapping ranges are malformed; a missing data block reads as zeros with a finding.
+    let mut keys = g.keys.clone();
+    let m = keys[1]
+        .kids
+        .iter_mut()
+        .find(|k| k.name == "RamMemoryBlock1")
+        .unwrap();
+    m.v = V::Arr(memory_block(300, 512, 100));
+    let b = build(&keys, &Opts::default());
+    assert_eq!(
+        HyperVRam::open(Arc::new(FileLayer::new(Arc::new(MemSource::new(b.bytes)))))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Malformed
+    );
+    let mut keys = g.keys.clone();
+    keys[1].kids.retain(|k| k.name != "RamBlock2");
+    let b = build(&keys, &Opts::default());
+    let layer = open_with(b.bytes, &[&PLUGIN, &RAM_PLUGIN]).unwrap();
+    assert!(layer
+        .findings()
+        .iter()
+        .any(|f| f.rule == "ram_block_missing"));
+    layer.read_at(1024 * PAGE as u64, &mut buf).unwrap();
+    assert!(buf.iter().all(|&x| x == 0));
+    // Short metadata.
+    let mut keys = g.keys.clone();
+    let m = keys[1]
+        .kids
+        .iter_mut()
+        .find(|k| k.name == "RamMemoryBlock0")
+        .unwrap();
+    m.v = V::Arr(vec![3, 0, 0, 0]);
+    let b = build(&keys, &Opts::default());
+    assert_eq!(
+        HyperVRam::open(Arc::new(FileLayer::new(Arc::new(MemSource::new(b.bytes)))))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::Malformed
+    );
+}

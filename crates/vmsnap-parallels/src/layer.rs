@@ -1,0 +1,234 @@
+//! The Parallels layer: the guest disk through the BAT.
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::json;
+use vmsnap_core::{
+    check_read, push_coalesced, AddressSpace, Error, Extent, ExtentKind, Finding, Layer, LayerExt,
+    OpenCtx, Result, ResultExt,
+};
+
+use crate::bat::Bat;
+use crate::ext::Extension;
+use crate::header::Header;
+use crate::raw::{FLAG_EMPTY, HEADER_LEN};
+
+/// An open Parallels image.
+#[derive(Debug)]
+pub struct Parallels {
+    lower: Arc<dyn Layer>,
+    header: Header,
+    bat: Bat,
+    ext: Option<Extension>,
+    size: u64,
+    cluster: u64,
+    file_len: u64,
+    findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    /// File offset of the first byte, or `None` for unallocated.
+    at: Option<u64>,
+    len: u64,
+}
+
+impl Parallels {
+    /// Opens a Parallels image on `lower`. The format names no other file.
+    pub fn open(lower: Arc<dyn Layer>, _ctx: &OpenCtx<'_>) -> Result<Parallels> {
+        Self::open_inner(lower).in_layer("parallels")
+    }
+
+    fn open_inner(lower: Arc<dyn Layer>) -> Result<Parallels> {
+        let file_len = lower.len();
+        if file_len < HEADER_LEN as u64 {
+            return Err(Error::truncated(
+                0,
+                format!("file of {file_len} bytes is too small for a Parallels header"),
+            ));
+        }
+        let head = lower.read_array::<HEADER_LEN>(0)?;
+        let mut findings = Vec::new();
+        let header = Header::parse(&head, file_len, &mut findings)?;
+        let bat = Bat::load(lower.as_ref(), &header, &mut findings)?;
+        let ext = if header.ext_off != 0 {
+            Some(
+                Extension::load(lower.as_ref(), &header, &mut findings)
+                    .map_err(|e| e.during("reading the Parallels format extension"))?,
+            )
+        } else {
+            None
+        };
+        Ok(Parallels {
+            size: header.virtual_size(),
+            cluster: header.cluster_size(),
+            lower,
+            header,
+            bat,
+            ext,
+            file_len,
+            findings,
+        })
+    }
+
+    /// The parsed header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The format extension, when the image has one.
+    pub fn extension(&self) -> Option<&Extension> {
+        self.ext.as_ref()
+    }
+
+    /// The checked BAT.
+    pub fn bat(&self) -> &Bat {
+        &self.bat
+    }
+
+    /// The run at `pos`, at most `max` bytes: clusters that are all unallocated or stored
+    /// contiguously in the file.
+    #[inline]
+    fn run(&self, pos: u64, max: u64) -> Run {
+        let cs = self.cluster;
+        let mut index = pos / cs;
+        let within = pos % cs;
+        let at = self.bat.get(index).map(|o| o + within);
+        let mut len = (cs - within).min(max);
+        while len < max {
+            index += 1;
+            let next = self.bat.get(index);
+            let continues = match (at, next) {
+                (Some(a), Some(b)) => a.checked_add(len) == Some(b),
+                (None, None) => true,
+                _ => false,
+            };
+            if !continues {
+                break;
+            }
+            len = len.saturating_add(cs).min(max);
+        }
+        Run { at, len }
+    }
+}
+
+impl Layer for Parallels {
+    fn name(&self) -> &str {
+        "parallels"
+    }
+    fn space(&self) -> AddressSpace {
+        AddressSpace::GuestDisk
+    }
+    fn len(&self) -> u64 {
+        self.size
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        check_read(self, offset, buf.len())?;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let pos = offset + done as u64;
+            let run = self.run(pos, (buf.len() - done) as u64);
+            let n = run.len as usize;
+            let Some(out) = buf.get_mut(done..done + n) else {
+                break;
+            };
+            match run.at {
+                None => out.fill(0),
+                Some(at) => {
+                    // Only the last cluster in the file may be short; QEMU reads its
+                    // missing tail as zeros.
+                    let have = self.file_len.saturating_sub(at).min(run.len) as usize;
+                    let (stored, missing) = out.split_at_mut(have);
+                    self.lower
+                        .read_at(at, stored)
+                        .in_layer("parallels")
+                        .during("reading a Parallels cluster")?;
+                    missing.fill(0);
+                }
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
+        let end = range.end.min(self.size);
+        let mut out = Vec::new();
+        let mut pos = range.start;
+        while pos < end {
+            let run = self.run(pos, end - pos);
+            match run.at {
+                None => push_coalesced(&mut out, Extent::of(ExtentKind::Unallocated, pos, run.len)),
+                Some(at) => {
+                    let have = self.file_len.saturating_sub(at).min(run.len);
+                    push_coalesced(&mut out, Extent::data(pos, have, Some(at)));
+                    push_coalesced(
+                        &mut out,
+                        Extent::of(ExtentKind::Zero, pos + have, run.len - have),
+                    );
+                }
+            }
+            pos += run.len;
+        }
+        Ok(out)
+    }
+
+    fn lower(&self) -> Vec<Arc<dyn Layer>> {
+        vec![self.lower.clone()]
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        let h = &self.header;
+        let ext = self.ext.as_ref().map(|e| {
+            json!({
+                "offset": e.offset,
+                "dirty_bitmaps": e.bitmaps.iter().map(|b| b.to_json()).collect::<Vec<_>>(),
+                "unknown_features": e.unknown.iter().map(|u| format!("{:#x}", u.magic)).collect::<Vec<_>>(),
+            })
+        });
+        json!({
+            "format": "parallels",
+            "virtual_size": self.size,
+            "variant": h.variant.magic(),
+            "cluster_size": self.cluster,
+            "bat_entries": h.bat_entries,
+            "allocated_clusters": self.bat.allocated,
+            "in_use": h.in_use_name(),
+            "empty": h.flags & FLAG_EMPTY != 0,
+            "format_extension": ext,
+        })
+    }
+
+    fn meta(&self) -> serde_json::Value {
+        let h = &self.header;
+        let mut v = self.describe();
+        let header = json!({
+            "magic": h.variant.magic(),
+            "version": h.version,
+            "heads": h.heads,
+            "cylinders": h.cylinders,
+            "tracks": h.tracks,
+            "bat_entries": h.bat_entries,
+            "nb_sectors": h.nb_sectors_raw,
+            "in_use": h.in_use,
+            "data_off": h.data_off,
+            "flags": h.flags,
+            "ext_off": h.ext_off,
+        });
+        if let Some(o) = v.as_object_mut() {
+            o.insert("header".into(), header);
+        }
+        v
+    }
+
+    fn findings(&self) -> Vec<Finding> {
+        self.findings.clone()
+    }
+
+    fn path(&self) -> Option<&Path> {
+        self.lower.path()
+    }
+}

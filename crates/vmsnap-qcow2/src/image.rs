@@ -1,0 +1,492 @@
+//! The translation engine shared by the active image and every snapshot view: L1 → L2 →
+//! cluster (or subcluster) runs, reads with backing fall-through, and extents.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use vmsnap_core::{push_coalesced, Error, ErrorKind, Extent, ExtentKind, Layer, Result};
+
+use crate::cache::Cache;
+use crate::compress::{decompress, Compressed};
+use crate::header::Header;
+use crate::limits::{COMPRESSED_CACHE_BYTES, L2_CACHE_BYTES, MAX_L1_BYTES};
+use crate::raw;
+
+/// Where data clusters are read from.
+#[derive(Debug, Clone)]
+pub enum DataFile {
+    /// The qcow2 file itself.
+    Same,
+    /// An external data file, opened through the policy.
+    External(Arc<dyn Layer>),
+    /// An external data file that was not opened, and why.
+    Missing(String),
+}
+
+/// One run of guest space with a single meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Run {
+    /// Data at this host offset, contiguous for the run.
+    Data(u64),
+    /// Reads as zeros, never from the backing file.
+    Zero,
+    /// Falls through to the backing file (zeros without one).
+    Unallocated,
+    /// Part of the compressed cluster with this L2 entry.
+    Compressed(u64),
+}
+
+/// Everything a view needs to translate and read.
+#[derive(Debug)]
+pub struct Image {
+    /// The qcow2 file.
+    pub file: Arc<dyn Layer>,
+    /// The header.
+    pub header: Header,
+    /// Where data clusters live.
+    pub data: DataFile,
+    /// The backing layer, when one was opened.
+    pub backing: Option<Arc<dyn Layer>>,
+    l2_cache: Cache<[u64]>,
+    zcache: Cache<[u8]>,
+    cluster_bits: u32,
+    cluster_size: u64,
+    l1_shift: u32,
+    l2_mask: u64,
+    sub_bits: u32,
+    extended: bool,
+    has_data_file: bool,
+    encrypted: bool,
+}
+
+impl Image {
+    /// Builds the engine for a validated header.
+    pub fn new(
+        file: Arc<dyn Layer>,
+        header: Header,
+        data: DataFile,
+        backing: Option<Arc<dyn Layer>>,
+        l2_cache_bytes: Option<u64>,
+    ) -> Image {
+        let cluster_bits = header.cluster_bits;
+        let cluster_size = header.cluster_size();
+        let extended = header.extended_l2();
+        let l2_bits = header.l2_bits();
+        Image {
+            l2_cache: Cache::new(l2_cache_bytes.unwrap_or(L2_CACHE_BYTES), cluster_size),
+            zcache: Cache::new(COMPRESSED_CACHE_BYTES, cluster_size),
+            cluster_bits,
+            cluster_size,
+            l1_shift: cluster_bits + l2_bits,
+            l2_mask: (1u64 << l2_bits) - 1,
+            sub_bits: if extended {
+                cluster_bits - 5
+            } else {
+                cluster_bits
+            },
+            extended,
+            has_data_file: header.has_data_file(),
+            encrypted: header.crypt_method != raw::CRYPT_NONE,
+            file,
+            header,
+            data,
+            backing,
+        }
+    }
+
+    /// Cluster size.
+    pub fn cluster_size(&self) -> u64 {
+        self.cluster_size
+    }
+
+    /// Guest offset where the VM state of a snapshot of `disk_size` bytes starts
+    /// (`qcow2_vm_state_offset`: the first L1-entry boundary at or after the disk).
+    pub fn vm_state_offset(&self, disk_size: u64) -> Option<u64> {
+        self.header
+            .size_to_l1(disk_size)
+            .checked_mul(1u64 << self.l1_shift)
+    }
+
+    /// Loads an L1 table (`what` names it in errors), validated like
+    /// `qcow2_validate_table` plus file bounds.
+    pub fn load_l1(&self, offset: u64, entries: u32, what: &'static str) -> Result<Arc<[u64]>> {
+        load_l1(self.file.as_ref(), &self.header, offset, entries, what)
+    }
+
+    fn l2_table(&self, l2_offset: u64) -> Result<Arc<[u64]>> {
+        if let Some(t) = self.l2_cache.get(l2_offset) {
+            return Ok(t);
+        }
+        if l2_offset & (self.cluster_size - 1) != 0 {
+            return Err(Error::malformed(
+                l2_offset,
+                format!("L2 table offset {l2_offset:#x} is not cluster aligned"),
+            ));
+        }
+        let fits = l2_offset
+            .checked_add(self.cluster_size)
+            .is_some_and(|e| e <= self.file.len());
+        if !fits {
+            return Err(Error::truncated(
+                l2_offset,
+                format!(
+                    "L2 table at {l2_offset:#x} lies past the end of the file ({} bytes)",
+                    self.file.len()
+                ),
+            ));
+        }
+        let mut bytes = vec![0u8; self.cluster_size as usize];
+        self.file
+            .read_at(l2_offset, &mut bytes)
+            .map_err(|e| e.during("reading L2 table"))?;
+        let table: Arc<[u64]> = bytes
+            .chunks_exact(8)
+            .map(|c| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(c);
+                u64::from_be_bytes(a)
+            })
+            .collect();
+        self.l2_cache.insert(l2_offset, table.clone());
+        Ok(table)
+    }
+
+    /// Meaning of subcluster (or cluster) `sc` of the cluster with `entry`/`bitmap`;
+    /// `Data` offsets are of the unit's first byte.
+    fn classify(&self, entry: u64, bitmap: u64, sc: u64, guest: u64, at: u64) -> Result<Run> {
+        if entry & raw::OFLAG_COMPRESSED != 0 {
+            if self.has_data_file {
+                return Err(Error::malformed(
+                    at,
+                    "compressed cluster in an image with an external data file",
+                ));
+            }
+            return Ok(Run::Compressed(entry));
+        }
+        let host = entry & raw::L2E_OFFSET_MASK;
+        let allocated = host != 0 || (self.has_data_file && entry & raw::OFLAG_COPIED != 0);
+        if !self.extended {
+            if entry & raw::OFLAG_ZERO != 0 {
+                return Ok(Run::Zero);
+            }
+            if !allocated {
+                return Ok(Run::Unallocated);
+            }
+            self.check_host(host, guest, at)?;
+            return Ok(Run::Data(host));
+        }
+        let zero = bitmap & (1u64 << (32 + sc)) != 0;
+        if allocated {
+            if (bitmap >> 32) & bitmap != 0 {
+                return Err(Error::malformed(
+                    at,
+                    format!("extended L2 bitmap {bitmap:#018x} marks a subcluster both allocated and zero"),
+                ));
+            }
+            self.check_host(host, guest, at)?;
+            if zero {
+                Ok(Run::Zero)
+            } else if bitmap & (1u64 << sc) != 0 {
+                Ok(Run::Data(host + (sc << self.sub_bits)))
+            } else {
+                Ok(Run::Unallocated)
+            }
+        } else if bitmap & raw::L2_BITMAP_ALL_ALLOC != 0 {
+            Err(Error::malformed(
+                at,
+                format!("extended L2 bitmap {bitmap:#018x} allocates subclusters of an unallocated cluster"),
+            ))
+        } else if zero {
+            Ok(Run::Zero)
+        } else {
+            Ok(Run::Unallocated)
+        }
+    }
+
+    fn check_host(&self, host: u64, guest: u64, at: u64) -> Result<()> {
+        if host & (self.cluster_size - 1) != 0 {
+            return Err(Error::malformed(
+                at,
+                format!("data cluster offset {host:#x} is not cluster aligned"),
+            ));
+        }
+        // In an external data file, host offset == guest offset (QEMU checks the same).
+        if self.has_data_file && host != guest {
+            return Err(Error::malformed(
+                at,
+                format!(
+                    "external data file cluster {host:#x} does not match guest cluster {guest:#x}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The run at L1-space offset `off`, at most `max` bytes long (> 0).
+    pub fn run_at(&self, l1: &[u64], off: u64, max: u64) -> Result<(Run, u64)> {
+        let l1_index = off >> self.l1_shift;
+        let span_end = (l1_index + 1) << self.l1_shift;
+        let to_span_end = span_end.wrapping_sub(off).min(max);
+        let l1e = match usize::try_from(l1_index).ok().and_then(|i| l1.get(i)) {
+            None => return Ok((Run::Unallocated, max)),
+            Some(&e) => e,
+        };
+        let l2_offset = l1e & raw::L1E_OFFSET_MASK;
+        if l2_offset == 0 {
+            return Ok((Run::Unallocated, to_span_end));
+        }
+        let table = self.l2_table(l2_offset)?;
+        let words = if self.extended { 2 } else { 1 };
+        let unit = 1u64 << self.sub_bits;
+        let mut pos = off;
+        let mut first: Option<Run> = None;
+        let mut total = 0u64;
+        while total < to_span_end {
+            let idx = ((pos >> self.cluster_bits) & self.l2_mask) as usize * words;
+            let entry = table.get(idx).copied().unwrap_or(0);
+            let bitmap = if self.extended {
+                table.get(idx + 1).copied().unwrap_or(0)
+            } else {
+                0
+            };
+            let sc = if self.extended {
+                (pos >> self.sub_bits) & (raw::SUBCLUSTERS - 1)
+            } else {
+                0
+            };
+            let guest = pos & !(self.cluster_size - 1);
+            let run = self.classify(entry, bitmap, sc, guest, l2_offset + (idx as u64) * 8)?;
+            // Bytes from `pos` to the end of this unit (a compressed cluster is one unit).
+            let unit_len = if matches!(run, Run::Compressed(_)) {
+                self.cluster_size - (pos & (self.cluster_size - 1))
+            } else {
+                unit - (pos & (unit - 1))
+            };
+            match first {
+                None => {
+                    let r = match run {
+                        Run::Data(h) => Run::Data(h + (pos & (unit - 1))),
+                        r => r,
+                    };
+                    first = Some(r);
+                    if matches!(r, Run::Compressed(_)) {
+                        total = unit_len;
+                        break;
+                    }
+                }
+                Some(f) => {
+                    let continues = match (f, run) {
+                        (Run::Data(h0), Run::Data(h)) => h0.checked_add(total) == Some(h),
+                        (Run::Zero, Run::Zero) | (Run::Unallocated, Run::Unallocated) => true,
+                        _ => false,
+                    };
+                    if !continues {
+                        break;
+                    }
+                }
+            }
+            total += unit_len;
+            pos += unit_len;
+        }
+        Ok((first.unwrap_or(Run::Unallocated), total.min(to_span_end)))
+    }
+
+    /// Fills `buf` from L1-space offset `off`.
+    pub fn read(&self, l1: &[u64], off: u64, buf: &mut [u8]) -> Result<()> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let g = off + done as u64;
+            let rest = (buf.len() - done) as u64;
+            let (run, n) = self.run_at(l1, g, rest)?;
+            let n = n.clamp(1, rest) as usize;
+            let Some(chunk) = buf.get_mut(done..done + n) else {
+                break;
+            };
+            match run {
+                Run::Data(h) => self.read_data(h, chunk)?,
+                Run::Zero => chunk.fill(0),
+                Run::Unallocated => self.read_backing(g, chunk)?,
+                Run::Compressed(e) => {
+                    let c = self.cluster(e)?;
+                    let start = (g & (self.cluster_size - 1)) as usize;
+                    let src = c.get(start..start + n).ok_or_else(|| {
+                        Error::new(ErrorKind::Malformed, "compressed cluster bounds")
+                    })?;
+                    chunk.copy_from_slice(src);
+                }
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn read_data(&self, host: u64, chunk: &mut [u8]) -> Result<()> {
+        if self.encrypted {
+            return Err(encrypted_error(host));
+        }
+        let src: &dyn Layer = match &self.data {
+            DataFile::Same => self.file.as_ref(),
+            DataFile::External(l) => l.as_ref(),
+            DataFile::Missing(why) => {
+                return Err(Error::new(
+                    ErrorKind::PolicyDenied,
+                    format!("guest data is in the external data file, which was not opened: {why}"),
+                )
+                .at(host))
+            }
+        };
+        // Past the end of the file reads as zeros, as in QEMU's block layer.
+        let avail = src.len().saturating_sub(host).min(chunk.len() as u64) as usize;
+        let (head, tail) = chunk.split_at_mut(avail);
+        if !head.is_empty() {
+            src.read_at(host, head)
+                .map_err(|e| e.during("reading a data cluster"))?;
+        }
+        tail.fill(0);
+        Ok(())
+    }
+
+    fn read_backing(&self, g: u64, chunk: &mut [u8]) -> Result<()> {
+        match &self.backing {
+            None => chunk.fill(0),
+            Some(b) => {
+                let avail = b.len().saturating_sub(g).min(chunk.len() as u64) as usize;
+                let (head, tail) = chunk.split_at_mut(avail);
+                if !head.is_empty() {
+                    b.read_at(g, head)?;
+                }
+                tail.fill(0);
+            }
+        }
+        Ok(())
+    }
+
+    /// The decompressed cluster for a compressed L2 entry.
+    fn cluster(&self, entry: u64) -> Result<Arc<[u8]>> {
+        if let Some(c) = self.zcache.get(entry) {
+            return Ok(c);
+        }
+        if self.encrypted {
+            return Err(encrypted_error(entry));
+        }
+        let c = Compressed::from_entry(entry, self.cluster_bits);
+        if c.offset >= self.file.len() {
+            return Err(Error::truncated(
+                c.offset,
+                format!(
+                    "compressed cluster at {:#x} starts past the end of the file",
+                    c.offset
+                ),
+            ));
+        }
+        // The sector count may run past the end of the file: QEMU reads zeros there.
+        let mut input = vec![0u8; c.len as usize];
+        let avail = (self.file.len() - c.offset).min(c.len) as usize;
+        if let Some(head) = input.get_mut(..avail) {
+            self.file
+                .read_at(c.offset, head)
+                .map_err(|e| e.during("reading a compressed cluster"))?;
+        }
+        let mut out = vec![0u8; self.cluster_size as usize];
+        decompress(self.header.compression_type, &input, &mut out, c.offset)?;
+        let out: Arc<[u8]> = Arc::from(out);
+        self.zcache.insert(entry, out.clone());
+        Ok(out)
+    }
+
+    /// Extents of view range `range` (view offsets), where view offset 0 is L1-space
+    /// offset `base`.
+    pub fn extents(&self, l1: &[u64], base: u64, range: Range<u64>) -> Result<Vec<Extent>> {
+        let mut out = Vec::new();
+        let mut o = range.start;
+        let direct = matches!(self.data, DataFile::Same) && !self.encrypted;
+        while o < range.end {
+            let g = base + o;
+            let (run, n) = self.run_at(l1, g, range.end - o)?;
+            let n = n.clamp(1, range.end - o);
+            match run {
+                Run::Data(h) => push_coalesced(&mut out, Extent::data(o, n, direct.then_some(h))),
+                Run::Compressed(_) => push_coalesced(&mut out, Extent::data(o, n, None)),
+                Run::Zero => push_coalesced(&mut out, Extent::of(ExtentKind::Zero, o, n)),
+                Run::Unallocated => match &self.backing {
+                    Some(b) if g < b.len() => {
+                        let bend = (g + n).min(b.len());
+                        for e in b.extents(g..bend)? {
+                            // Clamp: a lower layer's extents are not trusted to stay in range.
+                            let start = e.offset.clamp(g, bend);
+                            let end = e.end().clamp(start, bend);
+                            push_coalesced(
+                                &mut out,
+                                Extent::of(e.kind, start - g + o, end - start),
+                            );
+                        }
+                        if bend < g + n {
+                            push_coalesced(
+                                &mut out,
+                                Extent::of(ExtentKind::Unallocated, o + (bend - g), g + n - bend),
+                            );
+                        }
+                    }
+                    _ => push_coalesced(&mut out, Extent::of(ExtentKind::Unallocated, o, n)),
+                },
+            }
+            o += n;
+        }
+        Ok(out)
+    }
+}
+
+fn encrypted_error(at: u64) -> Error {
+    Error::unsupported(
+        "the image is encrypted (crypt_method set); reading encrypted clusters is not supported",
+    )
+    .at(at)
+}
+
+/// Loads and validates an L1 table from `file`.
+pub fn load_l1(
+    file: &dyn Layer,
+    h: &Header,
+    offset: u64,
+    entries: u32,
+    what: &'static str,
+) -> Result<Arc<[u64]>> {
+    let bytes = u64::from(entries) * 8;
+    if bytes > MAX_L1_BYTES {
+        return Err(Error::limit(what, bytes, MAX_L1_BYTES).at(offset));
+    }
+    if entries == 0 {
+        return Ok(Arc::from(Vec::new()));
+    }
+    if offset & (h.cluster_size() - 1) != 0 {
+        return Err(Error::malformed(
+            offset,
+            format!("{what} offset {offset:#x} is not cluster aligned"),
+        ));
+    }
+    if offset == 0 {
+        return Err(Error::malformed(
+            offset,
+            format!("{what} at offset 0 overlaps the header (cluster 0 used as metadata)"),
+        ));
+    }
+    if offset.checked_add(bytes).is_none_or(|e| e > file.len()) {
+        return Err(Error::truncated(
+            offset,
+            format!(
+                "{what} ({bytes} bytes at {offset:#x}) lies past the end of the file ({} bytes)",
+                file.len()
+            ),
+        ));
+    }
+    let mut buf = vec![0u8; bytes as usize];
+    file.read_at(offset, &mut buf)?;
+    Ok(buf
+        .chunks_exact(8)
+        .map(|c| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(c);
+            u64::from_be_bytes(a)
+        })
+        .collect())
+}

@@ -1,0 +1,62 @@
+//! qcow2 reader for vmsnap: versions 2 and 3, every header extension, L1/L2 translation
+//! with a bounded L2 cache, extended L2 entries (subclusters), zero clusters, compressed
+//! clusters (deflate and zstd, bounded to one cluster), backing chains and external data
+//! files through the external-reference policy, and internal snapshots with their VM
+//! state as layers.
+//!
+//! Decisions worth knowing:
+//! * A backing file the policy denies (or that fails to open) reads as zeros, with an
+//!   Unsafe `backing_file` finding; `describe()["backing"]` says which.
+//! * A denied external data file fails reads of data clusters with `PolicyDenied`
+//!   (zeros would be wrong data); metadata, zero and unallocated ranges still read.
+//! * Encrypted images (AES or LUKS) open: `describe()` and `findings()` work, reading an
+//!   allocated cluster fails with `Unsupported`.
+//! * Data clusters past the end of the file read as zeros, as QEMU's block layer does.
+//! * qcow v1 is detected by the probe and refused by `open` with `Unsupported`, naming
+//!   it `qcow`.
+//! * The virtual size is rounded down to whole 512-byte sectors, as QEMU does.
+//! * Children: `snapshot:<id>` is the snapshot's disk (its recorded `disk_size`; note that
+//!   `qemu-img convert -l` keeps the current size instead) and `vmstate:<id>` the QEMU
+//!   migration stream of `vm_state_size` bytes stored at guest offset
+//!   `ceil(disk_size / (cluster_size * l2_entries)) * cluster_size * l2_entries`, read
+//!   through the snapshot's L1 table (`qcow2_vm_state_offset`).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use vmsnap_core::{ExternalPolicy, FileLayer, Layer, OpenCtx, Options, Registry, Resolver};
+//! use vmsnap_qcow2::{Qcow2, PLUGIN};
+//!
+//! let reg = Registry::empty().with(&PLUGIN).unwrap();
+//! let resolver = Resolver::new(ExternalPolicy::SameDir);
+//! let options = Options::new();
+//! let ctx = OpenCtx { resolver: &resolver, registry: &reg, depth: 0, options: &options };
+//! let img = Qcow2::open(Arc::new(FileLayer::open("disk.qcow2").unwrap()), &ctx).unwrap();
+//! let mut buf = [0u8; 512];
+//! img.read_at(0, &mut buf).unwrap();
+//! ```
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+pub mod cache;
+pub mod checks;
+pub mod compress;
+pub mod header;
+pub mod image;
+pub mod layer;
+pub mod limits;
+pub mod open;
+pub mod plugin;
+pub mod raw;
+pub mod snapshot;
+
+pub use layer::{Qcow2, SnapshotLayer};
+pub use plugin::PLUGIN;
+
+vmsnap_core::register_plugin!(PLUGIN);

@@ -1,0 +1,395 @@
+//! The QED layer: the guest disk through the L1/L2 tables, with the backing file (when
+//! the policy lets it be opened) under the unallocated clusters.
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::json;
+use vmsnap_core::{
+    check_read, push_coalesced, AddressSpace, Error, ErrorKind, Extent, ExtentKind, ExternalRef,
+    FileLayer, Finding, Layer, LayerExt, OpenCtx, RefDecision, RefKind, Result, ResultExt,
+};
+
+use crate::header::Header;
+use crate::raw::{HEADER_LEN, L2_CHUNK_ENTRIES, MAX_BACKING_NAME, ZERO_CLUSTER};
+use crate::table::L2Cache;
+
+/// An open QED image.
+#[derive(Debug)]
+pub struct Qed {
+    lower: Arc<dyn Layer>,
+    header: Header,
+    l1: Vec<u64>,
+    l2: L2Cache,
+    backing: Option<Arc<dyn Layer>>,
+    backing_name: Option<String>,
+    file_len: u64,
+    cluster: u64,
+    findings: Vec<Finding>,
+    refs: Vec<ExternalRef>,
+}
+
+/// How a run of the guest disk is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Not allocated here: backing file or zeros.
+    Unallocated,
+    /// A zero cluster.
+    Zero,
+    /// Stored at this file offset.
+    Data(u64),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    kind: Kind,
+    len: u64,
+}
+
+impl Qed {
+    /// Opens a QED image on `lower`. A backing file is opened only through
+    /// `ctx.resolver`; when it is refused or cannot be opened, unallocated clusters read
+    /// as zeros and an Unsafe `backing_file` finding says so.
+    pub fn open(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Qed> {
+        Self::open_inner(lower, ctx).in_layer("qed")
+    }
+
+    fn open_inner(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Qed> {
+        let file_len = lower.len();
+        if file_len < HEADER_LEN as u64 {
+            return Err(Error::truncated(
+                0,
+                format!("file of {file_len} bytes is too small for a QED header"),
+            ));
+        }
+        let head = lower.read_array::<HEADER_LEN>(0)?;
+        let header = Header::parse(&head, file_len)?;
+        let l1_raw = lower
+            .read_vec(
+                header.l1_table_offset,
+                header.l1_bytes_used(),
+                vmsnap_core::limits::MAX_TABLE_BYTES,
+                "QED L1 table",
+            )
+            .map_err(|e| e.during("reading the L1 table"))?;
+        let l1: Vec<u64> = l1_raw
+            .chunks_exact(8)
+            .map(|b| <[u8; 8]>::try_from(b).map_or(0, u64::from_le_bytes))
+            .collect();
+        let mut findings = vec![Finding::unsafe_(
+            "qed",
+            "QED is deprecated and OpenStack's format inspector bans it outright; reading is \
+             supported",
+        )];
+        if header.need_check() {
+            findings.push(
+                Finding::warning(
+                    "need_check",
+                    "QED need-check flag is set: the image was not closed cleanly and its \
+                     tables may be inconsistent",
+                )
+                .at(16),
+            );
+        }
+        let mut refs = Vec::new();
+        let mut backing = None;
+        let mut backing_name = None;
+        if header.has_backing() {
+            let raw = lower.read_vec(
+                u64::from(header.backing_filename_offset),
+                u64::from(header.backing_filename_size),
+                u64::from(MAX_BACKING_NAME),
+                "QED backing file name",
+            )?;
+            let name = String::from_utf8_lossy(&raw).into_owned();
+            let (mut r, src) = ctx.resolver.open(RefKind::Backing, lower.path(), &name);
+            match src.and_then(|src| {
+                ctx.registry.open_chained(
+                    Arc::new(FileLayer::new(src)),
+                    header.backing_format(),
+                    ctx,
+                )
+            }) {
+                Ok(b) => backing = Some(b),
+                Err(e) if e.kind() == ErrorKind::LimitExceeded => return Err(e),
+                Err(e) => {
+                    if matches!(r.decision, RefDecision::Opened { .. }) {
+                        r.decision = RefDecision::Failed {
+                            reason: e.to_string(),
+                        };
+                    }
+                    let mut f = r.finding().at(u64::from(header.backing_filename_offset));
+                    f.message.push_str("; unallocated clusters read as zeros");
+                    findings.push(f);
+                }
+            }
+            refs.push(r);
+            backing_name = Some(name);
+        }
+        Ok(Qed {
+            cluster: u64::from(header.cluster_size),
+            lower,
+            header,
+            l1,
+            l2: L2Cache::default(),
+            backing,
+            backing_name,
+            file_len,
+            findings,
+            refs,
+        })
+    }
+
+    /// The parsed header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The backing layer, when one was opened.
+    pub fn backing(&self) -> Option<&Arc<dyn Layer>> {
+        self.backing.as_ref()
+    }
+
+    /// The run at `pos` (inside the image), at most `max` bytes: clusters of one kind,
+    /// contiguous in the file for data, within one L2 chunk.
+    fn run(&self, pos: u64, max: u64) -> Result<Run> {
+        let h = &self.header;
+        let cov = h.l2_coverage();
+        let l1_index = pos / cov;
+        let in_table = pos % cov;
+        let l2_base = self
+            .l1
+            .get(usize::try_from(l1_index).unwrap_or(usize::MAX))
+            .copied()
+            .unwrap_or(0);
+        if l2_base == 0 {
+            return Ok(Run {
+                kind: Kind::Unallocated,
+                len: (cov - in_table).min(max),
+            });
+        }
+        let l1_at = h.l1_table_offset + l1_index * 8;
+        h.check_table_offset(l2_base, self.file_len)
+            .map_err(|e| e.at(l1_at).during("checking an L1 entry"))?;
+        let cs = self.cluster;
+        let l2_index = in_table / cs;
+        let within = in_table % cs;
+        let chunk_no = l2_index / L2_CHUNK_ENTRIES as u64;
+        let chunk_at = l2_base + chunk_no * (L2_CHUNK_ENTRIES as u64 * 8);
+        let chunk = self.l2.get(self.lower.as_ref(), chunk_at)?;
+        let first = (l2_index % L2_CHUNK_ENTRIES as u64) as usize;
+        let mut kind = None;
+        let mut len = 0u64;
+        for (i, &e) in chunk.iter().enumerate().skip(first) {
+            let k = self
+                .classify(e)
+                .map_err(|err| err.at(chunk_at + 8 * i as u64))?;
+            let k = match (kind, k) {
+                (None, Kind::Data(p)) => Kind::Data(p + within),
+                (None, k) => k,
+                (Some(Kind::Data(p)), Kind::Data(q)) if p.checked_add(len) == Some(q) => {
+                    Kind::Data(p)
+                }
+                (Some(prev), k) if prev == k && !matches!(k, Kind::Data(_)) => prev,
+                _ => break,
+            };
+            kind = Some(k);
+            len += if i == first { cs - within } else { cs };
+            if len >= max {
+                break;
+            }
+        }
+        Ok(Run {
+            kind: kind.unwrap_or(Kind::Unallocated),
+            len: len.min(max),
+        })
+    }
+
+    fn classify(&self, e: u64) -> Result<Kind> {
+        match e {
+            0 => Ok(Kind::Unallocated),
+            ZERO_CLUSTER => Ok(Kind::Zero),
+            _ if e % self.cluster != 0 => Err(Error::malformed(
+                0,
+                format!("QED L2 entry {e:#x} is not cluster aligned"),
+            )),
+            _ if e < self.header.header_bytes() => Err(Error::malformed(
+                0,
+                format!("QED L2 entry {e:#x} points into the header"),
+            )),
+            _ if e >= self.file_len => Err(Error::malformed(
+                0,
+                format!(
+                    "QED L2 entry {e:#x} points past the end of the file ({:#x})",
+                    self.file_len
+                ),
+            )),
+            _ => Ok(Kind::Data(e)),
+        }
+    }
+
+    fn read_backing(&self, pos: u64, out: &mut [u8]) -> Result<()> {
+        let Some(b) = &self.backing else {
+            out.fill(0);
+            return Ok(());
+        };
+        // A backing file shorter than the image reads as zeros past its end (as QEMU).
+        let have = b.len().saturating_sub(pos).min(out.len() as u64) as usize;
+        let (from, rest) = out.split_at_mut(have);
+        if !from.is_empty() {
+            b.read_at(pos, from)
+                .during("reading the QED backing file")?;
+        }
+        rest.fill(0);
+        Ok(())
+    }
+}
+
+impl Layer for Qed {
+    fn name(&self) -> &str {
+        "qed"
+    }
+    fn space(&self) -> AddressSpace {
+        AddressSpace::GuestDisk
+    }
+    fn len(&self) -> u64 {
+        self.header.image_size
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        check_read(self, offset, buf.len())?;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let pos = offset + done as u64;
+            let run = self.run(pos, (buf.len() - done) as u64).in_layer("qed")?;
+            let n = run.len as usize;
+            let Some(out) = buf.get_mut(done..done + n) else {
+                break;
+            };
+            match run.kind {
+                Kind::Zero => out.fill(0),
+                Kind::Unallocated => self.read_backing(pos, out)?,
+                Kind::Data(at) => {
+                    // The last cluster may be cut short by the end of the file; QEMU reads
+                    // the missing bytes as zeros.
+                    let have = self.file_len.saturating_sub(at).min(run.len) as usize;
+                    let (stored, missing) = out.split_at_mut(have);
+                    self.lower
+                        .read_at(at, stored)
+                        .in_layer("qed")
+                        .during("reading a QED cluster")?;
+                    missing.fill(0);
+                }
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
+        let end = range.end.min(self.len());
+        let mut out = Vec::new();
+        let mut pos = range.start;
+        while pos < end {
+            let run = self.run(pos, end - pos).in_layer("qed")?;
+            match (run.kind, &self.backing) {
+                (Kind::Zero, _) => {
+                    push_coalesced(&mut out, Extent::of(ExtentKind::Zero, pos, run.len))
+                }
+                (Kind::Data(at), _) => {
+                    let have = self.file_len.saturating_sub(at).min(run.len);
+                    push_coalesced(&mut out, Extent::data(pos, have, Some(at)));
+                    push_coalesced(
+                        &mut out,
+                        Extent::of(ExtentKind::Zero, pos + have, run.len - have),
+                    );
+                }
+                (Kind::Unallocated, None) => {
+                    push_coalesced(&mut out, Extent::of(ExtentKind::Unallocated, pos, run.len))
+                }
+                (Kind::Unallocated, Some(b)) => {
+                    // The backing file's extents; its offsets are not in our lower layer.
+                    let stop = pos + run.len;
+                    let blen = b.len().min(stop);
+                    if pos < blen {
+                        for mut e in b.extents(pos..blen)? {
+                            e.lower_offset = None;
+                            push_coalesced(&mut out, e);
+                        }
+                    }
+                    let from = blen.max(pos);
+                    push_coalesced(
+                        &mut out,
+                        Extent::of(ExtentKind::Unallocated, from, stop - from),
+                    );
+                }
+            }
+            pos += run.len;
+        }
+        Ok(out)
+    }
+
+    fn lower(&self) -> Vec<Arc<dyn Layer>> {
+        let mut v = vec![self.lower.clone()];
+        v.extend(self.backing.clone());
+        v
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        let h = &self.header;
+        let backing = self.backing_name.as_ref().map(|name| {
+            json!({
+                "name": name,
+                "format": h.backing_format(),
+                "followed": self.backing.is_some(),
+                "format_opened": self.backing.as_ref().map(|b| b.name().to_string()),
+                "unallocated_reads": if self.backing.is_some() { "backing file" } else { "zeros" },
+            })
+        });
+        json!({
+            "format": "qed",
+            "virtual_size": h.image_size,
+            "cluster_size": h.cluster_size,
+            "table_size": h.table_size,
+            "features": h.feature_names(),
+            "need_check": h.need_check(),
+            "backing": backing,
+        })
+    }
+
+    fn meta(&self) -> serde_json::Value {
+        let h = &self.header;
+        let mut v = self.describe();
+        let header = json!({
+            "cluster_size": h.cluster_size,
+            "table_size": h.table_size,
+            "header_size": h.header_size,
+            "features": h.features,
+            "compat_features": h.compat_features,
+            "autoclear_features": h.autoclear_features,
+            "l1_table_offset": h.l1_table_offset,
+            "image_size": h.image_size,
+            "backing_filename_offset": h.backing_filename_offset,
+            "backing_filename_size": h.backing_filename_size,
+            "l1_entries_used": self.l1.len(),
+            "l2_tables": self.l1.iter().filter(|&&e| e != 0).count(),
+        });
+        if let Some(o) = v.as_object_mut() {
+            o.insert("header".into(), header);
+        }
+        v
+    }
+
+    fn findings(&self) -> Vec<Finding> {
+        self.findings.clone()
+    }
+
+    fn external_refs(&self) -> Vec<ExternalRef> {
+        self.refs.clone()
+    }
+
+    fn path(&self) -> Option<&Path> {
+        self.lower.path()
+    }
+}

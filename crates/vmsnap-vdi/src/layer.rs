@@ -1,0 +1,270 @@
+//! The VDI layer: the guest disk as an address space over the file.
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::json;
+use vmsnap_core::{
+    check_read, push_coalesced, AddressSpace, Error, Extent, ExtentKind, ExternalRef, Finding,
+    Layer, OpenCtx, RefDecision, RefKind, Result, ResultExt,
+};
+
+use crate::blockmap::{Block, BlockMap};
+use crate::header::Header;
+use crate::raw::HEADER_LEN;
+
+/// An open VDI image.
+#[derive(Debug)]
+pub struct Vdi {
+    lower: Arc<dyn Layer>,
+    header: Header,
+    map: BlockMap,
+    size: u64,
+    block_size: u64,
+    file_len: u64,
+    findings: Vec<Finding>,
+    refs: Vec<ExternalRef>,
+}
+
+/// One run of the address space that maps uniformly.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    block: Block,
+    len: u64,
+}
+
+impl Vdi {
+    /// Opens a VDI image on `lower`. The parent of a differencing image is identified only
+    /// by UUID (VirtualBox finds it in its media registry), so it is listed as an external
+    /// reference and never opened: unallocated blocks read as zeros.
+    pub fn open(lower: Arc<dyn Layer>, _ctx: &OpenCtx<'_>) -> Result<Vdi> {
+        Self::open_inner(lower).in_layer("vdi")
+    }
+
+    fn open_inner(lower: Arc<dyn Layer>) -> Result<Vdi> {
+        let file_len = lower.len();
+        if file_len < HEADER_LEN as u64 {
+            return Err(Error::truncated(
+                0,
+                format!("file of {file_len} bytes is too small for a VDI header"),
+            ));
+        }
+        let mut head = [0u8; HEADER_LEN];
+        lower.read_at(0, &mut head)?;
+        let header = Header::parse(&head)?;
+        let mut findings = Vec::new();
+        header.validate(file_len, &mut findings)?;
+        let map = BlockMap::load(lower.as_ref(), &header, &mut findings)?;
+        let mut refs = Vec::new();
+        for (field, u) in [
+            ("uuid_link", header.uuid_link),
+            ("uuid_parent", header.uuid_parent),
+        ] {
+            if !u.is_null() {
+                let r = ExternalRef {
+                    kind: RefKind::Parent,
+                    name: u.to_string(),
+                    decision: RefDecision::Listed,
+                };
+                let mut f = r.finding();
+                f.message = format!(
+                    "{field} names parent image {u}; VDI parents are found by UUID, so it is \
+                     not opened and unallocated blocks read as zeros"
+                );
+                findings.push(f);
+                refs.push(r);
+            }
+        }
+        Ok(Vdi {
+            size: header.virtual_size(),
+            block_size: u64::from(header.block_size),
+            lower,
+            header,
+            map,
+            file_len,
+            findings,
+            refs,
+        })
+    }
+
+    /// The parsed header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The checked block map.
+    pub fn block_map(&self) -> &BlockMap {
+        &self.map
+    }
+
+    /// The run starting at `offset` (inside the image), at most `max` bytes long:
+    /// consecutive blocks of the same kind, contiguous in the file for data.
+    #[inline]
+    fn run(&self, offset: u64, max: u64) -> Run {
+        let bs = self.block_size;
+        let mut index = offset / bs;
+        let within = offset % bs;
+        let first = self.map.get(index);
+        let block = match first {
+            Block::Data(p) => Block::Data(p + within),
+            other => other,
+        };
+        let mut len = (bs - within).min(max);
+        while len < max {
+            index += 1;
+            let next = self.map.get(index);
+            let continues = match (block, next) {
+                (Block::Data(p), Block::Data(q)) => p.checked_add(len) == Some(q),
+                (a, b) => a == b,
+            };
+            if !continues {
+                break;
+            }
+            len = (len + bs).min(max);
+        }
+        Run { block, len }
+    }
+}
+
+impl Layer for Vdi {
+    fn name(&self) -> &str {
+        "vdi"
+    }
+    fn space(&self) -> AddressSpace {
+        AddressSpace::GuestDisk
+    }
+    fn len(&self) -> u64 {
+        self.size
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        check_read(self, offset, buf.len())?;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let pos = offset + done as u64;
+            let want = (buf.len() - done) as u64;
+            let run = self.run(pos, want);
+            let n = run.len as usize;
+            let Some(out) = buf.get_mut(done..done + n) else {
+                break;
+            };
+            match run.block {
+                Block::Unallocated | Block::Discarded => out.fill(0),
+                Block::Data(at) => {
+                    // Only the last block of the file may be short; QEMU reads its
+                    // missing tail as zeros.
+                    let have = self.file_len.saturating_sub(at).min(run.len) as usize;
+                    let (stored, missing) = out.split_at_mut(have);
+                    self.lower
+                        .read_at(at, stored)
+                        .in_layer("vdi")
+                        .during("reading a VDI block")?;
+                    missing.fill(0);
+                }
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
+        let end = range.end.min(self.size);
+        let mut out = Vec::new();
+        let mut pos = range.start;
+        while pos < end {
+            let run = self.run(pos, end - pos);
+            match run.block {
+                Block::Unallocated => {
+                    push_coalesced(&mut out, Extent::of(ExtentKind::Unallocated, pos, run.len))
+                }
+                Block::Discarded => {
+                    push_coalesced(&mut out, Extent::of(ExtentKind::Zero, pos, run.len))
+                }
+                Block::Data(at) => {
+                    let have = self.file_len.saturating_sub(at).min(run.len);
+                    push_coalesced(&mut out, Extent::data(pos, have, Some(at)));
+                    push_coalesced(
+                        &mut out,
+                        Extent::of(ExtentKind::Zero, pos + have, run.len - have),
+                    );
+                }
+            }
+            pos += run.len;
+        }
+        Ok(out)
+    }
+
+    fn lower(&self) -> Vec<Arc<dyn Layer>> {
+        vec![self.lower.clone()]
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        let h = &self.header;
+        let parent = (!self.refs.is_empty()).then(|| {
+            json!({
+                "uuid_link": h.uuid_link.to_string(),
+                "uuid_parent": h.uuid_parent.to_string(),
+                "followed": false,
+                "unallocated_reads": "zeros",
+            })
+        });
+        json!({
+            "format": "vdi",
+            "virtual_size": self.size,
+            "image_type": h.type_name(),
+            "block_size": h.block_size,
+            "block_extra": h.block_extra,
+            "blocks_in_image": h.blocks_in_image,
+            "blocks_allocated": self.map.allocated,
+            "blocks_discarded": self.map.discarded,
+            "cluster_size": h.block_size,
+            "uuid": h.uuid_image.to_string(),
+            "parent": parent,
+        })
+    }
+
+    fn meta(&self) -> serde_json::Value {
+        let h = &self.header;
+        let mut v = self.describe();
+        let header = json!({
+            "text": h.text,
+            "version": format!("{}.{}", h.version >> 16, h.version & 0xffff),
+            "header_size": h.header_size,
+            "image_type": h.image_type,
+            "image_flags": h.image_flags,
+            "description": h.description,
+            "offset_bmap": h.offset_bmap,
+            "offset_data": h.offset_data,
+            "cylinders": h.geometry[0],
+            "heads": h.geometry[1],
+            "sectors": h.geometry[2],
+            "sector_size": h.sector_size,
+            "disk_size": h.disk_size,
+            "block_size": h.block_size,
+            "block_extra": h.block_extra,
+            "blocks_in_image": h.blocks_in_image,
+            "blocks_allocated": h.blocks_allocated,
+            "uuid_image": h.uuid_image.to_string(),
+            "uuid_last_snap": h.uuid_last_snap.to_string(),
+            "uuid_link": h.uuid_link.to_string(),
+            "uuid_parent": h.uuid_parent.to_string(),
+        });
+        if let Some(o) = v.as_object_mut() {
+            o.insert("header".into(), header);
+        }
+        v
+    }
+
+    fn findings(&self) -> Vec<Finding> {
+        self.findings.clone()
+    }
+
+    fn external_refs(&self) -> Vec<ExternalRef> {
+        self.refs.clone()
+    }
+
+    fn path(&self) -> Option<&Path> {
+        self.lower.path()
+    }
+}

@@ -1,0 +1,38 @@
+//! VirtualBox VDI disk images for vmsnap: static and dynamic images, the block map,
+//! `block_extra`, and differencing images (whose parent UUIDs are listed as external
+//! references, never opened).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use vmsnap_core::{FileLayer, Layer, OpenCtx, Options, Registry, Resolver};
+//!
+//! let lower = Arc::new(FileLayer::open("disk.vdi")?);
+//! let (r, reg, o) = (Resolver::default(), Registry::empty(), Options::new());
+//! let ctx = OpenCtx { resolver: &r, registry: &reg, depth: 0, options: &o };
+//! let vdi = vmsnap_vdi::Vdi::open(lower, &ctx)?;
+//! let mut sector = [0u8; 512];
+//! vdi.read_at(0, &mut sector)?;
+//! # Ok::<(), vmsnap_core::Error>(())
+//! ```
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+pub mod blockmap;
+pub mod header;
+pub mod layer;
+pub mod plugin;
+pub mod raw;
+pub mod uuid;
+
+pub use header::Header;
+pub use layer::Vdi;
+pub use plugin::PLUGIN;
+
+vmsnap_core::register_plugin!(PLUGIN);

@@ -1,0 +1,40 @@
+//! VHDX (Hyper-V) disk images for vmsnap.
+//!
+//! * both headers are checked with CRC-32C and the valid one with the higher sequence
+//!   number is used (a bad copy is a `header` finding);
+//! * a **dirty log** is replayed *without writing*: the active sequence is applied to an
+//!   in-memory overlay of the file and everything is read through it (a `log` finding);
+//! * region table, metadata items by GUID, the BAT with its interleaved sector-bitmap
+//!   entries, every payload block state;
+//! * **differencing** disks: the parent is opened only through the external-reference
+//!   policy and only when its data write GUID matches `parent_linkage`; partially present
+//!   blocks read from the parent sector by sector per the sector bitmap.
+//!
+//! Bounds: block size 1–256 MiB power of two, logical sector 512/4096, virtual disk size
+//! ≤ 64 TiB, BAT entry count in 64 bits, every BAT index bounds-checked, log descriptor
+//! counts checked against the entry length.
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+pub mod bat;
+pub mod header;
+pub mod layer;
+pub mod log;
+pub mod metadata;
+pub mod parent;
+pub mod plugin;
+pub mod raw;
+pub mod stream;
+
+pub use layer::{Subformat, Vhdx};
+pub use plugin::{probe, PLUGIN};
+pub use stream::stream_regions;
+
+vmsnap_core::register_plugin!(PLUGIN);

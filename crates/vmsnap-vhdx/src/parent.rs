@@ -1,0 +1,119 @@
+//! Differencing disks: the parent locator's paths, opened only through the
+//! external-reference policy and accepted only when the parent's data write GUID is the
+//! recorded `parent_linkage`.
+
+use std::sync::Arc;
+
+use vmsnap_core::{ExternalRef, FileLayer, Finding, Layer, OpenCtx, RefDecision, RefKind};
+
+use crate::header::active_header;
+use crate::metadata::ParentLocator;
+use crate::raw::{guid_text, parse_guid, Guid};
+
+/// What resolving the parent gave.
+#[derive(Debug, Default)]
+pub struct ParentOutcome {
+    /// The opened parent disk.
+    pub layer: Option<Arc<dyn Layer>>,
+    /// Every reference, followed or not.
+    pub refs: Vec<ExternalRef>,
+    /// Findings made on the way.
+    pub findings: Vec<Finding>,
+}
+
+/// Normalises a stored path for the resolver (`\` to `/`, leading `./` dropped).
+pub fn normalise(stored: &str) -> String {
+    let mut s = stored.trim_end_matches('\0').replace('\\', "/");
+    while let Some(rest) = s.strip_prefix("./") {
+        s = rest.to_string();
+    }
+    s
+}
+
+/// The names to try, in order: `relative_path`, `absolute_win32_path`, `volume_path`.
+pub fn candidates(loc: &ParentLocator) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for key in ["relative_path", "absolute_win32_path", "volume_path"] {
+        for (k, v) in &loc.entries {
+            if k == key {
+                let n = normalise(v);
+                if !n.is_empty() && !out.contains(&n) {
+                    out.push(n);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Tries the candidates through the policy.
+pub fn resolve(lower: &Arc<dyn Layer>, loc: &ParentLocator, ctx: &OpenCtx<'_>) -> ParentOutcome {
+    let mut out = ParentOutcome::default();
+    let linkage: Vec<Guid> = ["parent_linkage", "parent_linkage2"]
+        .iter()
+        .filter_map(|k| loc.get(k))
+        .filter_map(parse_guid)
+        .collect();
+    if linkage.is_empty() {
+        out.findings.push(Finding::unsafe_(
+            "parent",
+            "the parent locator has no usable parent_linkage GUID; no parent is opened",
+        ));
+    }
+    let names = candidates(loc);
+    for name in &names {
+        if out.layer.is_some() || linkage.is_empty() {
+            out.refs.push(ExternalRef {
+                kind: RefKind::Parent,
+                name: name.clone(),
+                decision: RefDecision::Listed,
+            });
+            continue;
+        }
+        let (mut r, res) = ctx.resolver.open(RefKind::Parent, lower.path(), name);
+        if let Ok(src) = res {
+            let file: Arc<dyn Layer> = Arc::new(FileLayer::new(src));
+            let mut scratch = Vec::new();
+            match active_header(file.as_ref(), &mut scratch) {
+                Ok(h) if linkage.contains(&h.data_write_guid) => {
+                    match ctx.registry.open_chained(file, Some("vhdx"), ctx) {
+                        Ok(l) => out.layer = Some(l),
+                        Err(e) => {
+                            r.decision = RefDecision::Failed {
+                                reason: e.to_string(),
+                            }
+                        }
+                    }
+                }
+                Ok(h) => {
+                    let reason = format!(
+                        "its data write GUID {} is not the recorded parent_linkage {}",
+                        guid_text(&h.data_write_guid),
+                        linkage.first().map(guid_text).unwrap_or_default()
+                    );
+                    out.findings.push(Finding::unsafe_(
+                        "parent",
+                        format!("parent candidate {name:?}: {reason}"),
+                    ));
+                    r.decision = RefDecision::Failed { reason };
+                }
+                Err(e) => {
+                    r.decision = RefDecision::Failed {
+                        reason: format!("not a VHDX: {e}"),
+                    }
+                }
+            }
+        }
+        out.refs.push(r);
+    }
+    if out.layer.is_none() {
+        out.findings.push(Finding::unsafe_(
+            "parent",
+            format!(
+                "differencing disk: parent ({}) was not opened; blocks and sectors it would supply read as zeros",
+                names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+    out
+}

@@ -1,0 +1,68 @@
+//! The `vmdk` plugin: probe and open.
+
+use std::sync::Arc;
+
+use vmsnap_core::{Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
+
+use crate::layer::Vmdk;
+use crate::raw::{COWD_MAGIC, KDMV_MAGIC, MAX_DESCRIPTOR_BYTES};
+
+/// The plugin.
+pub const PLUGIN: Plugin = Plugin {
+    name: "vmdk",
+    kind: PluginKind::Disk,
+    priority: 20,
+    summary: "VMware VMDK: monolithicSparse, streamOptimized, flat/split descriptors, COWD, seSparse, parent chains",
+    probe,
+    open,
+};
+
+/// Whether the first non-comment, non-blank line is `version=1|2|3` (QEMU's text probe).
+pub fn is_descriptor_text(head: &[u8]) -> bool {
+    for line in head.split(|&b| b == b'\n') {
+        let l = line.strip_suffix(b"\r").unwrap_or(line);
+        let t = l.trim_ascii();
+        if t.is_empty() || t.first() == Some(&b'#') {
+            continue;
+        }
+        return matches!(t, b"version=1" | b"version=2" | b"version=3");
+    }
+    false
+}
+
+fn probe(w: &SniffWindow<'_>) -> Probe {
+    let m = w.head.get(..4);
+    if m == Some(KDMV_MAGIC.as_slice()) || m == Some(COWD_MAGIC.as_slice()) {
+        return Probe::Yes;
+    }
+    if w.size <= MAX_DESCRIPTOR_BYTES && is_descriptor_text(w.head) {
+        return Probe::Yes;
+    }
+    Probe::No("no KDMV/COWD magic and no `version=N` descriptor line")
+}
+
+fn open(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Arc<dyn Layer>> {
+    Ok(Arc::new(Vmdk::open(lower, ctx)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(head: &[u8], size: u64) -> Probe {
+        probe(&SniffWindow::of_bytes(head, head, size))
+    }
+
+    #[test]
+    fn probes() {
+        assert!(p(b"KDMV\x01\0\0\0", 512).is_yes());
+        assert!(p(b"COWD\x01\0\0\0", 512).is_yes());
+        assert!(p(b"# Disk DescriptorFile\r\n\r\nversion=1\r\nCID=1\r\n", 40).is_yes());
+        assert!(p(b"  version=3\n", 12).is_yes());
+        assert!(!p(b"version=4\n", 10).is_yes());
+        assert!(!p(b"# only a comment\n", 17).is_yes());
+        assert!(!p(b"QFI\xfb", 4).is_yes());
+        assert!(!p(b"version=1\n", MAX_DESCRIPTOR_BYTES + 1).is_yes());
+        assert!(!p(b"", 0).is_yes());
+    }
+}

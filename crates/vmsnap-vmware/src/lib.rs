@@ -1,0 +1,56 @@
+//! VMware checkpoints for vmsnap: the suspend state (`.vmss`) and snapshot state (`.vmsn`)
+//! with their memory — embedded in a `Memory` block or in the companion `.vmem` — as one
+//! guest-physical layer, whichever of the files is opened.
+//!
+//! * Header with every known magic; the version is the magic's low nibble, and version 0
+//!   uses 32-bit block sizes.
+//! * Groups and tags of every kind: inline values, blocks with their padding, compressed
+//!   blocks (recognised; inflated only when verifiably zlib — see [`compress`]).
+//! * Memory regions (`regionsCount`, `regionPPN`, `regionPageNum`, `regionSize`) through
+//!   the core segment map; a `.vmem` without regions is identity-mapped.
+//! * CPU state per vCPU ([`vmsnap_core::CpuState`], CR3 for the x86 layer).
+//! * Every group and tag in [`Layer::meta`](vmsnap_core::Layer::meta); a tag's bytes with
+//!   [`Vmware::extract_tag`] or [`extract_tag`] (the screenshot is `MKSVMX/imageData`).
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+#[cfg(any(test, feature = "builder"))]
+pub mod builder;
+pub mod checkpoint;
+pub mod compress;
+pub mod cpu;
+pub mod header;
+pub mod layer;
+pub mod memory;
+pub mod memsrc;
+pub mod meta;
+pub mod open;
+pub mod plugin;
+pub mod raw;
+pub mod tag;
+
+use std::sync::Arc;
+
+pub use checkpoint::Checkpoint;
+pub use layer::{Entry, MemorySource, Vmware};
+pub use plugin::PLUGIN;
+
+vmsnap_core::register_plugin!(PLUGIN);
+
+/// The bytes of tag `spec` (`imageData`, `MKSVMX/imageData`, `memory/regionPPN[0]`) in the
+/// checkpoint `file` (a `.vmss`/`.vmsn`), at most `limit` bytes; compressed blocks are
+/// inflated when verifiably zlib. For `vmsnap meta FILE --extract imageData`.
+pub fn extract_tag(
+    file: Arc<dyn vmsnap_core::Layer>,
+    spec: &str,
+    limit: u64,
+) -> vmsnap_core::Result<Vec<u8>> {
+    Checkpoint::parse(file)?.extract(spec, limit)
+}
