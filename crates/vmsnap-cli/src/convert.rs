@@ -95,7 +95,6 @@ pub fn convert_layer(
     if let Some(e) = failure.into_inner().ok().flatten() {
         return Err(e);
     }
-    file.sync_data().ok();
     bar.set_position(layer.len());
     Ok(())
 }

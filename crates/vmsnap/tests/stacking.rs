@@ -1,7 +1,12 @@
 //! The stacker with every format linked: a savevm qcow2 becomes qcow2 → snapshot VM state
 //! → QEMU stream → guest-physical memory by itself; memory samples get x86 layers only
 //! when their vCPUs have paging on.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::sync::Arc;
 
@@ -27,8 +32,14 @@ fn savevm_qcow2_stacks_down_to_guest_memory() {
     assert!(s.error.is_none(), "{:?}", s.error);
     let n = names(&s);
     assert_eq!(&n[..2], ["file", "qcow2"]);
-    let vmstate = n.iter().position(|x| x.starts_with("qcow2/vmstate:")).expect("a vmstate branch");
-    let qemu = n.iter().position(|x| x.ends_with("/qemu")).expect("the QEMU stream stacked on it");
+    let vmstate = n
+        .iter()
+        .position(|x| x.starts_with("qcow2/vmstate:"))
+        .expect("a vmstate branch");
+    let qemu = n
+        .iter()
+        .position(|x| x.ends_with("/qemu"))
+        .expect("the QEMU stream stacked on it");
     assert_eq!(s.entries[qemu].parent, Some(vmstate));
     let mem = &s.entries[qemu].layer;
     assert_eq!(mem.space(), AddressSpace::GuestPhysical);
@@ -42,7 +53,11 @@ fn savevm_qcow2_stacks_down_to_guest_memory() {
     assert_eq!(ram.layer.len(), 64 << 20);
     let cpu = mem.cpu_state();
     assert_eq!(cpu.len(), 1);
-    assert_eq!(cpu[0].cr0 & 0x8000_0001, 0, "a paused -S guest has paging and protection off");
+    assert_eq!(
+        cpu[0].cr0 & 0x8000_0001,
+        0,
+        "a paused -S guest has paging and protection off"
+    );
     // No paging, so no x86 layer.
     assert!(!n.iter().any(|x| x.ends_with("x86")));
 }
