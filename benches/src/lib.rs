@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use vmsnap_core::{Layer, Plugin, Sniff};
+use vmsnap_core::{FileLayer, Layer, OpenCtx, Options, Plugin, Registry, Resolver, Sniff};
 use vmsnap_testkit::image::Rng;
 
 /// Where benches keep generated images (`target/bench-data`).
@@ -111,4 +111,36 @@ pub fn bench_probe(c: &mut Criterion, name: &str, plugin: &Plugin, layer: &Arc<d
     c.bench_function(&format!("{name}/probe"), |b| {
         b.iter(|| (plugin.probe)(&sniff.window(layer.as_ref())))
     });
+}
+
+/// Opens `path` with `plugin` alone (a one-plugin registry, the library's deny policy).
+pub fn open_with(plugin: &'static Plugin, path: &Path) -> Arc<dyn Layer> {
+    let reg = Registry::empty().with(plugin).unwrap();
+    let r = Resolver::default();
+    let o = Options::new();
+    let ctx = OpenCtx {
+        resolver: &r,
+        registry: &reg,
+        depth: 0,
+        options: &o,
+    };
+    let lower: Arc<dyn Layer> = Arc::new(FileLayer::open(path).unwrap());
+    (plugin.open)(lower, &ctx).unwrap()
+}
+
+/// The standard disk-format bench: the 256 MiB realistic image converted by qemu-img to
+/// `format` (with `extra` options), then open, sequential, random 4 KiB and probe.
+pub fn bench_disk(
+    c: &mut Criterion,
+    name: &str,
+    plugin: &'static Plugin,
+    format: &str,
+    extra: &[&str],
+) {
+    let path = realistic_as(256, format, extra);
+    bench_open(c, name, || open_with(plugin, &path));
+    let layer = open_with(plugin, &path);
+    bench_sequential(c, name, &layer, 256 << 20);
+    bench_random_4k(c, name, &layer);
+    bench_probe(c, name, plugin, &layer);
 }
