@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use vmsnap::core::{Error, ExtentKind, Layer, Result};
+use vmsnap::core::{Error, ExtentKind, IoBuffer, Layer, Result};
 
 use crate::cli::ConvertArgs;
 use crate::open::{open_for_data, select};
@@ -52,33 +52,32 @@ pub fn convert_layer(
     threads: usize,
     bar: &ProgressBar,
 ) -> Result<()> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(out)
-        .map_err(|e| Error::from(e).in_file(out).during("creating the output"))?;
-    let regular = file.metadata().map(|m| m.is_file()).unwrap_or(false);
-    if regular {
-        // Truncate first so stale data never survives in holes, then size it.
-        file.set_len(0)
-            .and_then(|_| file.set_len(layer.len()))
-            .map_err(|e| Error::from(e).in_file(out).during("sizing the output"))?;
-    }
+    let (file, regular) = open_output(out, layer.len())?;
     let pieces = plan(layer)?;
     let next = AtomicUsize::new(0);
     let done = AtomicU64::new(0);
     let failure: Mutex<Option<Error>> = Mutex::new(None);
+    // Buffered writes to one file serialise on its inode lock in the kernel, where waiting
+    // threads spin: two writers spent a third of their time spinning and ran at half the
+    // speed of one. So reading (and decompressing) is parallel, writing one at a time.
+    let write_lock = Mutex::new(());
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
-                let mut buf = vec![0u8; PIECE as usize];
+                let mut buf = IoBuffer::new(PIECE as usize);
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&(off, len)) = pieces.get(i) else {
                         break;
                     };
-                    let r = copy_piece(layer, &file, off, len, &mut buf, regular);
+                    let r = copy_piece(
+                        layer,
+                        &file,
+                        off,
+                        len,
+                        &mut buf,
+                        regular.then_some(&write_lock),
+                    );
                     if let Err(e) = r {
                         if let Ok(mut f) = failure.lock() {
                             f.get_or_insert(e.in_file(out));
@@ -99,6 +98,35 @@ pub fn convert_layer(
     Ok(())
 }
 
+/// Opens `out` for writing; a regular file is emptied and sized to `len` first, so stale
+/// data never survives in the holes left for zero blocks.
+///
+/// The truncation goes through its own handle, closed before the data is written: ext4
+/// marks a file truncated to zero for a forced flush when that handle is closed (its
+/// `auto_da_alloc` guard), and with the data written through the same handle that flush
+/// made the close of a 1 GiB output take 0.35 s.
+fn open_output(out: &std::path::Path, len: u64) -> Result<(File, bool)> {
+    let open = || {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(out)
+            .map_err(|e| Error::from(e).in_file(out).during("creating the output"))
+    };
+    let sizing = open()?;
+    let regular = sizing.metadata().map(|m| m.is_file()).unwrap_or(false);
+    if !regular {
+        return Ok((sizing, false));
+    }
+    sizing
+        .set_len(0)
+        .and_then(|_| sizing.set_len(len))
+        .map_err(|e| Error::from(e).in_file(out).during("sizing the output"))?;
+    drop(sizing);
+    Ok((open()?, true))
+}
+
 /// The data ranges of `layer`, cut into pieces of at most [`PIECE`] bytes.
 fn plan(layer: &dyn Layer) -> Result<Vec<(u64, u64)>> {
     let mut pieces = Vec::new();
@@ -117,32 +145,57 @@ fn plan(layer: &dyn Layer) -> Result<Vec<(u64, u64)>> {
     Ok(pieces)
 }
 
+/// Reads one piece and writes it. `sparse_lock` is given for regular files: all-zero blocks
+/// are then left as holes, and the writes happen under the lock.
 fn copy_piece(
     layer: &dyn Layer,
     file: &File,
     off: u64,
     len: u64,
     buf: &mut [u8],
-    sparse: bool,
+    sparse_lock: Option<&Mutex<()>>,
 ) -> Result<()> {
     let chunk = buf.get_mut(..len as usize).unwrap_or_default();
     layer.read_at(off, chunk)?;
-    // Skip all-zero 64 KiB blocks so the output stays sparse like the source.
-    const BLOCK: usize = 64 * 1024;
-    for (i, block) in chunk.chunks(BLOCK).enumerate() {
-        if sparse && is_zero(block) {
-            continue;
-        }
-        pwrite_all(file, block, off + (i * BLOCK) as u64)
+    let Some(lock) = sparse_lock else {
+        return pwrite_all(file, chunk, off)
+            .map_err(|e| Error::from(e).during("writing the output"));
+    };
+    let runs = non_zero_runs(chunk);
+    let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+    for run in runs {
+        let bytes = chunk.get(run.clone()).unwrap_or_default();
+        pwrite_all(file, bytes, off + run.start as u64)
             .map_err(|e| Error::from(e).during("writing the output"))?;
     }
     Ok(())
 }
 
+/// The runs of `chunk` that are not all-zero [`ZERO_BLOCK`]s, each as one byte range.
+fn non_zero_runs(chunk: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+    for (i, block) in chunk.chunks(ZERO_BLOCK).enumerate() {
+        if is_zero(block) {
+            continue;
+        }
+        let start = i * ZERO_BLOCK;
+        let end = start + block.len();
+        match runs.last_mut() {
+            Some(last) if last.end == start => last.end = end,
+            _ => runs.push(start..end),
+        }
+    }
+    runs
+}
+
+/// Zero detection granularity: the output's holes are at least this large.
+const ZERO_BLOCK: usize = 64 * 1024;
+
 fn is_zero(b: &[u8]) -> bool {
-    let words = b.chunks_exact(8);
-    let tail = words.remainder();
-    words.into_iter().all(|w| w == [0u8; 8]) && tail.iter().all(|&x| x == 0)
+    // OR-folding fixed-size chunks vectorises; checking between chunks keeps the early exit
+    // for data blocks, which are rarely zero past their first bytes.
+    b.chunks(256)
+        .all(|c| c.iter().fold(0u8, |acc, &x| acc | x) == 0)
 }
 
 #[cfg(unix)]
@@ -157,4 +210,38 @@ fn pwrite_all(file: &File, buf: &[u8], off: u64) -> std::io::Result<()> {
     let mut f = file;
     f.seek(SeekFrom::Start(off))?;
     f.write_all(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_zero_runs_coalesce_neighbours_and_skip_zero_blocks() {
+        let mut chunk = vec![0u8; 5 * ZERO_BLOCK + 10];
+        chunk[3] = 1; // block 0
+        chunk[ZERO_BLOCK + ZERO_BLOCK - 1] = 1; // block 1, last byte
+        chunk[3 * ZERO_BLOCK + 700] = 1; // block 3
+        chunk[5 * ZERO_BLOCK + 9] = 1; // the short tail block
+        assert_eq!(
+            non_zero_runs(&chunk),
+            vec![
+                0..2 * ZERO_BLOCK,
+                3 * ZERO_BLOCK..4 * ZERO_BLOCK,
+                5 * ZERO_BLOCK..5 * ZERO_BLOCK + 10
+            ]
+        );
+        assert!(non_zero_runs(&vec![0u8; 3 * ZERO_BLOCK]).is_empty());
+    }
+
+    #[test]
+    fn is_zero_sees_a_single_set_byte_anywhere() {
+        let mut b = vec![0u8; 1000];
+        assert!(is_zero(&b));
+        for i in [0, 255, 256, 999] {
+            b[i] = 0x80;
+            assert!(!is_zero(&b), "byte {i}");
+            b[i] = 0;
+        }
+    }
 }

@@ -30,6 +30,7 @@
     )
 )]
 
+pub mod buffer;
 pub mod bytes;
 pub mod cpu;
 pub mod error;
@@ -43,6 +44,7 @@ pub mod registry;
 pub mod segment;
 pub mod source;
 
+pub use buffer::IoBuffer;
 pub use bytes::Bytes;
 pub use cpu::CpuState;
 pub use error::{Context, Error, ErrorKind, Result, ResultExt};
