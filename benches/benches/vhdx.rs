@@ -25,7 +25,7 @@ fn vhdx(c: &mut Criterion) {
         options: &options,
     };
     let open = || {
-        let file: Arc<dyn Layer> = Arc::new(FileLayer::open(&path).unwrap());
+        let file: Arc<dyn Layer> = Arc::new(FileLayer::open_mapped(&path).unwrap());
         (vmsnap_vhdx::PLUGIN.open)(file, &ctx).unwrap()
     };
     bench_open(c, "vhdx", open);

@@ -15,7 +15,7 @@ use vmsnap_benches::{bench_open, bench_probe, bench_random_4k, bench_sequential,
 use vmsnap_core::{ExternalPolicy, FileLayer, Layer, OpenCtx, Options, Registry, Resolver};
 
 fn open(path: &Path) -> Arc<dyn Layer> {
-    let r = Resolver::new(ExternalPolicy::SameDir);
+    let r = Resolver::mapped(ExternalPolicy::SameDir);
     let reg = Registry::empty().with(&vmsnap_vmdk::PLUGIN).unwrap();
     let o = Options::new();
     let ctx = OpenCtx {
@@ -24,7 +24,7 @@ fn open(path: &Path) -> Arc<dyn Layer> {
         depth: 0,
         options: &o,
     };
-    (vmsnap_vmdk::PLUGIN.open)(Arc::new(FileLayer::open(path).unwrap()), &ctx).unwrap()
+    (vmsnap_vmdk::PLUGIN.open)(Arc::new(FileLayer::open_mapped(path).unwrap()), &ctx).unwrap()
 }
 
 fn vmdk(c: &mut Criterion) {

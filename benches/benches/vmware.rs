@@ -19,7 +19,8 @@ use vmsnap_core::{ExternalPolicy, FileLayer, Layer, OpenCtx, Options, Registry, 
 use vmsnap_vmware::builder::{cpu_group, extra_groups, memory_bytes, region_tags, Ckpt, Reg, G};
 
 fn open(path: &Path) -> Arc<dyn Layer> {
-    let r = Resolver::new(ExternalPolicy::SameDir);
+    // Mapped, like the main file: the guest RAM lives in the companion .vmem.
+    let r = Resolver::mapped(ExternalPolicy::SameDir);
     let reg = Registry::empty();
     let o = Options::new();
     let ctx = OpenCtx {
@@ -28,7 +29,7 @@ fn open(path: &Path) -> Arc<dyn Layer> {
         depth: 0,
         options: &o,
     };
-    (vmsnap_vmware::PLUGIN.open)(Arc::new(FileLayer::open(path).unwrap()), &ctx).unwrap()
+    (vmsnap_vmware::PLUGIN.open)(Arc::new(FileLayer::open_mapped(path).unwrap()), &ctx).unwrap()
 }
 
 /// A `.vmss` + `.vmem` pair for `regs`, memory fully written (stride 1) or sparse.

@@ -113,7 +113,8 @@ pub fn bench_probe(c: &mut Criterion, name: &str, plugin: &Plugin, layer: &Arc<d
     });
 }
 
-/// Opens `path` with `plugin` alone (a one-plugin registry, the library's deny policy).
+/// Opens `path` with `plugin` alone (a one-plugin registry, the library's deny policy), over
+/// a memory mapping: what the CLI and embedders reading images use for random access.
 pub fn open_with(plugin: &'static Plugin, path: &Path) -> Arc<dyn Layer> {
     let reg = Registry::empty().with(plugin).unwrap();
     let r = Resolver::default();
@@ -124,7 +125,7 @@ pub fn open_with(plugin: &'static Plugin, path: &Path) -> Arc<dyn Layer> {
         depth: 0,
         options: &o,
     };
-    let lower: Arc<dyn Layer> = Arc::new(FileLayer::open(path).unwrap());
+    let lower: Arc<dyn Layer> = Arc::new(FileLayer::open_mapped(path).unwrap());
     (plugin.open)(lower, &ctx).unwrap()
 }
 

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::finding::Finding;
-use crate::source::{FileSource, Source};
+use crate::source::{FileSource, MmapSource, Source};
 
 /// Which external references may be opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
@@ -155,6 +155,16 @@ impl Resolver {
     pub fn new(policy: ExternalPolicy) -> Self {
         Resolver::with_opener(policy, |p| {
             Ok(Arc::new(FileSource::open(p)?) as Arc<dyn Source>)
+        })
+    }
+
+    /// A resolver that maps allowed files into memory ([`MmapSource`]) instead of reading
+    /// them with `pread`: companion files read at random (a `.vmem` beside a `.vmss`, a
+    /// backing file) then cost a copy instead of a system call per read. The caveat of
+    /// [`MmapSource`] applies: the files must not be truncated while mapped.
+    pub fn mapped(policy: ExternalPolicy) -> Self {
+        Resolver::with_opener(policy, |p| {
+            Ok(Arc::new(MmapSource::open(p)?) as Arc<dyn Source>)
         })
     }
 
