@@ -78,6 +78,7 @@ struct Inner {
     kind: ErrorKind,
     message: String,
     ctx: Context,
+    rule: Option<&'static str>,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
@@ -88,6 +89,7 @@ impl Error {
             kind,
             message: message.into(),
             ctx: Context::default(),
+            rule: None,
             source: None,
         }))
     }
@@ -150,6 +152,19 @@ impl Error {
     pub fn during(mut self, op: &'static str) -> Self {
         self.0.ctx.op.get_or_insert(op);
         self
+    }
+
+    /// Names the safety rule (a [`crate::Finding`] rule id such as `unknown_features`) that
+    /// refusing to open this image amounts to, so an inspector can report the refusal under
+    /// that rule instead of as a bare error.
+    pub fn for_rule(mut self, rule: &'static str) -> Self {
+        self.0.rule = Some(rule);
+        self
+    }
+
+    /// The safety rule this error stands for, if any (see [`Error::for_rule`]).
+    pub fn rule(&self) -> Option<&'static str> {
+        self.0.rule
     }
 
     /// Attaches an underlying cause.

@@ -158,19 +158,31 @@ pub fn inspect(file: Arc<dyn Layer>, registry: &Registry, opts: &CheckOptions) -
         .max_layers(1)
         .branches(false)
         .stack(file);
-    let format = stack.entries.get(1).and_then(|e| e.plugin).map_or_else(
-        || {
-            if gpt {
-                "gpt"
-            } else if iso {
-                "iso"
-            } else {
-                "raw"
-            }
-            .to_string()
-        },
-        |p| p.name.to_string(),
-    );
+    // A format that accepted the file but refused to open it is still the file's format:
+    // "raw" would claim that nothing was recognised.
+    let failed = stack.attempts.iter().find_map(|a| match a.outcome {
+        vmsnap_stack::Outcome::Failed(_) if a.on == 0 => Some(a.plugin),
+        _ => None,
+    });
+    let format = stack
+        .entries
+        .get(1)
+        .and_then(|e| e.plugin)
+        .map(|p| p.name)
+        .or(failed)
+        .map_or_else(
+            || {
+                if gpt {
+                    "gpt"
+                } else if iso {
+                    "iso"
+                } else {
+                    "raw"
+                }
+                .to_string()
+            },
+            |name| name.to_string(),
+        );
     if let Some(claimed) = &opts.expected_format {
         if *claimed != format {
             let f = Finding::unsafe_(
@@ -203,9 +215,23 @@ pub fn inspect(file: Arc<dyn Layer>, registry: &Registry, opts: &CheckOptions) -
     if refs == 0 {
         rules.push(rule("external_references", None, None));
     }
-    let virtual_size = stack.default_selection().layer.len();
+    if let Some(e) = &stack.error {
+        // A refusal that stands for a safety rule is reported under that rule.
+        if let Some(id) = e.rule() {
+            let f = Finding::unsafe_(id, e.to_string());
+            rules.push(rule(id, Some(&f), Some(0)));
+        }
+    }
+    // Unknown when the format could not be opened (not the file's length).
+    let virtual_size = if failed.is_some() && stack.entries.len() < 2 {
+        0
+    } else {
+        stack.default_selection().layer.len()
+    };
     let error = stack.error.as_ref().map(|e| e.to_string());
-    let verdict = if error.is_some() {
+    // A refusal under a named rule is a judgement (unsafe), not a failure to inspect.
+    let judged = stack.error.as_ref().is_some_and(|e| e.rule().is_some());
+    let verdict = if error.is_some() && !judged {
         Overall::Error
     } else if rules.iter().any(|r| r.verdict == Verdict::Fail) {
         Overall::Unsafe

@@ -542,6 +542,7 @@ impl Header {
                 "unknown incompatible qcow2 feature(s): {}",
                 names.join(", ")
             ))
+            .for_rule("unknown_features")
             .at(off::INCOMPAT as u64));
         }
         Ok(())
