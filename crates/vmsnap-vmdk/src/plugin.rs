@@ -19,6 +19,12 @@ pub const PLUGIN: Plugin = Plugin {
 
 /// Whether the first non-comment, non-blank line is `version=1|2|3` (QEMU's text probe).
 pub fn is_descriptor_text(head: &[u8]) -> bool {
+    // Every other format's header is binary: decide on the first significant byte before
+    // splitting 64 KiB into lines (that split was a third of a whole `check`).
+    let first = head.iter().find(|b| !b.is_ascii_whitespace());
+    if !matches!(first, Some(b'#' | b'v')) {
+        return false;
+    }
     for line in head.split(|&b| b == b'\n') {
         let l = line.strip_suffix(b"\r").unwrap_or(line);
         let t = l.trim_ascii();
