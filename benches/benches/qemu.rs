@@ -90,7 +90,7 @@ fn open(path: &Path) -> Arc<dyn Layer> {
         depth: 0,
         options: &o,
     };
-    let lower: Arc<dyn Layer> = Arc::new(FileLayer::open(path).unwrap());
+    let lower: Arc<dyn Layer> = Arc::new(FileLayer::open_mapped(path).unwrap());
     Arc::new(QemuMemory::open(lower, &ctx).unwrap())
 }
 
