@@ -75,6 +75,64 @@ fn x86(c: &mut Criterion) {
         b.iter(|| v.mappings(0..1 << 48).unwrap().len())
     });
     g.finish();
+    real_guest(c);
+}
+
+/// Random 4 KiB reads over the mapped ranges of the real Debian guest that
+/// `tools/make-paging-guest.py` records (skipped when it has not been made): the same reads
+/// `tools/vol3-x86-random.py` times through Volatility 3's Intel32e layer.
+fn real_guest(c: &mut Criterion) {
+    let dir = vmsnap_testkit::workspace_root().join("target/paging/pc-4level");
+    let (Ok(regs), Ok(mem)) = (
+        std::fs::read_to_string(dir.join("info-registers.txt")),
+        std::fs::read_to_string(dir.join("info-mem.txt")),
+    ) else {
+        eprintln!("x86 bench: no real guest in {}, skipped", dir.display());
+        return;
+    };
+    let cr3_at = regs.find("CR3=").unwrap() + 4;
+    let cr3 = u64::from_str_radix(&regs[cr3_at..cr3_at + 16], 16).unwrap();
+    let ranges: Vec<(u64, u64)> = mem
+        .lines()
+        .filter_map(|l| {
+            let (lo, hi) = l.split_whitespace().next()?.split_once('-')?;
+            Some((
+                u64::from_str_radix(lo, 16).ok()?,
+                u64::from_str_radix(hi, 16).ok()?,
+            ))
+        })
+        .collect();
+    let total: u64 = ranges.iter().map(|(lo, hi)| (hi - lo) / 4096).sum();
+    let mut rng = vmsnap_testkit::image::Rng::new(1234);
+    let offsets: Vec<u64> = (0..20_000)
+        .map(|_| {
+            let mut k = rng.below(total);
+            for &(lo, hi) in &ranges {
+                let n = (hi - lo) / 4096;
+                if k < n {
+                    // Layer offsets are the low 48 bits of canonical addresses.
+                    return (lo + k * 4096) & ((1 << 48) - 1);
+                }
+                k -= n;
+            }
+            unreachable!()
+        })
+        .collect();
+    let file: Arc<dyn Layer> = Arc::new(FileLayer::open_mapped(dir.join("core.elf")).unwrap());
+    let phys: Arc<dyn Layer> = Arc::new(vmsnap_elf::ElfCore::open_layer(file).unwrap());
+    let v = VirtualLayer::new(phys, Mode::Level4, cr3, true);
+    let mut g = c.benchmark_group("x86/real-guest");
+    g.throughput(criterion::Throughput::Elements(offsets.len() as u64));
+    g.sample_size(10);
+    g.bench_function("random-4k-mapped/20k", |b| {
+        let mut buf = [0u8; 4096];
+        b.iter(|| {
+            for &o in &offsets {
+                v.read_at(o, &mut buf).unwrap();
+            }
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(benches, x86);
