@@ -1,4 +1,4 @@
-//! qcow2: arbitrary bytes opened through the plugin (no external files: the default
+//! qcow2 and qcow v1: arbitrary bytes opened through both plugins (no external files: the default
 //! deny policy), then every read, extent, metadata and child path exercised.
 #![no_main]
 
@@ -21,8 +21,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let lower: Arc<dyn Layer> = Arc::new(FileLayer::new(Arc::new(MemSource::new(data.to_vec()))));
     let window = vmsnap_core::SniffWindow::of_bytes(data, data, data.len() as u64);
-    let _ = (vmsnap_qcow2::PLUGIN.probe)(&window);
-    if let Ok(layer) = (vmsnap_qcow2::PLUGIN.open)(lower, &ctx) {
-        vmsnap_testkit::exercise(&layer, 64 << 20);
+    for plugin in [&vmsnap_qcow2::PLUGIN, &vmsnap_qcow2::QCOW1_PLUGIN] {
+        let _ = (plugin.probe)(&window);
+        if let Ok(layer) = (plugin.open)(lower.clone(), &ctx) {
+            vmsnap_testkit::exercise(&layer, 64 << 20);
+        }
     }
 });

@@ -53,10 +53,13 @@ pub mod layer;
 pub mod limits;
 pub mod open;
 pub mod plugin;
+pub mod qcow1;
 pub mod raw;
 pub mod snapshot;
 
 pub use layer::{Qcow2, SnapshotLayer};
 pub use plugin::PLUGIN;
+pub use qcow1::{Qcow1, PLUGIN as QCOW1_PLUGIN};
 
 vmsnap_core::register_plugin!(PLUGIN);
+vmsnap_core::register_plugin!(QCOW1_PLUGIN);

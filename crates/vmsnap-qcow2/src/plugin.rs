@@ -12,13 +12,13 @@ pub const PLUGIN: Plugin = Plugin {
     name: "qcow2",
     kind: PluginKind::Disk,
     priority: 20,
-    summary: "QEMU qcow2 v2/v3 (and qcow v1 detection): snapshots, VM state, backing chains",
+    summary: "QEMU qcow2 v2/v3: snapshots, VM state, backing chains",
     probe,
     open,
 };
 
-/// `QFI\xfb` and a non-zero version. Version 1 (qcow) is accepted so that `open` can
-/// report it as `qcow` instead of letting it pass as raw.
+/// `QFI\xfb` and a version other than 0 and 1 (version 1 is the `qcow` plugin's; unknown
+/// versions are accepted so that `open` reports them instead of letting them pass as raw).
 pub fn probe(w: &SniffWindow<'_>) -> Probe {
     let (Some(magic), Some(version)) = (w.head.get(0..4), w.head.get(4..8)) else {
         return Probe::No("shorter than a qcow2 header");
@@ -28,8 +28,10 @@ pub fn probe(w: &SniffWindow<'_>) -> Probe {
     }
     let mut v = [0u8; 4];
     v.copy_from_slice(version);
-    if u32::from_be_bytes(v) == 0 {
-        return Probe::No("qcow2 magic with version 0");
+    match u32::from_be_bytes(v) {
+        0 => return Probe::No("qcow2 magic with version 0"),
+        1 => return Probe::No("version 1: qcow, not qcow2"),
+        _ => {}
     }
     Probe::Yes
 }

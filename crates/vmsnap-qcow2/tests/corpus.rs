@@ -363,10 +363,22 @@ fn plain_data_maps_one_to_one_onto_the_file() {
 }
 
 #[test]
-fn qcow_v1_is_reported_as_qcow() {
+fn qcow_v1_is_not_qcow2_but_qcow() {
     let p = corpus("qcow2/qcow1.qcow");
-    let reg = Registry::empty().with(&PLUGIN).unwrap();
-    let r = Resolver::default();
+    let l: Arc<dyn Layer> = Arc::new(FileLayer::open(&p).unwrap());
+    let s = vmsnap_core::Sniff::read(l.as_ref()).unwrap();
+    assert!(!(PLUGIN.probe)(&s.window(l.as_ref())).is_yes());
+    assert!((vmsnap_qcow2::QCOW1_PLUGIN.probe)(&s.window(l.as_ref())).is_yes());
+}
+
+/// Opens `p` with the qcow plugin, resolving a backing file (any format) in its directory.
+fn open_qcow1(p: &Path) -> Arc<dyn Layer> {
+    let reg = Registry::empty()
+        .with(&vmsnap_qcow2::QCOW1_PLUGIN)
+        .unwrap()
+        .with(&PLUGIN)
+        .unwrap();
+    let r = Resolver::new(ExternalPolicy::SameDir);
     let o = Options::new();
     let ctx = OpenCtx {
         resolver: &r,
@@ -374,12 +386,77 @@ fn qcow_v1_is_reported_as_qcow() {
         depth: 0,
         options: &o,
     };
-    let l: Arc<dyn Layer> = Arc::new(FileLayer::open(&p).unwrap());
-    let s = vmsnap_core::Sniff::read(l.as_ref()).unwrap();
-    assert!((PLUGIN.probe)(&s.window(l.as_ref())).is_yes());
-    let e = (PLUGIN.open)(l, &ctx).unwrap_err();
-    assert_eq!(e.kind(), vmsnap_core::ErrorKind::Unsupported);
-    assert!(e.to_string().contains("`qcow`"), "{e}");
+    let l: Arc<dyn Layer> = Arc::new(FileLayer::open(p).unwrap());
+    (vmsnap_qcow2::QCOW1_PLUGIN.open)(l, &ctx).unwrap()
+}
+
+#[test]
+fn qcow_v1_plain_compressed_and_backed_match_qemu() {
+    if !vmsnap_testkit::have_qemu_img() {
+        return;
+    }
+    let dir = vmsnap_testkit::scratch_dir("qcow1");
+    let img = |args: &[&str]| {
+        vmsnap_testkit::run(Command::new("qemu-img").args(args).current_dir(&dir));
+    };
+    let io = |file: &str, cmd: &str| {
+        vmsnap_testkit::run(
+            Command::new("qemu-io")
+                .args(["-f", "qcow", "-c", cmd, file])
+                .current_dir(&dir),
+        );
+    };
+    img(&["create", "-q", "-f", "qcow", "base.qcow", "8M"]);
+    io("base.qcow", "write -P 0x11 0 1M");
+    io("base.qcow", "write -P 0x22 3M 700k");
+    io("base.qcow", "write -P 0x33 8188k 4k");
+    // Compressed clusters (qemu's qcow driver compresses one whole cluster per write),
+    // beside a plain one.
+    img(&["create", "-q", "-f", "qcow", "packed.qcow", "8M"]);
+    for (i, at) in ["0", "4k", "1M", "7M"].iter().enumerate() {
+        io("packed.qcow", &format!("write -c -P {} {at} 4k", 0x60 + i));
+    }
+    io("packed.qcow", "write -P 0x12 5M 8k");
+    // An overlay with partial-cluster writes over the base.
+    img(&[
+        "create",
+        "-q",
+        "-f",
+        "qcow",
+        "-b",
+        "base.qcow",
+        "-F",
+        "qcow",
+        "top.qcow",
+    ]);
+    io("top.qcow", "write -P 0x44 512k 1536");
+    io("top.qcow", "write -P 0x55 6M 64k");
+    for (name, extra) in [
+        ("base.qcow", ""),
+        ("packed.qcow", ""),
+        ("top.qcow", "backed"),
+    ] {
+        let p = dir.join(name);
+        let l = open_qcow1(&p);
+        assert_eq!(l.len(), 8 << 20, "{name}");
+        assert_eq!(l.describe()["format"], "qcow");
+        assert_same_bytes(&read_all(l.as_ref()), &qemu_img_raw(&p, &[]), name);
+        let info = qemu_img_info(&p);
+        assert_eq!(info["format"], "qcow");
+        assert_eq!(info["virtual-size"], l.len());
+        if extra == "backed" {
+            assert_eq!(l.describe()["backing_file"], "base.qcow");
+            assert!(l.findings().iter().any(|f| f.rule == "backing_file"));
+        }
+    }
+    // Extents: the packed image's data is all compressed (no 1:1 offset), holes remain.
+    let packed = open_qcow1(&dir.join("packed.qcow"));
+    let ext = packed.extents(0..packed.len()).unwrap();
+    assert!(ext
+        .iter()
+        .any(|e| e.kind == ExtentKind::Data && e.lower_offset.is_none()));
+    assert!(ext.iter().any(|e| e.kind == ExtentKind::Unallocated));
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

@@ -81,7 +81,7 @@ pub fn expected_plugin_names() -> Vec<&'static str> {
     #[cfg(feature = "x86")]
     v.push("x86");
     #[cfg(feature = "qcow2")]
-    v.push("qcow2");
+    v.extend(["qcow", "qcow2"]);
     #[cfg(feature = "parallels")]
     v.push("parallels");
     #[cfg(feature = "qed")]

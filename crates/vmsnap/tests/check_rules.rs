@@ -106,10 +106,6 @@ const DELIBERATE: &[(&str, &str, u64, Overall)] = &[
     // inspector, and reports the disk without its footer.
     ("vhd/fixed.vhd", "vhd", 208_896, Overall::Safe),
     ("vhd/fixed-force.vhd", "vhd", 196_608, Overall::Safe),
-    // qcow v1: qemu-img opens it as `qcow`; vmsnap's qcow2 probe matches it (as OpenStack's
-    // does) but the format is not read, so inspection is an error (never "safe"); the
-    // report names the format that refused and leaves the size unknown (0).
-    ("qcow2/qcow1.qcow", "qcow2", 0, Overall::Error),
 ];
 
 fn corpus_disk_samples() -> Vec<PathBuf> {

@@ -1,0 +1,336 @@
+//! qcow version 1 (QEMU format `qcow`), read-only: the 48-byte big-endian header, a
+//! two-level table (L1 in memory, L2 entries read on demand), deflate-compressed clusters
+//! and a backing file through the external-reference policy. Encrypted images (AES,
+//! crypt_method 1) are refused: QEMU's own qcow encryption is deprecated and unsafe.
+
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use vmsnap_core::{
+    check_read, push_coalesced, AddressSpace, Bytes, Error, ErrorKind, Extent, ExtentKind,
+    ExternalRef, FileLayer, Finding, Layer, LayerExt, OpenCtx, Plugin, PluginKind, Probe,
+    RefDecision, RefKind, Result, SniffWindow,
+};
+
+use crate::compress;
+use crate::header::QcowV1;
+use crate::limits::{MAX_BACKING_NAME, MAX_HOST_OFFSET, MAX_L1_BYTES};
+use crate::raw;
+
+/// Header length of qcow v1.
+const HEADER_LEN: u64 = 48;
+/// QEMU accepts cluster_bits 9..=16 and l2_bits 6..=13 (`qcow_open`).
+const CLUSTER_BITS: Range<u8> = 9..17;
+const L2_BITS: Range<u8> = 6..14;
+/// Bit 63 of an L2 entry: the cluster is deflate-compressed.
+const COMPRESSED: u64 = 1 << 63;
+
+/// The `qcow` plugin (disk, priority 20).
+pub const PLUGIN: Plugin = Plugin {
+    name: "qcow",
+    kind: PluginKind::Disk,
+    priority: 20,
+    summary: "QEMU qcow version 1 (read-only; compressed clusters, backing file)",
+    probe,
+    open,
+};
+
+/// `QFI\xfb` and version 1.
+pub fn probe(w: &SniffWindow<'_>) -> Probe {
+    if w.head.get(0..4) != Some(raw::MAGIC.as_slice()) {
+        return Probe::No("no QFI\\xfb magic");
+    }
+    if w.head.get(4..8) != Some([0, 0, 0, 1].as_slice()) {
+        return Probe::No("qcow magic but not version 1");
+    }
+    Probe::Yes
+}
+
+fn open(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Arc<dyn Layer>> {
+    Ok(Arc::new(Qcow1::open(lower, ctx)?))
+}
+
+/// An open qcow v1 image.
+pub struct Qcow1 {
+    file: Arc<dyn Layer>,
+    header: QcowV1,
+    l1_offset: u64,
+    l1: Vec<u64>,
+    backing: Option<Arc<dyn Layer>>,
+    backing_name: Option<String>,
+    refs: Vec<ExternalRef>,
+    findings: Vec<Finding>,
+}
+
+impl std::fmt::Debug for Qcow1 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Qcow1")
+            .field("size", &self.header.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where one cluster's data is.
+enum Cluster {
+    Unallocated,
+    Plain(u64),
+    Compressed { offset: u64, len: u64 },
+}
+
+impl Qcow1 {
+    /// Opens `file` as qcow v1.
+    pub fn open(file: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Qcow1> {
+        Self::open_inner(file, ctx).map_err(|e| e.in_layer("qcow"))
+    }
+
+    fn open_inner(file: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Qcow1> {
+        let file_len = file.len();
+        let head = file.read_vec(0, HEADER_LEN, HEADER_LEN, "qcow header")?;
+        let header = QcowV1::parse(&head)?;
+        let b = Bytes::new(&head, 0);
+        let backing_len = b.u32_be(16)?;
+        let l1_offset = b.u64_be(40)?;
+        if !CLUSTER_BITS.contains(&header.cluster_bits) {
+            return Err(Error::malformed(
+                32,
+                format!("cluster_bits {} outside 9..=16", header.cluster_bits),
+            ));
+        }
+        if !L2_BITS.contains(&header.l2_bits) {
+            return Err(Error::malformed(
+                33,
+                format!("l2_bits {} outside 6..=13", header.l2_bits),
+            ));
+        }
+        if header.crypt_method != 0 {
+            return Err(Error::new(
+                ErrorKind::Unsafe,
+                format!(
+                    "encrypted qcow image (crypt_method {}): not read",
+                    header.crypt_method
+                ),
+            )
+            .for_rule("encryption")
+            .at(36));
+        }
+        let shift = u32::from(header.cluster_bits) + u32::from(header.l2_bits);
+        let l1_entries = header.size.div_ceil(1u64 << shift);
+        let l1_bytes = l1_entries
+            .checked_mul(8)
+            .filter(|&n| n <= MAX_L1_BYTES)
+            .ok_or_else(|| Error::limit("qcow L1 table bytes", l1_entries, MAX_L1_BYTES / 8))?;
+        if l1_offset
+            .checked_add(l1_bytes)
+            .is_none_or(|end| end > file_len)
+        {
+            return Err(Error::malformed(
+                40,
+                format!("L1 table at {l1_offset:#x} ({l1_bytes} bytes) is outside the file"),
+            ));
+        }
+        let raw_l1 = file.read_vec(l1_offset, l1_bytes, MAX_L1_BYTES, "qcow L1 table")?;
+        let l1 = raw_l1
+            .chunks_exact(8)
+            .map(|c| u64::from_be_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect();
+
+        let mut refs = Vec::new();
+        let mut findings = Vec::new();
+        let mut backing = None;
+        let mut backing_name = None;
+        if header.backing_file_offset != 0 {
+            if backing_len > MAX_BACKING_NAME {
+                return Err(Error::limit(
+                    "qcow backing file name length",
+                    u64::from(backing_len),
+                    u64::from(MAX_BACKING_NAME),
+                )
+                .at(16));
+            }
+            let name_bytes = file.read_vec(
+                header.backing_file_offset,
+                u64::from(backing_len),
+                u64::from(MAX_BACKING_NAME),
+                "qcow backing file name",
+            )?;
+            let name = String::from_utf8_lossy(&name_bytes).into_owned();
+            let (mut r, src) = ctx.resolver.open(RefKind::Backing, file.path(), &name);
+            if let Ok(s) = src {
+                let lower: Arc<dyn Layer> = Arc::new(FileLayer::new(s));
+                match ctx.registry.open_chained(lower, None, ctx) {
+                    Ok(l) => backing = Some(l),
+                    Err(e) if e.kind() == ErrorKind::LimitExceeded => {
+                        return Err(e.during("opening the backing chain"))
+                    }
+                    Err(e) => {
+                        r.decision = RefDecision::Failed {
+                            reason: e.to_string(),
+                        }
+                    }
+                }
+            }
+            findings.push(r.finding().at(header.backing_file_offset));
+            refs.push(r);
+            backing_name = Some(name);
+        }
+        Ok(Qcow1 {
+            file,
+            header,
+            l1_offset,
+            l1,
+            backing,
+            backing_name,
+            refs,
+            findings,
+        })
+    }
+
+    fn cluster_size(&self) -> u64 {
+        1 << self.header.cluster_bits
+    }
+
+    /// Where virtual cluster `index` is stored.
+    fn cluster(&self, index: u64) -> Result<Cluster> {
+        let l2_bits = u32::from(self.header.l2_bits);
+        let l1_index = index >> l2_bits;
+        let l2_offset = usize::try_from(l1_index)
+            .ok()
+            .and_then(|i| self.l1.get(i))
+            .copied()
+            .unwrap_or(0);
+        if l2_offset == 0 {
+            return Ok(Cluster::Unallocated);
+        }
+        let at = l2_offset
+            .checked_add((index & ((1 << l2_bits) - 1)) * 8)
+            .filter(|&a| a <= MAX_HOST_OFFSET)
+            .ok_or_else(|| Error::malformed(self.l1_offset, "L2 table offset overflows"))?;
+        let entry = u64::from_be_bytes(
+            self.file
+                .read_array::<8>(at)
+                .map_err(|e| e.during("reading an L2 entry"))?,
+        );
+        if entry == 0 {
+            return Ok(Cluster::Unallocated);
+        }
+        if entry & COMPRESSED != 0 {
+            let bits = 63 - u32::from(self.header.cluster_bits);
+            let len = (entry >> bits) & (self.cluster_size() - 1);
+            return Ok(Cluster::Compressed {
+                offset: entry & ((1 << bits) - 1),
+                len,
+            });
+        }
+        Ok(Cluster::Plain(entry))
+    }
+
+    fn read_unallocated(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        match &self.backing {
+            Some(b) => {
+                // A backing file shorter than the image reads as zeros past its end.
+                let avail = b.len().saturating_sub(offset).min(buf.len() as u64) as usize;
+                let (head, tail) = buf.split_at_mut(avail);
+                b.read_at(offset, head)?;
+                tail.fill(0);
+                Ok(())
+            }
+            None => {
+                buf.fill(0);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Layer for Qcow1 {
+    fn name(&self) -> &str {
+        "qcow"
+    }
+    fn space(&self) -> AddressSpace {
+        AddressSpace::GuestDisk
+    }
+    fn len(&self) -> u64 {
+        self.header.size
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        check_read(self, offset, buf.len())?;
+        let cs = self.cluster_size();
+        let mut scratch = Vec::new();
+        let mut pos = offset;
+        let mut rest = buf;
+        while !rest.is_empty() {
+            let within = pos % cs;
+            let n = ((cs - within) as usize).min(rest.len());
+            let (now, later) = rest.split_at_mut(n);
+            match self.cluster(pos / cs)? {
+                Cluster::Unallocated => self.read_unallocated(pos, now)?,
+                Cluster::Plain(host) => self.file.read_at(host + within, now)?,
+                Cluster::Compressed { offset, len } => {
+                    let input = self.file.read_vec(
+                        offset,
+                        len.min(self.file.len().saturating_sub(offset)),
+                        cs,
+                        "compressed cluster",
+                    )?;
+                    scratch.resize(cs as usize, 0);
+                    compress::decompress(raw::COMPRESSION_ZLIB, &input, &mut scratch, offset)?;
+                    let from = scratch.get(within as usize..within as usize + n);
+                    now.copy_from_slice(from.unwrap_or_default());
+                }
+            }
+            rest = later;
+            pos += n as u64;
+        }
+        Ok(())
+    }
+    fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
+        let end = range.end.min(self.len());
+        let cs = self.cluster_size();
+        let mut out = Vec::new();
+        let mut pos = range.start;
+        while pos < end {
+            let n = (cs - pos % cs).min(end - pos);
+            let e = match self.cluster(pos / cs)? {
+                Cluster::Unallocated if self.backing.is_none() => {
+                    Extent::of(ExtentKind::Unallocated, pos, n)
+                }
+                Cluster::Unallocated | Cluster::Compressed { .. } => Extent::data(pos, n, None),
+                Cluster::Plain(host) => Extent::data(pos, n, Some(host + pos % cs)),
+            };
+            push_coalesced(&mut out, e);
+            pos += n;
+        }
+        Ok(out)
+    }
+    fn lower(&self) -> Vec<Arc<dyn Layer>> {
+        let mut v = vec![self.file.clone()];
+        v.extend(self.backing.clone());
+        v
+    }
+    fn describe(&self) -> Value {
+        json!({
+            "format": "qcow",
+            "version": 1,
+            "virtual_size": self.header.size,
+            "cluster_size": self.cluster_size(),
+            "cluster_bits": self.header.cluster_bits,
+            "l2_bits": self.header.l2_bits,
+            "l1_table_offset": self.l1_offset,
+            "l1_entries": self.l1.len(),
+            "crypt_method": self.header.crypt_method,
+            "backing_file": self.backing_name,
+            "backing_opened": self.backing.is_some(),
+        })
+    }
+    fn findings(&self) -> Vec<Finding> {
+        self.findings.clone()
+    }
+    fn external_refs(&self) -> Vec<ExternalRef> {
+        self.refs.clone()
+    }
+    fn path(&self) -> Option<&Path> {
+        self.file.path()
+    }
+}
