@@ -8,6 +8,9 @@
 //! * `bench [ARGS…]` — the criterion benches.
 //! * `bench-peers [--size-mib N] [--runs N] [--formats a,b]` — vmsnap against qemu-img on a
 //!   realistic image per format; prints MiB/s and ratios.
+//! * `compare-oslo` — `vmsnap check` beside OpenStack's format inspector on every corpus
+//!   disk (`tools/compare-oslo.py`; the Python in `$OSLO_PYTHON`, default `python3`, needs
+//!   `pip install oslo.utils cryptography`).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -40,7 +43,7 @@ pub fn sh(cmd: &mut Command) -> bool {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: cargo xtask <ci | corpus | golden | fuzz [TARGET] [--seconds N] [--replay-only] | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b]>"
+        "usage: cargo xtask <ci | corpus | golden | fuzz [TARGET] [--seconds N] [--replay-only] | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | compare-oslo>"
     );
     ExitCode::from(2)
 }
@@ -62,6 +65,14 @@ fn main() -> ExitCode {
             .args(["bench", "-p", "vmsnap-benches"])
             .args(rest)),
         "bench-peers" => peers::run(rest),
+        "compare-oslo" => {
+            sh(Command::new("cargo").args(["build", "--release", "-p", "vmsnap-cli"]))
+                && sh(Command::new(
+                    std::env::var("OSLO_PYTHON").unwrap_or_else(|_| "python3".into()),
+                )
+                .arg("tools/compare-oslo.py")
+                .arg("target/release/vmsnap"))
+        }
         _ => return usage(),
     };
     if ok {
