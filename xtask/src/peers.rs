@@ -203,5 +203,34 @@ pub fn run(args: &[String]) -> bool {
         );
     }
     let _ = std::fs::remove_file(&out);
+    volatility_qemu(&vmsnap);
     true
+}
+
+/// With `$VOL3_PYTHON` set (a Python with volatility3), times Volatility 3's QEMU layer on
+/// the 4 GiB QEMU-9-style stream (`send-switchover-start=off`) that the big QEMU test makes,
+/// beside `vmsnap info` of the same file.
+fn volatility_qemu(vmsnap: &Path) {
+    let Ok(python) = std::env::var("VOL3_PYTHON") else {
+        println!("(set VOL3_PYTHON to a Python with volatility3 to time its QEMU layer too)");
+        return;
+    };
+    let stream = root().join("target/qemu-4g/pc-4g-noswitch.qevm");
+    if !stream.exists() {
+        println!(
+            "(no {}: run `cargo test -p vmsnap-qemu --release --test big -- --ignored`)",
+            stream.display()
+        );
+        return;
+    }
+    let t = time(3, &root().join("target/peers/none"), || {
+        quiet(Command::new(vmsnap).arg("info").arg(&stream))
+    });
+    println!(
+        "qemu 4 GiB stream: vmsnap open (whole `info` process) {}",
+        t.map(|t| format!("{t:.3} s")).unwrap_or("failed".into())
+    );
+    let _ = sh(Command::new(python)
+        .arg(root().join("tools/vol3-qemu.py"))
+        .arg(&stream));
 }
