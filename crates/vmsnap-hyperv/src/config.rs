@@ -28,14 +28,25 @@ pub enum PathClass {
 /// Whether `s` looks like a host path (`C:\…`, `\\server\…`, or a name with a known
 /// VM-file extension), and what kind.
 pub fn classify_path(s: &str) -> Option<PathClass> {
-    let lower = s.to_ascii_lowercase();
     let b = s.as_bytes();
+    // Every extension starts with '.', a drive has ':' second, a UNC path starts with
+    // "\\\\": a string with none of them is not a path (most values).
+    if b.get(1) != Some(&b':') && !s.starts_with("\\\\") && !b.contains(&b'.') {
+        return None;
+    }
     let drive = b.len() >= 3
         && b.first().is_some_and(u8::is_ascii_alphabetic)
         && b.get(1) == Some(&b':')
         && matches!(b.get(2), Some(b'\\') | Some(b'/'));
     let unc = s.starts_with("\\\\");
-    let ext = |list: &[&str]| list.iter().any(|e| lower.ends_with(e));
+    let ext = |list: &[&str]| {
+        list.iter().any(|e| {
+            b.len()
+                .checked_sub(e.len())
+                .and_then(|at| b.get(at..))
+                .is_some_and(|tail| tail.eq_ignore_ascii_case(e.as_bytes()))
+        })
+    };
     if ext(DISK_EXT) {
         Some(PathClass::Disk)
     } else if ext(STATE_EXT) && (drive || unc || s.contains('\\')) {
@@ -56,11 +67,11 @@ fn path_of(tree: &Tree, mut id: u32) -> String {
         if k.parent_table == 0 || guard > crate::limits::MAX_KEY_DEPTH + 1 {
             break;
         }
-        // Parent id by table/offset.
-        let lo = tree
-            .keys
-            .partition_point(|x| (x.table, x.offset) < (k.parent_table, k.parent_offset));
-        id = lo as u32;
+        // Parent id by table/offset (looked up once, when the tree was built).
+        let Some(lo) = tree.parent_position(id) else {
+            break;
+        };
+        id = lo;
     }
     parts.reverse();
     format!("/{}", parts.join("/"))
@@ -69,14 +80,23 @@ fn path_of(tree: &Tree, mut id: u32) -> String {
 /// Every path-looking string value reachable from the root, with its key path.
 pub fn configured_paths(tree: &Tree) -> Vec<(String, String, PathClass)> {
     let mut out = Vec::new();
+    // Classify every string in one pass over the keys (in memory order), then walk the
+    // tree only if some key looks like a path.
+    let class: Vec<Option<PathClass>> = tree
+        .keys
+        .iter()
+        .map(|k| k.value.as_str().and_then(classify_path))
+        .collect();
+    if class.iter().all(Option::is_none) {
+        return out;
+    }
     let mut stack: Vec<u32> = tree.roots.iter().rev().copied().collect();
     while let Some(id) = stack.pop() {
-        if let Some(k) = tree.key(id) {
-            if let Some(s) = k.value.as_str() {
-                if let Some(c) = classify_path(s) {
-                    out.push((path_of(tree, id), s.to_string(), c));
-                }
-            }
+        if let (Some(Some(c)), Some(s)) = (
+            class.get(id as usize),
+            tree.key(id).and_then(|k| k.value.as_str()),
+        ) {
+            out.push((path_of(tree, id), s.to_string(), *c));
         }
         stack.extend(tree.children_of(Some(id)).iter().rev().copied());
         if out.len() >= vmsnap_core::limits::MAX_FINDINGS {

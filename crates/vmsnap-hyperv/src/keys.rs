@@ -257,15 +257,28 @@ fn parse_entry(
     file_objects: &[(u64, u64)],
     findings: &mut Findings,
 ) -> Key {
-    let e = Bytes::new(entry, at);
-    let rd32 = |o: usize| e.u32_le(o).unwrap_or(0);
-    let kind = e.u8(0).unwrap_or(0);
-    let flags = e.u8(1).unwrap_or(0);
-    let parent_table = e.u16_le(6).unwrap_or(0);
+    // Header fields (the caller checked the entry holds the whole header; a field
+    // that does not fit reads as 0).
+    let rd8 = |o: usize| entry.get(o).copied().unwrap_or(0);
+    let rd16 = |o: usize| {
+        entry
+            .get(o..o + 2)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u16::from_le_bytes)
+    };
+    let rd32 = |o: usize| {
+        entry
+            .get(o..o + 4)
+            .and_then(|b| b.try_into().ok())
+            .map_or(0, u32::from_le_bytes)
+    };
+    let kind = rd8(0);
+    let flags = rd8(1);
+    let parent_table = rd16(6);
     let parent_offset = rd32(8);
     let stored_crc = rd32(0x0C);
     let insertion = rd32(0x10);
-    let name_len = usize::from(e.u8(0x14).unwrap_or(0));
+    let name_len = usize::from(rd8(0x14));
     let mut key = Key {
         table: info.index,
         offset: pos as u32,
@@ -294,7 +307,10 @@ fn parse_entry(
         }
         None => name_raw,
     };
-    key.name = String::from_utf8_lossy(name_bytes).into_owned();
+    key.name = match std::str::from_utf8(name_bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(name_bytes).into_owned(),
+    };
     let area = entry.get(name_end..).unwrap_or(&[]);
     let v = Bytes::new(area, at + name_end as u64);
     let file_ptr = flags & KEY_FLAG_FILE_OBJECT != 0;

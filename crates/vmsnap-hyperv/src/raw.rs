@@ -95,6 +95,18 @@ pub const NODE_VALUE_LEN: usize = 12;
 
 /// Computes the CRC-32 (zlib) of `data` with the 4 bytes at `field` taken as zero.
 pub fn crc_with_zeroed(data: &[u8], field: usize) -> u32 {
+    // Small structures (most key entries): one pass over a zeroed copy on the stack.
+    let mut buf = [0u8; 256];
+    if let Some(copy) = buf.get_mut(..data.len()) {
+        copy.copy_from_slice(data);
+        if let Some(f) = copy.get_mut(field..) {
+            let z = f.len().min(4);
+            if let Some(f) = f.get_mut(..z) {
+                f.fill(0);
+            }
+        }
+        return crc32fast::hash(copy);
+    }
     let mut h = crc32fast::Hasher::new();
     let (a, rest) = data.split_at(field.min(data.len()));
     h.update(a);

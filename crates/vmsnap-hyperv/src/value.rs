@@ -158,26 +158,26 @@ pub fn hex(b: &[u8]) -> String {
 /// (odd length or unpaired surrogates).
 pub fn utf16(bytes: &[u8]) -> (String, bool) {
     let odd = bytes.len() % 2 != 0;
-    let mut units: Vec<u16> = bytes
-        .chunks_exact(2)
-        .map(|c| {
+    let mut units = bytes.len() / 2;
+    // Trailing NUL units are trimmed.
+    while units > 0 && bytes.get(2 * units - 2..2 * units) == Some(&[0u8, 0u8][..]) {
+        units -= 1;
+    }
+    let mut lossy = odd;
+    let mut s = String::with_capacity(units);
+    s.extend(
+        char::decode_utf16(bytes.chunks_exact(2).take(units).map(|c| {
             u16::from_le_bytes([
                 c.first().copied().unwrap_or(0),
                 c.get(1).copied().unwrap_or(0),
             ])
-        })
-        .collect();
-    while units.last() == Some(&0) {
-        units.pop();
-    }
-    let mut lossy = odd;
-    let s: String = char::decode_utf16(units)
+        }))
         .map(|r| {
             r.unwrap_or_else(|_| {
                 lossy = true;
                 char::REPLACEMENT_CHARACTER
             })
-        })
-        .collect();
+        }),
+    );
     (s, lossy)
 }
