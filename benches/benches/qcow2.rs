@@ -1,6 +1,6 @@
 //! qcow2: open, probe, sequential 1 MiB reads (plain, zlib, zstd, extended L2) and random
 //! 4 KiB reads (plain mapped and through pread, zlib) on the 256 MiB realistic image
-//! converted by qemu-img.
+//! converted by qemu-img; the same benches for qcow v1 (plugin `qcow`).
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -68,5 +68,10 @@ fn qcow2(c: &mut Criterion) {
     bench_sequential(c, "qcow2-extl2", &x, 256 << 20);
 }
 
-criterion_group!(benches, qcow2);
+/// qcow v1: the standard disk benches on the same image converted with `-O qcow`.
+fn qcow1(c: &mut Criterion) {
+    vmsnap_benches::bench_disk(c, "qcow", &vmsnap_qcow2::QCOW1_PLUGIN, "qcow", &[]);
+}
+
+criterion_group!(benches, qcow2, qcow1);
 criterion_main!(benches);
