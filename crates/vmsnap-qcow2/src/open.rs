@@ -74,6 +74,34 @@ fn policy_ref(kind: RefKind, name: &str) -> ExternalRef {
     }
 }
 
+/// Opens the backing file `name` of `file` through the policy (as `format` when given,
+/// probed otherwise). A backing file that is denied or cannot be opened is `None` with the
+/// reason in the reference; only exceeding the chain-depth cap is an error.
+pub(crate) fn open_backing(
+    file: &Arc<dyn Layer>,
+    name: &str,
+    format: Option<&str>,
+    ctx: &OpenCtx<'_>,
+) -> Result<(ExternalRef, Option<Arc<dyn Layer>>)> {
+    let (mut r, src) = ctx.resolver.open(RefKind::Backing, file.path(), name);
+    let Ok(s) = src else {
+        return Ok((r, None));
+    };
+    let lower: Arc<dyn Layer> = Arc::new(FileLayer::new(s));
+    match ctx.registry.open_chained(lower, format, ctx) {
+        Ok(l) => Ok((r, Some(l))),
+        Err(e) if e.kind() == ErrorKind::LimitExceeded => {
+            Err(e.during("opening the backing chain"))
+        }
+        Err(e) => {
+            r.decision = RefDecision::Failed {
+                reason: e.to_string(),
+            };
+            Ok((r, None))
+        }
+    }
+}
+
 /// Opens `file` as qcow2.
 pub fn open(file: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Opened> {
     let h = read_header(file.as_ref())?;
@@ -249,28 +277,7 @@ pub fn open(file: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Opened> {
     let mut backing = None;
     let mut backing_state = Value::Null;
     if let Some(name) = h.backing_name() {
-        let (mut r, src) = ctx.resolver.open(RefKind::Backing, file.path(), &name);
-        let opened = match src {
-            Ok(s) => {
-                let lower: Arc<dyn Layer> = Arc::new(FileLayer::new(s));
-                match ctx
-                    .registry
-                    .open_chained(lower, h.backing_format.as_deref(), ctx)
-                {
-                    Ok(l) => Some(l),
-                    Err(e) if e.kind() == ErrorKind::LimitExceeded => {
-                        return Err(e.during("opening the backing chain"))
-                    }
-                    Err(e) => {
-                        r.decision = RefDecision::Failed {
-                            reason: e.to_string(),
-                        };
-                        None
-                    }
-                }
-            }
-            Err(_) => None,
-        };
+        let (r, opened) = open_backing(&file, &name, h.backing_format.as_deref(), ctx)?;
         let f = r.finding();
         let msg = if opened.is_some() {
             f.message.clone()

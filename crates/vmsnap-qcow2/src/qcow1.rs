@@ -10,8 +10,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use vmsnap_core::{
     check_read, push_coalesced, AddressSpace, Bytes, Error, ErrorKind, Extent, ExtentKind,
-    ExternalRef, FileLayer, Finding, Layer, LayerExt, OpenCtx, Plugin, PluginKind, Probe,
-    RefDecision, RefKind, Result, SniffWindow,
+    ExternalRef, Finding, Layer, LayerExt, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow,
 };
 
 use crate::compress;
@@ -156,21 +155,8 @@ impl Qcow1 {
                 "qcow backing file name",
             )?;
             let name = String::from_utf8_lossy(&name_bytes).into_owned();
-            let (mut r, src) = ctx.resolver.open(RefKind::Backing, file.path(), &name);
-            if let Ok(s) = src {
-                let lower: Arc<dyn Layer> = Arc::new(FileLayer::new(s));
-                match ctx.registry.open_chained(lower, None, ctx) {
-                    Ok(l) => backing = Some(l),
-                    Err(e) if e.kind() == ErrorKind::LimitExceeded => {
-                        return Err(e.during("opening the backing chain"))
-                    }
-                    Err(e) => {
-                        r.decision = RefDecision::Failed {
-                            reason: e.to_string(),
-                        }
-                    }
-                }
-            }
+            let (r, opened) = crate::open::open_backing(&file, &name, None, ctx)?;
+            backing = opened;
             findings.push(r.finding().at(header.backing_file_offset));
             refs.push(r);
             backing_name = Some(name);
