@@ -21,9 +21,7 @@ pub fn run(args: &ConvertArgs) -> Result<Outcome> {
     let opened = open_for_data(&args.open)?;
     let sel = select(&opened.stack, &args.layer)?;
     let threads = if args.threads == 0 {
-        std::thread::available_parallelism()
-            .map_or(2, |n| n.get())
-            .max(2)
+        vmsnap::core::parallelism().max(2)
     } else {
         args.threads.max(1)
     };

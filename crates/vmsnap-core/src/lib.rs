@@ -38,6 +38,7 @@ pub mod extent;
 pub mod finding;
 pub mod layer;
 pub mod limits;
+pub mod parallel;
 pub mod plugin;
 pub mod policy;
 pub mod registry;
@@ -53,6 +54,7 @@ pub use finding::{Finding, Findings, Severity};
 pub use layer::{
     check_read, AddressSpace, ChildRole, FileLayer, Layer, LayerExt, NamedLayer, SliceLayer,
 };
+pub use parallel::parallelism;
 pub use plugin::{OpenCtx, OpenFn, Options, Plugin, PluginKind, Probe, SniffWindow};
 pub use policy::{ExternalPolicy, ExternalRef, RefDecision, RefKind, Resolver};
 pub use registry::{Registry, Sniff};

@@ -157,7 +157,7 @@ pub fn inspect(file: Arc<dyn Layer>, registry: &Registry, opts: &CheckOptions) -
     let stack = Stacker::new(registry, &resolver, &options)
         .max_layers(1)
         .branches(false)
-        .stack(file);
+        .stack_sniffed(file, Some(sniff));
     // A format that accepted the file but refused to open it is still the file's format:
     // "raw" would claim that nothing was recognised.
     let failed = stack.attempts.iter().find_map(|a| match a.outcome {

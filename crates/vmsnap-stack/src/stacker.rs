@@ -143,6 +143,12 @@ impl<'a> Stacker<'a> {
 
     /// Stacks on `base` (usually a [`vmsnap_core::FileLayer`]).
     pub fn stack(&self, base: Arc<dyn Layer>) -> Stack {
+        self.stack_sniffed(base, None)
+    }
+
+    /// Stacks on `base` whose head and tail the caller has already read (`sniff`, from
+    /// [`Sniff::read`] of the same layer), so they are not read a second time.
+    pub fn stack_sniffed(&self, base: Arc<dyn Layer>, sniff: Option<Sniff>) -> Stack {
         let mut stack = Stack::default();
         stack.entries.push(StackEntry {
             name: base.name().to_string(),
@@ -151,7 +157,7 @@ impl<'a> Stacker<'a> {
             parent: None,
             via: None,
         });
-        self.grow(&mut stack, 0, &[], 1);
+        self.grow(&mut stack, 0, &[], 1, sniff);
         stack
     }
 
@@ -165,7 +171,14 @@ impl<'a> Stacker<'a> {
     }
 
     /// Grows a chain from entry `from`; `used` are the plugins stacked below it.
-    fn grow(&self, stack: &mut Stack, from: usize, used: &[&'static str], depth: usize) {
+    fn grow(
+        &self,
+        stack: &mut Stack,
+        from: usize,
+        used: &[&'static str],
+        depth: usize,
+        mut sniff: Option<Sniff>,
+    ) {
         let mut top = from;
         let mut used: Vec<&'static str> = used.to_vec();
         let mut chain = vec![from];
@@ -174,7 +187,7 @@ impl<'a> Stacker<'a> {
             let Some(layer) = stack.entries.get(top).map(|e| e.layer.clone()) else {
                 break;
             };
-            match self.step(stack, top, &layer, &used) {
+            match self.step(stack, top, &layer, &used, sniff.take()) {
                 Some((plugin, new_layer)) => {
                     used.push(plugin.name);
                     let name = format!("{}{}", branch_prefix(stack, top), plugin.name);
@@ -213,7 +226,7 @@ impl<'a> Stacker<'a> {
                     via: Some(child.name),
                 });
                 let at = stack.entries.len() - 1;
-                self.grow(stack, at, &used_below(stack, at), depth + 1);
+                self.grow(stack, at, &used_below(stack, at), depth + 1, None);
             }
         }
     }
@@ -225,11 +238,12 @@ impl<'a> Stacker<'a> {
         on: usize,
         layer: &Arc<dyn Layer>,
         used: &[&'static str],
+        sniff: Option<Sniff>,
     ) -> Option<(&'static Plugin, Arc<dyn Layer>)> {
         if layer.is_empty() {
             return None;
         }
-        let sniff = match Sniff::read(layer.as_ref()) {
+        let sniff = match sniff.map_or_else(|| Sniff::read(layer.as_ref()), Ok) {
             Ok(s) => s,
             Err(e) => {
                 stack.error.get_or_insert(e);

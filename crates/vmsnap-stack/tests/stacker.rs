@@ -112,6 +112,20 @@ fn stacks_in_priority_order_until_none_accepts() {
 }
 
 #[test]
+fn a_sniff_read_by_the_caller_is_used_for_the_base_layer_only() {
+    let reg = Registry::empty().with(&B).unwrap().with(&A).unwrap();
+    let (r, o) = (Resolver::default(), Options::new());
+    let base = file(b"AAAABBBBpayload");
+    let sniff = vmsnap_core::Sniff::read(base.as_ref()).unwrap();
+    let stack = Stacker::new(&reg, &r, &o).stack_sniffed(base, Some(sniff));
+    // "b" is found by a fresh sniff of layer "a", not by the base layer's head.
+    assert_eq!(names(&stack), ["file", "a", "b"]);
+    let mut buf = [0u8; 7];
+    stack.entries[2].layer.read_at(0, &mut buf).unwrap();
+    assert_eq!(&buf, b"payload");
+}
+
+#[test]
 fn equal_priority_double_acceptance_is_an_ambiguity_finding() {
     let reg = Registry::empty().with(&B_TWIN).unwrap().with(&B).unwrap();
     let (r, o) = (Resolver::default(), Options::new());

@@ -127,7 +127,7 @@ impl SparseExtent {
                 u64::from(b.u32_le(i * 4)?)
             });
         }
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let threads = vmsnap_core::parallelism().min(4);
         Ok(SparseExtent {
             file,
             flavor,
