@@ -23,6 +23,8 @@ NAMES = {"vhd": "vhd", "vhdx": "vhdx", "qcow2": "qcow2", "vmdk": "vmdk", "raw": 
 DELIBERATE = {
     "qcow1.qcow": "vmsnap reads qcow v1 (its backing file is a finding like qcow2's); "
                   "OpenStack rejects the version because it cannot parse it",
+    "extl2.qcow2": "extended L2 entries (incompatible bit 4) are read by QEMU since 5.2 and "
+                   "by vmsnap; OpenStack rejects every incompatible bit above 3",
 }
 
 

@@ -561,7 +561,7 @@ fn findings_per_sample() {
     assert_eq!(rules("savevm.qcow2"), vec![("snapshots", Severity::Info)]);
     assert_eq!(
         rules("extl2.qcow2"),
-        vec![("unknown_features", Severity::Unsafe)]
+        vec![("unknown_features", Severity::Info)]
     );
     assert_eq!(
         rules("chain-mid.qcow2"),

@@ -274,6 +274,35 @@ fn case_qcow2_data_file(dir: &Path) -> Case {
     }
 }
 
+/// The data-file name extension without incompatible bit 2: QEMU ignores the name and
+/// OpenStack checks only the bit; vmsnap reports the name, as a warning.
+fn case_qcow2_data_file_name_without_bit(dir: &Path) -> Case {
+    qemu_img(
+        &[
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-o",
+            "data_file=named.raw",
+            "named.qcow2",
+            "1M",
+        ],
+        dir,
+    );
+    let p = dir.join("named.qcow2");
+    let byte = read_at(&p, 79, 1)[0];
+    assert_ne!(byte & 0x04, 0, "qemu-img set the data-file bit");
+    patch(&p, 79, &[byte & !0x04]);
+    Case {
+        path: p,
+        format: "qcow2",
+        virtual_size: MIB,
+        overall: Overall::Safe,
+        rules: vec![("data_file", Verdict::Warn, "named.raw")],
+    }
+}
+
 /// Incompatible feature bit 5 (unassigned): QEMU refuses to open the image, OpenStack's
 /// Q4 calls it `unknown_features`.
 fn case_qcow2_unknown_feature(dir: &Path) -> Case {
@@ -289,7 +318,8 @@ fn case_qcow2_unknown_feature(dir: &Path) -> Case {
     }
 }
 
-/// Incompatible bit 4 (extended L2), written by qemu-img itself: OpenStack rejects it.
+/// Incompatible bit 4 (extended L2), written by qemu-img itself: OpenStack rejects it, but
+/// QEMU and vmsnap read it and it names no other file, so it is information only.
 fn case_qcow2_extended_l2(dir: &Path) -> Case {
     qemu_img(
         &[
@@ -308,8 +338,8 @@ fn case_qcow2_extended_l2(dir: &Path) -> Case {
         path: dir.join("extl2.qcow2"),
         format: "qcow2",
         virtual_size: MIB,
-        overall: Overall::Unsafe,
-        rules: vec![("unknown_features", Verdict::Fail, "bit 4")],
+        overall: Overall::Safe,
+        rules: vec![("unknown_features", Verdict::Info, "bit 4")],
     }
 }
 
@@ -426,6 +456,75 @@ fn case_vmdk_dotdot_extent(dir: &Path) -> Case {
             ("extent_path", Verdict::Fail, "`..`"),
             ("descriptor", Verdict::Fail, "V5"),
         ],
+    }
+}
+
+/// A monolithicSparse child made by qemu-img: its embedded descriptor names the parent in
+/// `parentFileNameHint`, which QEMU would open as a backing file (OpenStack does not look).
+fn case_vmdk_parent_hint(dir: &Path) -> Case {
+    qemu_img(&["create", "-q", "-f", "vmdk", "hint-base.vmdk", "1M"], dir);
+    qemu_img(
+        &[
+            "create",
+            "-q",
+            "-f",
+            "vmdk",
+            "-b",
+            "hint-base.vmdk",
+            "-F",
+            "vmdk",
+            "hint-child.vmdk",
+        ],
+        dir,
+    );
+    Case {
+        path: dir.join("hint-child.vmdk"),
+        format: "vmdk",
+        virtual_size: MIB,
+        overall: Overall::Unsafe,
+        rules: vec![("parent", Verdict::Fail, "hint-base.vmdk")],
+    }
+}
+
+/// A streamOptimized VMDK turned into the GD_AT_END layout other writers use (qemu-img
+/// writes the grain directory's offset in the header): the header's gdOffset becomes
+/// GD_AT_END and a footer marker, a footer (the header with the real offset) and an
+/// end-of-stream marker are appended. Its footer marker then gets non-zero padding, which
+/// OpenStack's V7 rejects, and so does vmsnap under the same id.
+fn case_vmdk_footer_marker_padding(dir: &Path) -> Case {
+    qemu_img(&["create", "-q", "-f", "raw", "pad.raw", "1M"], dir);
+    qemu_img(
+        &[
+            "convert",
+            "-q",
+            "-f",
+            "raw",
+            "-O",
+            "vmdk",
+            "-o",
+            "subformat=streamOptimized",
+            "pad.raw",
+            "pad.vmdk",
+        ],
+        dir,
+    );
+    let p = dir.join("pad.vmdk");
+    let mut image = std::fs::read(&p).unwrap();
+    let header = image[..512].to_vec();
+    let mut marker = vec![0u8; 512];
+    marker[12..16].copy_from_slice(&3u32.to_le_bytes()); // type 3: footer
+    marker[100] = 0x55; // in the 496 bytes of padding that must be zero
+    image.extend_from_slice(&marker);
+    image.extend_from_slice(&header);
+    image.extend_from_slice(&[0u8; 512]); // end-of-stream marker
+    image[56..64].copy_from_slice(&u64::MAX.to_le_bytes()); // gdOffset = GD_AT_END
+    std::fs::write(&p, image).unwrap();
+    Case {
+        path: p,
+        format: "vmdk",
+        virtual_size: MIB,
+        overall: Overall::Unsafe,
+        rules: vec![("footer", Verdict::Fail, "padding")],
     }
 }
 
@@ -575,6 +674,10 @@ type Maker = fn(&Path) -> Case;
 const CASES: &[(&str, Maker)] = &[
     ("qcow2-backing", case_qcow2_backing),
     ("qcow2-data-file", case_qcow2_data_file),
+    (
+        "qcow2-data-file-name-only",
+        case_qcow2_data_file_name_without_bit,
+    ),
     ("qcow2-unknown-feature", case_qcow2_unknown_feature),
     ("qcow2-extended-l2", case_qcow2_extended_l2),
     ("qcow2-corrupt", case_qcow2_corrupt),
@@ -582,6 +685,8 @@ const CASES: &[(&str, Maker)] = &[
     ("qcow2-luks", case_qcow2_luks),
     ("vmdk-absolute-extent", case_vmdk_absolute_extent),
     ("vmdk-dotdot-extent", case_vmdk_dotdot_extent),
+    ("vmdk-parent-hint", case_vmdk_parent_hint),
+    ("vmdk-footer-padding", case_vmdk_footer_marker_padding),
     ("vhd-bad-checksum", case_vhd_bad_checksum),
     ("vhdx-parent", case_vhdx_parent),
     ("qcow2-iso", case_qcow2_iso),
@@ -614,7 +719,7 @@ fn qcow2_unknown_incompatible_feature_is_unsafe() {
 }
 
 #[test]
-fn qcow2_extended_l2_is_unsafe() {
+fn qcow2_extended_l2_is_safe_with_a_note() {
     run_case("extl2", case_qcow2_extended_l2);
 }
 
@@ -641,6 +746,21 @@ fn vmdk_absolute_extent_is_unsafe() {
 #[test]
 fn vmdk_dotdot_extent_is_unsafe() {
     run_case("vmdk-up", case_vmdk_dotdot_extent);
+}
+
+#[test]
+fn vmdk_parent_hint_is_unsafe() {
+    run_case("hint", case_vmdk_parent_hint);
+}
+
+#[test]
+fn vmdk_footer_marker_padding_is_unsafe() {
+    run_case("footerpad", case_vmdk_footer_marker_padding);
+}
+
+#[test]
+fn qcow2_data_file_name_without_the_bit_is_a_warning() {
+    run_case("datafilename", case_qcow2_data_file_name_without_bit);
 }
 
 #[test]
