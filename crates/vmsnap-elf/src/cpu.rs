@@ -31,6 +31,8 @@ const CR0_PG: u64 = 1 << 31;
 const CR4_PAE: u64 = 1 << 5;
 /// EFER.LME | EFER.LMA.
 const EFER_LME_LMA: u64 = (1 << 8) | (1 << 10);
+/// EFER.NXE.
+const EFER_NXE: u64 = 1 << 11;
 /// Segment descriptor flags: L (64-bit code segment), as QEMU keeps them.
 const DESC_L: u32 = 1 << 21;
 
@@ -98,14 +100,17 @@ impl QemuCpu {
 
     /// EFER is not in QEMU's note. Long mode is inferred when paging with PAE is on and
     /// either the core is an x86-64 one (QEMU writes `EM_X86_64` exactly when the first
-    /// CPU has EFER.LMA) or CS is a 64-bit code segment.
+    /// CPU has EFER.LMA) or CS is a 64-bit code segment. NXE is inferred on with PAE
+    /// paging: a guest sets an entry's XD bit only when NXE is on (otherwise the entry
+    /// would fault), so honouring the bit reports no-execute pages as the guest sees
+    /// them and changes nothing for a guest that never sets it.
     pub fn inferred_efer(&self, machine: u16) -> u64 {
         let paging = self.cr[0] & CR0_PG != 0 && self.cr[4] & CR4_PAE != 0;
         let cs_long = self.segments[0].2 & DESC_L != 0;
-        if paging && (machine == EM_X86_64 || cs_long) {
-            EFER_LME_LMA
-        } else {
-            0
+        match (paging, machine == EM_X86_64 || cs_long) {
+            (true, true) => EFER_LME_LMA | EFER_NXE,
+            (true, false) => EFER_NXE,
+            (false, _) => 0,
         }
     }
 

@@ -281,7 +281,7 @@ fn long_mode_qemu_notes_and_vmcoreinfo() {
     assert_eq!(cpus[0].cr3, 0x1234_5000);
     assert_eq!(cpus[0].cr0, 0x8005_0033);
     assert_eq!(cpus[0].cr4, 0x3606e0);
-    assert_eq!(cpus[0].efer, 0x500); // inferred: EM_X86_64 with paging and PAE
+    assert_eq!(cpus[0].efer, 0xd00); // inferred: EM_X86_64 with paging and PAE (LME, LMA, NXE)
     assert_eq!(cpus[0].regs["rax"], 0x1111);
     assert_eq!(cpus[0].regs["rip"], 0xffff_ffff_8100_0000);
     assert_eq!(cpus[0].regs["kernel_gs_base"], 0xdead_beef);
