@@ -9,10 +9,12 @@ paging tests into target/paging/<name>/:
   info-mem.txt, info-tlb.txt, info-registers.txt   the monitor's views
   gva2gpa.txt       `gva2gpa` answers for sampled addresses
 
-Usage: tools/make-paging-guest.py [--name pc-4level] [--cpu max] [--append ...] [-m 256]
+Usage: tools/make-paging-guest.py [--name pc-4level] [--kernel cloud-amd64|686-pae]
+                                  [--cpu max] [--append ...] [-m 256]
 Needs qemu-system-x86_64 (tools/install-qemu-system.sh) and apt-get (to fetch the kernel
-package; it is unpacked with dpkg -x, never installed). Idempotent: existing outputs are
-kept unless --force.
+package; it is unpacked with dpkg -x, never installed). `--kernel 686-pae` takes Debian's
+32-bit PAE kernel through a private apt state under target/paging/apt-i386, so the host's
+dpkg architectures are not changed. Idempotent: existing outputs are kept unless --force.
 """
 import argparse
 import os
@@ -26,29 +28,61 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORK = os.path.join(ROOT, "target", "paging")
 
 
-def kernel():
-    """Path of a vmlinuz from the cloud kernel package, fetched once."""
-    kdir = os.path.join(WORK, "kernel")
+# Kernel packages by --kernel: (Debian architecture, metapackage).
+KERNELS = {
+    "cloud-amd64": ("amd64", "linux-image-cloud-amd64"),
+    "686-pae": ("i386", "linux-image-686-pae"),
+}
+
+
+def apt_options(arch):
+    """apt options for `arch`: none for the host's own, else a private state directory
+    whose sources list the same Debian suite for that architecture only."""
+    if arch == "amd64":
+        return []
+    d = os.path.join(WORK, f"apt-{arch}")
+    for sub in ("lists/partial", "cache/archives/partial"):
+        os.makedirs(os.path.join(d, sub), exist_ok=True)
+    src = os.path.join(d, "sources.list")
+    with open(src, "w") as f:
+        f.write(f"deb [arch={arch} signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] "
+                "http://deb.debian.org/debian bookworm main\n")
+    return ["-o", f"Dir::Etc::sourcelist={src}", "-o", "Dir::Etc::sourceparts=-",
+            "-o", f"Dir::State::lists={d}/lists", "-o", f"Dir::Cache={d}/cache",
+            "-o", f"APT::Architecture={arch}", "-o", f"APT::Architectures::={arch}",
+            "-o", "Dir::State::status=/dev/null"]
+
+
+def kernel(kind):
+    """Path of a vmlinuz from the `kind` kernel package, fetched once."""
+    arch, meta = KERNELS[kind]
+    # The cloud kernel keeps its old directory so existing checkouts reuse it.
+    kdir = os.path.join(WORK, "kernel" if kind == "cloud-amd64" else f"kernel-{kind}")
     boot = os.path.join(kdir, "boot")
     if os.path.isdir(boot):
         for f in sorted(os.listdir(boot)):
             if f.startswith("vmlinuz"):
                 return os.path.join(boot, f)
     os.makedirs(WORK, exist_ok=True)
-    dep = subprocess.run(["apt-cache", "depends", "linux-image-cloud-amd64"],
-                         capture_output=True, text=True).stdout
-    names = re.findall(r"Depends: (linux-image-\S+)", dep)
-    if not names:
-        subprocess.run(["apt-get", "update", "-qq"], check=True)
-        dep = subprocess.run(["apt-cache", "depends", "linux-image-cloud-amd64"],
+    opts = apt_options(arch)
+
+    def depends():
+        dep = subprocess.run(["apt-cache", *opts, "depends", meta],
                              capture_output=True, text=True).stdout
-        names = re.findall(r"Depends: (linux-image-\S+)", dep)
+        return re.findall(r"Depends: (linux-image-\S+)", dep)
+
+    names = [] if opts else depends()
     if not names:
-        sys.exit("make-paging-guest: no linux-image-*-cloud-amd64 package found")
-    subprocess.run(["apt-get", "download", names[0]], cwd=WORK, check=True)
-    debs = [f for f in os.listdir(WORK) if f.endswith(".deb")]
-    subprocess.run(["dpkg", "-x", os.path.join(WORK, sorted(debs)[-1]), kdir], check=True)
-    return kernel()
+        subprocess.run(["apt-get", *opts, "update", "-qq"], check=True)
+        names = depends()
+    if not names:
+        sys.exit(f"make-paging-guest: no package behind {meta} found")
+    dl = os.path.join(WORK, f"deb-{kind}")
+    os.makedirs(dl, exist_ok=True)
+    subprocess.run(["apt-get", *opts, "download", names[0]], cwd=dl, check=True)
+    debs = sorted(f for f in os.listdir(dl) if f.endswith(".deb"))
+    subprocess.run(["dpkg", "-x", os.path.join(dl, debs[-1]), kdir], check=True)
+    return kernel(kind)
 
 
 class Monitor:
@@ -88,6 +122,7 @@ class Monitor:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--name", default="pc-4level")
+    ap.add_argument("--kernel", choices=sorted(KERNELS), default="cloud-amd64")
     ap.add_argument("--cpu", default="qemu64")
     ap.add_argument("--append", default="console=ttyS0 panic=0 nokaslr")
     ap.add_argument("-m", default="256")
@@ -106,7 +141,7 @@ def main():
     vm = subprocess.Popen([
         "qemu-system-x86_64", "-machine", "pc", "-accel", "tcg", "-cpu", a.cpu, "-m", a.m,
         "-smp", "1", "-display", "none", "-nodefaults", "-no-reboot",
-        "-kernel", kernel(), "-append", a.append,
+        "-kernel", kernel(a.kernel), "-append", a.append,
         "-serial", f"file:{serial}", "-monitor", f"unix:{sock},server=on,wait=off",
     ])
     try:

@@ -1,7 +1,12 @@
 //! `cargo xtask`: the project's tasks.
 //!
 //! * `ci` — everything `.ci/run` does (it runs that script).
-//! * `corpus` — rebuilds `corpus/` from the recipes (`corpus/*/make.sh`).
+//! * `corpus` — rebuilds `corpus/` from the recipes (`corpus/*/make.sh`), then makes the
+//!   paging guests.
+//! * `paging-guests` — boots Debian's kernels under QEMU (4-level, 5-level and 32-bit PAE
+//!   paging) and records their snapshots and the monitor's oracles into `target/paging/`
+//!   (`tools/make-paging-guest.py`; needs `tools/install-qemu-system.sh` first). Kept out
+//!   of `corpus/` for their size (a few hundred MiB each).
 //! * `golden` — regenerates the golden `info --json` dumps under `corpus/golden/`.
 //! * `fuzz [TARGET] [--seconds N] [--replay-only]` — replays each target's seeds, then
 //!   fuzzes it for N seconds (default 30).
@@ -43,7 +48,7 @@ pub fn sh(cmd: &mut Command) -> bool {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: cargo xtask <ci | corpus | golden | fuzz [TARGET] [--seconds N] [--replay-only] | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | compare-oslo>"
+        "usage: cargo xtask <ci | corpus | paging-guests | golden | fuzz [TARGET] [--seconds N] [--replay-only] | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | compare-oslo>"
     );
     ExitCode::from(2)
 }
@@ -56,7 +61,8 @@ fn main() -> ExitCode {
     let rest = &args[1..];
     let ok = match cmd.as_str() {
         "ci" => sh(Command::new("bash").arg(".ci/run")),
-        "corpus" => corpus(),
+        "corpus" => corpus() && paging_guests(),
+        "paging-guests" => paging_guests(),
         "golden" => sh(Command::new("cargo")
             .args(["test", "-p", "vmsnap-cli", "--test", "golden"])
             .env("VMSNAP_BLESS", "1")),
@@ -80,6 +86,25 @@ fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// The real guests of the x86 tests: (name, extra arguments of make-paging-guest.py).
+const PAGING_GUESTS: [(&str, &[&str]); 3] = [
+    ("pc-4level", &[]),
+    // The same cloud kernel in 5-level paging (TCG emulates LA57).
+    ("pc-5level", &["--cpu", "max,+la57"]),
+    // Debian's 32-bit PAE kernel (an i386 package, fetched through a private apt state).
+    ("pc-pae", &["--kernel", "686-pae"]),
+];
+
+/// Makes every paging guest that is not made yet.
+fn paging_guests() -> bool {
+    PAGING_GUESTS.iter().all(|(name, extra)| {
+        sh(Command::new("python3")
+            .arg("tools/make-paging-guest.py")
+            .args(["--name", name])
+            .args(*extra))
+    })
 }
 
 /// Runs every `corpus/*/make.sh` (each is idempotent and regenerates its samples).

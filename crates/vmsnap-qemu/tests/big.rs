@@ -14,26 +14,6 @@ use std::sync::Arc;
 use vmsnap_core::{ExternalPolicy, FileLayer, Layer, OpenCtx, Options, Registry, Resolver};
 use vmsnap_qemu::{QemuMemory, PLUGIN};
 
-/// Test-only ELF64 PT_LOAD reader over a file: (paddr, file offset, size).
-fn elf_loads(f: &mut std::fs::File) -> Vec<(u64, u64, u64)> {
-    let mut h = vec![0u8; 64];
-    f.read_exact(&mut h).unwrap();
-    assert_eq!(&h[..4], b"\x7fELF");
-    let phoff = u64::from_le_bytes(h[0x20..0x28].try_into().unwrap());
-    let phentsize = u16::from_le_bytes(h[0x36..0x38].try_into().unwrap()) as u64;
-    let phnum = u16::from_le_bytes(h[0x38..0x3a].try_into().unwrap()) as u64;
-    let mut ph = vec![0u8; (phentsize * phnum) as usize];
-    f.seek(SeekFrom::Start(phoff)).unwrap();
-    f.read_exact(&mut ph).unwrap();
-    ph.chunks(phentsize as usize)
-        .filter(|p| u32::from_le_bytes(p[..4].try_into().unwrap()) == 1)
-        .map(|p| {
-            let g = |o: usize| u64::from_le_bytes(p[o..o + 8].try_into().unwrap());
-            (g(0x18), g(8), g(0x20))
-        })
-        .collect()
-}
-
 fn compare(stream: &Path, elf: &Path) -> QemuMemory {
     let reg = Registry::empty().with(&PLUGIN).unwrap();
     let r = Resolver::new(ExternalPolicy::SameDir);
@@ -46,12 +26,14 @@ fn compare(stream: &Path, elf: &Path) -> QemuMemory {
     };
     let lower: Arc<dyn Layer> = Arc::new(FileLayer::open(stream).unwrap());
     let mem = QemuMemory::open(lower, &ctx).unwrap();
+    let loads = vmsnap_testkit::elf::loads(elf);
     let mut f = std::fs::File::open(elf).unwrap();
     let mut want = vec![0u8; 1 << 20];
     let mut got = vec![0u8; 1 << 20];
     let mut covered = Vec::new();
-    for (paddr, off, size) in elf_loads(&mut f) {
-        f.seek(SeekFrom::Start(off)).unwrap();
+    for l in loads {
+        let (paddr, size) = (l.paddr, l.filesz);
+        f.seek(SeekFrom::Start(l.offset)).unwrap();
         let mut done = 0;
         while done < size {
             let n = (size - done).min(1 << 20) as usize;

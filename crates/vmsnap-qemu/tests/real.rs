@@ -42,29 +42,6 @@ fn load(rel: &str) -> Vec<u8> {
     }
 }
 
-/// Test-only ELF64 PT_LOAD extractor: (paddr, bytes).
-fn elf_loads(elf: &[u8]) -> Vec<(u64, Vec<u8>)> {
-    assert_eq!(&elf[..4], b"\x7fELF");
-    let u16le = |o: usize| u16::from_le_bytes(elf[o..o + 2].try_into().unwrap()) as usize;
-    let u64le = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap());
-    let phoff = u64le(0x20) as usize;
-    let phentsize = u16le(0x36);
-    let phnum = u16le(0x38);
-    let mut out = Vec::new();
-    for i in 0..phnum {
-        let ph = phoff + i * phentsize;
-        let ty = u32::from_le_bytes(elf[ph..ph + 4].try_into().unwrap());
-        if ty != 1 {
-            continue;
-        }
-        let off = u64le(ph + 8) as usize;
-        let paddr = u64le(ph + 0x18);
-        let filesz = u64le(ph + 0x20) as usize;
-        out.push((paddr, elf[off..off + filesz].to_vec()));
-    }
-    out
-}
-
 fn ctx_parts() -> (Resolver, Registry, Options) {
     let reg = Registry::empty()
         .with(&PLUGIN)
@@ -89,7 +66,11 @@ fn open_bytes(bytes: Vec<u8>, opts: &Options) -> vmsnap_core::Result<QemuMemory>
 }
 
 fn check_against_elf(mem: &dyn Layer, elf_rel: &str) {
-    let loads = elf_loads(&gunzip(elf_rel));
+    let elf = gunzip(elf_rel);
+    let loads: Vec<(u64, &[u8])> = vmsnap_testkit::elf::loads_in(&elf)
+        .into_iter()
+        .map(|(l, data)| (l.paddr, data))
+        .collect();
     let mut covered: Vec<(u64, u64)> = Vec::new();
     for (paddr, data) in &loads {
         let mut got = vec![0u8; data.len()];

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use vmsnap_core::{Layer, LayerExt};
 
+pub mod elf;
 pub mod image;
 
 /// The workspace root (where `Cargo.toml` with `[workspace]` is).
