@@ -228,10 +228,8 @@ impl Layer for HyperVRam {
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         check_read(self, offset, buf.len())?;
-        if buf.len() > crate::pages::BLOCK {
-            self.ram
-                .prefetch(self.image.as_ref(), offset, buf.len() as u64);
-        }
+        self.ram
+            .before_read(self.image.as_ref(), offset, buf.len() as u64);
         self.ram
             .map
             .read(self.image.as_ref(), offset, buf)

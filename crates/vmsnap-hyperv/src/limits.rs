@@ -28,3 +28,13 @@ pub const MAX_STATE_CHUNKS: usize = 1 << 16;
 pub const MAX_GUEST_BYTES: u64 = 1 << 52;
 /// Decoded RAM blocks kept in the cache (1 MiB each).
 pub const RAM_CACHE_BLOCKS: usize = 32;
+/// Page indexes of compressed RAM blocks kept for page-by-page reads (3 KiB each, so
+/// 3 MiB: random reads over 1 GiB of compressed RAM walk each block's records once).
+pub const RAM_INDEX_BLOCKS: usize = 1024;
+/// Most compressed blocks decoded ahead of a sequential reader in one parallel batch.
+/// At most a quarter of [`RAM_CACHE_BLOCKS`], so a batch survives in the cache until it
+/// is read even with a few sequential readers at once.
+pub const RAM_READ_AHEAD_BLOCKS: usize = 8;
+/// Sequential read streams tracked at once (readers interleaving reads of their own
+/// ranges, as a parallel convert does).
+pub const RAM_READ_STREAMS: usize = 8;

@@ -4,19 +4,22 @@
 //! `RamMemoryBlock/<d>`, `RamBlock/<n>`, `/savedVM/partition_state`) are handled too.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use vmsnap_core::{
-    Bytes, Decoder, Error, ErrorKind, Finding, Layer, LayerExt, Overlap, Result, Segment,
-    SegmentMap, SegmentMapBuilder,
+    Bytes, Decoder, Error, ErrorKind, Finding, Layer, Overlap, Result, Segment, SegmentMap,
+    SegmentMapBuilder,
 };
 
 use crate::cache::BlockCache;
 use crate::container::Container;
 use crate::keys::Key;
-use crate::limits::{MAX_GUEST_BYTES, RAM_CACHE_BLOCKS};
-use crate::pages::{decode_block, BLOCK, PAGE};
+use crate::limits::{
+    MAX_GUEST_BYTES, RAM_CACHE_BLOCKS, RAM_INDEX_BLOCKS, RAM_READ_AHEAD_BLOCKS, RAM_READ_STREAMS,
+};
+use crate::pages::{decode_block, decode_range, PageIndex, BLOCK, PAGE};
 use crate::value::{ArrayData, Value};
 
 /// Pages per data block.
@@ -63,7 +66,13 @@ impl Source {
     }
 }
 
-/// One compressed (or inline) data block, decoded on demand through the cache.
+/// One compressed (or inline) data block, decoded on demand through the cache: whole
+/// (and cached) when read whole or read ahead of a sequential reader, else only the
+/// records of the pages read, found through the block's cached [`PageIndex`].
+///
+/// A page read decodes only its own records, so a corrupt XPRESS payload elsewhere in
+/// the block does not fail it (the whole-block decode does); a malformed record header
+/// anywhere in the block fails both, as the index walk checks every header.
 #[derive(Debug)]
 pub struct BlockDecoder {
     number: u64,
@@ -72,25 +81,134 @@ pub struct BlockDecoder {
 }
 
 impl BlockDecoder {
+    /// Calls `f` with input bytes `range` of the block (all when `None`) and their file
+    /// offset, read into a recycled buffer (inline data is borrowed).
+    fn with_input<T>(
+        &self,
+        lower: &dyn Layer,
+        range: Option<(usize, usize)>,
+        f: impl FnOnce(&[u8], u64) -> Result<T>,
+    ) -> Result<T> {
+        let total = self.source.len();
+        let (a, b) = range.unwrap_or((0, usize::try_from(total).unwrap_or(usize::MAX)));
+        let origin = match &self.source {
+            Source::File { offset, .. } => *offset,
+            Source::Inline(_) => 0,
+        };
+        let bad = || {
+            Error::malformed(
+                origin,
+                format!(
+                    "input range {a}..{b} of RamBlock{} out of bounds",
+                    self.number
+                ),
+            )
+        };
+        if a > b || b as u64 > total {
+            return Err(bad());
+        }
+        match &self.source {
+            Source::Inline(bytes) => f(bytes.get(a..b).ok_or_else(bad)?, a as u64),
+            Source::File { offset, size } => {
+                let at = offset.checked_add(a as u64).ok_or_else(bad)?;
+                if offset
+                    .checked_add(u64::from(*size))
+                    .is_none_or(|e| e > lower.len())
+                {
+                    return Err(Error::truncated(
+                        *offset,
+                        format!(
+                            "compressed RAM block of {size} bytes ends past the end of the {} layer ({} bytes)",
+                            lower.name(),
+                            lower.len()
+                        ),
+                    ));
+                }
+                let mut buf = self.cache.input();
+                if buf.len() < b - a {
+                    buf.resize(b - a, 0);
+                }
+                let r = match buf.get_mut(..b - a) {
+                    Some(dst) => lower.read_at(at, dst).and_then(|()| f(dst, at)),
+                    None => Err(bad()),
+                };
+                self.cache.recycle_input(buf);
+                r
+            }
+        }
+    }
+
     fn decoded(&self, lower: &dyn Layer) -> Result<Arc<Vec<u8>>> {
         if let Some(b) = self.cache.get(self.number) {
             return Ok(b);
         }
         let mut out = self.cache.buffer(BLOCK);
-        match &self.source {
-            Source::File { offset, size } => {
-                let input = lower.read_vec(
-                    *offset,
-                    u64::from(*size),
-                    BLOCK as u64,
-                    "compressed RAM block",
-                )?;
-                decode_into(&input, &mut out, *offset)
-            }
-            Source::Inline(b) => decode_into(b, &mut out, 0),
-        }
+        self.with_input(lower, None, |input, base| {
+            decode_into(input, &mut out, base)
+        })
         .map_err(|e| e.during("decoding a RAM block"))?;
         Ok(self.cache.insert(self.number, out))
+    }
+
+    /// Fills `buf` with bytes `offset..` of the block, decoding only the records they
+    /// need (the block is not cached).
+    fn read_pages(&self, lower: &dyn Layer, offset: usize, buf: &mut [u8]) -> Result<()> {
+        let end = offset
+            .checked_add(buf.len())
+            .filter(|&e| e <= BLOCK)
+            .ok_or_else(|| Error::out_of_bounds(offset as u64, buf.len() as u64, BLOCK as u64))?;
+        if self.source.len() == BLOCK as u64 {
+            // Stored raw (inline): the bytes are the block's.
+            return self.with_input(lower, Some((offset, end)), |input, _| {
+                buf.copy_from_slice(input);
+                Ok(())
+            });
+        }
+        let mut scratch = self.cache.input();
+        let r = match self.cache.index(self.number) {
+            Some(index) => {
+                let data_end = end.min(index.produced());
+                if data_end <= offset {
+                    buf.fill(0);
+                    Ok(())
+                } else {
+                    let (a, b, out) = index
+                        .input_range(offset, data_end)
+                        .ok_or_else(|| Error::malformed(0, "page index out of range"))?;
+                    self.with_input(lower, Some((a, b)), |input, base| {
+                        decode_range(input, base, out, &index, offset, buf, &mut scratch)
+                    })
+                }
+            }
+            None => self.with_input(lower, None, |input, base| {
+                // First page read of this block: walk all its headers once, keep the
+                // index, and decode from the bytes already read.
+                let index = Arc::new(PageIndex::build(input, base)?);
+                self.cache.insert_index(self.number, index.clone());
+                let data_end = end.min(index.produced());
+                if data_end <= offset {
+                    buf.fill(0);
+                    return Ok(());
+                }
+                let (a, b, out) = index
+                    .input_range(offset, data_end)
+                    .ok_or_else(|| Error::malformed(base, "page index out of range"))?;
+                let part = input
+                    .get(a..b)
+                    .ok_or_else(|| Error::malformed(base, "page index out of range"))?;
+                decode_range(
+                    part,
+                    base.saturating_add(a as u64),
+                    out,
+                    &index,
+                    offset,
+                    buf,
+                    &mut scratch,
+                )
+            }),
+        };
+        self.cache.recycle_input(scratch);
+        r.map_err(|e| e.during("decoding a RAM block"))
     }
 }
 
@@ -107,14 +225,55 @@ impl Decoder for BlockDecoder {
         BLOCK as u64
     }
     fn read(&self, lower: &dyn Layer, offset: u64, buf: &mut [u8]) -> Result<()> {
-        let b = self.decoded(lower)?;
         let start = usize::try_from(offset)
             .map_err(|_| Error::out_of_bounds(offset, buf.len() as u64, BLOCK as u64))?;
+        let whole = self.cache.get(self.number);
+        let b = match whole {
+            Some(b) => b,
+            None if buf.len() >= BLOCK => self.decoded(lower)?,
+            None => return self.read_pages(lower, start, buf),
+        };
         let src = b
             .get(start..start.saturating_add(buf.len()))
             .ok_or_else(|| Error::out_of_bounds(offset, buf.len() as u64, BLOCK as u64))?;
         buf.copy_from_slice(src);
         Ok(())
+    }
+}
+
+/// Where recent reads ended, to tell sequential readers (each read starting where one
+/// of them stopped) from random ones.
+#[derive(Debug, Default)]
+struct Streams {
+    slots: Mutex<Slots>,
+}
+
+#[derive(Debug, Default)]
+struct Slots {
+    tick: u64,
+    /// (end of a recent read, when it was made).
+    ends: [(Option<u64>, u64); RAM_READ_STREAMS],
+}
+
+impl Streams {
+    /// Records a read of `start..end`; whether it starts within a page of where a
+    /// recent read ended.
+    fn note(&self, start: u64, end: u64) -> bool {
+        let Ok(mut g) = self.slots.lock() else {
+            return false;
+        };
+        g.tick = g.tick.wrapping_add(1);
+        let t = g.tick;
+        let page = PAGE as u64;
+        let near = |e: u64| start <= e.saturating_add(page) && start.saturating_add(page) >= e;
+        if let Some(s) = g.ends.iter_mut().find(|(e, _)| e.is_some_and(near)) {
+            *s = (Some(end), t);
+            return true;
+        }
+        if let Some(s) = g.ends.iter_mut().min_by_key(|(_, age)| *age) {
+            *s = (Some(end), t);
+        }
+        false
     }
 }
 
@@ -139,6 +298,7 @@ pub struct Ram {
     pub key_layout: &'static str,
     /// Findings.
     pub findings: Vec<Finding>,
+    streams: Arc<Streams>,
 }
 
 fn array_child(c: &Container, id: u32) -> Option<&Key> {
@@ -335,7 +495,7 @@ impl Ram {
             })?;
             size = size.max(end);
         }
-        let cache = Arc::new(BlockCache::new(RAM_CACHE_BLOCKS));
+        let cache = Arc::new(BlockCache::new(RAM_CACHE_BLOCKS, RAM_INDEX_BLOCKS));
         let mut decoders: HashMap<u64, Arc<BlockDecoder>> = HashMap::new();
         let mut compressed: Vec<(u64, Arc<BlockDecoder>)> = Vec::new();
         let max_block = data.keys().copied().max();
@@ -417,43 +577,102 @@ impl Ram {
             state_type,
             key_layout: layout,
             findings,
+            streams: Arc::default(),
         })
+    }
+
+    /// Call before reading `len` bytes at `start`. A read that continues a recent one
+    /// (a sequential reader: dd, convert) and needs a block not decoded yet decodes that
+    /// block and the next ones in parallel (read-ahead); any other read larger than a
+    /// block decodes the blocks it spans in parallel ([`Ram::prefetch`]); smaller random
+    /// reads decode only their pages, later, in the decoder.
+    pub fn before_read(&self, lower: &dyn Layer, start: u64, len: u64) {
+        if self.compressed.is_empty() {
+            return;
+        }
+        let end = start.saturating_add(len);
+        if self.streams.note(start, end) {
+            // One batch per window, sized to keep every thread busy, and small enough
+            // (a quarter of the cache) to stay cached until it is read.
+            let window = RAM_READ_AHEAD_BLOCKS
+                .max(vmsnap_core::parallelism().saturating_mul(2))
+                .min(RAM_CACHE_BLOCKS / 4);
+            self.decode_ahead(lower, start, end, window.saturating_sub(1), 1);
+        } else if len > BLOCK as u64 {
+            self.prefetch(lower, start, len);
+        }
     }
 
     /// Decodes, in parallel, the compressed blocks a read of `range` will touch that are
     /// not cached yet (at most half the cache, so they survive until used).
     pub fn prefetch(&self, lower: &dyn Layer, start: u64, len: u64) {
-        let end = start.saturating_add(len);
+        self.decode_ahead(lower, start, start.saturating_add(len), 0, 2);
+    }
+
+    /// Decodes the uncached blocks of `start..end` and of the `ahead` blocks after it,
+    /// when the read needs at least one uncached block and there are at least `min`.
+    fn decode_ahead(&self, lower: &dyn Layer, start: u64, end: u64, ahead: usize, min: usize) {
         let first = self
             .compressed
-            .partition_point(|(g, _)| *g + BLOCK as u64 <= start);
+            .partition_point(|(g, _)| g.saturating_add(BLOCK as u64) <= start);
+        let entries = self.compressed.get(first..).unwrap_or_default();
+        let needed = entries
+            .iter()
+            .take_while(|(g, _)| *g < end)
+            .any(|(_, d)| !self.cache.contains(d.number));
+        if !needed {
+            return;
+        }
         let mut todo: Vec<&Arc<BlockDecoder>> = Vec::new();
-        for (g, d) in self.compressed.iter().skip(first) {
-            if *g >= end || todo.len() >= RAM_CACHE_BLOCKS / 2 {
+        let mut past = 0usize;
+        let mut last = None;
+        for (g, d) in entries {
+            if todo.len() >= RAM_CACHE_BLOCKS / 2 {
                 break;
             }
+            if *g >= end {
+                // A block split over two segments counts once.
+                if last != Some(d.number) {
+                    if past >= ahead {
+                        break;
+                    }
+                    past += 1;
+                }
+            }
+            last = Some(d.number);
             if !self.cache.contains(d.number) && !todo.iter().any(|x| x.number == d.number) {
                 todo.push(d);
             }
         }
-        if todo.len() < 2 {
-            return;
+        if todo.len() >= min {
+            decode_parallel(lower, &todo);
         }
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(todo.len());
-        if threads < 2 {
-            return;
-        }
-        std::thread::scope(|s| {
-            for t in 0..threads {
-                let todo = &todo;
-                s.spawn(move || {
-                    for d in todo.iter().skip(t).step_by(threads) {
-                        let _ = d.decoded(lower);
-                    }
-                });
-            }
-        });
     }
+}
+
+/// Decodes `todo` into the cache on up to `parallelism()` threads (this one included),
+/// each taking the next block when done with one. Scoped: every thread has ended when
+/// this returns. Errors are left for the read itself to report.
+fn decode_parallel(lower: &dyn Layer, todo: &[&Arc<BlockDecoder>]) {
+    let next = AtomicUsize::new(0);
+    let work = || {
+        while let Some(d) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
+            let _ = d.decoded(lower);
+        }
+    };
+    let threads = vmsnap_core::parallelism().min(todo.len());
+    if threads < 2 {
+        work();
+        return;
+    }
+    let work = &work;
+    std::thread::scope(|s| {
+        for _ in 1..threads {
+            // No thread (resource limits): this one does the rest.
+            if std::thread::Builder::new().spawn_scoped(s, work).is_err() {
+                break;
+            }
+        }
+        work();
+    });
 }

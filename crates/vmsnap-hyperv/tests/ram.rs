@@ -14,10 +14,12 @@ mod common;
 use std::sync::Arc;
 
 use common::builder::{build, Opts, K, V};
-use common::encode::{encode_block, guest_bytes, memory_block, partition_state, PageMode, Vp};
+use common::encode::{
+    encode_block, guest_bytes, guest_bytes_with, memory_block, partition_state, PageMode, Vp,
+};
 use common::open_with;
 use vmsnap_core::{ErrorKind, ExtentKind, FileLayer, Layer, MemSource, Sniff};
-use vmsnap_hyperv::{HyperVContainer, HyperVRam, PLUGIN, RAM_PLUGIN};
+use vmsnap_hyperv::{pages, HyperVContainer, HyperVRam, PLUGIN, RAM_PLUGIN};
 
 const MIB: usize = 1 << 20;
 const PAGE: usize = 4096;
@@ -368,4 +370,313 @@ fn hostile_ram() {
             .kind(),
         ErrorKind::Malformed
     );
+}
+
+/// A guest of 20 data blocks for the read-path tests: 12 blocks at GPA 0, a 4-block
+/// hole, then 8 blocks (the last one partial, 156 pages). Blocks are, by number mod 6:
+/// XPRESS page records, variable records, XPRESS, raw 1 MiB, XPRESS, and pattern runs
+/// small enough to be stored inline in the key table.
+struct Big {
+    bytes: Vec<u8>,
+    expected: Vec<u8>,
+    /// Compressed data blocks by number.
+    compressed: Vec<u64>,
+}
+
+fn big_guest() -> &'static Big {
+    static BIG: std::sync::OnceLock<Big> = std::sync::OnceLock::new();
+    BIG.get_or_init(|| {
+        let mut ss = vec![
+            K::leaf("VmVersion", V::Int(0x900)),
+            K::leaf("RamMemoryBlock0", V::Arr(memory_block(12 * 256, 0, 0))),
+            K::leaf(
+                "RamMemoryBlock1",
+                V::Arr(memory_block(8 * 256 - 100, 12 * 256, 16 * 256)),
+            ),
+        ];
+        let mut expected = vec![0u8; (24 * 256 - 100) * PAGE];
+        let mut compressed = Vec::new();
+        for n in 0..20u64 {
+            let mut data = guest_bytes(MIB, 500 + n);
+            if n % 6 == 5 {
+                for (i, p) in data.chunks_mut(64 * PAGE).enumerate() {
+                    for c in p.chunks_mut(8) {
+                        c.copy_from_slice(&(n << 8 | i as u64).to_le_bytes());
+                    }
+                }
+            }
+            if n == 19 {
+                data[156 * PAGE..].fill(0);
+            }
+            let v = match n % 6 {
+                1 => encode_block(&data, PageMode::Variable),
+                3 => data.clone(),
+                _ => encode_block(&data, PageMode::Auto),
+            };
+            if n % 6 == 5 {
+                assert!(v.len() < 2048, "inline block");
+            }
+            if n % 6 != 3 {
+                compressed.push(n);
+            }
+            let gpa = if n < 12 { n } else { n + 4 } as usize * MIB;
+            let len = if n == 19 { 156 * PAGE } else { MIB };
+            expected[gpa..gpa + len].copy_from_slice(&data[..len]);
+            ss.push(K::leaf(&format!("RamBlock{n}"), V::Arr(v)).t(2));
+        }
+        let bytes = build(&[K::node("savedstate", ss)], &Opts::default()).bytes;
+        Big {
+            bytes,
+            expected,
+            compressed,
+        }
+    })
+}
+
+fn cold(bytes: &[u8]) -> HyperVRam {
+    HyperVRam::open(Arc::new(FileLayer::new(Arc::new(MemSource::new(
+        bytes.to_vec(),
+    )))))
+    .unwrap()
+}
+
+#[test]
+fn sequential_reads_of_every_size_match() {
+    let g = big_guest();
+    for size in [PAGE, 64 << 10, MIB, 3 * PAGE + 17, MIB + 4097, 5 * MIB] {
+        let layer = cold(&g.bytes);
+        assert_eq!(layer.len(), g.expected.len() as u64);
+        let mut buf = vec![0u8; size];
+        let mut off = 0usize;
+        while off < g.expected.len() {
+            let n = size.min(g.expected.len() - off);
+            layer.read_at(off as u64, &mut buf[..n]).unwrap();
+            assert!(
+                buf[..n] == g.expected[off..off + n],
+                "{size}-byte read at {off:#x}"
+            );
+            off += n;
+        }
+    }
+}
+
+#[test]
+fn sequential_reads_decode_blocks_ahead_and_random_reads_do_not() {
+    let g = big_guest();
+    let layer = cold(&g.bytes);
+    let cache = &layer.ram().cache;
+    let mut buf = vec![0u8; 64 << 10];
+    // The first read has no history: only its pages are decoded.
+    layer.read_at(0, &mut buf).unwrap();
+    assert!(!cache.contains(0));
+    // The next one continues it: block 0 and the ones after it are decoded.
+    layer.read_at(64 << 10, &mut buf).unwrap();
+    assert_eq!(buf[..], g.expected[64 << 10..128 << 10]);
+    for n in [0, 1, 2, 4, 5, 6, 7] {
+        assert!(cache.contains(n), "block {n} read ahead");
+    }
+    assert!(!cache.contains(3), "raw blocks are not decoded");
+    assert!(!cache.contains(12), "read-ahead is bounded");
+    // Random page reads elsewhere decode pages only.
+    for (gpa, block) in [(17 * MIB + 5 * PAGE, 13), (9 * MIB + 200 * PAGE, 9)] {
+        layer.read_at(gpa as u64, &mut buf[..PAGE]).unwrap();
+        assert_eq!(buf[..PAGE], g.expected[gpa..gpa + PAGE]);
+        assert!(!cache.contains(block));
+    }
+}
+
+#[test]
+fn random_reads_match_full_decode() {
+    let g = big_guest();
+    let layer = cold(&g.bytes);
+    let mut rng = common::encode::Rng::new(42);
+    let mut buf = vec![0u8; 3 * PAGE];
+    for i in 0..600 {
+        let (off, n) = match i % 3 {
+            0 => (rng.below(g.expected.len() / PAGE) * PAGE, PAGE),
+            1 => (rng.below(g.expected.len()), 1 + rng.below(2 * PAGE)),
+            // Within one block, often the same few pages again (the cached index).
+            _ => (7 * MIB + rng.below(8) * 513, 1 + rng.below(3 * PAGE)),
+        };
+        let n = n.min(g.expected.len() - off);
+        layer.read_at(off as u64, &mut buf[..n]).unwrap();
+        assert!(
+            buf[..n] == g.expected[off..off + n],
+            "{n} bytes at {off:#x}"
+        );
+    }
+    // Page reads of every compressed block, then whole-block reads of the same layer.
+    for &b in &g.compressed {
+        let gpa = if b < 12 { b } else { b + 4 } as usize * MIB;
+        for p in [0, 1, 100, 155, 156, 255] {
+            let at = gpa + p * PAGE;
+            if at + PAGE > g.expected.len() {
+                continue;
+            }
+            layer.read_at(at as u64, &mut buf[..PAGE]).unwrap();
+            assert!(
+                buf[..PAGE] == g.expected[at..at + PAGE],
+                "block {b} page {p}"
+            );
+        }
+    }
+    let all = vmsnap_testkit::read_all(&layer);
+    assert!(all == g.expected);
+}
+
+#[test]
+fn a_corrupt_page_fails_its_own_reads_and_whole_block_reads() {
+    // Block 1: XPRESS pages, page 5's payload has a match reaching before the output.
+    let good = guest_bytes_with(MIB, 9, false);
+    let mut stream = Vec::new();
+    for (i, p) in good.chunks(PAGE).enumerate() {
+        let c = if i == 5 {
+            vec![0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x61, 0x62, 0x63, 0x64]
+        } else {
+            common::encode::xpress_compress(p)
+        };
+        stream.extend_from_slice(&(c.len() as u32).to_le_bytes());
+        stream.extend_from_slice(&c);
+    }
+    stream.extend_from_slice(&0xFFFF_FFFFu32.to_le_bytes());
+    let ss = vec![
+        K::leaf("VmVersion", V::Int(0x900)),
+        K::leaf("RamMemoryBlock0", V::Arr(memory_block(512, 0, 0))),
+        K::leaf("RamBlock0", V::Arr(guest_bytes(MIB, 1))).t(2),
+        K::leaf("RamBlock1", V::Arr(stream)).t(2),
+    ];
+    let bytes = build(&[K::node("savedstate", ss)], &Opts::default()).bytes;
+    let layer = cold(&bytes);
+    let mut buf = vec![0u8; MIB];
+    // Documented choice: a page read decodes only its own records.
+    for p in [0, 4, 6, 255] {
+        let at = MIB + p * PAGE;
+        layer.read_at(at as u64, &mut buf[..PAGE]).unwrap();
+        assert!(buf[..PAGE] == good[p * PAGE..(p + 1) * PAGE], "page {p}");
+    }
+    let e = layer.read_at(MIB as u64 + 5 * PAGE as u64, &mut buf[..PAGE]);
+    assert_eq!(e.unwrap_err().kind(), ErrorKind::Malformed);
+    assert!(layer
+        .read_at(MIB as u64 + 5 * PAGE as u64 + 100, &mut buf[..10])
+        .is_err());
+    assert!(layer.read_at(MIB as u64, &mut buf).is_err(), "whole block");
+    // Sequential reads: the one that needs page 5 fails, the block's other reads succeed.
+    let layer = cold(&bytes);
+    let mut results = Vec::new();
+    for i in 0..32u64 {
+        results.push(layer.read_at(i * (64 << 10), &mut buf[..64 << 10]).is_ok());
+    }
+    assert!(results[..16].iter().all(|&ok| ok));
+    assert!(!results[16], "the read holding page 5");
+    assert!(results[17..].iter().all(|&ok| ok));
+}
+
+/// Decodes `[a, b)` of a block through its page index, as a page read does.
+fn range_of(
+    stream: &[u8],
+    index: &pages::PageIndex,
+    a: usize,
+    b: usize,
+) -> vmsnap_core::Result<Vec<u8>> {
+    let mut dst = vec![0xAAu8; b - a];
+    let mut scratch = Vec::new();
+    let data_end = b.min(index.produced());
+    if data_end <= a {
+        dst.fill(0);
+        return Ok(dst);
+    }
+    let (s, e, out) = index.input_range(a, data_end).unwrap();
+    pages::decode_range(
+        &stream[s..e],
+        1000 + s as u64,
+        out,
+        index,
+        a,
+        &mut dst,
+        &mut scratch,
+    )?;
+    Ok(dst)
+}
+
+#[test]
+fn page_decode_matches_full_decode_on_random_and_corrupt_streams() {
+    let mut rng = common::encode::Rng::new(7);
+    let mut full = vec![0u8; MIB];
+    // How often each outcome of a corruption was seen: header error, still good, payload.
+    let mut seen = [0usize; 3];
+    for seed in 0..40u64 {
+        let (stream, expected) = common::encode::random_stream(seed);
+        let n = pages::decode_block(&stream, &mut full, 1000).unwrap();
+        assert!(
+            full == expected,
+            "seed {seed}: the generator and decode_block agree"
+        );
+        let index = pages::PageIndex::build(&stream, 1000).unwrap();
+        assert_eq!(index.produced(), n);
+        // Every page, and random unaligned ranges (some past the records' end).
+        for p in 0..256 {
+            let got = range_of(&stream, &index, p * PAGE, (p + 1) * PAGE).unwrap();
+            assert!(
+                got == full[p * PAGE..(p + 1) * PAGE],
+                "seed {seed} page {p}"
+            );
+        }
+        for _ in 0..40 {
+            let a = rng.below(MIB);
+            let b = a + 1 + rng.below((MIB - a).min(3 * PAGE));
+            let got = range_of(&stream, &index, a, b).unwrap();
+            assert!(got == full[a..b], "seed {seed} range {a:#x}..{b:#x}");
+        }
+        assert!(range_of(&stream, &index, 0, MIB).unwrap() == full);
+
+        // Corrupt copies: flipped bytes, a truncation, a spliced tag.
+        for k in 0..12 {
+            let mut bad = stream.clone();
+            match k % 3 {
+                0 => {
+                    for _ in 0..1 + rng.below(3) {
+                        let i = rng.below(bad.len());
+                        bad[i] ^= 1 << rng.below(8);
+                    }
+                }
+                1 => bad.truncate(rng.below(bad.len())),
+                _ => {
+                    let i = rng.below(bad.len().saturating_sub(4));
+                    let t = [0xFFFF_FFFCu32, 0xFFFF_FFFD, 4097, 0][rng.below(4)];
+                    bad[i..i + 4].copy_from_slice(&t.to_le_bytes());
+                }
+            }
+            let whole = pages::decode_block(&bad, &mut full, 1000);
+            match pages::PageIndex::build(&bad, 1000) {
+                // A malformed header anywhere fails the index walk and the full decode.
+                Err(_) => {
+                    seen[0] += 1;
+                    assert!(whole.is_err(), "seed {seed} corruption {k}");
+                }
+                Ok(index) => {
+                    let all = range_of(&bad, &index, 0, MIB);
+                    match &whole {
+                        // A good block decodes the same page by page.
+                        Ok(_) => {
+                            seen[1] += 1;
+                            assert!(all.unwrap() == full);
+                            for p in 0..256 {
+                                let got = range_of(&bad, &index, p * PAGE, (p + 1) * PAGE);
+                                assert!(got.unwrap() == full[p * PAGE..(p + 1) * PAGE]);
+                            }
+                        }
+                        // A payload error: reading the whole block through the index
+                        // fails on the same record (unless it was an empty one).
+                        Err(e) => {
+                            seen[2] += 1;
+                            if let Err(e2) = all {
+                                assert_eq!(e.to_string(), e2.to_string());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(seen.iter().all(|&n| n > 0), "outcomes seen: {seen:?}");
 }

@@ -278,3 +278,114 @@ pub fn guest_bytes_with(len: usize, seed: u64, random: bool) -> Vec<u8> {
     }
     v
 }
+
+/// A seeded xorshift generator for the random streams below.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// `n` bytes, text-like (compressible) or random.
+fn content(rng: &mut Rng, n: usize) -> Vec<u8> {
+    let words = b"the quick brown fox jumps over the lazy dog kernel32 ntoskrnl hal.dll ";
+    let random = rng.below(4) == 0;
+    (0..n)
+        .map(|i| {
+            if random {
+                rng.next() as u8
+            } else {
+                words[(i + rng.below(3)) % words.len()]
+            }
+        })
+        .collect()
+}
+
+/// A random page-record stream for one block, using every record kind: pattern pages
+/// and runs, raw and XPRESS page records, variable records of any size (unaligned,
+/// multi-page, empty, raw or XPRESS), an early end tag or none after a full block.
+/// Returns the stream and the 1 MiB it decodes to.
+pub fn random_stream(seed: u64) -> (Vec<u8>, Vec<u8>) {
+    const PAGE: usize = 4096;
+    const MIB: usize = 1 << 20;
+    let mut rng = Rng::new(seed);
+    let mut s = Vec::new();
+    let mut out = vec![0u8; MIB];
+    let mut op = 0usize;
+    let tag = |s: &mut Vec<u8>, v: u32| s.extend_from_slice(&v.to_le_bytes());
+    while op < MIB {
+        let room = MIB - op;
+        match rng.below(9) {
+            0 | 1 if room >= PAGE => {
+                let w = rng.next();
+                let count = if rng.below(2) == 0 {
+                    tag(&mut s, 0xFFFF_FFFE);
+                    s.extend_from_slice(&w.to_le_bytes());
+                    1
+                } else {
+                    let c = 1 + rng.below((room / PAGE).min(40));
+                    tag(&mut s, 0xFFFF_FFFD);
+                    s.extend_from_slice(&w.to_le_bytes());
+                    tag(&mut s, c as u32);
+                    c
+                };
+                for c in out[op..op + count * PAGE].chunks_mut(8) {
+                    c.copy_from_slice(&w.to_le_bytes());
+                }
+                op += count * PAGE;
+            }
+            2 | 3 if room >= PAGE => {
+                let p = content(&mut rng, PAGE);
+                let c = xpress_compress(&p);
+                if c.len() < PAGE && rng.below(4) != 0 {
+                    tag(&mut s, c.len() as u32);
+                    s.extend_from_slice(&c);
+                } else {
+                    tag(&mut s, PAGE as u32);
+                    s.extend_from_slice(&p);
+                }
+                out[op..op + PAGE].copy_from_slice(&p);
+                op += PAGE;
+            }
+            4..=6 => {
+                let n = 1 + rng.below(room.min(3 * PAGE + 5));
+                let p = content(&mut rng, n);
+                let c = xpress_compress(&p);
+                let data = if c.len() == n || rng.below(3) == 0 {
+                    p.clone()
+                } else {
+                    c
+                };
+                tag(&mut s, 0xFFFF_FFFC);
+                tag(&mut s, n as u32);
+                tag(&mut s, data.len() as u32);
+                s.extend_from_slice(&data);
+                out[op..op + n].copy_from_slice(&p);
+                op += n;
+            }
+            7 => {
+                // An empty variable record.
+                tag(&mut s, 0xFFFF_FFFC);
+                tag(&mut s, 0);
+                tag(&mut s, 0);
+            }
+            _ if rng.below(12) == 0 => break,
+            _ => {}
+        }
+    }
+    if op < MIB || rng.below(2) == 0 {
+        tag(&mut s, 0xFFFF_FFFF);
+    }
+    (s, out)
+}
