@@ -1,6 +1,7 @@
 //! The parsed container: headers, replay log, object tables, key tables and the key
 //! tree, with every finding made on the way. The typed API for embedders.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use serde_json::{json, Map, Value as Json};
@@ -8,13 +9,13 @@ use vmsnap_core::{Error, Finding, Findings, Layer, LayerExt, Result, ResultExt};
 
 use crate::header::{read_headers, FileHeader};
 use crate::image::Image;
-use crate::keys::{read_keys, Key, KeyTableInfo};
-use crate::limits::MAX_META_ARRAY_BYTES;
+use crate::keys::{read_keys, FileStrings, Key, KeyTableInfo};
+use crate::limits::{MAX_META_ARRAY_BYTES, MAX_META_ARRAY_BYTES_TOTAL};
 use crate::log::{read_log, ReplayLog};
 use crate::objects::{read_objects, Object};
 use crate::raw::{OBJ_FILE, OBJ_FREE, OBJ_KEY_TABLE, OBJ_OBJECT_TABLE, VERSION_3_1};
 use crate::tree::Tree;
-use crate::value::{ArrayData, Stored, Value};
+use crate::value::{utf16, ArrayData, Stored, Value};
 
 /// A Hyper-V storage container (`.vmcx`, `.vmrs`, `.vsv`), parsed and verified.
 #[derive(Debug, Clone)]
@@ -35,6 +36,8 @@ pub struct Container {
     pub key_tables: Vec<KeyTableInfo>,
     /// The key tree.
     pub tree: Tree,
+    /// File-object strings decoded at open, and those deferred.
+    pub strings: FileStrings,
     /// Findings.
     pub findings: Findings,
 }
@@ -69,6 +72,7 @@ impl Container {
             objects: tables.objects,
             key_tables: kt.tables,
             tree,
+            strings: kt.strings,
             findings,
         })
     }
@@ -99,21 +103,38 @@ impl Container {
         }
     }
 
+    /// Decodes a String value kept in a file object (a [`Value::DeferredString`]),
+    /// reading at most `limit` bytes: the text (trailing NULs trimmed) and whether the
+    /// bytes were not valid UTF-16.
+    pub fn read_string(&self, s: Stored, limit: u64) -> Result<(String, bool)> {
+        let data = self
+            .image
+            .read_vec(s.offset, u64::from(s.size), limit, "file-object string")?;
+        Ok(utf16(&data))
+    }
+
     /// The lossless key tree as JSON: every key with its type, value, insertion sequence,
     /// table, offset, flags and checksum status; repeated names all kept in order.
+    ///
+    /// File-object arrays of at most [`MAX_META_ARRAY_BYTES`] are shown while the bytes
+    /// shown stay within the file's size (at most [`MAX_META_ARRAY_BYTES_TOTAL`]), so
+    /// keys all naming one file object cannot multiply it. A value not shown for a budget
+    /// (such an array, or a [`Value::DeferredString`]) is `null` with `"deferred": true`;
+    /// its `file_object` says where it is.
     pub fn tree_json(&self) -> Json {
+        let budget = Cell::new(self.image.len().min(MAX_META_ARRAY_BYTES_TOTAL));
         let roots: Vec<Json> = self
             .tree
             .roots
             .iter()
-            .map(|&id| self.key_json(id, 0))
+            .map(|&id| self.key_json(id, 0, &budget))
             .collect();
         let orphans: Vec<Json> = self
             .tree
             .orphans
             .iter()
             .map(|&(id, why)| {
-                let mut j = self.key_json_flat(id);
+                let mut j = self.key_json_flat(id, &budget);
                 if let (Some(m), Some(k)) = (j.as_object_mut(), self.tree.key(id)) {
                     m.insert("orphan".into(), json!(why.as_str()));
                     m.insert("parent_table".into(), json!(k.parent_table));
@@ -125,7 +146,8 @@ impl Container {
         json!({"keys": roots, "orphans": orphans})
     }
 
-    fn key_json_flat(&self, id: u32) -> Json {
+    /// One key as JSON; `budget` is what is left of the file-object array bytes shown.
+    fn key_json_flat(&self, id: u32, budget: &Cell<u64>) -> Json {
         let Some(k) = self.tree.key(id) else {
             return Json::Null;
         };
@@ -133,13 +155,19 @@ impl Container {
         m.insert("name".into(), json!(k.name));
         m.insert("type".into(), json!(k.value.type_name()));
         let img = &self.image;
+        let deferred = Cell::new(matches!(k.value, Value::DeferredString(_)));
         let v = k.value.to_json(|s: Stored| {
-            (u64::from(s.size) <= MAX_META_ARRAY_BYTES)
-                .then(|| {
-                    img.read_vec(s.offset, u64::from(s.size), MAX_META_ARRAY_BYTES, "array")
-                        .ok()
-                })
-                .flatten()
+            let size = u64::from(s.size);
+            if size > MAX_META_ARRAY_BYTES {
+                return None; // shown by reference
+            }
+            let Some(left) = budget.get().checked_sub(size) else {
+                deferred.set(true);
+                return None;
+            };
+            budget.set(left);
+            img.read_vec(s.offset, size, MAX_META_ARRAY_BYTES, "array")
+                .ok()
         });
         if !k.value.is_node() {
             m.insert("value".into(), v);
@@ -151,6 +179,9 @@ impl Container {
         }
         if let Value::String { lossy: true, .. } = &k.value {
             m.insert("lossy_utf16".into(), json!(true));
+        }
+        if deferred.get() {
+            m.insert("deferred".into(), json!(true));
         }
         if let Value::Unknown { kind, .. } = &k.value {
             m.insert("kind".into(), json!(kind));
@@ -173,13 +204,16 @@ impl Container {
         Json::Object(m)
     }
 
-    fn key_json(&self, id: u32, depth: usize) -> Json {
-        let mut j = self.key_json_flat(id);
+    fn key_json(&self, id: u32, depth: usize, budget: &Cell<u64>) -> Json {
+        let mut j = self.key_json_flat(id, budget);
         let kids = self.tree.children_of(Some(id));
         if self.tree.key(id).is_some_and(|k| k.value.is_node())
             && depth < crate::limits::MAX_KEY_DEPTH
         {
-            let c: Vec<Json> = kids.iter().map(|&c| self.key_json(c, depth + 1)).collect();
+            let c: Vec<Json> = kids
+                .iter()
+                .map(|&c| self.key_json(c, depth + 1, budget))
+                .collect();
             if let Some(m) = j.as_object_mut() {
                 m.insert("children".into(), Json::Array(c));
             }
@@ -206,6 +240,7 @@ impl Container {
             "keys": self.tree.keys.len(),
             "orphan_keys": self.tree.orphans.len(),
             "checksum_mismatches": self.tree.keys.iter().filter(|k| !k.checksum_ok).count(),
+            "file_object_strings": self.strings,
         })
     }
 }

@@ -1,11 +1,13 @@
 //! Key tables (active copy by sequence) and key entries of every type, each checksum
 //! verified.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use vmsnap_core::{Bytes, Error, Finding, Findings, Layer, LayerExt, Result};
 
-use crate::limits::{MAX_KEYS, MAX_KEY_BYTES_TOTAL, MAX_KEY_TABLE_BYTES, MAX_STRING_BYTES};
+use crate::limits::{
+    MAX_KEYS, MAX_KEY_BYTES_TOTAL, MAX_KEY_TABLE_BYTES, MAX_STRING_BYTES, MAX_STRING_BYTES_TOTAL,
+};
 use crate::objects::Object;
 use crate::raw::{
     crc_with_zeroed, key_type, seq_newer, FILE_POINTER_LEN, KEY_ENTRY_CRC_AT, KEY_ENTRY_HEADER_LEN,
@@ -62,6 +64,36 @@ pub struct KeyTableInfo {
     pub keys: usize,
 }
 
+/// File-object String values: how many were decoded at open, against what budget, and
+/// how many were left [`Value::DeferredString`].
+///
+/// Keys may all point at the same file object, so decoding each one's string would make
+/// memory grow with the number of keys, not the file's size. The stored bytes decoded
+/// are counted against a budget of the file's size (at most [`MAX_STRING_BYTES_TOTAL`]);
+/// a sound file never reaches it, since its file objects do not overlap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FileStrings {
+    /// Stored (UTF-16LE) bytes that may be decoded at open.
+    pub budget: u64,
+    /// Strings decoded.
+    pub decoded: u64,
+    /// Their stored bytes, counted against the budget.
+    pub decoded_bytes: u64,
+    /// Strings left deferred (over the budget, or larger than [`MAX_STRING_BYTES`]).
+    pub deferred: u64,
+    /// Their stored bytes.
+    pub deferred_bytes: u64,
+}
+
+/// What reading file-object values needs: the file objects of the object table (sorted),
+/// the string budget, and where the first deferred string's key is.
+#[derive(Debug)]
+struct FileValues {
+    objects: Vec<(u64, u64)>,
+    stats: FileStrings,
+    first_deferred: Option<u64>,
+}
+
 /// All key tables and the keys of the active copies, tables by index, entries in
 /// physical order.
 #[derive(Debug, Clone, Default)]
@@ -70,10 +102,17 @@ pub struct KeyTables {
     pub tables: Vec<KeyTableInfo>,
     /// Keys of the active copies, sorted by (table, offset).
     pub keys: Vec<Key>,
+    /// File-object strings decoded and deferred.
+    pub strings: FileStrings,
 }
 
 /// Reads every key table named in `objects`, picks the active copy of each index and
 /// parses its entries.
+///
+/// The key table bytes read in total are at most the file's size (and
+/// [`MAX_KEY_BYTES_TOTAL`]): key tables do not overlap in a sound file, and object
+/// entries all naming the same bytes must not multiply them. An object listed twice is
+/// read once.
 pub fn read_keys(
     image: &dyn Layer,
     objects: &[Object],
@@ -81,6 +120,8 @@ pub fn read_keys(
 ) -> Result<KeyTables> {
     let mut copies: BTreeMap<u16, Vec<(KeyTableInfo, Vec<u8>)>> = BTreeMap::new();
     let mut total = 0u64;
+    let key_budget = image.len().min(MAX_KEY_BYTES_TOTAL);
+    let mut seen: HashSet<u64> = HashSet::new();
     for obj in objects.iter().filter(|o| o.kind == OBJ_KEY_TABLE) {
         let size = u64::from(obj.size);
         if obj.end().is_none_or(|e| e > image.len()) || size < KEY_TABLE_HEADER_LEN as u64 {
@@ -96,9 +137,27 @@ pub fn read_keys(
             );
             continue;
         }
+        if !seen.insert(obj.offset) {
+            findings.push(
+                Finding::warning(
+                    "key_table",
+                    format!(
+                        "key table at {:#x} is listed more than once; read once",
+                        obj.offset
+                    ),
+                )
+                .at(obj.entry_at),
+            );
+            continue;
+        }
         total = total.saturating_add(size);
-        if total > MAX_KEY_BYTES_TOTAL {
-            return Err(Error::limit("key table bytes", total, MAX_KEY_BYTES_TOTAL));
+        if total > key_budget {
+            return Err(Error::limit(
+                "key table bytes (at most the file's size)",
+                total,
+                key_budget,
+            )
+            .at(obj.entry_at));
         }
         let raw = image.read_vec(obj.offset, size, MAX_KEY_TABLE_BYTES, "key table")?;
         let b = Bytes::new(&raw, obj.offset);
@@ -146,16 +205,23 @@ pub fn read_keys(
             raw,
         ));
     }
-    let file_objects: Vec<(u64, u64)> = {
-        let mut v: Vec<(u64, u64)> = objects
-            .iter()
-            .filter(|o| o.kind == OBJ_FILE)
-            .map(|o| (o.offset, u64::from(o.size)))
-            .collect();
-        v.sort_unstable();
-        v
-    };
     let mut out = KeyTables::default();
+    let mut files = FileValues {
+        objects: {
+            let mut v: Vec<(u64, u64)> = objects
+                .iter()
+                .filter(|o| o.kind == OBJ_FILE)
+                .map(|o| (o.offset, u64::from(o.size)))
+                .collect();
+            v.sort_unstable();
+            v
+        },
+        stats: FileStrings {
+            budget: image.len().min(MAX_STRING_BYTES_TOTAL),
+            ..FileStrings::default()
+        },
+        first_deferred: None,
+    };
     for (index, list) in copies {
         // Newest verified copy; a copy whose header fails only when none verifies.
         let mut best: Option<usize> = None;
@@ -185,12 +251,32 @@ pub fn read_keys(
             if Some(i) == best {
                 info.active = true;
                 let before = out.keys.len();
-                parse_entries(image, &info, &raw, &file_objects, &mut out.keys, findings)?;
+                parse_entries(image, &info, &raw, &mut files, &mut out.keys, findings)?;
                 info.keys = out.keys.len() - before;
             }
             out.tables.push(info);
         }
     }
+    let s = files.stats;
+    if s.deferred > 0 {
+        // Unsafe: a host path in a string not decoded is not listed as a reference.
+        let mut f = Finding::unsafe_(
+            "file_object_strings",
+            format!(
+                "{} file-object strings ({} bytes) were not decoded at open: past the \
+                 budget of {} bytes decoded in all (the file's size, at most \
+                 {MAX_STRING_BYTES_TOTAL}; {} decoded) or larger than {MAX_STRING_BYTES} \
+                 bytes each. They are kept by reference, and host paths in them are not \
+                 listed as external references",
+                s.deferred, s.deferred_bytes, s.budget, s.decoded_bytes
+            ),
+        );
+        if let Some(at) = files.first_deferred {
+            f = f.at(at);
+        }
+        findings.push(f);
+    }
+    out.strings = s;
     Ok(out)
 }
 
@@ -198,7 +284,7 @@ fn parse_entries(
     image: &dyn Layer,
     info: &KeyTableInfo,
     raw: &[u8],
-    file_objects: &[(u64, u64)],
+    files: &mut FileValues,
     keys: &mut Vec<Key>,
     findings: &mut Findings,
 ) -> Result<()> {
@@ -234,15 +320,7 @@ fn parse_entries(
         if keys.len() >= MAX_KEYS {
             return Err(Error::limit("keys", keys.len() as u64 + 1, MAX_KEYS as u64));
         }
-        keys.push(parse_entry(
-            image,
-            info,
-            pos,
-            at,
-            entry,
-            file_objects,
-            findings,
-        ));
+        keys.push(parse_entry(image, info, pos, at, entry, files, findings));
         pos += size;
     }
     Ok(())
@@ -254,7 +332,7 @@ fn parse_entry(
     pos: usize,
     at: u64,
     entry: &[u8],
-    file_objects: &[(u64, u64)],
+    files: &mut FileValues,
     findings: &mut Findings,
 ) -> Key {
     // Header fields (the caller checked the entry holds the whole header; a field
@@ -321,7 +399,7 @@ fn parse_entry(
                 let s = Stored { offset, size };
                 key.stored = Some(s);
                 (
-                    file_value(image, kind, s, file_objects, at, findings),
+                    file_value(image, kind, s, at, files, findings),
                     FILE_POINTER_LEN,
                 )
             }
@@ -420,8 +498,8 @@ fn file_value(
     image: &dyn Layer,
     kind: u8,
     s: Stored,
-    file_objects: &[(u64, u64)],
     at: u64,
+    files: &mut FileValues,
     findings: &mut Findings,
 ) -> Value {
     let size = u64::from(s.size);
@@ -433,10 +511,10 @@ fn file_value(
         ));
     }
     // The object table should list an object covering the data (dissect requires it).
-    let i = file_objects.partition_point(|&(o, _)| o <= s.offset);
+    let i = files.objects.partition_point(|&(o, _)| o <= s.offset);
     let covered = i
         .checked_sub(1)
-        .and_then(|j| file_objects.get(j))
+        .and_then(|j| files.objects.get(j))
         .is_some_and(|&(o, n)| s.offset - o + size <= n);
     if !covered {
         findings.push(
@@ -451,8 +529,23 @@ fn file_value(
         );
     }
     if kind == key_type::STRING {
+        // Checked before reading: decoded bytes stay within the budget, however many
+        // keys name the same (or overlapping) file objects.
+        let b = &mut files.stats;
+        let within = b
+            .decoded_bytes
+            .checked_add(size)
+            .is_some_and(|n| n <= b.budget);
+        if size > MAX_STRING_BYTES || !within {
+            b.deferred = b.deferred.saturating_add(1);
+            b.deferred_bytes = b.deferred_bytes.saturating_add(size);
+            files.first_deferred.get_or_insert(at);
+            return Value::DeferredString(s);
+        }
         match image.read_vec(s.offset, size, MAX_STRING_BYTES, "file-object string") {
             Ok(data) => {
+                b.decoded = b.decoded.saturating_add(1);
+                b.decoded_bytes = b.decoded_bytes.saturating_add(size);
                 let (text, lossy) = utf16(&data);
                 Value::String { text, lossy }
             }

@@ -38,3 +38,11 @@ pub const RAM_READ_AHEAD_BLOCKS: usize = 8;
 /// Sequential read streams tracked at once (readers interleaving reads of their own
 /// ranges, as a parallel convert does).
 pub const RAM_READ_STREAMS: usize = 8;
+/// Most file-object string bytes (as stored, UTF-16LE) decoded when a container is
+/// opened, in total. The budget is also at most the file's size: file objects do not
+/// overlap in a sound file, so only keys pointing many times at the same bytes reach
+/// it. Strings past it stay [`crate::Value::DeferredString`], with a finding.
+pub const MAX_STRING_BYTES_TOTAL: u64 = 64 << 20;
+/// Most file-object array bytes rendered by one `meta()` (also at most the file's size);
+/// arrays past it are shown by reference, marked `deferred`.
+pub const MAX_META_ARRAY_BYTES_TOTAL: u64 = 64 << 20;

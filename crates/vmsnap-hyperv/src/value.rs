@@ -27,6 +27,13 @@ pub enum Value {
         /// Whether the bytes were not valid UTF-16 (decoded lossily).
         lossy: bool,
     },
+    /// UTF-16LE string (type 6) in a file object, not decoded at open: it is larger
+    /// than [`MAX_STRING_BYTES`](crate::limits::MAX_STRING_BYTES), or the container's
+    /// budget for decoded file-object strings
+    /// ([`MAX_STRING_BYTES_TOTAL`](crate::limits::MAX_STRING_BYTES_TOTAL), at most the
+    /// file's size) was spent. [`Container::read_string`](crate::Container::read_string)
+    /// decodes it on demand.
+    DeferredString(Stored),
     /// Byte array (type 7): inline bytes, or a file object read on demand.
     Array(ArrayData),
     /// Boolean (type 8).
@@ -80,7 +87,7 @@ impl Value {
             Value::Int(_) => "int",
             Value::UInt(_) => "uint",
             Value::Double(_) => "double",
-            Value::String { .. } => "string",
+            Value::String { .. } | Value::DeferredString(_) => "string",
             Value::Array(_) => "array",
             Value::Bool(_) => "bool",
             Value::Node { .. } => "node",
@@ -104,7 +111,7 @@ impl Value {
         }
     }
 
-    /// The text of a String key.
+    /// The text of a String key (`None` for a [`Value::DeferredString`]).
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::String { text, .. } => Some(text),
@@ -113,7 +120,7 @@ impl Value {
     }
 
     /// The value as JSON (`array_bytes` supplies the bytes of file-object arrays when
-    /// they are small enough to show).
+    /// they are small enough to show; a [`Value::DeferredString`] is `null`).
     pub fn to_json(&self, array_bytes: impl Fn(Stored) -> Option<Vec<u8>>) -> Json {
         match self {
             Value::Int(v) => json!(v),
@@ -126,6 +133,7 @@ impl Value {
                 }
             }
             Value::String { text, .. } => json!(text),
+            Value::DeferredString(_) => Json::Null,
             Value::Array(ArrayData::Inline(v)) => json!(hex(v)),
             Value::Array(ArrayData::File(s)) => match array_bytes(*s) {
                 Some(v) => json!(hex(&v)),

@@ -282,3 +282,243 @@ fn truncated_and_garbage_files() {
         }
     }
 }
+
+/// Points the file-object pointer of the key at `at` at `(offset, size)`.
+fn repoint(f: &mut [u8], at: usize, offset: u64, size: u32) {
+    let vo = at + 21 + f[at + 20] as usize;
+    f[vo..vo + 4].copy_from_slice(&size.to_le_bytes());
+    f[vo + 4..vo + 12].copy_from_slice(&offset.to_le_bytes());
+    fix_crc(f, at, 12);
+}
+
+/// UTF-16LE of `s`.
+fn utf16le(s: &str) -> Vec<u8> {
+    s.encode_utf16().flat_map(u16::to_le_bytes).collect()
+}
+
+/// The audit's case, scaled down: many keys naming one large file-object string (the
+/// same bytes, or overlapping slices of them, so de-duplicating identical pointers would
+/// not be enough). Decoding stays within the file's size; the strings past the budget
+/// are kept, deferred, readable on demand, with an unsafe finding; those within it are
+/// decoded as before.
+#[test]
+fn many_keys_naming_one_file_object_string() {
+    let big: String = (0..256 << 10)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect(); // 512 KiB stored
+    let other = "Ω".repeat(1500); // 3000 bytes stored: a file object of its own
+    let n = 64usize;
+    let mut kids = vec![
+        K::leaf("big", V::Str(big.clone())),
+        K::leaf("other", V::Str(other.clone())),
+    ];
+    for i in 0..n {
+        kids.push(K::leaf(&format!("s{i}"), V::Str("x".into())).in_file());
+    }
+    let b = build(&[K::node("configuration", kids)], &Opts::default());
+    let place = |p: &str| b.placed.iter().find(|x| x.path == p).unwrap();
+    let (bo, bs) = place("/configuration/big").file_object.unwrap();
+    let mut f = b.bytes.clone();
+    // Even keys: the whole string; odd keys: a slice starting `i` characters in.
+    let want = |i: usize| -> (u64, u32, &str) {
+        let skip = if i % 2 == 0 { 0 } else { i };
+        (bo + 2 * skip as u64, bs - 2 * skip as u32, &big[skip..])
+    };
+    for i in 0..n {
+        let (o, s, _) = want(i);
+        repoint(
+            &mut f,
+            place(&format!("/configuration/s{i}")).file_offset as usize,
+            o,
+            s,
+        );
+    }
+    let file_len = f.len() as u64;
+    assert!(
+        file_len < 2 * u64::from(bs),
+        "the test needs a second copy to overflow"
+    );
+    let c = open(&f).unwrap();
+    let st = c.strings;
+    assert_eq!(st.budget, file_len);
+    assert_eq!((st.decoded, st.deferred), (2, n as u64), "{st:?}");
+    assert_eq!(st.decoded_bytes, u64::from(bs) + 3000);
+    assert!(st.decoded_bytes <= st.budget);
+    let sum: u64 = (0..n).map(|i| u64::from(want(i).1)).sum();
+    assert_eq!(st.deferred_bytes, sum);
+    // Within the budget: decoded as before.
+    assert_eq!(
+        c.value("/configuration/big").unwrap().as_str(),
+        Some(big.as_str())
+    );
+    assert_eq!(
+        c.value("/configuration/other").unwrap().as_str(),
+        Some(other.as_str())
+    );
+    // Past it: kept by reference, exact, and readable on demand.
+    for i in 0..n {
+        let k = c.get(&format!("/configuration/s{i}")).unwrap();
+        let (o, s, text) = want(i);
+        let Value::DeferredString(at) = k.value else {
+            panic!("s{i}: {:?}", k.value)
+        };
+        assert_eq!((at.offset, at.size), (o, s));
+        assert_eq!(k.value.type_name(), "string");
+        assert!(k.checksum_ok);
+        let (got, lossy) = c.read_string(at, u64::from(bs)).unwrap();
+        assert!(!lossy && got == text, "s{i}");
+    }
+    let found: Vec<_> = c
+        .findings
+        .to_vec()
+        .into_iter()
+        .filter(|f| f.rule == "file_object_strings")
+        .collect();
+    assert_eq!(found.len(), 1, "one finding, not one per key");
+    assert_eq!(found[0].severity, vmsnap_core::Severity::Unsafe);
+    assert_eq!(
+        found[0].offset,
+        Some(place("/configuration/s0").file_offset)
+    );
+    // meta: type, pointer and the deferral shown; no text.
+    let m = c.tree_json();
+    let kids = m["keys"][0]["children"].as_array().unwrap();
+    assert_eq!(kids[0]["value"].as_str().unwrap().len(), big.len());
+    let s1 = &kids[3];
+    assert_eq!(s1["name"], "s1");
+    assert_eq!(s1["type"], "string");
+    assert!(s1["value"].is_null());
+    assert_eq!(s1["deferred"], true);
+    assert_eq!(s1["file_object"]["offset"], want(1).0);
+    assert!(kids[0].get("deferred").is_none());
+    assert!(m.to_string().len() < 2 * file_len as usize);
+    // The layer opens too, with the finding.
+    let layer =
+        HyperVContainer::open(Arc::new(FileLayer::new(Arc::new(MemSource::new(f))))).unwrap();
+    assert!(layer
+        .findings()
+        .iter()
+        .any(|f| f.rule == "file_object_strings"));
+    assert_eq!(
+        layer.meta()["structure"]["file_object_strings"]["deferred"],
+        n as u64
+    );
+
+    // Under the budget, keys sharing one string are all decoded, and no finding is made.
+    let shared = "path-like but not: ".repeat(60); // 2280 bytes stored
+    let mut kids = vec![K::leaf("shared", V::Str(shared.clone()))];
+    for i in 0..4 {
+        kids.push(K::leaf(&format!("s{i}"), V::Str("x".into())).in_file());
+    }
+    let b = build(&[K::node("configuration", kids)], &Opts::default());
+    let place = |p: &str| b.placed.iter().find(|x| x.path == p).unwrap();
+    let (so, ss) = place("/configuration/shared").file_object.unwrap();
+    let mut f = b.bytes.clone();
+    for i in 0..4 {
+        repoint(
+            &mut f,
+            place(&format!("/configuration/s{i}")).file_offset as usize,
+            so,
+            ss,
+        );
+    }
+    let c = open(&f).unwrap();
+    assert_eq!((c.strings.decoded, c.strings.deferred), (5, 0));
+    for p in ["shared", "s0", "s1", "s2", "s3"] {
+        let v = c.value(&format!("/configuration/{p}")).unwrap();
+        assert_eq!(v.as_str(), Some(shared.as_str()), "{p}");
+    }
+    assert!(!rules(&c).contains(&"file_object_strings"));
+    assert_eq!(utf16le(&shared).len(), ss as usize);
+}
+
+/// Keys all naming one file-object array small enough to show: `meta()` shows the bytes
+/// while they stay within the file's size, then marks the rest deferred.
+#[test]
+fn many_keys_naming_one_file_object_array_in_meta() {
+    let data: Vec<u8> = (0..60u32 << 10).map(|i| (i * 7) as u8).collect();
+    let n = 200usize;
+    let mut kids = vec![K::leaf("arr", V::Arr(data.clone()))];
+    for i in 0..n {
+        kids.push(K::leaf(&format!("a{i}"), V::Arr(vec![1])).in_file());
+    }
+    let b = build(&[K::node("configuration", kids)], &Opts::default());
+    let place = |p: &str| b.placed.iter().find(|x| x.path == p).unwrap();
+    let (ao, asz) = place("/configuration/arr").file_object.unwrap();
+    let mut f = b.bytes.clone();
+    for i in 0..n {
+        repoint(
+            &mut f,
+            place(&format!("/configuration/a{i}")).file_offset as usize,
+            ao,
+            asz,
+        );
+    }
+    let file_len = f.len() as u64;
+    let c = open(&f).unwrap();
+    let m = c.tree_json();
+    let kids = m["keys"][0]["children"].as_array().unwrap();
+    assert_eq!(kids.len(), n + 1);
+    let hex = vmsnap_hyperv::value::hex(&data);
+    let shown = kids.iter().filter(|k| k["value"] == hex.as_str()).count();
+    let deferred = kids
+        .iter()
+        .filter(|k| k["value"].is_null() && k["deferred"] == true)
+        .count();
+    assert_eq!(shown + deferred, n + 1);
+    assert_eq!(
+        shown as u64,
+        file_len / u64::from(asz),
+        "as many as the file holds"
+    );
+    assert!(deferred > n / 2);
+    // Every key still names its bytes, and reading them is unchanged.
+    for k in kids {
+        assert_eq!(k["size"], u64::from(asz));
+        assert_eq!(k["file_object"]["offset"], ao);
+    }
+    let Value::Array(a) = &c.get("/configuration/a150").unwrap().value else {
+        panic!()
+    };
+    assert_eq!(c.array_bytes(a, 1 << 20).unwrap(), data);
+}
+
+/// Object entries naming the key table again, or overlapping slices of it: the same
+/// offset is read once, and the key table bytes read stay within the file's size.
+#[test]
+fn key_tables_listed_many_times() {
+    let b = build(&tree(), &Opts::default());
+    let (_, kt, kt_size) = b.table_offsets[0];
+    // Slots in use: the key tables, then the file objects.
+    let used = b.table_offsets.len() + b.placed.iter().filter(|p| p.file_object.is_some()).count();
+    let entry = |slot: usize| 0x2008 + slot * 18;
+    let write = |f: &mut [u8], slot: usize, offset: u64| {
+        let e = entry(slot);
+        f[e] = 2;
+        f[e + 5..e + 13].copy_from_slice(&offset.to_le_bytes());
+        f[e + 13..e + 17].copy_from_slice(&kt_size.to_le_bytes());
+        f[e + 17] = 1;
+        let mut v = f[e..e + 18].to_vec();
+        v[1..5].fill(0);
+        let crc = crc32fast::hash(&v);
+        f[e + 1..e + 5].copy_from_slice(&crc.to_le_bytes());
+    };
+    // The same table listed 100 times more: read once, one warning each.
+    let mut f = b.bytes.clone();
+    for slot in used..used + 100 {
+        write(&mut f, slot, kt);
+    }
+    let c = open(&f).unwrap();
+    assert_eq!(c.key_tables.len(), 1);
+    assert!(c.get("/configuration/n").is_some());
+    assert!(rules(&c).contains(&"key_table"));
+    // Slices of it at 100 offsets: more key table bytes than the file has.
+    let mut f = b.bytes.clone();
+    for (i, slot) in (used..used + 100).enumerate() {
+        write(&mut f, slot, kt + 8 * i as u64);
+    }
+    assert!(100 * u64::from(kt_size) > f.len() as u64);
+    let e = open(&f).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::LimitExceeded, "{e}");
+    assert!(e.to_string().contains("file's size"), "{e}");
+}
