@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what vmsnap's tests, CI and fuzzing need and is missing on a fresh machine:
-# rustfmt and clippy, a nightly toolchain's presence (for cargo-fuzz), cargo-fuzz, and
-# qemu-img (the oracle the disk tests compare against). Idempotent.
+# rustfmt and clippy, a nightly toolchain's presence (for cargo-fuzz), cargo-fuzz,
+# qemu-img (the oracle the disk tests compare against), and Python's venv (for the
+# dissect.hypervisor cross-check). Idempotent.
 # `tools/install-qemu-system.sh` (root) adds a QEMU 10 system emulator, needed only to
 # regenerate the memory samples with `cargo xtask corpus`.
 set -euo pipefail
@@ -21,6 +22,15 @@ if ! have qemu-img; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-utils
   else
     echo "setup: qemu-img is missing; install qemu-utils" >&2
+    exit 1
+  fi
+fi
+# `cargo xtask dissect` installs dissect.hypervisor into a venv under target/.
+if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+  else
+    echo "setup: python3 cannot make venvs; install python3-venv" >&2
     exit 1
   fi
 fi

@@ -1,12 +1,32 @@
 //! `cargo xtask fuzz`: seed each target from `corpus/`, replay the seeds, fuzz briefly.
+//!
+//! A target whose input is not a whole file (a RAM block's record stream, an XPRESS
+//! stream) has its own seeds in `corpus/<format>/fuzz-seeds/<target>/`, written in its
+//! input format by the format's recipe; those replace the format's sample files.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::{root, sh};
 
-/// Which corpus directories seed a target (`*` = all of them, empty = none).
+/// The target's own seeds, `corpus/<format>/fuzz-seeds/<target>`, relative to `corpus/`.
+fn dedicated_seeds(target: &str) -> Option<String> {
+    let mut found: Vec<String> = std::fs::read_dir(root().join("corpus"))
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("fuzz-seeds").join(target).is_dir())
+        .map(|e| format!("{}/fuzz-seeds/{target}", e.file_name().to_string_lossy()))
+        .collect();
+    found.sort();
+    found.into_iter().next()
+}
+
+/// Which corpus directories (relative to `corpus/`) seed a target (`*` = all of them,
+/// empty = none).
 fn seed_dirs(target: &str) -> Vec<String> {
+    if let Some(own) = dedicated_seeds(target) {
+        return vec![own];
+    }
     let direct = root().join("corpus").join(target);
     if direct.is_dir() {
         return vec![target.to_string()];
@@ -15,7 +35,6 @@ fn seed_dirs(target: &str) -> Vec<String> {
     match target {
         "stack" | "check_streaming" => vec!["*".into()],
         "elf_core" => vec!["elf".into()],
-        "xpress" => vec!["hyperv".into()],
         "x86_paging" | "segment_map" => vec![],
         _ if root().join("corpus").join(by_prefix).is_dir() => vec![by_prefix.to_string()],
         _ => vec![],
@@ -48,7 +67,10 @@ fn copy_seeds(dirs: &[String], into: &Path) {
             if small {
                 let name = format!(
                     "{}-{}",
-                    d.file_name().unwrap().to_string_lossy(),
+                    d.strip_prefix(&corpus)
+                        .unwrap_or(&d)
+                        .to_string_lossy()
+                        .replace('/', "-"),
                     f.file_name().unwrap().to_string_lossy()
                 );
                 std::fs::copy(&f, into.join(name)).unwrap();

@@ -13,6 +13,10 @@
 //! * `bench [ARGS…]` — the criterion benches.
 //! * `bench-peers [--size-mib N] [--runs N] [--formats a,b]` — vmsnap against qemu-img on a
 //!   realistic image per format; prints MiB/s and ratios.
+//! * `dissect` — the Hyper-V corpus against dissect.hypervisor (Fox-IT's parser): makes a
+//!   venv under `target/dissect-venv`, installs dissect.hypervisor from PyPI there, and
+//!   runs the ignored test that compares every value dissect returns (`$DISSECT_PYTHON`,
+//!   when set, is used instead of the venv).
 //! * `compare-oslo` — `vmsnap check` beside OpenStack's format inspector on every corpus
 //!   disk (`tools/compare-oslo.py`; the Python in `$OSLO_PYTHON`, default `python3`, needs
 //!   `pip install oslo.utils cryptography`).
@@ -23,6 +27,7 @@
     clippy::panic
 )]
 
+mod dissect;
 mod fuzz;
 mod peers;
 
@@ -48,7 +53,7 @@ pub fn sh(cmd: &mut Command) -> bool {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: cargo xtask <ci | corpus | paging-guests | golden | fuzz [TARGET] [--seconds N] [--replay-only] | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | compare-oslo>"
+        "usage: cargo xtask <ci | corpus | paging-guests | golden | fuzz [TARGET] [--seconds N] [--replay-only] | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | dissect | compare-oslo>"
     );
     ExitCode::from(2)
 }
@@ -71,6 +76,7 @@ fn main() -> ExitCode {
             .args(["bench", "-p", "vmsnap-benches"])
             .args(rest)),
         "bench-peers" => peers::run(rest),
+        "dissect" => dissect::run(),
         "compare-oslo" => {
             sh(Command::new("cargo").args(["build", "--release", "-p", "vmsnap-cli"]))
                 && sh(Command::new(

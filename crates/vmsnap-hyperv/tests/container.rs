@@ -428,6 +428,197 @@ fn pending_replay_log_is_applied_in_memory() {
 }
 
 #[test]
+fn replay_log_entry_with_a_destination_outside_the_file_is_not_applied() {
+    let roots = sample();
+    let plain = build(&roots, &Opts::default());
+    let t1 = *plain.table_offsets.iter().find(|t| t.0 == 1).unwrap();
+    let fo = plain
+        .placed
+        .iter()
+        .find(|p| p.path.ends_with("big_array"))
+        .unwrap()
+        .file_object
+        .unwrap();
+    let log = LogOpts {
+        pending: vec![(t1.1, u64::from(t1.2)), (fo.0, u64::from(fo.1))],
+        ..LogOpts::default()
+    };
+    let len = build(
+        &roots,
+        &Opts {
+            log: Some(log.clone()),
+            ..Opts::default()
+        },
+    )
+    .bytes
+    .len() as u64;
+    // Just past the end, straddling it, far past it, and overflowing u64.
+    for dest in [len, len - 8, 1 << 40, u64::MAX - 8] {
+        let b = build(
+            &roots,
+            &Opts {
+                log: Some(LogOpts {
+                    dest: Some(dest),
+                    ..log.clone()
+                }),
+                ..Opts::default()
+            },
+        );
+        assert_eq!(b.bytes.len() as u64, len);
+        let c = open(&b).unwrap();
+        let e = &c.log.entries[0];
+        assert_eq!((e.dest, e.size), (dest, t1.2));
+        assert!(e.entry_checksum_ok && !e.applied, "{dest:#x}: {e:?}");
+        let want = format!(
+            "pending replay log entry 0 not applied: its destination {dest:#x}+{:#x} lies outside the file",
+            t1.2
+        );
+        let f = c.findings.to_vec();
+        assert!(
+            f.iter()
+                .any(|f| f.rule == "replay_log" && f.message == want),
+            "{dest:#x}: {f:?}"
+        );
+        // The other entry is applied: its file object reads as written; table 1 was
+        // only in the refused entry, so it stays scrambled.
+        assert!(c.log.entries[1].applied);
+        let mut buf = vec![0u8; fo.1 as usize];
+        c.image.read_at(fo.0, &mut buf).unwrap();
+        assert_eq!(
+            buf,
+            plain.bytes[fo.0 as usize..fo.0 as usize + fo.1 as usize]
+        );
+        assert!(f.iter().any(|f| f.message
+            == "the file is dirty: 1 of 2 pending replay log entries applied in memory (the file is not modified)"));
+        assert!(c.get("/configuration/properties/name").is_none());
+    }
+}
+
+#[test]
+fn object_entry_checksums_are_checked_from_version_3_1() {
+    let roots = sample();
+    // 3.1 fixed the object-table entry checksum: older files' entries are not checked.
+    for (v, checked) in [
+        (0x200u16, false),
+        (0x300, false),
+        (0x301, true),
+        (0x400, true),
+    ] {
+        let c = open(&build(
+            &roots,
+            &Opts {
+                version: v,
+                corrupt_object_entry: true,
+                ..Opts::default()
+            },
+        ))
+        .unwrap();
+        let bad: Vec<_> = c
+            .findings
+            .to_vec()
+            .into_iter()
+            .filter(|f| f.rule == "object_checksum")
+            .collect();
+        if checked {
+            assert_eq!(bad.len(), 1, "{v:#x}: {bad:?}");
+            assert_eq!(
+                bad[0].message,
+                "object table entry 0 checksum does not verify"
+            );
+            assert_eq!(bad[0].offset, Some(0x2008));
+        } else {
+            assert!(bad.is_empty(), "{v:#x}: {bad:?}");
+        }
+        // The entry's checksum status, and the tree either way.
+        assert_eq!(c.objects[0].checksum_ok, !checked, "{v:#x}");
+        assert_eq!(c.objects[0].offset, 0x3000);
+        same_tree(&c, None, &roots, "");
+    }
+}
+
+#[test]
+fn unknown_key_types_are_kept_with_their_bytes() {
+    let roots = vec![K::node(
+        "configuration",
+        vec![
+            // Type 2 (dissect's "Unknown") and a type nobody lists.
+            K::leaf("two", V::Raw(2, vec![1, 2, 3, 4, 5])),
+            K::leaf("forty_two", V::Raw(42, vec![])),
+            K::leaf("after", V::Int(7)),
+        ],
+    )];
+    let b = build(&roots, &Opts::default());
+    let c = open(&b).unwrap();
+    let two = c.get("/configuration/two").unwrap();
+    assert_eq!(
+        two.value,
+        Value::Unknown {
+            kind: 2,
+            raw: vec![1, 2, 3, 4, 5]
+        }
+    );
+    assert!(two.checksum_ok);
+    assert_eq!(two.kind, 2);
+    let other = c.get("/configuration/forty_two").unwrap();
+    assert_eq!(
+        other.value,
+        Value::Unknown {
+            kind: 42,
+            raw: vec![]
+        }
+    );
+    assert_eq!(c.value("/configuration/after"), Some(&Value::Int(7)));
+    let f = c.findings.to_vec();
+    let msgs: Vec<&str> = f
+        .iter()
+        .filter(|f| f.rule == "key_type")
+        .map(|f| f.message.as_str())
+        .collect();
+    assert_eq!(
+        msgs,
+        [
+            r#"key "two" has unknown type 2"#,
+            r#"key "forty_two" has unknown type 42"#
+        ]
+    );
+    // meta shows them with their type byte and bytes.
+    let m = c.tree_json();
+    let kids = &m["keys"][0]["children"];
+    assert_eq!(kids[0]["name"], "two");
+    assert_eq!(kids[0]["type"], "unknown");
+    assert_eq!(kids[0]["kind"], 2);
+    assert_eq!(kids[0]["value"], "0102030405");
+    assert_eq!(kids[1]["kind"], 42);
+    assert_eq!(kids[1]["value"], "");
+}
+
+#[test]
+fn file_objects_without_the_object_flag_read_the_same() {
+    // openvmm's writer leaves the flags byte of file-object entries 0; vmsnap does not
+    // depend on it (dissect skips such objects).
+    let roots = sample();
+    for flags in [0u8, 1] {
+        let b = build(
+            &roots,
+            &Opts {
+                file_object_flags: flags,
+                ..Opts::default()
+            },
+        );
+        let c = open(&b).unwrap();
+        let files: Vec<u8> = c
+            .objects
+            .iter()
+            .filter(|o| o.kind == 3)
+            .map(|o| o.flags)
+            .collect();
+        assert_eq!(files, [flags; 3]);
+        assert!(!rules(&c).contains(&"file_object"), "{:?}", rules(&c));
+        same_tree(&c, None, &roots, "");
+    }
+}
+
+#[test]
 fn older_versions_read_or_refused_clearly() {
     let roots = sample();
     for v in [0x300u16, 0x301, 0x200] {

@@ -1,7 +1,7 @@
 //! The committed corpus samples: they are exactly what the builder writes (make.sh
-//! regenerates them), they open through both plugins, and — in an ignored test that
-//! needs `pip install dissect.hypervisor` — every key dissect returns has the same value
-//! here.
+//! regenerates them), they open through both plugins, the fuzz seeds decode to what they
+//! were made from, and — in an ignored test that `cargo xtask dissect` runs with
+//! dissect.hypervisor installed — every key dissect returns has the same value here.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -14,7 +14,8 @@ mod common;
 use std::sync::Arc;
 
 use vmsnap_core::{FileLayer, Layer};
-use vmsnap_hyperv::{Container, HyperVContainer, Value, PLUGIN, RAM_PLUGIN};
+use vmsnap_hyperv::pages::{decode_block, BLOCK};
+use vmsnap_hyperv::{xpress, Container, HyperVContainer, Value, PLUGIN, RAM_PLUGIN};
 
 fn corpus(name: &str) -> std::path::PathBuf {
     vmsnap_testkit::corpus(&format!("hyperv/{name}"))
@@ -27,6 +28,80 @@ fn committed_samples_are_what_the_builder_writes() {
         let got = std::fs::read(corpus(name)).unwrap();
         vmsnap_testkit::assert_same_bytes(&got, &want, name);
     }
+}
+
+#[test]
+fn committed_fuzz_seeds_are_what_the_encoder_writes() {
+    let seeds = common::samples::fuzz_seeds();
+    let dir = corpus("fuzz-seeds");
+    let mut on_disk: Vec<String> = Vec::new();
+    for t in std::fs::read_dir(&dir).unwrap() {
+        let t = t.unwrap().path();
+        for f in std::fs::read_dir(&t).unwrap() {
+            let f = f.unwrap().path();
+            on_disk.push(f.strip_prefix(&dir).unwrap().display().to_string());
+        }
+    }
+    on_disk.sort();
+    let mut want: Vec<String> = seeds
+        .iter()
+        .map(|s| format!("{}/{}", s.target, s.name))
+        .collect();
+    want.sort();
+    assert_eq!(on_disk, want, "make.sh writes exactly these seeds");
+    for s in &seeds {
+        let got = std::fs::read(dir.join(s.target).join(s.name)).unwrap();
+        vmsnap_testkit::assert_same_bytes(&got, &s.bytes, s.name);
+        assert!(s.bytes.len() <= 64 << 10, "{}: keep seeds small", s.name);
+    }
+}
+
+#[test]
+fn fuzz_seeds_decode_to_what_they_were_made_from() {
+    let mut block = vec![0u8; BLOCK];
+    let mut kinds = (0, 0);
+    for s in common::samples::fuzz_seeds() {
+        match s.target {
+            // The selector byte, then a stream for both decoders.
+            "xpress" => {
+                let (sel, input) = s.bytes.split_first().unwrap();
+                let want = &s.decoded[0];
+                if want.len() == BLOCK {
+                    // 12 pages and 6234 bytes of records, then the early end tag.
+                    block.fill(0xEE);
+                    assert_eq!(decode_block(input, &mut block, 0).unwrap(), 55_386);
+                    assert!(block == *want, "{}", s.name);
+                } else {
+                    let mut out = vec![0u8; (usize::from(*sel) + 1) * 256];
+                    let n = xpress::decompress(input, &mut out).unwrap();
+                    assert_eq!(&out[..n], want.as_slice(), "{}", s.name);
+                }
+                kinds.0 += 1;
+            }
+            // 48 bytes of metadata, then the cut selector and both values, split as the
+            // target splits them.
+            "hyperv_ram" => {
+                let (meta, rest) = s.bytes.split_at(48);
+                assert_eq!(u32::from_le_bytes(meta[..4].try_into().unwrap()), 3);
+                let cut = usize::from(rest[0]) * rest.len() / 256;
+                let (b0, b1) = rest[1..].split_at(cut.min(rest.len() - 1));
+                for (stream, want) in [b0, b1].into_iter().zip(&s.decoded) {
+                    block.fill(0xEE);
+                    decode_block(stream, &mut block, 0).unwrap();
+                    assert!(block == *want, "{}", s.name);
+                }
+                if s.name == "partition-state" {
+                    assert_eq!(
+                        &b1[..24],
+                        &common::encode::partition_state(&common::samples::vps())[..24]
+                    );
+                }
+                kinds.1 += 1;
+            }
+            t => panic!("seed for unknown target {t}"),
+        }
+    }
+    assert_eq!(kinds, (5, 3));
 }
 
 #[test]
@@ -68,20 +143,28 @@ fn samples_open() {
     assert_eq!(layer.cpu_state()[0].cr3, 0x1a_b000);
 }
 
-fn dissect_dump(path: &std::path::Path) -> Option<Vec<serde_json::Value>> {
+/// The Python that has dissect.hypervisor: `$DISSECT_PYTHON` (`cargo xtask dissect` sets
+/// it to the venv it makes under `target/`), else `python3`.
+fn dissect_python() -> String {
+    std::env::var("DISSECT_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// What `tests/scripts/dissect_dump.py` prints for `path`.
+fn dissect_dump(path: &std::path::Path) -> serde_json::Value {
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/scripts/dissect_dump.py");
-    let out = std::process::Command::new("python3")
+    let python = dissect_python();
+    let out = std::process::Command::new(&python)
         .arg(script)
         .arg(path)
         .output()
-        .ok()?;
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
     assert!(
         out.status.success(),
-        "dissect failed: {}",
+        "dissect failed ({python}; `cargo xtask dissect` installs it): {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).ok()
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// dissect keeps the last of repeated names (in table, then physical order); find that one.
@@ -104,18 +187,59 @@ fn lookup<'a>(
     cur.and_then(|id| c.tree.key(id))
 }
 
+/// How many keys under `parent` dissect's dictionaries keep: of repeated sibling names
+/// the last (in table, then physical order), and that key's own subtree.
+fn dissect_keeps(c: &Container, parent: Option<u32>) -> usize {
+    let kids = c.tree.children_of(parent);
+    let mut kept = 0;
+    for &id in kids {
+        let k = c.tree.key(id).unwrap();
+        let last = kids
+            .iter()
+            .copied()
+            .filter(|&o| c.tree.key(o).is_some_and(|o| o.name == k.name))
+            .max_by_key(|&o| c.tree.key(o).map(|o| (o.table, o.offset)));
+        if last == Some(id) {
+            kept += 1 + dissect_keeps(c, Some(id));
+        }
+    }
+    kept
+}
+
+/// Runs with `cargo xtask dissect` (CI does), which installs dissect.hypervisor in a venv.
 #[test]
-#[ignore = "needs `pip install dissect.hypervisor`"]
+#[ignore = "needs dissect.hypervisor: `cargo xtask dissect` (or set DISSECT_PYTHON)"]
 fn dissect_agrees_on_every_key_it_returns() {
-    for name in ["config.vmcx", "savedstate.vmrs"] {
+    // Per sample: the values held in file objects, which dissect must read too (it skips
+    // object-table entries whose flags byte is 0; the builder sets it as real files do).
+    // And the values compared out of the keys vmsnap returns: the configuration's
+    // repeated devicetype/metric siblings (14 keys) are what dissect's dictionary drops.
+    let samples: [(&str, &[&str], usize, usize); 2] = [
+        ("config.vmcx", &["notes"], 39, 53),
+        ("savedstate.vmrs", &["RamBlock0", "RamBlock1"], 13, 13),
+    ];
+    for (name, in_files, want_compared, want_keys) in samples {
         let path = corpus(name);
-        let Some(items) = dissect_dump(&path) else {
-            panic!("python3 not available")
-        };
+        let dump = dissect_dump(&path);
         let c = Container::open(Arc::new(FileLayer::open(&path).unwrap())).unwrap();
+        // Nothing dissect returns may go unread.
+        let unreadable = dump["unreadable"].as_array().unwrap();
+        assert!(
+            unreadable.is_empty(),
+            "{name}: dissect could not read {unreadable:?}"
+        );
+        let objects = c.objects.iter().filter(|o| o.kind == 3).count();
+        assert_eq!(
+            dump["file_objects"].as_u64(),
+            Some(objects as u64),
+            "{name}: file objects"
+        );
+        let items = dump["values"].as_array().unwrap();
         assert!(!items.is_empty());
         let mut compared = 0;
-        for item in &items {
+        let mut file_values = Vec::new();
+        let mut file_bytes = 0;
+        for item in items {
             let (p, kind, v) = (
                 item[0].as_array().unwrap(),
                 item[1].as_str().unwrap(),
@@ -144,13 +268,26 @@ fn dissect_agrees_on_every_key_it_returns() {
                 }
                 (k2, v2) => panic!("{name}: {p:?}: dissect {k2}, vmsnap {v2:?}"),
             }
+            if let Some(s) = k.stored {
+                file_values.push(k.name.clone());
+                file_bytes += s.size;
+            }
             compared += 1;
         }
-        // vmsnap keeps what dissect's dictionary drops.
-        assert!(
-            c.tree.keys.len() > compared,
-            "{name}: {} keys here, {compared} from dissect",
-            c.tree.keys.len()
+        eprintln!(
+            "{name}: {compared} values compared with dissect, {} of them ({file_bytes} bytes) in file objects",
+            file_values.len()
+        );
+        // Every value in a file object was compared.
+        assert_eq!(file_values, in_files, "{name}: file-object values compared");
+        let stored = c.tree.keys.iter().filter(|k| k.stored.is_some()).count();
+        assert_eq!(file_values.len(), stored, "{name}");
+        // Every key dissect keeps was compared; vmsnap also keeps what it drops.
+        assert_eq!(compared, dissect_keeps(&c, None), "{name}");
+        assert_eq!(
+            (compared, c.tree.keys.len()),
+            (want_compared, want_keys),
+            "{name}"
         );
     }
 }

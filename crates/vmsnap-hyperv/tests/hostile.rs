@@ -186,10 +186,27 @@ fn overflowing_counts_and_sizes() {
     f[at + 2..at + 6].copy_from_slice(&u32::MAX.to_le_bytes());
     let c = open(&f).unwrap();
     assert!(rules(&c).contains(&"key_entry"));
-    // Name length past the entry, string length past the entry.
+    // Name length past the entry: the key is kept, unreadable, and its children are
+    // orphans; the rest of the table still reads.
     let mut f = b.bytes.clone();
     f[at + 20] = 255;
-    let _ = open(&f).unwrap();
+    let c = open(&f).unwrap();
+    let bad = c
+        .tree
+        .keys
+        .iter()
+        .find(|k| k.file_offset == a.file_offset)
+        .unwrap();
+    assert_eq!(
+        bad.value,
+        Value::Unreadable("name of 255 bytes runs past the entry".into())
+    );
+    assert!(bad.name.is_empty() && !bad.checksum_ok);
+    assert!(c.findings.to_vec().iter().any(|f| f.rule == "key_entry"
+        && f.message == "key name runs past its entry"
+        && f.offset == Some(a.file_offset)));
+    assert!(c.get("/configuration/a/b").is_none());
+    assert_eq!(c.value("/configuration/n"), Some(&Value::Int(3)));
     // Key table object with a huge size / offset.
     let mut f = b.bytes.clone();
     let e = 0x2008;

@@ -15,7 +15,8 @@ use std::sync::Arc;
 
 use common::builder::{build, Opts, K, V};
 use common::encode::{
-    encode_block, guest_bytes, guest_bytes_with, memory_block, partition_state, PageMode, Vp,
+    encode_block, encode_pages, guest_bytes, guest_bytes_with, memory_block, partition_state,
+    PageMode, Vp,
 };
 use common::open_with;
 use vmsnap_core::{ErrorKind, ExtentKind, FileLayer, Layer, MemSource, Sniff};
@@ -59,20 +60,12 @@ fn vps() -> Vec<Vp> {
 /// and 3). Block 0 raw, 1 compressed (auto), 2 variable records, 3 partial (44 pages).
 fn guest(legacy: bool) -> Guest {
     let data: Vec<Vec<u8>> = (0..4).map(|b| guest_bytes(MIB, 100 + b)).collect();
-    let mut d3 = data[3].clone();
-    d3[44 * PAGE..].fill(0);
     let blocks = [
         data[0].clone(),
         encode_block(&data[1], PageMode::Auto),
         encode_block(&data[2], PageMode::Variable),
-        {
-            // Records for 44 pages, then the end tag: the rest decodes as zeros.
-            let mut v = encode_block(&d3, PageMode::Auto);
-            let full = encode_block(&d3, PageMode::Auto);
-            v.clear();
-            v.extend_from_slice(&full);
-            v
-        },
+        // Records for 44 pages, then the end tag: the rest decodes as zeros.
+        encode_pages(&data[3][..44 * PAGE], PageMode::Auto),
     ];
     assert!(blocks[1].len() < MIB && blocks[2].len() < MIB);
     let size = (1024 + 300) * PAGE;
@@ -80,7 +73,7 @@ fn guest(legacy: bool) -> Guest {
     expected[..MIB].copy_from_slice(&data[0]);
     expected[MIB..384 * PAGE].copy_from_slice(&data[1][..128 * PAGE]);
     expected[1024 * PAGE..1280 * PAGE].copy_from_slice(&data[2]);
-    expected[1280 * PAGE..1324 * PAGE].copy_from_slice(&d3[..44 * PAGE]);
+    expected[1280 * PAGE..1324 * PAGE].copy_from_slice(&data[3][..44 * PAGE]);
     let vps = vps();
     let meta = [memory_block(384, 0, 0), memory_block(300, 512, 1024)];
     let keys = if legacy {

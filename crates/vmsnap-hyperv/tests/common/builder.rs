@@ -98,6 +98,9 @@ pub struct LogOpts {
     pub corrupt_data: Option<usize>,
     /// Make entry 0 point its data outside the log.
     pub outside: bool,
+    /// Write this destination in entry 0 (its data and checksums stay those of the
+    /// real pending range).
+    pub dest: Option<u64>,
     pub corrupt_header: bool,
 }
 
@@ -120,6 +123,11 @@ pub struct Opts {
     pub corrupt_object_entry: bool,
     /// Bad key-table header checksum on table 1.
     pub corrupt_table_header: bool,
+    /// The flags byte of FILE_OBJECT entries in the object table. Real files set 0x01 on
+    /// every object entry observed (key tables and free space, reference §2.3; Beyer's
+    /// parser, run on real .vmrs files with RAM in file objects, calls the byte `one`),
+    /// and dissect skips entries where it is 0. openvmm's writer leaves it 0.
+    pub file_object_flags: u8,
 }
 
 impl Default for Opts {
@@ -136,6 +144,7 @@ impl Default for Opts {
             per_table: 226,
             corrupt_object_entry: false,
             corrupt_table_header: false,
+            file_object_flags: 1,
         }
     }
 }
@@ -284,11 +293,9 @@ pub fn build(roots: &[K], o: &Opts) -> Built {
         e.extend_from_slice(name);
         e.push(0);
         e.extend_from_slice(&area);
-        let meaningful = e.len();
         e.extend(std::iter::repeat_n(0xCCu8, k.slack));
         let size = e.len() as u32;
         e[2..6].copy_from_slice(&size.to_le_bytes());
-        let _ = meaningful;
         *cur += size;
         let my_path = format!("{path}/{}", k.name);
         entries.push(Entry {
@@ -345,8 +352,7 @@ pub fn build(roots: &[K], o: &Opts) -> Built {
     let mut f = vec![0u8; data_end as usize];
     // Entries: checksums then placement.
     for e in entries.iter_mut() {
-        let (t, base, _) = *table_offsets.iter().find(|x| x.0 == e.table).unwrap();
-        let _ = t;
+        let (_, base, _) = *table_offsets.iter().find(|x| x.0 == e.table).unwrap();
         if e.bytes[0] != 1 {
             // Meaningful = everything but slack: recompute from the type.
             let ty = e.bytes[0];
@@ -451,15 +457,14 @@ pub fn build(roots: &[K], o: &Opts) -> Built {
         objs.push((2, base, size, 1));
     }
     for &(at, size) in &file_objects {
-        objs.push((3, at, size, 0));
+        objs.push((3, at, size, o.file_object_flags));
     }
     let mut ot_pos = 0x2000u64;
     let chunks: Vec<Vec<(u8, u64, u32, u8)>> =
         objs.chunks(o.per_table.max(1)).map(<[_]>::to_vec).collect();
     let n_tables = chunks.len().max(1);
     let mut next_tables = Vec::new();
-    for i in 1..n_tables {
-        let _ = i;
+    for _ in 1..n_tables {
         next_tables.push(f.len() as u64);
         f.resize(f.len() + 0x1000, 0);
     }
@@ -499,7 +504,6 @@ pub fn build(roots: &[K], o: &Opts) -> Built {
     let mut log_size = 0u64;
     if let Some(l) = &o.log {
         log_offset = f.len() as u64;
-        let n = l.pending.len() + l.stale;
         let mut data_at = 0x1000u64;
         let mut log = vec![0u8; 0x1000];
         let mut datas = Vec::new();
@@ -511,7 +515,8 @@ pub fn build(roots: &[K], o: &Opts) -> Built {
         {
             let d = f[dest as usize..(dest + len) as usize].to_vec();
             let mut e = [0u8; 28];
-            e[0..8].copy_from_slice(&dest.to_le_bytes());
+            let written = l.dest.filter(|_| i == 0).unwrap_or(dest);
+            e[0..8].copy_from_slice(&written.to_le_bytes());
             e[8..12].copy_from_slice(&(len as u32).to_le_bytes());
             let inlog = if l.outside && i == 0 {
                 0x10_0000_0000u64
@@ -546,7 +551,6 @@ pub fn build(roots: &[K], o: &Opts) -> Built {
         }
         log[4..8].copy_from_slice(&crc.to_le_bytes());
         log_size = log.len() as u64;
-        let _ = n;
         // Scramble the destinations: only the log has their final bytes now.
         for &(dest, len) in &l.pending {
             f[dest as usize..(dest + len) as usize].fill(0xA5);

@@ -115,6 +115,14 @@ pub enum PageMode {
 /// Encodes a 1 MiB block as the compressed page-record stream.
 pub fn encode_block(block: &[u8], mode: PageMode) -> Vec<u8> {
     assert_eq!(block.len(), 1 << 20);
+    encode_pages(block, mode)
+}
+
+/// Encodes whole pages (at most a block's 256) as a page-record stream that ends with
+/// the end tag: a block whose pages past these decode as zeros.
+pub fn encode_pages(block: &[u8], mode: PageMode) -> Vec<u8> {
+    assert_eq!(block.len() % 4096, 0, "whole pages");
+    assert!(block.len() <= 1 << 20);
     let mut out = Vec::new();
     let pages: Vec<&[u8]> = block.chunks(4096).collect();
     let pattern_of = |p: &[u8]| {
@@ -387,5 +395,106 @@ pub fn random_stream(seed: u64) -> (Vec<u8>, Vec<u8>) {
     if op < MIB || rng.below(2) == 0 {
         tag(&mut s, 0xFFFF_FFFF);
     }
+    (s, out)
+}
+
+/// Text-like bytes (compressible): words of the guest vocabulary.
+pub fn text(n: usize, seed: u64) -> Vec<u8> {
+    let words = b"the quick brown fox jumps over the lazy dog kernel32 ntoskrnl hal.dll ";
+    let mut rng = Rng::new(seed);
+    let mut v = Vec::with_capacity(n + 24);
+    while v.len() < n {
+        let start = rng.below(words.len() - 8);
+        let len = (1 + rng.below(24)).min(words.len() - start);
+        v.extend_from_slice(&words[start..start + len]);
+    }
+    v.truncate(n);
+    v
+}
+
+/// Bytes whose XPRESS encoding uses every match-length form: the 3-bit length, both
+/// halves of a shared nibble, the extra byte, and the 16-bit length (runs of 4 to 2000
+/// bytes between literals), padded with text to `n` bytes.
+pub fn match_lengths(n: usize) -> Vec<u8> {
+    let mut v = Vec::new();
+    for (i, run) in [4usize, 8, 12, 20, 40, 300, 2000].into_iter().enumerate() {
+        v.extend_from_slice(&[b'<', b'a' + i as u8, b'>']);
+        v.extend(std::iter::repeat_n(b'0' + i as u8, run));
+    }
+    assert!(v.len() <= n);
+    let pad = text(n - v.len(), 3);
+    v.extend_from_slice(&pad);
+    v
+}
+
+/// A small page-record stream with every record kind, in this order: a pattern page, a
+/// pattern run, an XPRESS page, a raw page (incompressible), a multi-page XPRESS
+/// variable record of an unaligned size, a raw variable record, an empty variable
+/// record, a pattern run from the unaligned offset, an XPRESS page using every
+/// match-length form, and an early end tag (the rest of the block decodes as zeros).
+/// Returns the stream and the 1 MiB it decodes to.
+pub fn every_record_stream(seed: u64) -> (Vec<u8>, Vec<u8>) {
+    const PAGE: usize = 4096;
+    let mut rng = Rng::new(seed);
+    let mut s = Vec::new();
+    let mut out = Vec::new();
+    let tag = |s: &mut Vec<u8>, v: u32| s.extend_from_slice(&v.to_le_bytes());
+    let pattern = |out: &mut Vec<u8>, w: u64, pages: usize| {
+        for _ in 0..pages * PAGE / 8 {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+    };
+    // Pattern page, then a run of 3.
+    let w = 0x1122_3344_5566_7788u64 ^ rng.next();
+    tag(&mut s, 0xFFFF_FFFE);
+    s.extend_from_slice(&w.to_le_bytes());
+    pattern(&mut out, w, 1);
+    tag(&mut s, 0xFFFF_FFFD);
+    s.extend_from_slice(&0u64.to_le_bytes());
+    tag(&mut s, 3);
+    pattern(&mut out, 0, 3);
+    // An XPRESS page and a raw page.
+    let p = text(PAGE, seed);
+    let c = xpress_compress(&p);
+    assert!(c.len() < PAGE);
+    tag(&mut s, c.len() as u32);
+    s.extend_from_slice(&c);
+    out.extend_from_slice(&p);
+    let p: Vec<u8> = (0..PAGE).map(|_| rng.next() as u8).collect();
+    tag(&mut s, PAGE as u32);
+    s.extend_from_slice(&p);
+    out.extend_from_slice(&p);
+    // Variable records: XPRESS over 5000 bytes, raw 1234 bytes, empty.
+    let p = text(5000, seed + 1);
+    let c = xpress_compress(&p);
+    tag(&mut s, 0xFFFF_FFFC);
+    tag(&mut s, p.len() as u32);
+    tag(&mut s, c.len() as u32);
+    s.extend_from_slice(&c);
+    out.extend_from_slice(&p);
+    let p: Vec<u8> = (0..1234).map(|_| rng.next() as u8).collect();
+    tag(&mut s, 0xFFFF_FFFC);
+    tag(&mut s, p.len() as u32);
+    tag(&mut s, p.len() as u32);
+    s.extend_from_slice(&p);
+    out.extend_from_slice(&p);
+    tag(&mut s, 0xFFFF_FFFC);
+    tag(&mut s, 0);
+    tag(&mut s, 0);
+    // A pattern run starting at an unaligned output offset.
+    let w = rng.next();
+    tag(&mut s, 0xFFFF_FFFD);
+    s.extend_from_slice(&w.to_le_bytes());
+    tag(&mut s, 5);
+    pattern(&mut out, w, 5);
+    // Every match-length form in one XPRESS page.
+    let p = match_lengths(PAGE);
+    let c = xpress_compress(&p);
+    tag(&mut s, c.len() as u32);
+    s.extend_from_slice(&c);
+    out.extend_from_slice(&p);
+    // Early end: the rest of the block is zeros.
+    tag(&mut s, 0xFFFF_FFFF);
+    out.resize(1 << 20, 0);
     (s, out)
 }

@@ -9,7 +9,10 @@
 )]
 
 use super::builder::{build, Built, LogOpts, Opts, K, V};
-use super::encode::{encode_block, guest_bytes_with, memory_block, partition_state, PageMode, Vp};
+use super::encode::{
+    encode_block, every_record_stream, guest_bytes_with, match_lengths, memory_block,
+    partition_state, text, xpress_compress, PageMode, Vp,
+};
 
 fn guid(i: u32) -> String {
     format!("{{{i:08x}-5d1c-4c52-9f1e-7a3b2c1d0e0f}}")
@@ -240,4 +243,131 @@ pub fn all() -> Vec<Sample> {
         ("dirty.vmcx", dirty_vmcx),
         ("savedstate.vmrs", savedstate_vmrs),
     ]
+}
+
+/// A fuzz seed: the target it feeds, its file name, its bytes, and what it decodes to
+/// (`xpress`: the decompressed bytes; `hyperv_ram`: RamBlock0 and RamBlock1 decoded).
+pub struct Seed {
+    pub target: &'static str,
+    pub name: &'static str,
+    pub bytes: Vec<u8>,
+    pub decoded: Vec<Vec<u8>>,
+}
+
+/// The committed fuzz seeds (`corpus/hyperv/fuzz-seeds/<target>/<name>`), in the input
+/// format of each target.
+pub fn fuzz_seeds() -> Vec<Seed> {
+    let mut v = Vec::new();
+    // xpress: a selector byte (output buffer of (sel + 1) * 256 bytes), then the input
+    // run through both the XPRESS decoder and the page-record stream decoder.
+    let mut xp = |name: &'static str, sel: u8, stream: Vec<u8>, plain: Vec<u8>| {
+        assert!(plain.len() <= (usize::from(sel) + 1) * 256);
+        let mut bytes = vec![sel];
+        bytes.extend_from_slice(&stream);
+        v.push(Seed {
+            target: "xpress",
+            name,
+            bytes,
+            decoded: vec![plain],
+        });
+    };
+    // The two examples of MS-XCA §3.1 (plain LZ77).
+    let mut ex1 = vec![0x3f, 0x00, 0x00, 0x00];
+    ex1.extend_from_slice(b"abcdefghijklmnopqrstuvwxyz");
+    xp(
+        "ms-xca-abc-z",
+        0,
+        ex1,
+        b"abcdefghijklmnopqrstuvwxyz".to_vec(),
+    );
+    let ex2 = vec![
+        0xff, 0xff, 0xff, 0x1f, 0x61, 0x62, 0x63, 0x17, 0x00, 0x0f, 0xff, 0x26, 0x01,
+    ];
+    xp("ms-xca-abc-x100", 1, ex2, b"abc".repeat(100));
+    // The test encoder: a text page, and every match-length form.
+    let page = text(4096, 11);
+    xp("text-page", 15, xpress_compress(&page), page);
+    let lengths = match_lengths(8192);
+    xp("match-lengths", 31, xpress_compress(&lengths), lengths);
+    // A page-record stream with every record kind (for the stream decoder; it decodes
+    // into a whole block whatever the selector).
+    let (stream, block) = every_record_stream(1);
+    let mut bytes = vec![15];
+    bytes.extend_from_slice(&stream);
+    v.push(Seed {
+        target: "xpress",
+        name: "record-stream",
+        bytes,
+        decoded: vec![block],
+    });
+
+    // hyperv_ram: 48 bytes of RamMemoryBlock0, then a cut selector byte and the
+    // RamBlock0 | RamBlock1 values (RamBlock1 doubles as partition_state).
+    let small_block = |seed: u64| {
+        let mut b = vec![0u8; 1 << 20];
+        for (i, p) in b.chunks_mut(4096).enumerate() {
+            match i % 16 {
+                0 => p.copy_from_slice(&text(4096, seed + i as u64)),
+                5 => p.fill(0x90),
+                _ => {}
+            }
+        }
+        b
+    };
+    let b0 = small_block(20);
+    let b1 = small_block(40);
+    let (s0, d0) = every_record_stream(2);
+    let ram = [
+        (
+            "auto-and-variable",
+            memory_block(512, 0, 0),
+            encode_block(&b0, PageMode::Auto),
+            encode_block(&b1, PageMode::Variable),
+            vec![b0.clone(), b1.clone()],
+        ),
+        (
+            "every-record-kind",
+            memory_block(300, 0, 16),
+            s0,
+            encode_block(&b1, PageMode::Auto),
+            vec![d0, b1],
+        ),
+        (
+            "partition-state",
+            memory_block(256, 0, 0),
+            encode_block(&b0, PageMode::Auto),
+            partition_state(&vps()),
+            vec![b0],
+        ),
+    ];
+    for (name, meta, s0, s1, decoded) in ram {
+        v.push(Seed {
+            target: "hyperv_ram",
+            name,
+            bytes: ram_seed(&meta, &s0, &s1),
+            decoded,
+        });
+    }
+    v
+}
+
+/// Lays out a `hyperv_ram` input so the target's cut (`rest[0] * rest.len() / 256`)
+/// falls exactly between the two values: picks the selector byte and pads the second
+/// value (after its end) with the fewest zeros that make it so.
+fn ram_seed(meta: &[u8], b0: &[u8], b1: &[u8]) -> Vec<u8> {
+    assert_eq!(meta.len(), 48);
+    let (l0, base) = (b0.len(), 1 + b0.len() + b1.len());
+    let (sel, total) = (1..=255usize)
+        .filter_map(|sel| {
+            let total = (256 * l0).div_ceil(sel).max(base);
+            (sel * total / 256 == l0).then_some((sel, total))
+        })
+        .min_by_key(|&(_, total)| total)
+        .expect("a selector byte for the cut");
+    let mut v = meta.to_vec();
+    v.push(sel as u8);
+    v.extend_from_slice(b0);
+    v.extend_from_slice(b1);
+    v.resize(48 + total, 0);
+    v
 }

@@ -1,0 +1,57 @@
+//! `cargo xtask dissect`: every value dissect.hypervisor reads from the Hyper-V corpus
+//! must equal vmsnap's (`crates/vmsnap-hyperv/tests/corpus.rs`, an ignored test, with
+//! `tests/scripts/dissect_dump.py` run by a Python that has dissect.hypervisor).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::{root, sh};
+
+/// The dissect.hypervisor release the comparison was last checked with. Pinned so CI
+/// compares against the same reader every run; raise it deliberately.
+const DISSECT_HYPERVISOR: &str = "dissect.hypervisor==3.21";
+
+/// A Python with dissect.hypervisor: `$DISSECT_PYTHON`, else a venv under `target/`
+/// (made, and the package installed from PyPI, when missing).
+fn python() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("DISSECT_PYTHON") {
+        return Some(PathBuf::from(p));
+    }
+    let venv = root().join("target").join("dissect-venv");
+    let py = venv.join("bin").join("python");
+    if !py.is_file() && !sh(Command::new("python3").arg("-m").arg("venv").arg(&venv)) {
+        eprintln!(
+            "xtask: cannot make a venv (python3 -m venv; on Debian: apt-get install python3-venv)"
+        );
+        return None;
+    }
+    // Quick and offline when the pinned release is installed already.
+    sh(Command::new(&py).args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        DISSECT_HYPERVISOR,
+    ]))
+    .then_some(py)
+}
+
+/// Runs the comparison.
+pub fn run() -> bool {
+    let Some(py) = python() else {
+        return false;
+    };
+    sh(Command::new("cargo")
+        .args([
+            "test",
+            "-p",
+            "vmsnap-hyperv",
+            "--test",
+            "corpus",
+            "--",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("DISSECT_PYTHON", py))
+}
