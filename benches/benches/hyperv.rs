@@ -122,9 +122,9 @@ fn hyperv(c: &mut Criterion) {
         g.sample_size(10);
         g.measurement_time(Duration::from_secs(5));
         g.bench_function("cold", |b| {
+            let mut buf = vec![0u8; 16 << 20];
             b.iter(|| {
                 let l = open_ram(&p);
-                let mut buf = vec![0u8; 16 << 20];
                 for i in 0..4u64 {
                     l.read_at(i * (16 << 20), &mut buf).unwrap();
                 }

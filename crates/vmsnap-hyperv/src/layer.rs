@@ -228,12 +228,7 @@ impl Layer for HyperVRam {
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         check_read(self, offset, buf.len())?;
-        self.ram
-            .before_read(self.image.as_ref(), offset, buf.len() as u64);
-        self.ram
-            .map
-            .read(self.image.as_ref(), offset, buf)
-            .in_layer(RAM_NAME)
+        self.ram.read(&self.image, offset, buf).in_layer(RAM_NAME)
     }
     fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
         Ok(self.ram.map.extents(range))

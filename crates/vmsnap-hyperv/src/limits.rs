@@ -31,9 +31,9 @@ pub const RAM_CACHE_BLOCKS: usize = 32;
 /// Page indexes of compressed RAM blocks kept for page-by-page reads (3 KiB each, so
 /// 3 MiB: random reads over 1 GiB of compressed RAM walk each block's records once).
 pub const RAM_INDEX_BLOCKS: usize = 1024;
-/// Most compressed blocks decoded ahead of a sequential reader in one parallel batch.
-/// At most a quarter of [`RAM_CACHE_BLOCKS`], so a batch survives in the cache until it
-/// is read even with a few sequential readers at once.
+/// Fewest compressed blocks kept decoded ahead of a sequential reader (more with more
+/// cores, at most a quarter of [`RAM_CACHE_BLOCKS`], so the blocks decoded ahead
+/// survive in the cache until read even with a few sequential readers at once).
 pub const RAM_READ_AHEAD_BLOCKS: usize = 8;
 /// Sequential read streams tracked at once (readers interleaving reads of their own
 /// ranges, as a parallel convert does).

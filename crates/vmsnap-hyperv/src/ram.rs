@@ -3,23 +3,22 @@
 //! guest-physical segment map. Older key names (VmVersion <= 0x500:
 //! `RamMemoryBlock/<d>`, `RamBlock/<n>`, `/savedVM/partition_state`) are handled too.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::Serialize;
 use vmsnap_core::{
-    Bytes, Decoder, Error, ErrorKind, Finding, Layer, Overlap, Result, Segment, SegmentMap,
+    Bytes, Error, ErrorKind, Finding, Layer, Overlap, Result, Segment, SegmentMap,
     SegmentMapBuilder,
 };
 
 use crate::cache::BlockCache;
 use crate::container::Container;
+use crate::decoder::{BlockDecoder, Source};
 use crate::keys::Key;
-use crate::limits::{
-    MAX_GUEST_BYTES, RAM_CACHE_BLOCKS, RAM_INDEX_BLOCKS, RAM_READ_AHEAD_BLOCKS, RAM_READ_STREAMS,
-};
-use crate::pages::{decode_block, decode_range, PageIndex, BLOCK, PAGE};
+use crate::limits::{MAX_GUEST_BYTES, RAM_CACHE_BLOCKS, RAM_INDEX_BLOCKS};
+use crate::pages::{BLOCK, PAGE};
+use crate::readahead::ReadAhead;
 use crate::value::{ArrayData, Value};
 
 /// Pages per data block.
@@ -50,233 +49,6 @@ pub struct MemoryBlock {
     pub ksr_block_id: Option<u64>,
 }
 
-/// Where a data block's bytes are.
-#[derive(Debug, Clone)]
-enum Source {
-    File { offset: u64, size: u32 },
-    Inline(Arc<[u8]>),
-}
-
-impl Source {
-    fn len(&self) -> u64 {
-        match self {
-            Source::File { size, .. } => u64::from(*size),
-            Source::Inline(b) => b.len() as u64,
-        }
-    }
-}
-
-/// One compressed (or inline) data block, decoded on demand through the cache: whole
-/// (and cached) when read whole or read ahead of a sequential reader, else only the
-/// records of the pages read, found through the block's cached [`PageIndex`].
-///
-/// A page read decodes only its own records, so a corrupt XPRESS payload elsewhere in
-/// the block does not fail it (the whole-block decode does); a malformed record header
-/// anywhere in the block fails both, as the index walk checks every header.
-#[derive(Debug)]
-pub struct BlockDecoder {
-    number: u64,
-    source: Source,
-    cache: Arc<BlockCache>,
-}
-
-impl BlockDecoder {
-    /// Calls `f` with input bytes `range` of the block (all when `None`) and their file
-    /// offset, read into a recycled buffer (inline data is borrowed).
-    fn with_input<T>(
-        &self,
-        lower: &dyn Layer,
-        range: Option<(usize, usize)>,
-        f: impl FnOnce(&[u8], u64) -> Result<T>,
-    ) -> Result<T> {
-        let total = self.source.len();
-        let (a, b) = range.unwrap_or((0, usize::try_from(total).unwrap_or(usize::MAX)));
-        let origin = match &self.source {
-            Source::File { offset, .. } => *offset,
-            Source::Inline(_) => 0,
-        };
-        let bad = || {
-            Error::malformed(
-                origin,
-                format!(
-                    "input range {a}..{b} of RamBlock{} out of bounds",
-                    self.number
-                ),
-            )
-        };
-        if a > b || b as u64 > total {
-            return Err(bad());
-        }
-        match &self.source {
-            Source::Inline(bytes) => f(bytes.get(a..b).ok_or_else(bad)?, a as u64),
-            Source::File { offset, size } => {
-                let at = offset.checked_add(a as u64).ok_or_else(bad)?;
-                if offset
-                    .checked_add(u64::from(*size))
-                    .is_none_or(|e| e > lower.len())
-                {
-                    return Err(Error::truncated(
-                        *offset,
-                        format!(
-                            "compressed RAM block of {size} bytes ends past the end of the {} layer ({} bytes)",
-                            lower.name(),
-                            lower.len()
-                        ),
-                    ));
-                }
-                let mut buf = self.cache.input();
-                if buf.len() < b - a {
-                    buf.resize(b - a, 0);
-                }
-                let r = match buf.get_mut(..b - a) {
-                    Some(dst) => lower.read_at(at, dst).and_then(|()| f(dst, at)),
-                    None => Err(bad()),
-                };
-                self.cache.recycle_input(buf);
-                r
-            }
-        }
-    }
-
-    fn decoded(&self, lower: &dyn Layer) -> Result<Arc<Vec<u8>>> {
-        if let Some(b) = self.cache.get(self.number) {
-            return Ok(b);
-        }
-        let mut out = self.cache.buffer(BLOCK);
-        self.with_input(lower, None, |input, base| {
-            decode_into(input, &mut out, base)
-        })
-        .map_err(|e| e.during("decoding a RAM block"))?;
-        Ok(self.cache.insert(self.number, out))
-    }
-
-    /// Fills `buf` with bytes `offset..` of the block, decoding only the records they
-    /// need (the block is not cached).
-    fn read_pages(&self, lower: &dyn Layer, offset: usize, buf: &mut [u8]) -> Result<()> {
-        let end = offset
-            .checked_add(buf.len())
-            .filter(|&e| e <= BLOCK)
-            .ok_or_else(|| Error::out_of_bounds(offset as u64, buf.len() as u64, BLOCK as u64))?;
-        if self.source.len() == BLOCK as u64 {
-            // Stored raw (inline): the bytes are the block's.
-            return self.with_input(lower, Some((offset, end)), |input, _| {
-                buf.copy_from_slice(input);
-                Ok(())
-            });
-        }
-        let mut scratch = self.cache.input();
-        let r = match self.cache.index(self.number) {
-            Some(index) => {
-                let data_end = end.min(index.produced());
-                if data_end <= offset {
-                    buf.fill(0);
-                    Ok(())
-                } else {
-                    let (a, b, out) = index
-                        .input_range(offset, data_end)
-                        .ok_or_else(|| Error::malformed(0, "page index out of range"))?;
-                    self.with_input(lower, Some((a, b)), |input, base| {
-                        decode_range(input, base, out, &index, offset, buf, &mut scratch)
-                    })
-                }
-            }
-            None => self.with_input(lower, None, |input, base| {
-                // First page read of this block: walk all its headers once, keep the
-                // index, and decode from the bytes already read.
-                let index = Arc::new(PageIndex::build(input, base)?);
-                self.cache.insert_index(self.number, index.clone());
-                let data_end = end.min(index.produced());
-                if data_end <= offset {
-                    buf.fill(0);
-                    return Ok(());
-                }
-                let (a, b, out) = index
-                    .input_range(offset, data_end)
-                    .ok_or_else(|| Error::malformed(base, "page index out of range"))?;
-                let part = input
-                    .get(a..b)
-                    .ok_or_else(|| Error::malformed(base, "page index out of range"))?;
-                decode_range(
-                    part,
-                    base.saturating_add(a as u64),
-                    out,
-                    &index,
-                    offset,
-                    buf,
-                    &mut scratch,
-                )
-            }),
-        };
-        self.cache.recycle_input(scratch);
-        r.map_err(|e| e.during("decoding a RAM block"))
-    }
-}
-
-fn decode_into(input: &[u8], out: &mut [u8], base: u64) -> Result<()> {
-    if input.len() == BLOCK {
-        out.copy_from_slice(input);
-        return Ok(());
-    }
-    decode_block(input, out, base).map(|_| ())
-}
-
-impl Decoder for BlockDecoder {
-    fn decoded_len(&self) -> u64 {
-        BLOCK as u64
-    }
-    fn read(&self, lower: &dyn Layer, offset: u64, buf: &mut [u8]) -> Result<()> {
-        let start = usize::try_from(offset)
-            .map_err(|_| Error::out_of_bounds(offset, buf.len() as u64, BLOCK as u64))?;
-        let whole = self.cache.get(self.number);
-        let b = match whole {
-            Some(b) => b,
-            None if buf.len() >= BLOCK => self.decoded(lower)?,
-            None => return self.read_pages(lower, start, buf),
-        };
-        let src = b
-            .get(start..start.saturating_add(buf.len()))
-            .ok_or_else(|| Error::out_of_bounds(offset, buf.len() as u64, BLOCK as u64))?;
-        buf.copy_from_slice(src);
-        Ok(())
-    }
-}
-
-/// Where recent reads ended, to tell sequential readers (each read starting where one
-/// of them stopped) from random ones.
-#[derive(Debug, Default)]
-struct Streams {
-    slots: Mutex<Slots>,
-}
-
-#[derive(Debug, Default)]
-struct Slots {
-    tick: u64,
-    /// (end of a recent read, when it was made).
-    ends: [(Option<u64>, u64); RAM_READ_STREAMS],
-}
-
-impl Streams {
-    /// Records a read of `start..end`; whether it starts within a page of where a
-    /// recent read ended.
-    fn note(&self, start: u64, end: u64) -> bool {
-        let Ok(mut g) = self.slots.lock() else {
-            return false;
-        };
-        g.tick = g.tick.wrapping_add(1);
-        let t = g.tick;
-        let page = PAGE as u64;
-        let near = |e: u64| start <= e.saturating_add(page) && start.saturating_add(page) >= e;
-        if let Some(s) = g.ends.iter_mut().find(|(e, _)| e.is_some_and(near)) {
-            *s = (Some(end), t);
-            return true;
-        }
-        if let Some(s) = g.ends.iter_mut().min_by_key(|(_, age)| *age) {
-            *s = (Some(end), t);
-        }
-        false
-    }
-}
-
 /// Guest RAM found in a container, ready to read.
 #[derive(Debug, Clone)]
 pub struct Ram {
@@ -286,10 +58,10 @@ pub struct Ram {
     pub blocks: Vec<MemoryBlock>,
     /// Data blocks found, raw and compressed.
     pub data_blocks: (u64, u64),
-    /// Compressed blocks by guest range start, for parallel prefetch.
-    pub compressed: Arc<Vec<(u64, Arc<BlockDecoder>)>>,
     /// The decoded-block cache.
     pub cache: Arc<BlockCache>,
+    /// Read-ahead over the compressed blocks.
+    pub read_ahead: Arc<ReadAhead>,
     /// Saved-state version.
     pub vm_version: Option<i64>,
     /// `/savedstate/type`.
@@ -298,7 +70,6 @@ pub struct Ram {
     pub key_layout: &'static str,
     /// Findings.
     pub findings: Vec<Finding>,
-    streams: Arc<Streams>,
 }
 
 fn array_child(c: &Container, id: u32) -> Option<&Key> {
@@ -332,7 +103,7 @@ pub fn has_ram(c: &Container) -> bool {
 }
 
 /// (metadata keys by index, data keys by number, layout name).
-type Found<'a> = (Vec<(u32, &'a Key)>, HashMap<u64, &'a Key>, &'static str);
+type Found<'a> = (Vec<(u32, &'a Key)>, BTreeMap<u64, &'a Key>, &'static str);
 
 fn numbered<'a>(c: &'a Container, parent: Option<u32>, prefix: &str) -> Vec<(u64, &'a Key)> {
     let mut out = Vec::new();
@@ -375,7 +146,7 @@ fn find_keys(c: &Container) -> Found<'_> {
             .unwrap_or_default();
         return (contiguous(meta), first_by_number(data), "legacy");
     }
-    (Vec::new(), HashMap::new(), "none")
+    (Vec::new(), BTreeMap::new(), "none")
 }
 
 /// Metadata blocks numbered 0, 1, … until one is missing (first of repeated names).
@@ -390,8 +161,8 @@ fn contiguous(mut v: Vec<(u64, &Key)>) -> Vec<(u32, &Key)> {
     out
 }
 
-fn first_by_number(v: Vec<(u64, &Key)>) -> HashMap<u64, &Key> {
-    let mut m = HashMap::with_capacity(v.len());
+fn first_by_number(v: Vec<(u64, &Key)>) -> BTreeMap<u64, &Key> {
+    let mut m = BTreeMap::new();
     for (n, k) in v {
         m.entry(n).or_insert(k);
     }
@@ -495,60 +266,59 @@ impl Ram {
             })?;
             size = size.max(end);
         }
+        check_disjoint(&blocks)?;
         let cache = Arc::new(BlockCache::new(RAM_CACHE_BLOCKS, RAM_INDEX_BLOCKS));
         let mut decoders: HashMap<u64, Arc<BlockDecoder>> = HashMap::new();
         let mut compressed: Vec<(u64, Arc<BlockDecoder>)> = Vec::new();
-        let max_block = data.keys().copied().max();
         let (mut raw_n, mut comp_n) = (0u64, 0u64);
         let mut missing = 0u64;
         let mut builder = SegmentMapBuilder::new(size, Overlap::Reject);
-        for b in &blocks {
-            let mut done = 0u64;
-            while done < b.pages {
-                let dpage = b.mbp_index_start + done;
-                let block = dpage / PAGES_PER_BLOCK;
-                let in_block = dpage % PAGES_PER_BLOCK;
-                let run = (PAGES_PER_BLOCK - in_block).min(b.pages - done);
-                let gpa = (b.gpa_index_start + done) * PAGE as u64;
-                let len = run * PAGE as u64;
-                if max_block.is_none_or(|m| block > m) {
-                    missing = missing.saturating_add(b.pages - done);
-                    break;
-                }
-                let src = data
-                    .get(&block)
-                    .and_then(|k| data_source(k).map(|s| (s, k)));
-                match src {
-                    None => missing += run,
-                    Some((Source::File { offset, size }, _)) if u64::from(size) == BLOCK as u64 => {
+        for b in blocks.iter().filter(|b| b.pages > 0) {
+            // Only the data blocks that exist are visited: a range of 2^40 pages with
+            // two data blocks costs two steps, and the rest counts as missing at once.
+            // (`mbp_index_start + pages` was checked above.)
+            let mbp_end = b.mbp_index_start + b.pages;
+            let first = b.mbp_index_start / PAGES_PER_BLOCK;
+            let last = (mbp_end - 1) / PAGES_PER_BLOCK;
+            let mut covered = 0u64;
+            for (&block, k) in data.range(first..=last) {
+                let Some(source) = data_source(k) else {
+                    continue;
+                };
+                // The block's data pages within this range (block <= last, so no
+                // overflow), and where they go.
+                let dstart = (block * PAGES_PER_BLOCK).max(b.mbp_index_start);
+                let dend = ((block + 1) * PAGES_PER_BLOCK).min(mbp_end);
+                let in_block = dstart - block * PAGES_PER_BLOCK;
+                let gpa = (b.gpa_index_start + (dstart - b.mbp_index_start)) * PAGE as u64;
+                let len = (dend - dstart) * PAGE as u64;
+                covered += dend - dstart;
+                match source {
+                    Source::File { offset, size } if u64::from(size) == BLOCK as u64 => {
                         builder.push(Segment::plain(gpa, len, offset + in_block * PAGE as u64))?;
                     }
-                    Some((source, _)) => {
-                        let dec = decoders
-                            .entry(block)
-                            .or_insert_with(|| {
-                                Arc::new(BlockDecoder {
-                                    number: block,
-                                    source: source.clone(),
-                                    cache: cache.clone(),
-                                })
-                            })
-                            .clone();
+                    source => {
                         if source.len() > BLOCK as u64 {
                             return Err(Error::malformed(
-                                0,
+                                k.file_offset,
                                 format!(
                                     "RamBlock{block} holds {} bytes, more than 1 MiB",
                                     source.len()
                                 ),
                             ));
                         }
+                        let dec = decoders
+                            .entry(block)
+                            .or_insert_with(|| {
+                                Arc::new(BlockDecoder::new(block, source, cache.clone()))
+                            })
+                            .clone();
                         compressed.push((gpa, dec.clone()));
                         builder.push(Segment::compressed(gpa, len, dec, in_block * PAGE as u64))?;
                     }
                 }
-                done += run;
             }
+            missing = missing.saturating_add(b.pages - covered);
         }
         for k in data.values() {
             if let Some(s) = data_source(k) {
@@ -566,113 +336,58 @@ impl Ram {
             ));
         }
         let map = builder.build()?;
-        compressed.sort_by_key(|(g, _)| *g);
         Ok(Ram {
             map: Arc::new(map),
             blocks,
             data_blocks: (raw_n, comp_n),
-            compressed: Arc::new(compressed),
+            read_ahead: Arc::new(ReadAhead::new(compressed, cache.clone())),
             cache,
             vm_version,
             state_type,
             key_layout: layout,
             findings,
-            streams: Arc::default(),
         })
     }
 
-    /// Call before reading `len` bytes at `start`. A read that continues a recent one
-    /// (a sequential reader: dd, convert) and needs a block not decoded yet decodes that
-    /// block and the next ones in parallel (read-ahead); any other read larger than a
-    /// block decodes the blocks it spans in parallel ([`Ram::prefetch`]); smaller random
-    /// reads decode only their pages, later, in the decoder.
-    pub fn before_read(&self, lower: &dyn Layer, start: u64, len: u64) {
-        if self.compressed.is_empty() {
-            return;
-        }
-        let end = start.saturating_add(len);
-        if self.streams.note(start, end) {
-            // One batch per window, sized to keep every thread busy, and small enough
-            // (a quarter of the cache) to stay cached until it is read.
-            let window = RAM_READ_AHEAD_BLOCKS
-                .max(vmsnap_core::parallelism().saturating_mul(2))
-                .min(RAM_CACHE_BLOCKS / 4);
-            self.decode_ahead(lower, start, end, window.saturating_sub(1), 1);
-        } else if len > BLOCK as u64 {
-            self.prefetch(lower, start, len);
-        }
-    }
-
-    /// Decodes, in parallel, the compressed blocks a read of `range` will touch that are
-    /// not cached yet (at most half the cache, so they survive until used).
-    pub fn prefetch(&self, lower: &dyn Layer, start: u64, len: u64) {
-        self.decode_ahead(lower, start, start.saturating_add(len), 0, 2);
-    }
-
-    /// Decodes the uncached blocks of `start..end` and of the `ahead` blocks after it,
-    /// when the read needs at least one uncached block and there are at least `min`.
-    fn decode_ahead(&self, lower: &dyn Layer, start: u64, end: u64, ahead: usize, min: usize) {
-        let first = self
-            .compressed
-            .partition_point(|(g, _)| g.saturating_add(BLOCK as u64) <= start);
-        let entries = self.compressed.get(first..).unwrap_or_default();
-        let needed = entries
-            .iter()
-            .take_while(|(g, _)| *g < end)
-            .any(|(_, d)| !self.cache.contains(d.number));
-        if !needed {
-            return;
-        }
-        let mut todo: Vec<&Arc<BlockDecoder>> = Vec::new();
-        let mut past = 0usize;
-        let mut last = None;
-        for (g, d) in entries {
-            if todo.len() >= RAM_CACHE_BLOCKS / 2 {
-                break;
-            }
-            if *g >= end {
-                // A block split over two segments counts once.
-                if last != Some(d.number) {
-                    if past >= ahead {
-                        break;
-                    }
-                    past += 1;
-                }
-            }
-            last = Some(d.number);
-            if !self.cache.contains(d.number) && !todo.iter().any(|x| x.number == d.number) {
-                todo.push(d);
-            }
-        }
-        if todo.len() >= min {
-            decode_parallel(lower, &todo);
-        }
+    /// Reads guest-physical bytes at `offset` from `image` (the container's replayed
+    /// image), with read-ahead for sequential and large reads.
+    pub fn read<L: Layer + 'static>(
+        &self,
+        image: &Arc<L>,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<()> {
+        let _reading = self.read_ahead.enter();
+        self.read_ahead.before_read(image, offset, buf.len() as u64);
+        self.map.read(image.as_ref(), offset, buf)
     }
 }
 
-/// Decodes `todo` into the cache on up to `parallelism()` threads (this one included),
-/// each taking the next block when done with one. Scoped: every thread has ended when
-/// this returns. Errors are left for the read itself to report.
-fn decode_parallel(lower: &dyn Layer, todo: &[&Arc<BlockDecoder>]) {
-    let next = AtomicUsize::new(0);
-    let work = || {
-        while let Some(d) = todo.get(next.fetch_add(1, Ordering::Relaxed)) {
-            let _ = d.decoded(lower);
-        }
-    };
-    let threads = vmsnap_core::parallelism().min(todo.len());
-    if threads < 2 {
-        work();
-        return;
-    }
-    let work = &work;
-    std::thread::scope(|s| {
-        for _ in 1..threads {
-            // No thread (resource limits): this one does the rest.
-            if std::thread::Builder::new().spawn_scoped(s, work).is_err() {
-                break;
+/// Refuses metadata blocks whose data-page ranges overlap: every guest page is stored
+/// once, and overlapping ranges would let a small file map one data block at many
+/// addresses.
+fn check_disjoint(blocks: &[MemoryBlock]) -> Result<()> {
+    let mut ranges: Vec<(u64, u64, u32)> = blocks
+        .iter()
+        .filter(|b| b.pages > 0)
+        .map(|b| {
+            (
+                b.mbp_index_start,
+                b.mbp_index_start.saturating_add(b.pages),
+                b.index,
+            )
+        })
+        .collect();
+    ranges.sort_unstable();
+    for w in ranges.windows(2) {
+        if let [(_, end, a), (start, _, b)] = w {
+            if start < end {
+                return Err(Error::malformed(
+                    0,
+                    format!("RamMemoryBlock{a} and RamMemoryBlock{b} claim the same data pages"),
+                ));
             }
         }
-        work();
-    });
+    }
+    Ok(())
 }
