@@ -749,3 +749,48 @@ fn sparse_metadata_ranges_cost_what_their_data_blocks_cost() {
     assert_eq!(e.kind(), ErrorKind::Malformed);
     assert!(e.to_string().contains("claim the same data pages"), "{e}");
 }
+
+#[test]
+fn concurrent_readers_get_exact_bytes() {
+    // Readers at once on one layer, as a parallel convert and a random reader beside it:
+    // 4 MiB pieces handed out in order, 64 KiB sequential streams, and random pages, all
+    // sharing the read-ahead queue, the claims and the cache.
+    let g = big_guest();
+    let layer = Arc::new(cold(&g.bytes));
+    let len = g.expected.len();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (layer, next) = (&layer, &next);
+            s.spawn(move || {
+                let mut buf = vec![0u8; 4 * MIB];
+                if t < 2 {
+                    loop {
+                        let at = next.fetch_add(4 * MIB, std::sync::atomic::Ordering::Relaxed);
+                        if at >= len {
+                            break;
+                        }
+                        let n = (4 * MIB).min(len - at);
+                        layer.read_at(at as u64, &mut buf[..n]).unwrap();
+                        assert!(buf[..n] == g.expected[at..at + n], "piece at {at:#x}");
+                    }
+                } else if t == 2 {
+                    for at in (3 * MIB..len).step_by(64 << 10) {
+                        let n = (64 << 10).min(len - at);
+                        layer.read_at(at as u64, &mut buf[..n]).unwrap();
+                        assert!(buf[..n] == g.expected[at..at + n], "stream at {at:#x}");
+                    }
+                } else {
+                    let mut rng = common::encode::Rng::new(5);
+                    for _ in 0..2000 {
+                        let at = rng.below(len / PAGE) * PAGE;
+                        layer.read_at(at as u64, &mut buf[..PAGE]).unwrap();
+                        assert!(buf[..PAGE] == g.expected[at..at + PAGE], "page at {at:#x}");
+                    }
+                }
+            });
+        }
+    });
+    layer.ram().cache.wait_idle();
+    assert!(vmsnap_testkit::read_all(layer.as_ref()) == g.expected);
+}
