@@ -346,10 +346,9 @@ fn key_table_copies_by_sequence_with_wraparound() {
         .any(|k| k.name == "stale" && k.table == 1));
 }
 
-#[test]
-fn pending_replay_log_is_applied_in_memory() {
-    let roots = sample();
-    let plain = build(&roots, &Opts::default());
+/// The file ranges of key table 1 and of `big_array`'s file object in `plain`, the
+/// ranges the replay-log tests rewrite.
+fn table_1_and_big_array(plain: &Built) -> Vec<(u64, u64)> {
     let t1 = plain.table_offsets.iter().find(|t| t.0 == 1).unwrap();
     let fo = plain
         .placed
@@ -358,8 +357,16 @@ fn pending_replay_log_is_applied_in_memory() {
         .unwrap()
         .file_object
         .unwrap();
+    vec![(t1.1, u64::from(t1.2)), (fo.0, u64::from(fo.1))]
+}
+
+#[test]
+fn pending_replay_log_is_applied_in_memory() {
+    let roots = sample();
+    let plain = build(&roots, &Opts::default());
+    let t1 = plain.table_offsets.iter().find(|t| t.0 == 1).unwrap();
     let log = LogOpts {
-        pending: vec![(t1.1, u64::from(t1.2)), (fo.0, u64::from(fo.1))],
+        pending: table_1_and_big_array(&plain),
         stale: 3,
         ..LogOpts::default()
     };
@@ -432,15 +439,10 @@ fn replay_log_entry_with_a_destination_outside_the_file_is_not_applied() {
     let roots = sample();
     let plain = build(&roots, &Opts::default());
     let t1 = *plain.table_offsets.iter().find(|t| t.0 == 1).unwrap();
-    let fo = plain
-        .placed
-        .iter()
-        .find(|p| p.path.ends_with("big_array"))
-        .unwrap()
-        .file_object
-        .unwrap();
+    let pending = table_1_and_big_array(&plain);
+    let fo = pending[1];
     let log = LogOpts {
-        pending: vec![(t1.1, u64::from(t1.2)), (fo.0, u64::from(fo.1))],
+        pending,
         ..LogOpts::default()
     };
     let len = build(
@@ -484,10 +486,7 @@ fn replay_log_entry_with_a_destination_outside_the_file_is_not_applied() {
         assert!(c.log.entries[1].applied);
         let mut buf = vec![0u8; fo.1 as usize];
         c.image.read_at(fo.0, &mut buf).unwrap();
-        assert_eq!(
-            buf,
-            plain.bytes[fo.0 as usize..fo.0 as usize + fo.1 as usize]
-        );
+        assert_eq!(buf, plain.bytes[fo.0 as usize..(fo.0 + fo.1) as usize]);
         assert!(f.iter().any(|f| f.message
             == "the file is dirty: 1 of 2 pending replay log entries applied in memory (the file is not modified)"));
         assert!(c.get("/configuration/properties/name").is_none());
