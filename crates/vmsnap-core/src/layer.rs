@@ -170,6 +170,9 @@ pub trait LayerExt {
     fn read_vec(&self, offset: u64, len: u64, limit: u64, what: &str) -> Result<Vec<u8>>;
     /// Reads a fixed-size array at `offset`.
     fn read_array<const N: usize>(&self, offset: u64) -> Result<[u8; N]>;
+    /// Fills `buf` from `offset`, with zeros for what lies past the end of the layer (as
+    /// QEMU's block layer reads past the end of a file).
+    fn read_padded(&self, offset: u64, buf: &mut [u8]) -> Result<()>;
 }
 
 impl<L: Layer + ?Sized> LayerExt for L {
@@ -199,6 +202,27 @@ impl<L: Layer + ?Sized> LayerExt for L {
         self.read_at(offset, &mut b)?;
         Ok(b)
     }
+
+    fn read_padded(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        read_within(self, self.len(), offset, buf)
+    }
+}
+
+/// [`LayerExt::read_padded`] for a layer of `len` bytes, for callers that keep its length.
+#[inline]
+pub(crate) fn read_within<L: Layer + ?Sized>(
+    layer: &L,
+    len: u64,
+    offset: u64,
+    buf: &mut [u8],
+) -> Result<()> {
+    let have = len.saturating_sub(offset).min(buf.len() as u64);
+    let (head, tail) = buf.split_at_mut(have as usize);
+    if !head.is_empty() {
+        layer.read_at(offset, head)?;
+    }
+    tail.fill(0);
+    Ok(())
 }
 
 /// The base of every stack: a file (or bytes) as a layer.
@@ -412,5 +436,10 @@ mod tests {
         assert_eq!(v, vec![98, 99]);
         assert!(f.read_vec(98, 3, 10, "tail").is_err());
         assert!(f.read_vec(0, 11, 10, "tail").is_err());
+        let mut b = [0xAAu8; 4];
+        f.read_padded(98, &mut b).unwrap();
+        assert_eq!(b, [98, 99, 0, 0]);
+        f.read_padded(u64::MAX, &mut b).unwrap();
+        assert_eq!(b, [0; 4]);
     }
 }

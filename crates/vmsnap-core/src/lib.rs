@@ -5,6 +5,8 @@
 //! * [`Layer`] — an address space with a size, built on lower layers: `read_at`,
 //!   `extents`, `describe`, `findings`, named children (snapshots, RAM blocks).
 //! * [`SegmentMap`] — guest ranges mapped onto a lower layer, for memory formats.
+//! * [`RunMap`] — block-mapped disks as runs of stored, zero and unallocated bytes, read
+//!   and listed in one place.
 //! * [`Error`] — one error type with a stable [`ErrorKind`] and context.
 //! * [`Resolver`] — the external-reference policy every backing file, extent, parent and
 //!   companion file goes through.
@@ -42,6 +44,7 @@ pub mod parallel;
 pub mod plugin;
 pub mod policy;
 pub mod registry;
+pub mod runs;
 pub mod segment;
 pub mod source;
 
@@ -58,6 +61,7 @@ pub use parallel::parallelism;
 pub use plugin::{OpenCtx, OpenFn, Options, Plugin, PluginKind, Probe, SniffWindow};
 pub use policy::{ExternalPolicy, ExternalRef, RefDecision, RefKind, Resolver};
 pub use registry::{Registry, Sniff};
+pub use runs::{backing_extents, block_run, read_backing, Run, RunKind, RunMap, RunSources};
 pub use segment::{Decoder, Overlap, Segment, SegmentKind, SegmentMap, SegmentMapBuilder};
 pub use source::{FileSource, MemSource, MmapSource, Source};
 

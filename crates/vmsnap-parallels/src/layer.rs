@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 use vmsnap_core::{
-    check_read, push_coalesced, AddressSpace, Error, Extent, ExtentKind, Finding, Layer, LayerExt,
-    OpenCtx, Result, ResultExt,
+    block_run, AddressSpace, Error, Extent, Finding, Layer, LayerExt, OpenCtx, Result, ResultExt,
+    Run, RunKind, RunMap, RunSources,
 };
 
 use crate::bat::Bat;
@@ -26,13 +26,6 @@ pub struct Parallels {
     cluster: u64,
     file_len: u64,
     findings: Vec<Finding>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Run {
-    /// File offset of the first byte, or `None` for unallocated.
-    at: Option<u64>,
-    len: u64,
 }
 
 impl Parallels {
@@ -87,31 +80,6 @@ impl Parallels {
     pub fn bat(&self) -> &Bat {
         &self.bat
     }
-
-    /// The run at `pos`, at most `max` bytes: clusters that are all unallocated or stored
-    /// contiguously in the file.
-    #[inline]
-    fn run(&self, pos: u64, max: u64) -> Run {
-        let cs = self.cluster;
-        let mut index = pos / cs;
-        let within = pos % cs;
-        let at = self.bat.get(index).map(|o| o + within);
-        let mut len = (cs - within).min(max);
-        while len < max {
-            index += 1;
-            let next = self.bat.get(index);
-            let continues = match (at, next) {
-                (Some(a), Some(b)) => a.checked_add(len) == Some(b),
-                (None, None) => true,
-                _ => false,
-            };
-            if !continues {
-                break;
-            }
-            len = len.saturating_add(cs).min(max);
-        }
-        Run { at, len }
-    }
 }
 
 impl Layer for Parallels {
@@ -126,54 +94,11 @@ impl Layer for Parallels {
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        check_read(self, offset, buf.len())?;
-        let mut done = 0usize;
-        while done < buf.len() {
-            let pos = offset + done as u64;
-            let run = self.run(pos, (buf.len() - done) as u64);
-            let n = run.len as usize;
-            let Some(out) = buf.get_mut(done..done + n) else {
-                break;
-            };
-            match run.at {
-                None => out.fill(0),
-                Some(at) => {
-                    // Only the last cluster in the file may be short; QEMU reads its
-                    // missing tail as zeros.
-                    let have = self.file_len.saturating_sub(at).min(run.len) as usize;
-                    let (stored, missing) = out.split_at_mut(have);
-                    self.lower
-                        .read_at(at, stored)
-                        .in_layer("parallels")
-                        .during("reading a Parallels cluster")?;
-                    missing.fill(0);
-                }
-            }
-            done += n;
-        }
-        Ok(())
+        self.read_runs(offset, buf)
     }
 
     fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-        let end = range.end.min(self.size);
-        let mut out = Vec::new();
-        let mut pos = range.start;
-        while pos < end {
-            let run = self.run(pos, end - pos);
-            match run.at {
-                None => push_coalesced(&mut out, Extent::of(ExtentKind::Unallocated, pos, run.len)),
-                Some(at) => {
-                    let have = self.file_len.saturating_sub(at).min(run.len);
-                    push_coalesced(&mut out, Extent::data(pos, have, Some(at)));
-                    push_coalesced(
-                        &mut out,
-                        Extent::of(ExtentKind::Zero, pos + have, run.len - have),
-                    );
-                }
-            }
-            pos += run.len;
-        }
-        Ok(out)
+        self.run_extents(range)
     }
 
     fn lower(&self) -> Vec<Arc<dyn Layer>> {
@@ -230,5 +155,28 @@ impl Layer for Parallels {
 
     fn path(&self) -> Option<&Path> {
         self.lower.path()
+    }
+}
+
+impl RunMap for Parallels {
+    type Cursor = ();
+
+    /// Clusters that are all unallocated or stored contiguously in the file. Only the last
+    /// cluster in the file may be short; QEMU reads its missing tail as zeros.
+    #[inline(always)]
+    fn run(&self, pos: u64, max: u64, _: &mut ()) -> Result<Run> {
+        let bs = self.cluster;
+        block_run(bs, pos / bs, pos % bs, max, |i| {
+            Ok(self.bat.get(i).map_or(RunKind::Unallocated, RunKind::Data))
+        })
+    }
+
+    fn sources(&self) -> RunSources<'_> {
+        RunSources {
+            file: self.lower.as_ref(),
+            file_len: self.file_len,
+            backing: None,
+            maps_lower: true,
+        }
     }
 }

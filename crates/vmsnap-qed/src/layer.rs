@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 use vmsnap_core::{
-    check_read, push_coalesced, AddressSpace, Error, ErrorKind, Extent, ExtentKind, ExternalRef,
-    FileLayer, Finding, Layer, LayerExt, OpenCtx, RefDecision, RefKind, Result, ResultExt,
+    block_run, AddressSpace, Error, ErrorKind, Extent, ExternalRef, FileLayer, Finding, Layer,
+    LayerExt, OpenCtx, RefDecision, RefKind, Result, ResultExt, Run, RunKind, RunMap, RunSources,
 };
 
 use crate::header::Header;
@@ -28,23 +28,6 @@ pub struct Qed {
     cluster: u64,
     findings: Vec<Finding>,
     refs: Vec<ExternalRef>,
-}
-
-/// How a run of the guest disk is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// Not allocated here: backing file or zeros.
-    Unallocated,
-    /// A zero cluster.
-    Zero,
-    /// Stored at this file offset.
-    Data(u64),
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Run {
-    kind: Kind,
-    len: u64,
 }
 
 impl Qed {
@@ -151,98 +134,31 @@ impl Qed {
         self.backing.as_ref()
     }
 
-    /// The run at `pos` (inside the image), at most `max` bytes: clusters of one kind,
-    /// contiguous in the file for data, within one L2 chunk.
-    fn run(&self, pos: u64, max: u64) -> Result<Run> {
-        let h = &self.header;
-        let cov = h.l2_coverage();
-        let l1_index = pos / cov;
-        let in_table = pos % cov;
-        let l2_base = self
-            .l1
-            .get(usize::try_from(l1_index).unwrap_or(usize::MAX))
-            .copied()
-            .unwrap_or(0);
-        if l2_base == 0 {
-            return Ok(Run {
-                kind: Kind::Unallocated,
-                len: (cov - in_table).min(max),
-            });
-        }
-        let l1_at = h.l1_table_offset + l1_index * 8;
-        h.check_table_offset(l2_base, self.file_len)
-            .map_err(|e| e.at(l1_at).during("checking an L1 entry"))?;
-        let cs = self.cluster;
-        let l2_index = in_table / cs;
-        let within = in_table % cs;
-        let chunk_no = l2_index / L2_CHUNK_ENTRIES as u64;
-        let chunk_at = l2_base + chunk_no * (L2_CHUNK_ENTRIES as u64 * 8);
-        let chunk = self.l2.get(self.lower.as_ref(), chunk_at)?;
-        let first = (l2_index % L2_CHUNK_ENTRIES as u64) as usize;
-        let mut kind = None;
-        let mut len = 0u64;
-        for (i, &e) in chunk.iter().enumerate().skip(first) {
-            let k = self
-                .classify(e)
-                .map_err(|err| err.at(chunk_at + 8 * i as u64))?;
-            let k = match (kind, k) {
-                (None, Kind::Data(p)) => Kind::Data(p + within),
-                (None, k) => k,
-                (Some(Kind::Data(p)), Kind::Data(q)) if p.checked_add(len) == Some(q) => {
-                    Kind::Data(p)
-                }
-                (Some(prev), k) if prev == k && !matches!(k, Kind::Data(_)) => prev,
-                _ => break,
-            };
-            kind = Some(k);
-            len += if i == first { cs - within } else { cs };
-            if len >= max {
-                break;
-            }
-        }
-        Ok(Run {
-            kind: kind.unwrap_or(Kind::Unallocated),
-            len: len.min(max),
-        })
-    }
-
-    fn classify(&self, e: u64) -> Result<Kind> {
+    /// How the cluster of L2 entry `e` is stored.
+    #[inline]
+    fn classify(&self, e: u64) -> Result<RunKind> {
         match e {
-            0 => Ok(Kind::Unallocated),
-            ZERO_CLUSTER => Ok(Kind::Zero),
-            _ if e % self.cluster != 0 => Err(Error::malformed(
-                0,
-                format!("QED L2 entry {e:#x} is not cluster aligned"),
-            )),
-            _ if e < self.header.header_bytes() => Err(Error::malformed(
-                0,
-                format!("QED L2 entry {e:#x} points into the header"),
-            )),
-            _ if e >= self.file_len => Err(Error::malformed(
-                0,
-                format!(
-                    "QED L2 entry {e:#x} points past the end of the file ({:#x})",
-                    self.file_len
-                ),
-            )),
-            _ => Ok(Kind::Data(e)),
+            0 => Ok(RunKind::Unallocated),
+            ZERO_CLUSTER => Ok(RunKind::Zero),
+            _ if e % self.cluster != 0 || e < self.header.header_bytes() || e >= self.file_len => {
+                Err(self.bad_entry(e))
+            }
+            _ => Ok(RunKind::Data(e)),
         }
     }
 
-    fn read_backing(&self, pos: u64, out: &mut [u8]) -> Result<()> {
-        let Some(b) = &self.backing else {
-            out.fill(0);
-            return Ok(());
+    /// Why L2 entry `e` is refused (kept out of the read path).
+    #[cold]
+    #[inline(never)]
+    fn bad_entry(&self, e: u64) -> Error {
+        let why = if e % self.cluster != 0 {
+            "is not cluster aligned".to_string()
+        } else if e < self.header.header_bytes() {
+            "points into the header".to_string()
+        } else {
+            format!("points past the end of the file ({:#x})", self.file_len)
         };
-        // A backing file shorter than the image reads as zeros past its end (as QEMU).
-        let have = b.len().saturating_sub(pos).min(out.len() as u64) as usize;
-        let (from, rest) = out.split_at_mut(have);
-        if !from.is_empty() {
-            b.read_at(pos, from)
-                .during("reading the QED backing file")?;
-        }
-        rest.fill(0);
-        Ok(())
+        Error::malformed(0, format!("QED L2 entry {e:#x} {why}"))
     }
 }
 
@@ -258,76 +174,11 @@ impl Layer for Qed {
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        check_read(self, offset, buf.len())?;
-        let mut done = 0usize;
-        while done < buf.len() {
-            let pos = offset + done as u64;
-            let run = self.run(pos, (buf.len() - done) as u64).in_layer("qed")?;
-            let n = run.len as usize;
-            let Some(out) = buf.get_mut(done..done + n) else {
-                break;
-            };
-            match run.kind {
-                Kind::Zero => out.fill(0),
-                Kind::Unallocated => self.read_backing(pos, out)?,
-                Kind::Data(at) => {
-                    // The last cluster may be cut short by the end of the file; QEMU reads
-                    // the missing bytes as zeros.
-                    let have = self.file_len.saturating_sub(at).min(run.len) as usize;
-                    let (stored, missing) = out.split_at_mut(have);
-                    self.lower
-                        .read_at(at, stored)
-                        .in_layer("qed")
-                        .during("reading a QED cluster")?;
-                    missing.fill(0);
-                }
-            }
-            done += n;
-        }
-        Ok(())
+        self.read_runs(offset, buf)
     }
 
     fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-        let end = range.end.min(self.len());
-        let mut out = Vec::new();
-        let mut pos = range.start;
-        while pos < end {
-            let run = self.run(pos, end - pos).in_layer("qed")?;
-            match (run.kind, &self.backing) {
-                (Kind::Zero, _) => {
-                    push_coalesced(&mut out, Extent::of(ExtentKind::Zero, pos, run.len))
-                }
-                (Kind::Data(at), _) => {
-                    let have = self.file_len.saturating_sub(at).min(run.len);
-                    push_coalesced(&mut out, Extent::data(pos, have, Some(at)));
-                    push_coalesced(
-                        &mut out,
-                        Extent::of(ExtentKind::Zero, pos + have, run.len - have),
-                    );
-                }
-                (Kind::Unallocated, None) => {
-                    push_coalesced(&mut out, Extent::of(ExtentKind::Unallocated, pos, run.len))
-                }
-                (Kind::Unallocated, Some(b)) => {
-                    // The backing file's extents; its offsets are not in our lower layer.
-                    let stop = pos + run.len;
-                    let blen = b.len().min(stop);
-                    if pos < blen {
-                        for mut e in b.extents(pos..blen)? {
-                            e.lower_offset = None;
-                            push_coalesced(&mut out, e);
-                        }
-                    }
-                    let from = blen.max(pos);
-                    push_coalesced(
-                        &mut out,
-                        Extent::of(ExtentKind::Unallocated, from, stop - from),
-                    );
-                }
-            }
-            pos += run.len;
-        }
-        Ok(out)
+        self.run_extents(range)
     }
 
     fn lower(&self) -> Vec<Arc<dyn Layer>> {
@@ -391,5 +242,54 @@ impl Layer for Qed {
 
     fn path(&self) -> Option<&Path> {
         self.lower.path()
+    }
+}
+
+impl RunMap for Qed {
+    type Cursor = ();
+
+    /// Clusters of one kind, contiguous in the file for data, within one L2 chunk. The
+    /// last cluster may be cut short by the end of the file; QEMU reads the missing bytes
+    /// as zeros. A backing file shorter than the image reads as zeros past its end.
+    fn run(&self, pos: u64, max: u64, _: &mut ()) -> Result<Run> {
+        let h = &self.header;
+        let cov = h.l2_coverage();
+        let l1_index = pos / cov;
+        let in_table = pos % cov;
+        let l2_base = self
+            .l1
+            .get(usize::try_from(l1_index).unwrap_or(usize::MAX))
+            .copied()
+            .unwrap_or(0);
+        if l2_base == 0 {
+            return Ok(Run {
+                kind: RunKind::Unallocated,
+                len: (cov - in_table).min(max),
+            });
+        }
+        let l1_at = h.l1_table_offset + l1_index * 8;
+        h.check_table_offset(l2_base, self.file_len)
+            .map_err(|e| e.at(l1_at).during("checking an L1 entry"))?;
+        let cs = self.cluster;
+        let l2_index = in_table / cs;
+        let within = in_table % cs;
+        let chunk_no = l2_index / L2_CHUNK_ENTRIES as u64;
+        let chunk_at = l2_base + chunk_no * (L2_CHUNK_ENTRIES as u64 * 8);
+        let chunk = self.l2.get(self.lower.as_ref(), chunk_at)?;
+        let first = l2_index % L2_CHUNK_ENTRIES as u64;
+        let to_chunk_end = (L2_CHUNK_ENTRIES as u64 - first) * cs - within;
+        block_run(cs, first, within, max.min(to_chunk_end), |i| {
+            let e = chunk.get(i as usize).copied().unwrap_or(0);
+            self.classify(e).map_err(|err| err.at(chunk_at + 8 * i))
+        })
+    }
+
+    fn sources(&self) -> RunSources<'_> {
+        RunSources {
+            file: self.lower.as_ref(),
+            file_len: self.file_len,
+            backing: self.backing.as_deref(),
+            maps_lower: true,
+        }
     }
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 use vmsnap_core::{
-    check_read, push_coalesced, AddressSpace, Error, Extent, ExtentKind, ExternalRef, Finding,
-    Layer, OpenCtx, RefDecision, RefKind, Result, ResultExt,
+    block_run, AddressSpace, Error, Extent, ExternalRef, Finding, Layer, OpenCtx, RefDecision,
+    RefKind, Result, ResultExt, Run, RunKind, RunMap, RunSources,
 };
 
 use crate::blockmap::{Block, BlockMap};
@@ -25,13 +25,6 @@ pub struct Vdi {
     file_len: u64,
     findings: Vec<Finding>,
     refs: Vec<ExternalRef>,
-}
-
-/// One run of the address space that maps uniformly.
-#[derive(Debug, Clone, Copy)]
-struct Run {
-    block: Block,
-    len: u64,
 }
 
 impl Vdi {
@@ -97,34 +90,6 @@ impl Vdi {
     pub fn block_map(&self) -> &BlockMap {
         &self.map
     }
-
-    /// The run starting at `offset` (inside the image), at most `max` bytes long:
-    /// consecutive blocks of the same kind, contiguous in the file for data.
-    #[inline]
-    fn run(&self, offset: u64, max: u64) -> Run {
-        let bs = self.block_size;
-        let mut index = offset / bs;
-        let within = offset % bs;
-        let first = self.map.get(index);
-        let block = match first {
-            Block::Data(p) => Block::Data(p + within),
-            other => other,
-        };
-        let mut len = (bs - within).min(max);
-        while len < max {
-            index += 1;
-            let next = self.map.get(index);
-            let continues = match (block, next) {
-                (Block::Data(p), Block::Data(q)) => p.checked_add(len) == Some(q),
-                (a, b) => a == b,
-            };
-            if !continues {
-                break;
-            }
-            len = (len + bs).min(max);
-        }
-        Run { block, len }
-    }
 }
 
 impl Layer for Vdi {
@@ -139,60 +104,11 @@ impl Layer for Vdi {
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        check_read(self, offset, buf.len())?;
-        let mut done = 0usize;
-        while done < buf.len() {
-            let pos = offset + done as u64;
-            let want = (buf.len() - done) as u64;
-            let run = self.run(pos, want);
-            let n = run.len as usize;
-            let Some(out) = buf.get_mut(done..done + n) else {
-                break;
-            };
-            match run.block {
-                Block::Unallocated | Block::Discarded => out.fill(0),
-                Block::Data(at) => {
-                    // Only the last block of the file may be short; QEMU reads its
-                    // missing tail as zeros.
-                    let have = self.file_len.saturating_sub(at).min(run.len) as usize;
-                    let (stored, missing) = out.split_at_mut(have);
-                    self.lower
-                        .read_at(at, stored)
-                        .in_layer("vdi")
-                        .during("reading a VDI block")?;
-                    missing.fill(0);
-                }
-            }
-            done += n;
-        }
-        Ok(())
+        self.read_runs(offset, buf)
     }
 
     fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-        let end = range.end.min(self.size);
-        let mut out = Vec::new();
-        let mut pos = range.start;
-        while pos < end {
-            let run = self.run(pos, end - pos);
-            match run.block {
-                Block::Unallocated => {
-                    push_coalesced(&mut out, Extent::of(ExtentKind::Unallocated, pos, run.len))
-                }
-                Block::Discarded => {
-                    push_coalesced(&mut out, Extent::of(ExtentKind::Zero, pos, run.len))
-                }
-                Block::Data(at) => {
-                    let have = self.file_len.saturating_sub(at).min(run.len);
-                    push_coalesced(&mut out, Extent::data(pos, have, Some(at)));
-                    push_coalesced(
-                        &mut out,
-                        Extent::of(ExtentKind::Zero, pos + have, run.len - have),
-                    );
-                }
-            }
-            pos += run.len;
-        }
-        Ok(out)
+        self.run_extents(range)
     }
 
     fn lower(&self) -> Vec<Arc<dyn Layer>> {
@@ -266,5 +182,32 @@ impl Layer for Vdi {
 
     fn path(&self) -> Option<&Path> {
         self.lower.path()
+    }
+}
+
+impl RunMap for Vdi {
+    type Cursor = ();
+
+    /// Consecutive blocks of the same kind, contiguous in the file for data. Only the
+    /// last block of the file may be short; QEMU reads its missing tail as zeros.
+    #[inline(always)]
+    fn run(&self, pos: u64, max: u64, _: &mut ()) -> Result<Run> {
+        let bs = self.block_size;
+        block_run(bs, pos / bs, pos % bs, max, |i| {
+            Ok(match self.map.get(i) {
+                Block::Unallocated => RunKind::Unallocated,
+                Block::Discarded => RunKind::Zero,
+                Block::Data(at) => RunKind::Data(at),
+            })
+        })
+    }
+
+    fn sources(&self) -> RunSources<'_> {
+        RunSources {
+            file: self.lower.as_ref(),
+            file_len: self.file_len,
+            backing: None,
+            maps_lower: true,
+        }
     }
 }
