@@ -221,7 +221,9 @@ pub(crate) fn read_within<L: Layer + ?Sized>(
     if !head.is_empty() {
         layer.read_at(offset, head)?;
     }
-    tail.fill(0);
+    if !tail.is_empty() {
+        tail.fill(0);
+    }
     Ok(())
 }
 

@@ -6,7 +6,7 @@
 //!   `extents`, `describe`, `findings`, named children (snapshots, RAM blocks).
 //! * [`SegmentMap`] — guest ranges mapped onto a lower layer, for memory formats.
 //! * [`RunMap`] — block-mapped disks as runs of stored, zero and unallocated bytes, read
-//!   and listed in one place.
+//!   and listed in one place; [`SectorBitmap`] for blocks mapped sector by sector.
 //! * [`Error`] — one error type with a stable [`ErrorKind`] and context.
 //! * [`Resolver`] — the external-reference policy every backing file, extent, parent and
 //!   companion file goes through.
@@ -32,6 +32,7 @@
     )
 )]
 
+pub mod bitmap;
 pub mod buffer;
 pub mod bytes;
 pub mod cpu;
@@ -48,6 +49,7 @@ pub mod runs;
 pub mod segment;
 pub mod source;
 
+pub use bitmap::{BitOrder, BitmapCache, SectorBitmap};
 pub use buffer::IoBuffer;
 pub use bytes::Bytes;
 pub use cpu::CpuState;

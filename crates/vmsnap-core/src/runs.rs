@@ -143,7 +143,12 @@ pub trait RunMap: Layer {
                     let have = src.file_len.saturating_sub(at).min(n);
                     let lower = src.maps_lower.then_some(at);
                     push_coalesced(&mut out, Extent::data(pos, have, lower));
-                    push_coalesced(&mut out, Extent::of(ExtentKind::Zero, pos + have, n - have));
+                    if have < n {
+                        push_coalesced(
+                            &mut out,
+                            Extent::of(ExtentKind::Zero, pos + have, n - have),
+                        );
+                    }
                 }
                 RunKind::Zero => push_coalesced(&mut out, Extent::of(ExtentKind::Zero, pos, n)),
                 RunKind::Unallocated => backing_extents(&mut out, src.backing, pos..pos + n)?,
@@ -156,15 +161,21 @@ pub trait RunMap: Layer {
 
 /// The length of `run`, checked to be 1 to `max` bytes so that no loop over runs stalls
 /// or overruns.
-#[inline]
+#[inline(always)]
 fn run_len(run: Run, max: u64, pos: u64) -> Result<u64> {
     if run.len == 0 || run.len > max {
-        return Err(Error::malformed(
-            pos,
-            format!("internal: run of {} bytes where 1 to {max} fit", run.len),
-        ));
+        return Err(bad_run(run, max, pos));
     }
     Ok(run.len)
+}
+
+#[cold]
+#[inline(never)]
+fn bad_run(run: Run, max: u64, pos: u64) -> Error {
+    Error::malformed(
+        pos,
+        format!("internal: run of {} bytes where 1 to {max} fit", run.len),
+    )
 }
 
 /// Fills `buf` with the bytes of `backing` at `offset`, zeros past its end; all zeros

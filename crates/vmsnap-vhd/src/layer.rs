@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 use vmsnap_core::{
-    check_read, push_coalesced, AddressSpace, Error, Extent, ExtentKind, ExternalRef, Finding,
-    Findings, Layer, LayerExt, OpenCtx, Result, ResultExt,
+    AddressSpace, BitOrder, BitmapCache, Error, Extent, ExternalRef, Finding, Findings, Layer,
+    LayerExt, OpenCtx, Result, ResultExt, Run, RunKind, RunMap, RunSources, SectorBitmap,
 };
 
 use crate::parent::{resolve, ParentName};
@@ -56,6 +56,7 @@ struct Sparse {
 #[derive(Debug)]
 pub struct Vhd {
     lower: Arc<dyn Layer>,
+    file_len: u64,
     footer: Footer,
     subformat: Subformat,
     size: u64,
@@ -205,6 +206,7 @@ impl Vhd {
         }
         let mut vhd = Vhd {
             lower: lower.clone(),
+            file_len: file_size,
             footer,
             subformat,
             size,
@@ -380,109 +382,6 @@ impl Vhd {
     pub fn parent(&self) -> Option<&Arc<dyn Layer>> {
         self.parent.as_ref()
     }
-
-    /// Reads `buf.len()` bytes of the parent at `pos` (zeros past its end or without one).
-    fn read_parent(&self, pos: u64, buf: &mut [u8]) -> Result<()> {
-        match &self.parent {
-            Some(p) => {
-                let avail = p.len().saturating_sub(pos).min(buf.len() as u64) as usize;
-                let (head, rest) = buf.split_at_mut(avail);
-                if !head.is_empty() {
-                    p.read_at(pos, head)?;
-                }
-                rest.fill(0);
-                Ok(())
-            }
-            None => {
-                buf.fill(0);
-                Ok(())
-            }
-        }
-    }
-
-    /// Reads part of an allocated block of a differencing disk, sector by sector per the
-    /// bitmap (MSB-first; a set bit means this file holds the sector).
-    fn read_diff(
-        &self,
-        s: &Sparse,
-        block_at: u64,
-        pos: u64,
-        within: u64,
-        buf: &mut [u8],
-    ) -> Result<()> {
-        let mut bitmap = [0u8; 512];
-        let mut done = 0usize;
-        let mut cached: Option<u64> = None;
-        while done < buf.len() {
-            let w = within + done as u64;
-            let sector = w / SECTOR;
-            let chunk_idx = sector / (8 * 512);
-            if cached != Some(chunk_idx) {
-                let off = chunk_idx * 512;
-                let n = (s.bitmap_size - off).min(512) as usize;
-                let dst = bitmap.get_mut(..n).unwrap_or(&mut []);
-                self.lower.read_at(block_at + off, dst)?;
-                cached = Some(chunk_idx);
-            }
-            let bit_in_chunk = sector % (8 * 512);
-            let byte = bitmap
-                .get((bit_in_chunk / 8) as usize)
-                .copied()
-                .unwrap_or(0);
-            let present = byte & (0x80 >> (bit_in_chunk % 8)) != 0;
-            // Extend the run while the bit stays the same within this bitmap chunk.
-            let mut end_sector = sector + 1;
-            let chunk_end = (chunk_idx + 1) * 8 * 512;
-            while end_sector < chunk_end {
-                let b = end_sector % (8 * 512);
-                let byte = bitmap.get((b / 8) as usize).copied().unwrap_or(0);
-                if (byte & (0x80 >> (b % 8)) != 0) != present {
-                    break;
-                }
-                end_sector += 1;
-            }
-            let run_end = (end_sector * SECTOR).min(within + buf.len() as u64);
-            let n = (run_end - w) as usize;
-            let dst = buf
-                .get_mut(done..done + n)
-                .ok_or_else(|| Error::malformed(pos, "internal: bad run"))?;
-            if present {
-                self.lower.read_at(block_at + s.bitmap_size + w, dst)?;
-            } else {
-                self.read_parent(pos + done as u64, dst)?;
-            }
-            done += n;
-        }
-        Ok(())
-    }
-
-    fn parent_extents(&self, out: &mut Vec<Extent>, range: Range<u64>) -> Result<()> {
-        let Some(p) = &self.parent else {
-            push_coalesced(
-                out,
-                Extent::of(
-                    ExtentKind::Unallocated,
-                    range.start,
-                    range.end - range.start,
-                ),
-            );
-            return Ok(());
-        };
-        let pend = range.end.min(p.len());
-        if range.start < pend {
-            for e in p.extents(range.start..pend)? {
-                push_coalesced(out, Extent::of(e.kind, e.offset, e.len));
-            }
-        }
-        let from = pend.max(range.start);
-        if from < range.end {
-            push_coalesced(
-                out,
-                Extent::of(ExtentKind::Unallocated, from, range.end - from),
-            );
-        }
-        Ok(())
-    }
 }
 
 impl Layer for Vhd {
@@ -497,103 +396,11 @@ impl Layer for Vhd {
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        check_read(self, offset, buf.len())?;
-        let Some(s) = &self.sparse else {
-            return self.lower.read_at(offset, buf).in_layer("vhd");
-        };
-        let mut done = 0usize;
-        while done < buf.len() {
-            let pos = offset + done as u64;
-            let blk = pos / s.block_size;
-            let within = pos % s.block_size;
-            let n = (s.block_size - within).min((buf.len() - done) as u64) as usize;
-            let dst = buf
-                .get_mut(done..done + n)
-                .ok_or_else(|| Error::malformed(pos, "internal: bad chunk"))?;
-            let entry = s.bat.get(blk as usize).copied().unwrap_or(BAT_UNALLOCATED);
-            if entry == BAT_UNALLOCATED {
-                self.read_parent(pos, dst)?;
-            } else {
-                let block_at = u64::from(entry) * SECTOR;
-                if self.subformat == Subformat::Differencing {
-                    self.read_diff(s, block_at, pos, within, dst)?;
-                } else {
-                    // QEMU ignores the bitmap of dynamic disks: allocated means data.
-                    self.lower
-                        .read_at(block_at + s.bitmap_size + within, dst)
-                        .in_layer("vhd")?;
-                }
-            }
-            done += n;
-        }
-        Ok(())
+        self.read_runs(offset, buf)
     }
 
     fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-        let end = range.end.min(self.size);
-        let mut out = Vec::new();
-        if range.start >= end {
-            return Ok(out);
-        }
-        let Some(s) = &self.sparse else {
-            out.push(Extent::data(
-                range.start,
-                end - range.start,
-                Some(range.start),
-            ));
-            return Ok(out);
-        };
-        let mut pos = range.start;
-        while pos < end {
-            let blk = pos / s.block_size;
-            let within = pos % s.block_size;
-            let n = (s.block_size - within).min(end - pos);
-            let entry = s.bat.get(blk as usize).copied().unwrap_or(BAT_UNALLOCATED);
-            if entry == BAT_UNALLOCATED {
-                if self.subformat == Subformat::Differencing {
-                    self.parent_extents(&mut out, pos..pos + n)?;
-                } else {
-                    push_coalesced(&mut out, Extent::of(ExtentKind::Unallocated, pos, n));
-                }
-            } else {
-                let data_at = u64::from(entry) * SECTOR + s.bitmap_size + within;
-                if self.subformat == Subformat::Differencing {
-                    // Sector granularity: a 1-sector read of the bitmap per sector would be
-                    // slow, so read it for the block part once.
-                    let first = within / SECTOR;
-                    let last = (within + n).div_ceil(SECTOR);
-                    let boff = first / 8;
-                    let blen = (last.div_ceil(8) - boff).min(s.bitmap_size - boff);
-                    let bm = self.lower.read_vec(
-                        u64::from(entry) * SECTOR + boff,
-                        blen,
-                        s.bitmap_size,
-                        "sector bitmap",
-                    )?;
-                    let mut sp = pos;
-                    while sp < pos + n {
-                        let sec = (within + (sp - pos)) / SECTOR;
-                        let idx = sec - boff * 8;
-                        let byte = bm.get((idx / 8) as usize).copied().unwrap_or(0);
-                        let present = byte & (0x80 >> (idx % 8)) != 0;
-                        let sec_end = ((sec + 1) * SECTOR - within + pos).min(pos + n);
-                        if present {
-                            push_coalesced(
-                                &mut out,
-                                Extent::data(sp, sec_end - sp, Some(data_at + (sp - pos))),
-                            );
-                        } else {
-                            self.parent_extents(&mut out, sp..sec_end)?;
-                        }
-                        sp = sec_end;
-                    }
-                } else {
-                    push_coalesced(&mut out, Extent::data(pos, n, Some(data_at)));
-                }
-            }
-            pos += n;
-        }
-        Ok(out)
+        self.run_extents(range)
     }
 
     fn lower(&self) -> Vec<Arc<dyn Layer>> {
@@ -662,5 +469,57 @@ impl Layer for Vhd {
 
     fn path(&self) -> Option<&Path> {
         self.lower.path()
+    }
+}
+
+impl RunMap for Vhd {
+    type Cursor = BitmapCache;
+
+    /// A fixed disk is one run of data. Sparse disks go block by block: an unallocated
+    /// block is the parent's (zeros without one); an allocated block of a dynamic disk is
+    /// data (QEMU ignores its bitmap); an allocated block of a differencing disk is data or
+    /// the parent's sector by sector, per its bitmap (MSB-first; a set bit means this file
+    /// holds the sector).
+    #[inline(always)]
+    fn run(&self, pos: u64, max: u64, bitmap: &mut BitmapCache) -> Result<Run> {
+        let Some(s) = &self.sparse else {
+            return Ok(Run {
+                kind: RunKind::Data(pos),
+                len: max,
+            });
+        };
+        let within = pos % s.block_size;
+        let len = (s.block_size - within).min(max);
+        let blk = usize::try_from(pos / s.block_size).unwrap_or(usize::MAX);
+        let entry = s.bat.get(blk).copied().unwrap_or(BAT_UNALLOCATED);
+        if entry == BAT_UNALLOCATED {
+            return Ok(Run {
+                kind: RunKind::Unallocated,
+                len,
+            });
+        }
+        let block_at = u64::from(entry) * SECTOR;
+        let data = RunKind::Data(block_at + s.bitmap_size + within);
+        if self.subformat != Subformat::Differencing {
+            return Ok(Run { kind: data, len });
+        }
+        let map = SectorBitmap {
+            at: block_at,
+            first_bit: 0,
+            sector: SECTOR,
+            order: BitOrder::MsbFirst,
+        };
+        let (present, len) = map.run(self.lower.as_ref(), bitmap, within, len)?;
+        let kind = if present { data } else { RunKind::Unallocated };
+        Ok(Run { kind, len })
+    }
+
+    fn sources(&self) -> RunSources<'_> {
+        RunSources {
+            file: self.lower.as_ref(),
+            file_len: self.file_len,
+            backing: self.parent.as_deref(),
+            maps_lower: true,
+        }
     }
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 use vmsnap_core::{
-    check_read, push_coalesced, AddressSpace, Error, Extent, ExtentKind, ExternalRef, Finding,
-    Findings, Layer, LayerExt, OpenCtx, Result, ResultExt,
+    AddressSpace, BitOrder, BitmapCache, Extent, ExternalRef, Finding, Findings, Layer, OpenCtx,
+    Result, ResultExt, Run, RunKind, RunMap, RunSources, SectorBitmap,
 };
 
 use crate::bat::Bat;
@@ -17,9 +17,6 @@ use crate::log::{find_active, Overlay};
 use crate::metadata::{self, Metadata};
 use crate::parent::resolve;
 use crate::raw::{guid_text, state, BAT_OFFSET_MASK};
-
-/// Largest part of a sector bitmap read at once (one block's worth: 256 MiB / 512 / 8).
-const MAX_BITMAP_READ: u64 = 64 * 1024 + 8;
 
 /// Which kind of VHDX.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +56,7 @@ pub struct Vhdx {
     lower: Arc<dyn Layer>,
     /// The file, or the file with the log replayed over it.
     data: Arc<dyn Layer>,
+    data_len: u64,
     replayed: bool,
     creator: String,
     header: Header,
@@ -143,6 +141,7 @@ impl Vhdx {
         let bat = Bat::read(data.as_ref(), &regs.bat, &meta, &spans).during("reading the BAT")?;
         let mut v = Vhdx {
             lower: lower.clone(),
+            data_len: data.len(),
             data,
             replayed,
             creator,
@@ -214,110 +213,15 @@ impl Vhdx {
         self.parent.as_ref()
     }
 
-    fn read_parent(&self, pos: u64, buf: &mut [u8]) -> Result<()> {
-        match &self.parent {
-            Some(p) => {
-                let avail = p.len().saturating_sub(pos).min(buf.len() as u64) as usize;
-                let (head, rest) = buf.split_at_mut(avail);
-                if !head.is_empty() {
-                    p.read_at(pos, head)?;
-                }
-                rest.fill(0);
-            }
-            None => buf.fill(0),
-        }
-        Ok(())
-    }
-
-    /// The bitmap of block `b`'s chunk, or `None` when it is not present, and the bit
-    /// index of the block's first sector in it.
-    fn bitmap_of(&self, b: u64) -> (Option<u64>, u64) {
+    /// The sector bitmap of block `b`, or `None` when its chunk has none present.
+    fn sector_bitmap(&self, b: u64) -> Option<SectorBitmap> {
         let be = self.bat.bitmap(b);
-        let first = (b % self.bat.chunk_ratio) * (self.block_size / self.sector);
-        if be & 7 == state::BITMAP_PRESENT {
-            (Some(be & BAT_OFFSET_MASK), first)
-        } else {
-            (None, first)
-        }
-    }
-
-    /// Reads part of a partially present block: sector by sector per the bitmap (bit `i`
-    /// of byte `n` is sector `8n + i`; a set bit means this file holds it).
-    fn read_partial(
-        &self,
-        b: u64,
-        data_at: u64,
-        within: u64,
-        pos: u64,
-        buf: &mut [u8],
-    ) -> Result<()> {
-        let (bm, first) = self.bitmap_of(b);
-        let Some(bm) = bm else {
-            return self.read_parent(pos, buf);
-        };
-        let mut cache = [0u8; 512];
-        let mut cached: Option<u64> = None;
-        let mut done = 0usize;
-        while done < buf.len() {
-            let w = within + done as u64;
-            let bit = first + w / self.sector;
-            let chunk = bit / 4096;
-            if cached != Some(chunk) {
-                self.data.read_at(bm + chunk * 512, &mut cache)?;
-                cached = Some(chunk);
-            }
-            let get = |bit: u64| {
-                let i = bit % 4096;
-                cache
-                    .get((i / 8) as usize)
-                    .is_some_and(|&x| x & (1 << (i % 8)) != 0)
-            };
-            let present = get(bit);
-            let mut end_bit = bit + 1;
-            while end_bit < (chunk + 1) * 4096 && get(end_bit) == present {
-                end_bit += 1;
-            }
-            let run_end = ((end_bit - first) * self.sector).min(within + buf.len() as u64);
-            let n = (run_end - w) as usize;
-            let dst = buf
-                .get_mut(done..done + n)
-                .ok_or_else(|| Error::malformed(pos, "internal: bad run"))?;
-            if present {
-                self.data.read_at(data_at + w, dst)?;
-            } else {
-                self.read_parent(pos + done as u64, dst)?;
-            }
-            done += n;
-        }
-        Ok(())
-    }
-
-    fn parent_extents(&self, out: &mut Vec<Extent>, range: Range<u64>) -> Result<()> {
-        let Some(p) = &self.parent else {
-            push_coalesced(
-                out,
-                Extent::of(
-                    ExtentKind::Unallocated,
-                    range.start,
-                    range.end - range.start,
-                ),
-            );
-            return Ok(());
-        };
-        let pend = range.end.min(p.len());
-        if range.start < pend {
-            for e in p.extents(range.start..pend)? {
-                push_coalesced(out, Extent::of(e.kind, e.offset, e.len));
-            }
-        }
-        let from = pend.max(range.start);
-        if from < range.end {
-            push_coalesced(
-                out,
-                Extent::of(ExtentKind::Unallocated, from, range.end - from),
-            );
-        }
-        Ok(())
+        (be & 7 == state::BITMAP_PRESENT).then(|| SectorBitmap {
+            at: be & BAT_OFFSET_MASK,
+            first_bit: (b % self.bat.chunk_ratio) * (self.block_size / self.sector),
+            sector: self.sector,
+            order: BitOrder::LsbFirst,
+        })
     }
 }
 
@@ -333,94 +237,11 @@ impl Layer for Vhdx {
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        check_read(self, offset, buf.len())?;
-        let mut done = 0usize;
-        while done < buf.len() {
-            let pos = offset + done as u64;
-            let b = pos / self.block_size;
-            let within = pos % self.block_size;
-            let n = (self.block_size - within).min((buf.len() - done) as u64) as usize;
-            let dst = buf
-                .get_mut(done..done + n)
-                .ok_or_else(|| Error::malformed(pos, "internal: bad chunk"))?;
-            let e = self.bat.payload(b);
-            match e & 7 {
-                state::FULLY_PRESENT => self
-                    .data
-                    .read_at((e & BAT_OFFSET_MASK) + within, dst)
-                    .in_layer("vhdx")?,
-                state::PARTIALLY_PRESENT => {
-                    self.read_partial(b, e & BAT_OFFSET_MASK, within, pos, dst)?
-                }
-                state::NOT_PRESENT => self.read_parent(pos, dst)?,
-                _ => dst.fill(0),
-            }
-            done += n;
-        }
-        Ok(())
+        self.read_runs(offset, buf)
     }
 
     fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-        let end = range.end.min(self.len());
-        let mut out = Vec::new();
-        let mut pos = range.start;
-        while pos < end {
-            let b = pos / self.block_size;
-            let within = pos % self.block_size;
-            let n = (self.block_size - within).min(end - pos);
-            let e = self.bat.payload(b);
-            let at = (e & BAT_OFFSET_MASK) + within;
-            // Data read through the log overlay has no 1:1 place in the file.
-            let lower_at = (!self.replayed).then_some(at);
-            match e & 7 {
-                state::FULLY_PRESENT => push_coalesced(&mut out, Extent::data(pos, n, lower_at)),
-                state::PARTIALLY_PRESENT => {
-                    let (bm, first) = self.bitmap_of(b);
-                    // The bitmap bits of this part of the block, read once.
-                    let s0 = within / self.sector;
-                    let s1 = (within + n).div_ceil(self.sector);
-                    let b0 = (first + s0) / 8;
-                    let b1 = (first + s1).div_ceil(8);
-                    let bits = match bm {
-                        Some(bm) => self.data.read_vec(
-                            bm + b0,
-                            b1 - b0,
-                            MAX_BITMAP_READ,
-                            "sector bitmap",
-                        )?,
-                        None => Vec::new(),
-                    };
-                    let mut sp = pos;
-                    while sp < pos + n {
-                        let w = within + (sp - pos);
-                        let sec_end =
-                            ((w / self.sector + 1) * self.sector - within + pos).min(pos + n);
-                        let bit = first + w / self.sector - b0 * 8;
-                        let present = bits
-                            .get((bit / 8) as usize)
-                            .is_some_and(|&x| x & (1 << (bit % 8)) != 0);
-                        if present {
-                            push_coalesced(
-                                &mut out,
-                                Extent::data(sp, sec_end - sp, lower_at.map(|a| a + (sp - pos))),
-                            );
-                        } else {
-                            self.parent_extents(&mut out, sp..sec_end)?;
-                        }
-                        sp = sec_end;
-                    }
-                }
-                state::NOT_PRESENT if self.meta.has_parent => {
-                    self.parent_extents(&mut out, pos..pos + n)?
-                }
-                state::NOT_PRESENT => {
-                    push_coalesced(&mut out, Extent::of(ExtentKind::Unallocated, pos, n))
-                }
-                _ => push_coalesced(&mut out, Extent::of(ExtentKind::Zero, pos, n)),
-            }
-            pos += n;
-        }
-        Ok(out)
+        self.run_extents(range)
     }
 
     fn lower(&self) -> Vec<Arc<dyn Layer>> {
@@ -508,5 +329,46 @@ impl Layer for Vhdx {
 
     fn path(&self) -> Option<&Path> {
         self.lower.path()
+    }
+}
+
+impl RunMap for Vhdx {
+    type Cursor = BitmapCache;
+
+    /// Block by block: a fully present block is data; a partially present one is data or
+    /// the parent's sector by sector, per the sector bitmap of its chunk (bit `i` of byte
+    /// `n` is sector `8n + i`; a set bit means this file holds it); a block not present is
+    /// the parent's (zeros without one); zero, unmapped and undefined blocks read as zeros.
+    #[inline(always)]
+    fn run(&self, pos: u64, max: u64, bitmap: &mut BitmapCache) -> Result<Run> {
+        let b = pos / self.block_size;
+        let within = pos % self.block_size;
+        let len = (self.block_size - within).min(max);
+        let e = self.bat.payload(b);
+        let data = RunKind::Data((e & BAT_OFFSET_MASK) + within);
+        let kind = match e & 7 {
+            state::FULLY_PRESENT => data,
+            state::PARTIALLY_PRESENT => match self.sector_bitmap(b) {
+                Some(map) => {
+                    let (present, len) = map.run(self.data.as_ref(), bitmap, within, len)?;
+                    let kind = if present { data } else { RunKind::Unallocated };
+                    return Ok(Run { kind, len });
+                }
+                None => RunKind::Unallocated,
+            },
+            state::NOT_PRESENT => RunKind::Unallocated,
+            _ => RunKind::Zero,
+        };
+        Ok(Run { kind, len })
+    }
+
+    fn sources(&self) -> RunSources<'_> {
+        RunSources {
+            file: self.data.as_ref(),
+            file_len: self.data_len,
+            backing: self.parent.as_deref(),
+            // Data read through the log overlay has no 1:1 place in the file.
+            maps_lower: !self.replayed,
+        }
     }
 }
