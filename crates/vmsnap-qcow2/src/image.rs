@@ -4,7 +4,9 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use vmsnap_core::{push_coalesced, Error, ErrorKind, Extent, ExtentKind, Layer, Result};
+use vmsnap_core::{
+    push_coalesced, read_backing, Error, ErrorKind, Extent, ExtentKind, Layer, LayerExt, Result,
+};
 
 use crate::cache::Cache;
 use crate::compress::{decompress, Compressed};
@@ -305,7 +307,7 @@ impl Image {
             match run {
                 Run::Data(h) => self.read_data(h, chunk)?,
                 Run::Zero => chunk.fill(0),
-                Run::Unallocated => self.read_backing(g, chunk)?,
+                Run::Unallocated => read_backing(self.backing.as_deref(), g, chunk)?,
                 Run::Compressed(e) => {
                     let c = self.cluster(e)?;
                     let start = (g & (self.cluster_size - 1)) as usize;
@@ -336,29 +338,8 @@ impl Image {
             }
         };
         // Past the end of the file reads as zeros, as in QEMU's block layer.
-        let avail = src.len().saturating_sub(host).min(chunk.len() as u64) as usize;
-        let (head, tail) = chunk.split_at_mut(avail);
-        if !head.is_empty() {
-            src.read_at(host, head)
-                .map_err(|e| e.during("reading a data cluster"))?;
-        }
-        tail.fill(0);
-        Ok(())
-    }
-
-    fn read_backing(&self, g: u64, chunk: &mut [u8]) -> Result<()> {
-        match &self.backing {
-            None => chunk.fill(0),
-            Some(b) => {
-                let avail = b.len().saturating_sub(g).min(chunk.len() as u64) as usize;
-                let (head, tail) = chunk.split_at_mut(avail);
-                if !head.is_empty() {
-                    b.read_at(g, head)?;
-                }
-                tail.fill(0);
-            }
-        }
-        Ok(())
+        src.read_padded(host, chunk)
+            .map_err(|e| e.during("reading a data cluster"))
     }
 
     /// The decompressed cluster for a compressed L2 entry.

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use serde_json::json;
 use vmsnap_core::policy::{has_parent_component, is_absolute_anywhere, is_protocol};
 use vmsnap_core::{
-    check_read, push_coalesced, AddressSpace, Error, ErrorKind, Extent, ExtentKind, ExternalRef,
-    FileLayer, Finding, Layer, LayerExt, OpenCtx, RefKind, Result,
+    check_read, push_coalesced, read_backing, AddressSpace, Error, ErrorKind, Extent, ExtentKind,
+    ExternalRef, FileLayer, Finding, Layer, LayerExt, OpenCtx, RefKind, Result,
 };
 
 use crate::descriptor::{Access, Descriptor, ExtentLine};
 use crate::header::{Marker, SparseHeader};
 use crate::raw::*;
-use crate::sparse::{read_zfill, SparseExtent};
+use crate::sparse::SparseExtent;
 
 /// What an extent reads from.
 #[derive(Debug)]
@@ -579,16 +579,6 @@ impl Vmdk {
         self.parent.as_ref()
     }
 
-    fn read_parent(&self, pos: u64, buf: &mut [u8]) -> Result<()> {
-        match &self.parent {
-            Some(p) => read_zfill(p.as_ref(), pos, buf),
-            None => {
-                buf.fill(0);
-                Ok(())
-            }
-        }
-    }
-
     fn piece_at(&self, pos: u64) -> Result<&Piece> {
         let i = self.pieces.partition_point(|p| p.start + p.len <= pos);
         self.pieces
@@ -621,16 +611,16 @@ impl Layer for Vmdk {
                 break;
             };
             let r = match &p.body {
-                Body::Flat { file, base } => {
-                    read_zfill(file.as_ref(), base.saturating_add(rel), chunk)
-                }
+                Body::Flat { file, base } => file.read_padded(base.saturating_add(rel), chunk),
                 Body::Zero => {
                     chunk.fill(0);
                     Ok(())
                 }
                 Body::Sparse(s) => {
                     let start = p.start;
-                    s.read(rel, chunk, &|r, c| self.read_parent(start + r, c))
+                    s.read(rel, chunk, &|r, c| {
+                        read_backing(self.parent.as_deref(), start + r, c)
+                    })
                 }
                 Body::Missing { reason } => Err(Error::new(
                     ErrorKind::PolicyDenied,

@@ -526,7 +526,7 @@ impl SparseExtent {
         let dst = buf
             .get_mut(start..start + len)
             .ok_or_else(|| Error::malformed(off, "grain run outside the buffer"))?;
-        read_zfill(self.file.as_ref(), off, dst)
+        self.file.read_padded(off, dst)
     }
 
     /// Reads `buf` at extent offset `rel`; `unalloc(rel, chunk)` fills unallocated grains.
@@ -668,23 +668,6 @@ fn copy_from(dst: &mut [u8], src: &[u8], at: u64) -> Result<()> {
         .and_then(|a| src.get(a..a.checked_add(dst.len())?))
         .ok_or_else(|| Error::malformed(at, "read outside a decompressed grain"))?;
     dst.copy_from_slice(s);
-    Ok(())
-}
-
-/// Reads `buf` from `file` at `off`, zero-filling what lies past the end of the file (as
-/// QEMU's block layer does).
-pub fn read_zfill(file: &dyn Layer, off: u64, buf: &mut [u8]) -> Result<()> {
-    let len = file.len();
-    if off >= len {
-        buf.fill(0);
-        return Ok(());
-    }
-    let avail = usize::try_from(len - off)
-        .unwrap_or(usize::MAX)
-        .min(buf.len());
-    let (head, tail) = buf.split_at_mut(avail);
-    file.read_at(off, head)?;
-    tail.fill(0);
     Ok(())
 }
 
