@@ -263,11 +263,6 @@ impl BlockCache {
         self.settled.notify_all();
     }
 
-    /// Blocks queued now.
-    pub fn queued(&self) -> usize {
-        self.lock().queued.len()
-    }
-
     /// Waits until no block is queued or being decoded and no helper runs (tests use it
     /// to observe read-ahead; readers never need to).
     pub fn wait_idle(&self) {
@@ -287,12 +282,6 @@ impl BlockCache {
             }
             None => vec![0u8; len],
         }
-    }
-
-    /// Stores block `n` (decoded outside any claim), evicting the least recently used
-    /// one when full. Returns the cached copy.
-    pub fn insert(&self, n: u64, data: Vec<u8>) -> Arc<Vec<u8>> {
-        self.insert_locked(&mut self.lock(), n, Arc::new(data))
     }
 
     fn insert_locked(&self, g: &mut Inner, n: u64, data: Arc<Vec<u8>>) -> Arc<Vec<u8>> {
@@ -376,6 +365,19 @@ impl BlockCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl BlockCache {
+        fn insert(&self, n: u64, data: Vec<u8>) {
+            let Claim::Mine(t) = self.claim(n, false) else {
+                panic!("block {n} not absent")
+            };
+            t.finish(data);
+        }
+
+        fn queued(&self) -> usize {
+            self.lock().queued.len()
+        }
+    }
 
     #[test]
     fn a_claim_is_exclusive_and_released_on_drop() {

@@ -357,6 +357,10 @@ impl Ram {
         offset: u64,
         buf: &mut [u8],
     ) -> Result<()> {
+        if self.read_ahead.is_empty() {
+            // Raw blocks only: no shared counter to touch on every read.
+            return self.map.read(image.as_ref(), offset, buf);
+        }
         let _reading = self.read_ahead.enter();
         self.read_ahead.before_read(image, offset, buf.len() as u64);
         self.map.read(image.as_ref(), offset, buf)

@@ -98,6 +98,11 @@ impl ReadAhead {
         }
     }
 
+    /// Whether there is no compressed block to read ahead.
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+
     /// Counts the calling thread as a reader until the guard drops (a core reading is
     /// a core a helper should not compete with).
     pub fn enter(&self) -> Reading<'_> {
@@ -110,7 +115,7 @@ impl ReadAhead {
     /// starts helpers for them, and decodes queued blocks while helpers finish the ones
     /// this read needs.
     pub fn before_read<L: Layer + 'static>(&self, lower: &Arc<L>, start: u64, len: u64) {
-        if self.blocks.is_empty() {
+        if self.is_empty() {
             return;
         }
         let end = start.saturating_add(len);
