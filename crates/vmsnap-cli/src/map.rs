@@ -42,6 +42,7 @@ pub fn run(args: &MapArgs) -> Result<Outcome> {
                 ExtentKind::Data => "data",
                 ExtentKind::Zero => "zero",
                 ExtentKind::Unallocated => "unallocated",
+                ExtentKind::Unavailable => "unavailable",
             };
             let to = e
                 .lower_offset

@@ -1,9 +1,11 @@
 //! Opening a file into a stack with the CLI's policy and options.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use vmsnap::core::{
-    Error, ErrorKind, ExternalPolicy, FileLayer, Layer, Options, Registry, Resolver, Result,
+    Error, ErrorKind, ExternalPolicy, FileLayer, Layer, Options, RefDecision, Registry, Resolver,
+    Result,
 };
 use vmsnap::stack::{Selection, Stack, Stacker};
 
@@ -15,6 +17,24 @@ pub struct Opened {
     pub stack: Stack,
     /// The policy in force.
     pub policy: ExternalPolicy,
+    /// The resolver that opened (or refused) every external reference.
+    pub resolver: Resolver,
+    /// The input as given.
+    pub input: PathBuf,
+}
+
+impl Opened {
+    /// Every file the stack reads: the input and each external reference that was opened.
+    /// An output must be none of these.
+    pub fn files(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.input.clone()];
+        for r in self.resolver.log() {
+            if let RefDecision::Opened { path } = r.decision {
+                files.push(path);
+            }
+        }
+        files
+    }
 }
 
 /// The global registry.
@@ -59,7 +79,12 @@ pub fn open_with(args: &OpenArgs, explain: bool, policy: ExternalPolicy) -> Resu
     let stack = Stacker::new(&registry, &resolver, &options)
         .explain(explain)
         .stack(file);
-    Ok(Opened { stack, policy })
+    Ok(Opened {
+        stack,
+        policy,
+        resolver,
+        input: args.file.clone(),
+    })
 }
 
 /// Opens for reading data: an accepted format that failed to open is an error.

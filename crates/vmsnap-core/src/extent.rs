@@ -13,6 +13,10 @@ pub enum ExtentKind {
     /// Nothing is stored; it reads as zeros (or from a backing file, when there is one, in
     /// which case the layer reports the backing file's extents instead).
     Unallocated,
+    /// It would come from an external reference (backing file, parent, extent, companion)
+    /// that was not opened: missing, or refused by the policy. Reading it fails unless the
+    /// reader opted into zeros ([`crate::MissingPolicy::Zeros`]).
+    Unavailable,
 }
 
 /// A run of an address space of one kind.

@@ -61,7 +61,7 @@ pub use layer::{
 };
 pub use parallel::parallelism;
 pub use plugin::{OpenCtx, OpenFn, Options, Plugin, PluginKind, Probe, SniffWindow};
-pub use policy::{ExternalPolicy, ExternalRef, RefDecision, RefKind, Resolver};
+pub use policy::{ExternalPolicy, ExternalRef, MissingPolicy, RefDecision, RefKind, Resolver};
 pub use registry::{Registry, Sniff};
 pub use runs::{backing_extents, block_run, read_backing, Run, RunKind, RunMap, RunSources};
 pub use segment::{Decoder, Overlap, Segment, SegmentKind, SegmentMap, SegmentMapBuilder};

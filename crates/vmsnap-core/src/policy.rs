@@ -42,6 +42,30 @@ impl ExternalPolicy {
     }
 }
 
+/// What a read does where it needs bytes of a reference that was not opened (missing, or
+/// refused by the [`ExternalPolicy`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingPolicy {
+    /// The read fails, naming the reference, the layer and the policy (the default, as
+    /// qemu-img refuses such an image).
+    #[default]
+    Error,
+    /// The read returns zeros there; the CLI says so on stderr and `map` shows the ranges
+    /// as unavailable. An explicit opt-in for analysts who want what is there.
+    Zeros,
+}
+
+impl MissingPolicy {
+    /// The CLI spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MissingPolicy::Error => "error",
+            MissingPolicy::Zeros => "zeros",
+        }
+    }
+}
+
 /// What an external reference is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -132,6 +156,7 @@ pub type OpenFn = dyn Fn(&Path) -> Result<Arc<dyn Source>> + Send + Sync;
 /// Resolves external references under a policy and logs every attempt.
 pub struct Resolver {
     policy: ExternalPolicy,
+    missing: MissingPolicy,
     open: Box<OpenFn>,
     log: Mutex<Vec<ExternalRef>>,
 }
@@ -140,6 +165,7 @@ impl std::fmt::Debug for Resolver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Resolver")
             .field("policy", &self.policy)
+            .field("missing", &self.missing)
             .finish_non_exhaustive()
     }
 }
@@ -175,6 +201,7 @@ impl Resolver {
     ) -> Self {
         Resolver {
             policy,
+            missing: MissingPolicy::default(),
             open: Box::new(open),
             log: Mutex::new(Vec::new()),
         }
@@ -183,6 +210,18 @@ impl Resolver {
     /// The policy.
     pub fn policy(&self) -> ExternalPolicy {
         self.policy
+    }
+
+    /// The same resolver, with what reads do where a reference was not opened.
+    #[must_use]
+    pub fn with_missing(mut self, missing: MissingPolicy) -> Self {
+        self.missing = missing;
+        self
+    }
+
+    /// What reads do where a reference was not opened.
+    pub fn missing(&self) -> MissingPolicy {
+        self.missing
     }
 
     /// Every reference resolved so far, in order.
