@@ -1,14 +1,16 @@
 //! `vmsnap check`: is this image safe to hand to a hypervisor? Nothing outside the file is
-//! opened; every external reference is a finding. `-` inspects standard input as a stream.
+//! opened; every external reference is a finding. A pipe, FIFO, socket or character device
+//! (and `-` when standard input is one) is inspected as a stream, up to a named length.
 
 use std::io::Read;
-use std::sync::Arc;
 
-use vmsnap::core::{Error, FileLayer, Layer, Result};
+use vmsnap::core::limits::MAX_STREAM_BYTES;
+use vmsnap::core::{Error, Result};
 use vmsnap::inspect::{inspect, CheckOptions, Inspector, Overall, Report, Verdict};
 
 use crate::cli::CheckArgs;
-use crate::output::print_json;
+use crate::input::{open_for_check, Input};
+use crate::output::{parse_size, print_json};
 use crate::Outcome;
 
 /// Runs `check`.
@@ -19,23 +21,13 @@ pub fn run(args: &CheckArgs) -> Result<Outcome> {
         allow: args.allow.clone(),
     };
     let name = args.file.display().to_string();
-    let report = if name == "-" {
-        let mut inspector = Inspector::with_hints(vmsnap::stream_hints());
-        let mut buf = vec![0u8; 1 << 20];
-        let mut stdin = std::io::stdin().lock();
-        loop {
-            let n = stdin
-                .read(&mut buf)
-                .map_err(|e| Error::from(e).during("reading standard input"))?;
-            if n == 0 {
-                break;
-            }
-            inspector.feed(buf.get(..n).unwrap_or_default());
-        }
-        inspector.finish(&registry, &opts)
-    } else {
-        let file: Arc<dyn Layer> = Arc::new(FileLayer::open(&args.file)?);
-        inspect(file, &registry, &opts)
+    let max_stream = match &args.max_stream {
+        Some(s) => parse_size(s)?,
+        None => MAX_STREAM_BYTES,
+    };
+    let report = match open_for_check(&args.file)? {
+        Input::File(file) => inspect(file, &registry, &opts),
+        Input::Stream(stream) => inspect_stream(stream, max_stream, &registry, &opts)?,
     };
     print(&name, &report, args.json)?;
     Ok(match report.verdict {
@@ -43,6 +35,44 @@ pub fn run(args: &CheckArgs) -> Result<Outcome> {
         Overall::Unsafe => Outcome::Findings,
         Overall::Error => Outcome::CouldNotInspect,
     })
+}
+
+/// Feeds a stream to the streaming inspector, at most `max` bytes: past that the verdict
+/// is "could not inspect", so an endless stream ends instead of hanging.
+fn inspect_stream(
+    mut stream: Box<dyn Read>,
+    max: u64,
+    registry: &vmsnap::core::Registry,
+    opts: &CheckOptions,
+) -> Result<Report> {
+    let mut inspector = Inspector::with_hints(vmsnap::stream_hints());
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total: u64 = 0;
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::from(e).during("reading the stream")),
+        };
+        if n == 0 {
+            break;
+        }
+        total = total.saturating_add(n as u64);
+        if total > max {
+            return Ok(Report {
+                format: "unknown".into(),
+                detected: Vec::new(),
+                virtual_size: 0,
+                verdict: Overall::Error,
+                rules: Vec::new(),
+                error: Some(format!(
+                    "stream longer than {max} bytes (the limit; --max-stream raises it)"
+                )),
+            });
+        }
+        inspector.feed(buf.get(..n).unwrap_or_default());
+    }
+    Ok(inspector.finish(registry, opts))
 }
 
 fn print(name: &str, report: &Report, json: bool) -> Result<()> {

@@ -64,7 +64,7 @@ pub enum External {
 /// Options shared by every command that opens a file.
 #[derive(Debug, Args)]
 pub struct OpenArgs {
-    /// The input file.
+    /// The input: a file or a block device; `-` is standard input redirected from a file.
     pub file: PathBuf,
     /// Which external references may be opened.
     #[arg(long, value_enum, default_value_t = External::SameDir)]
@@ -91,8 +91,12 @@ pub struct InfoArgs {
 /// `check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The input file, or `-` to inspect standard input as a stream (bounded memory).
+    /// The input: a file, a block device, or a stream (a pipe, FIFO or character device;
+    /// `-` for standard input), inspected with bounded memory.
     pub file: PathBuf,
+    /// Longest stream read before giving up as "could not inspect" (default 1T).
+    #[arg(long, value_name = "SIZE")]
+    pub max_stream: Option<String>,
     /// Format combinations allowed together, e.g. `iso+gpt` for hybrid ISOs; repeatable.
     #[arg(long)]
     pub allow: Vec<String>,

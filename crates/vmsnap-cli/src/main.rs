@@ -15,6 +15,7 @@ mod cli;
 mod convert;
 mod formats;
 mod info;
+mod input;
 mod map;
 mod meta;
 mod open;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use vmsnap::core::{
-    Error, ErrorKind, ExternalPolicy, FileLayer, Layer, Options, RefDecision, Registry, Resolver,
+    Error, ErrorKind, ExternalPolicy, Layer, Options, RefDecision, Registry, Resolver,
     Result,
 };
 use vmsnap::stack::{Selection, Stack, Stacker};
@@ -75,7 +75,7 @@ pub fn open_with(args: &OpenArgs, explain: bool, policy: ExternalPolicy) -> Resu
     let registry = registry()?;
     let options = options_of(&args.options)?;
     let resolver = Resolver::new(policy);
-    let file: Arc<dyn Layer> = Arc::new(FileLayer::open(&args.file)?);
+    let file: Arc<dyn Layer> = crate::input::open_file(&args.file)?;
     let stack = Stacker::new(&registry, &resolver, &options)
         .explain(explain)
         .stack(file);

@@ -65,7 +65,7 @@ pub use policy::{ExternalPolicy, ExternalRef, MissingPolicy, RefDecision, RefKin
 pub use registry::{Registry, Sniff};
 pub use runs::{backing_extents, block_run, read_backing, Run, RunKind, RunMap, RunSources};
 pub use segment::{Decoder, Overlap, Segment, SegmentKind, SegmentMap, SegmentMapBuilder};
-pub use source::{FileSource, MemSource, MmapSource, Source};
+pub use source::{FileSource, InputKind, MemSource, MmapSource, Source};
 
 #[doc(hidden)]
 pub mod __private {

@@ -5,6 +5,9 @@
 pub const PROBE_HEAD: usize = 64 * 1024;
 /// Bytes of the tail of a layer a probe sees.
 pub const PROBE_TAIL: usize = 64 * 1024;
+/// Longest stream `check` reads (a pipe, a FIFO, a character device, `-`) before it gives
+/// up: an endless stream such as `/dev/zero` ends as "could not inspect", not a hang.
+pub const MAX_STREAM_BYTES: u64 = 1 << 40;
 /// Deepest stack the stacker builds (file → disk → stream → memory → virtual …).
 pub const MAX_STACK_DEPTH: usize = 16;
 /// Longest chain of backing files, parents or snapshots followed.

@@ -5,16 +5,18 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use memmap2::Mmap;
+use memmap2::{Mmap, MmapOptions};
 
 use crate::error::{Error, Result};
+use crate::source::input::{open_random_access, InputKind, RandomAccess};
 use crate::source::{slice_at, Source};
 
-/// A read-only mapping of a whole file.
+/// A read-only mapping of a whole file or block device.
 #[derive(Debug)]
 pub struct MmapSource {
     map: Mmap,
     file: File,
+    kind: InputKind,
     path: PathBuf,
 }
 
@@ -27,15 +29,24 @@ impl MmapSource {
     /// for whom that cannot be promised use [`crate::FileSource`].
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|e| Error::from(e).in_file(path).during("opening"))?;
+        let RandomAccess { file, size, kind } = open_random_access(path)?;
+        let len = usize::try_from(size).map_err(|_| {
+            Error::new(
+                crate::error::ErrorKind::LimitExceeded,
+                "larger than the address space",
+            )
+            .in_file(path)
+        })?;
         // SAFETY: the mapping is read-only and private to this process; the file is not
         // modified through it. The only hazard is external truncation (documented above),
-        // which memmap2 cannot rule out and which `FileSource` avoids.
-        let map = unsafe { Mmap::map(&file) }
+        // which memmap2 cannot rule out and which `FileSource` avoids. The length is the
+        // measured size, so a block device (whose metadata says 0) is mapped whole.
+        let map = unsafe { MmapOptions::new().len(len).map(&file) }
             .map_err(|e| Error::from(e).in_file(path).during("mapping"))?;
         Ok(MmapSource {
             map,
             file,
+            kind,
             path: path.to_path_buf(),
         })
     }
@@ -58,6 +69,9 @@ impl Source for MmapSource {
         Some(&self.map)
     }
     fn data_ranges(&self, range: std::ops::Range<u64>) -> Option<Vec<std::ops::Range<u64>>> {
+        if self.kind != InputKind::Regular {
+            return None;
+        }
         super::sparse::data_ranges(&self.file, range.start, range.end.min(self.size()))
     }
 }

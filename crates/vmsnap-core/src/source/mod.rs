@@ -5,9 +5,11 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 
+mod input;
 mod mmap;
+pub use input::InputKind;
 pub use mmap::MmapSource;
 
 /// Positional reads of bytes. `&self` only and `Send + Sync`, so one open image serves
@@ -34,30 +36,50 @@ pub trait Source: Send + Sync + fmt::Debug {
     }
 }
 
-/// A file read with `pread`.
+/// A file or a block device read with `pread`.
 #[derive(Debug)]
 pub struct FileSource {
     file: File,
     size: u64,
-    path: PathBuf,
+    kind: InputKind,
+    path: Option<PathBuf>,
 }
 
 impl FileSource {
-    /// Opens `path` read-only.
+    /// Opens `path` read-only. A block device is sized from the device; a FIFO, pipe,
+    /// socket or character device is refused at once (never waited on), naming what it is.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|e| Error::from(e).in_file(path).during("opening"))?;
-        let meta = file
-            .metadata()
-            .map_err(|e| Error::from(e).in_file(path).during("reading metadata"))?;
-        if meta.is_dir() {
-            return Err(Error::new(ErrorKind::InvalidArgument, "is a directory").in_file(path));
-        }
+        let input::RandomAccess { file, size, kind } = input::open_random_access(path)?;
         Ok(FileSource {
             file,
-            size: meta.len(),
-            path: path.to_path_buf(),
+            size,
+            kind,
+            path: Some(path.to_path_buf()),
         })
+    }
+
+    /// Wraps a file that is already open (standard input redirected from a file, say).
+    /// `path` names it for messages and for resolving relative references; `None` when it
+    /// has no name, and then no relative reference is opened.
+    pub fn from_file(file: File, path: Option<PathBuf>) -> Result<Self> {
+        let input::RandomAccess { file, size, kind } = input::random_access(file).map_err(|e| {
+            match &path {
+                Some(p) => e.in_file(p),
+                None => e,
+            }
+        })?;
+        Ok(FileSource {
+            file,
+            size,
+            kind,
+            path,
+        })
+    }
+
+    /// Whether it is a regular file or a block device.
+    pub fn kind(&self) -> InputKind {
+        self.kind
     }
 }
 
@@ -73,9 +95,13 @@ impl Source for FileSource {
         self.size
     }
     fn path(&self) -> Option<&Path> {
-        Some(&self.path)
+        self.path.as_deref()
     }
     fn data_ranges(&self, range: std::ops::Range<u64>) -> Option<Vec<std::ops::Range<u64>>> {
+        // A device has no holes to ask about: all of it is data.
+        if self.kind != InputKind::Regular {
+            return None;
+        }
         sparse::data_ranges(&self.file, range.start, range.end.min(self.size))
     }
 }
@@ -223,6 +249,7 @@ pub fn slice_at(bytes: &[u8], offset: u64, len: usize) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     #[test]
     fn mem_source_reads_and_refuses_past_end() {
