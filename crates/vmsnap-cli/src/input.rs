@@ -71,7 +71,12 @@ fn stdin_file() -> Result<(File, InputKind)> {
     #[cfg(unix)]
     let file = {
         use std::os::fd::AsFd;
-        File::from(std::io::stdin().as_fd().try_clone_to_owned().map_err(named)?)
+        File::from(
+            std::io::stdin()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(named)?,
+        )
     };
     #[cfg(not(unix))]
     let file: File = return Err(named(std::io::ErrorKind::Unsupported.into()));

@@ -4,8 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use vmsnap::core::{
-    Error, ErrorKind, ExternalPolicy, Layer, Options, RefDecision, Registry, Resolver,
-    Result,
+    Error, ErrorKind, ExternalPolicy, Layer, Options, RefDecision, Registry, Resolver, Result,
 };
 use vmsnap::stack::{Selection, Stack, Stacker};
 

@@ -119,7 +119,10 @@ fn a_loop_device_over_a_qcow2_is_the_qcow2_not_an_empty_raw_file() {
     assert_eq!(v["format"], "qcow2");
     assert_eq!(v["virtual_size"], 4 << 20);
     assert_eq!(v["verdict"], "unsafe");
-    assert_eq!(v, verdict_of(&vmsnap(&["check", "--json", s(&chain_top())])));
+    assert_eq!(
+        v,
+        verdict_of(&vmsnap(&["check", "--json", s(&chain_top())]))
+    );
 
     let info = json(&vmsnap(&["info", "--json", d]));
     assert_eq!(info["stack"], serde_json::json!(["file", "qcow2"]));
@@ -237,7 +240,11 @@ fn standard_input_redirected_from_a_file_is_that_file() {
 fn character_devices_are_streams_and_an_endless_one_ends_at_the_limit() {
     let out = vmsnap(&["info", "/dev/zero"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("character device"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("character device"),
+        "{}",
+        stderr(&out)
+    );
 
     let start = Instant::now();
     let out = vmsnap(&["check", "--json", "--max-stream", "8M", "/dev/zero"]);

@@ -245,6 +245,11 @@ impl BlockCache {
         n
     }
 
+    /// Empties the queue: helpers stop after the block they are decoding.
+    pub fn cancel_queue(&self) {
+        self.lock().queued.clear();
+    }
+
     /// The next queued block, taken off the queue by a reader that would otherwise wait
     /// (helpers use [`BlockCache::next_for_helper`]).
     pub fn take_queued(&self) -> Option<u64> {

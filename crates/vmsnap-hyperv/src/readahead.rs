@@ -6,12 +6,13 @@
 //!
 //! Helpers are started on demand, one per core not already busy reading this layer, and
 //! stop when the queue is empty; the cache's claims keep any block from being decoded
-//! twice at once. Helpers hold only shared handles, so the layer can be dropped while
-//! they finish.
+//! twice at once. The read-ahead owns its helpers: dropping it empties the queue and joins
+//! them, so no thread of the library outlives the layer (or keeps its input alive).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use vmsnap_core::Layer;
 
@@ -68,6 +69,8 @@ pub struct ReadAhead {
     streams: Streams,
     /// Threads inside a read of this layer.
     readers: AtomicUsize,
+    /// Helper threads started and not yet known to have finished; joined on drop.
+    helpers: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// Counts a reader while it lives.
@@ -95,6 +98,7 @@ impl ReadAhead {
             cache,
             streams: Streams::default(),
             readers: AtomicUsize::new(0),
+            helpers: Mutex::new(Vec::new()),
         }
     }
 
@@ -155,11 +159,20 @@ impl ReadAhead {
             let spawned = std::thread::Builder::new()
                 .name("vmsnap-hyperv-readahead".into())
                 .spawn(move || helper(&cache, &by_number, lower.as_ref()));
-            if spawned.is_err() {
+            match spawned {
+                Ok(handle) => self.keep(handle),
                 // No thread (resource limits): the readers decode for themselves.
-                self.cache.helper_not_started();
+                Err(_) => self.cache.helper_not_started(),
             }
         }
+    }
+
+    /// Keeps `handle` for the join on drop, letting go of helpers that have finished so
+    /// the list stays as short as the number of live helpers.
+    fn keep(&self, handle: JoinHandle<()>) {
+        let mut helpers = self.helpers.lock().unwrap_or_else(|p| p.into_inner());
+        helpers.retain(|h| !h.is_finished());
+        helpers.push(handle);
     }
 
     /// Decodes the queued blocks this read needs itself, and while one it needs is being
@@ -219,6 +232,20 @@ impl ReadAhead {
             out.push(n);
         }
         out
+    }
+}
+
+impl Drop for ReadAhead {
+    /// Cancels what is queued and waits for the helpers: each finishes the block it is
+    /// decoding (at most one block, about a millisecond) and finds the queue empty.
+    fn drop(&mut self) {
+        self.cache.cancel_queue();
+        let helpers = std::mem::take(self.helpers.get_mut().unwrap_or_else(|p| p.into_inner()));
+        for h in helpers {
+            // A helper that panicked has nothing left to clean up; its blocks stay
+            // unclaimed for nobody.
+            let _ = h.join();
+        }
     }
 }
 

@@ -138,8 +138,8 @@ pub(crate) fn open_random_access(path: &Path) -> Result<RandomAccess> {
             return Err(kind.refusal().in_file(path));
         }
     }
-    let file = open_nonblocking(path)
-        .map_err(|e| Error::from(e).in_file(path).during("opening"))?;
+    let file =
+        open_nonblocking(path).map_err(|e| Error::from(e).in_file(path).during("opening"))?;
     random_access(file).map_err(|e| e.in_file(path))
 }
 
@@ -200,8 +200,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("vmsnap-fifo-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("fifo");
-        rustix::fs::mkfifoat(rustix::fs::CWD, &p, rustix::fs::Mode::from_raw_mode(0o600))
-            .unwrap();
+        rustix::fs::mkfifoat(rustix::fs::CWD, &p, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
         assert_eq!(InputKind::of_path(&p).unwrap(), InputKind::Fifo);
         let start = std::time::Instant::now();
         let e = open_random_access(&p).unwrap_err();

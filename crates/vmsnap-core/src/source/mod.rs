@@ -63,12 +63,11 @@ impl FileSource {
     /// `path` names it for messages and for resolving relative references; `None` when it
     /// has no name, and then no relative reference is opened.
     pub fn from_file(file: File, path: Option<PathBuf>) -> Result<Self> {
-        let input::RandomAccess { file, size, kind } = input::random_access(file).map_err(|e| {
-            match &path {
+        let input::RandomAccess { file, size, kind } =
+            input::random_access(file).map_err(|e| match &path {
                 Some(p) => e.in_file(p),
                 None => e,
-            }
-        })?;
+            })?;
         Ok(FileSource {
             file,
             size,
