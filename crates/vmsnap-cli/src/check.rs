@@ -5,7 +5,7 @@ use std::io::Read;
 use std::sync::Arc;
 
 use vmsnap::core::{Error, FileLayer, Layer, Result};
-use vmsnap::inspect::{inspect, CheckOptions, Inspector, Overall, Report, Verdict};
+use vmsnap::inspect::{inspect, names, CheckOptions, Inspector, Overall, Report, Verdict};
 
 use crate::cli::CheckArgs;
 use crate::output::print_json;
@@ -14,9 +14,19 @@ use crate::Outcome;
 /// Runs `check`.
 pub fn run(args: &CheckArgs) -> Result<Outcome> {
     let registry = crate::open::registry()?;
+    // Unknown names are argument errors; aliases (vpc, ploop) are resolved here.
+    let expected_format = match &args.format {
+        Some(f) => Some(names::format_list(f, &registry)?.join(",")),
+        None => None,
+    };
+    let allow = args
+        .allow
+        .iter()
+        .map(|a| names::combination(a, &registry).map(|v| v.join("+")))
+        .collect::<Result<Vec<_>>>()?;
     let opts = CheckOptions {
-        expected_format: args.format.clone(),
-        allow: args.allow.clone(),
+        expected_format,
+        allow,
     };
     let name = args.file.display().to_string();
     let report = if name == "-" {
@@ -63,6 +73,9 @@ fn print(name: &str, report: &Report, json: bool) -> Result<()> {
         "{name}: {verdict} ({}, {} bytes)",
         report.format, report.virtual_size
     );
+    if let Some(p) = report.payload_offset {
+        println!("  payload offset: {p}");
+    }
     for r in &report.rules {
         let v = match r.verdict {
             Verdict::Pass => continue,
