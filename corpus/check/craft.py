@@ -2,7 +2,8 @@
 """Patches qemu-img's output (`craft.py patch`) and builds the hand-made samples
 (`craft.py build`) of corpus/check; see make.sh. Layouts: VHD footer (checksum at 64),
 qcow2 header (cluster_bits at 20, l1_size at 36, autoclear at 88), VDI header (block size
-at 0x178), VHDX region and metadata tables, ISO 9660 volume descriptors at 32 KiB, MBR,
+at 0x178), VMDK sparse header (grainSize at 20, numGTEsPerGT at 44), VHD dynamic header
+(block size at 32), VHDX region and metadata tables, ISO 9660 volume descriptors at 32 KiB, MBR,
 UDIF koly trailer, cloop 2.0, bochs redolog, ustar, VMware seSparse."""
 import io
 import struct
@@ -64,6 +65,9 @@ def do_patch():
     patch("l1-over-limit.qcow2", 36, struct.pack(">I", (32 << 20) // 8 + 1))
     patch("l1-past-eof.qcow2", 36, struct.pack(">I", 65536))
     patch("block-size.vdi", 0x178, struct.pack("<I", 128 << 20))
+    patch("gtes-per-gt.vmdk", 44, struct.pack("<I", 1 << 20))  # QEMU's limit: 512
+    patch("grain-size.vmdk", 20, struct.pack("<Q", 0x400000))  # sectors; limit 0x200000
+    patch("vhd-block-size.vhd", 512 + 32, struct.pack(">I", 1 << 30))
     vhdx_has_parent("has-parent.vhdx")
 
 

@@ -19,6 +19,9 @@ q -f qcow2 data-file-raw.qcow2 64K
 # 2. Named limits.
 for n in cluster-bits-8 cluster-bits-22 l1-over-limit l1-past-eof; do q -f qcow2 "$n.qcow2" 64K; done
 q -f vdi block-size.vdi 1M
+q -f vmdk gtes-per-gt.vmdk 1M
+q -f vmdk grain-size.vmdk 1M
+q -f vpc vhd-block-size.vhd 1M
 # 3. A differencing VHDX without its parent locator.
 q -f vhdx has-parent.vhdx 1M
 python3 craft.py patch

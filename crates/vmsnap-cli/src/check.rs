@@ -85,7 +85,12 @@ fn print(name: &str, report: &Report, json: bool) -> Result<()> {
         };
         println!("  {v:<5} {}: {}", r.id, r.reason);
     }
-    if let Some(e) = &report.error {
+    // A refusal judged under a rule is already listed above.
+    if let Some(e) = report
+        .error
+        .as_ref()
+        .filter(|_| report.verdict == Overall::Error)
+    {
         println!("  error: {e}");
     }
     Ok(())

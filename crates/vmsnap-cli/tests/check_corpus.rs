@@ -324,3 +324,36 @@ fn streaming_the_new_formats_keeps_memory_bounded() {
     assert!(kib <= bound_kib, "dmg: {kib} KiB");
     std::fs::remove_dir_all(&scratch).ok();
 }
+
+#[test]
+fn format_names_outside_the_vocabulary_are_argument_errors() {
+    let path = dir().join("sample.bochs");
+    let out = vmsnap()
+        .args(["check", "--format", "qcow3"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown format \"qcow3\""), "{err}");
+    for name in ["bochs", "luks", "zstd", "qcow2", "vhd"] {
+        assert!(err.contains(name), "{name} missing from {err}");
+    }
+    let out = vmsnap()
+        .args(["check", "--allow", "iso+floppy"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // Aliases and detectors are accepted; case does not matter.
+    let out = vmsnap()
+        .args(["check", "--json", "--format", "VPC,Bochs,ploop"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let v = json(&out);
+    assert!(
+        failing(&v) == ["unsupported_format"],
+        "bochs is an allowed format: {v:#}"
+    );
+}
