@@ -2,7 +2,8 @@
 """vmsnap check beside OpenStack's format inspector (oslo.utils) on every disk sample.
 
 Usage: compare-oslo.py VMSNAP_BINARY [FILES...]   (default: the disk samples in corpus/)
-Needs `pip install oslo.utils cryptography`. Prints one row per file: the format, virtual
+Needs `pip install 'oslo.utils==10.2.*' cryptography` (`cargo xtask compare-oslo` makes a
+venv under target/ with them). Prints one row per file: the format, virtual
 size and verdict of each tool, and the rules each failed. Exit 1 when vmsnap calls a file
 safe that OpenStack rejects, unless the case is listed in docs/inspection.md as deliberate
 (those are marked "deliberate" here).
@@ -15,7 +16,7 @@ import sys
 
 from oslo_utils.imageutils import format_inspector
 
-DISK_DIRS = ["qcow2", "vmdk", "vhd", "vhdx", "vdi", "qed", "parallels", "raw"]
+DISK_DIRS = ["qcow2", "vmdk", "vhd", "vhdx", "vdi", "qed", "parallels", "raw", "check"]
 # OpenStack names -> vmsnap names.
 NAMES = {"vhd": "vhd", "vhdx": "vhdx", "qcow2": "qcow2", "vmdk": "vmdk", "raw": "raw",
          "vdi": "vdi", "iso": "iso", "gpt": "gpt", "luks": "luks", "qed": "qed"}
@@ -60,7 +61,8 @@ def main():
         root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "corpus")
         for d in DISK_DIRS:
             for f in sorted(glob.glob(os.path.join(root, d, "*"))):
-                if os.path.isfile(f) and not f.endswith((".sh", ".gz", ".md", ".txt")):
+                if os.path.isfile(f) and not f.endswith((".sh", ".md", ".txt", ".py", ".tsv")) \
+                        and not (f.endswith(".gz") and "/check/" not in f):
                     files.append(f)
     bad = 0
     print(f"{'file':<34} {'openstack':<34} {'vmsnap':<40} note")

@@ -18,8 +18,8 @@
 //!   runs the ignored test that compares every value dissect returns (`$DISSECT_PYTHON`,
 //!   when set, is used instead of the venv).
 //! * `compare-oslo` — `vmsnap check` beside OpenStack's format inspector on every corpus
-//!   disk (`tools/compare-oslo.py`; the Python in `$OSLO_PYTHON`, default `python3`, needs
-//!   `pip install oslo.utils cryptography`).
+//!   disk and crafted sample (`tools/compare-oslo.py`; the Python in `$OSLO_PYTHON`, else a
+//!   venv made under `target/oslo-venv` with oslo.utils 10.2 and cryptography).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -79,11 +79,11 @@ fn main() -> ExitCode {
         "dissect" => dissect::run(),
         "compare-oslo" => {
             sh(Command::new("cargo").args(["build", "--release", "-p", "vmsnap-cli"]))
-                && sh(Command::new(
-                    std::env::var("OSLO_PYTHON").unwrap_or_else(|_| "python3".into()),
-                )
-                .arg("tools/compare-oslo.py")
-                .arg("target/release/vmsnap"))
+                && oslo_python().is_some_and(|py| {
+                    sh(Command::new(py)
+                        .arg("tools/compare-oslo.py")
+                        .arg("target/release/vmsnap"))
+                })
         }
         _ => return usage(),
     };
@@ -92,6 +92,33 @@ fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// The oslo.utils the comparison is pinned to (the release the rule table cites).
+const OSLO_UTILS: &str = "oslo.utils==10.2.*";
+
+/// The Python that runs `tools/compare-oslo.py`: `$OSLO_PYTHON`, else a venv under
+/// `target/oslo-venv` with oslo.utils 10.2 and cryptography, made on first use.
+fn oslo_python() -> Option<PathBuf> {
+    if let Ok(p) = std::env::var("OSLO_PYTHON") {
+        return Some(PathBuf::from(p));
+    }
+    let venv = root().join("target").join("oslo-venv");
+    let py = venv.join("bin").join("python");
+    let ready = py.exists()
+        && Command::new(&py)
+            .args([
+                "-c",
+                "import oslo_utils.imageutils.format_inspector, cryptography",
+            ])
+            .status()
+            .is_ok_and(|s| s.success());
+    if ready {
+        return Some(py);
+    }
+    let made = (py.exists() || sh(Command::new("python3").arg("-m").arg("venv").arg(&venv)))
+        && sh(Command::new(&py).args(["-m", "pip", "install", "-q", OSLO_UTILS, "cryptography"]));
+    made.then_some(py)
 }
 
 /// The real guests of the x86 tests: (name, extra arguments of make-paging-guest.py).

@@ -6,7 +6,7 @@ use std::io::Read;
 
 use vmsnap::core::limits::MAX_STREAM_BYTES;
 use vmsnap::core::{Error, Result};
-use vmsnap::inspect::{inspect, CheckOptions, Inspector, Overall, Report, Verdict};
+use vmsnap::inspect::{inspect, names, CheckOptions, Inspector, Overall, Report, Verdict};
 
 use crate::cli::CheckArgs;
 use crate::input::{open_for_check, Input};
@@ -16,9 +16,19 @@ use crate::Outcome;
 /// Runs `check`.
 pub fn run(args: &CheckArgs) -> Result<Outcome> {
     let registry = crate::open::registry()?;
+    // Unknown names are argument errors; aliases (vpc, ploop) are resolved here.
+    let expected_format = match &args.format {
+        Some(f) => Some(names::format_list(f, &registry)?.join(",")),
+        None => None,
+    };
+    let allow = args
+        .allow
+        .iter()
+        .map(|a| names::combination(a, &registry).map(|v| v.join("+")))
+        .collect::<Result<Vec<_>>>()?;
     let opts = CheckOptions {
-        expected_format: args.format.clone(),
-        allow: args.allow.clone(),
+        expected_format,
+        allow,
     };
     let name = args.file.display().to_string();
     let max_stream = match &args.max_stream {
@@ -59,16 +69,9 @@ fn inspect_stream(
         }
         total = total.saturating_add(n as u64);
         if total > max {
-            return Ok(Report {
-                format: "unknown".into(),
-                detected: Vec::new(),
-                virtual_size: 0,
-                verdict: Overall::Error,
-                rules: Vec::new(),
-                error: Some(format!(
-                    "stream longer than {max} bytes (the limit; --max-stream raises it)"
-                )),
-            });
+            return Ok(Report::could_not_inspect(format!(
+                "stream longer than {max} bytes (the limit; --max-stream raises it)"
+            )));
         }
         inspector.feed(buf.get(..n).unwrap_or_default());
     }
@@ -93,6 +96,9 @@ fn print(name: &str, report: &Report, json: bool) -> Result<()> {
         "{name}: {verdict} ({}, {} bytes)",
         report.format, report.virtual_size
     );
+    if let Some(p) = report.payload_offset {
+        println!("  payload offset: {p}");
+    }
     for r in &report.rules {
         let v = match r.verdict {
             Verdict::Pass => continue,
@@ -102,7 +108,12 @@ fn print(name: &str, report: &Report, json: bool) -> Result<()> {
         };
         println!("  {v:<5} {}: {}", r.id, r.reason);
     }
-    if let Some(e) = &report.error {
+    // A refusal judged under a rule is already listed above.
+    if let Some(e) = report
+        .error
+        .as_ref()
+        .filter(|_| report.verdict == Overall::Error)
+    {
         println!("  error: {e}");
     }
     Ok(())

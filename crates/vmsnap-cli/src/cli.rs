@@ -97,13 +97,17 @@ pub struct CheckArgs {
     /// Longest stream read before giving up as "could not inspect" (default 1T).
     #[arg(long, value_name = "SIZE")]
     pub max_stream: Option<String>,
-    /// Format combinations allowed together, e.g. `iso+gpt` for hybrid ISOs; repeatable.
+    /// Format combinations allowed together, e.g. `iso+gpt` for hybrid ISOs (an ISO with an
+    /// MBR too); repeatable.
     #[arg(long)]
     pub allow: Vec<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
-    /// The format the image claims to be; a mismatch is a finding.
+    /// The format the image claims to be, or a comma-separated list of allowed formats:
+    /// any plugin name or detector (`raw`, `iso`, `gpt`, `luks`, `gzip`, `xz`, `zstd`,
+    /// `bzip2`, `dmg`, `cloop`, `bochs`, `tar`); `vpc` and `ploop` are aliases. A mismatch
+    /// is a finding.
     #[arg(long)]
     pub format: Option<String>,
 }

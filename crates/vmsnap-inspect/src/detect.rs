@@ -1,5 +1,6 @@
 //! Formats that are not address spaces of their own but make an image a polyglot: ISO9660,
-//! GPT and MBR, with OpenStack's GPT/MBR rules (G1–G3).
+//! GPT and MBR, with OpenStack's GPT/MBR rules (G1–G3). The formats vmsnap recognises but
+//! does not read are in [`crate::signature`] and [`crate::luks`].
 
 use vmsnap_core::{Bytes, Finding};
 
@@ -20,11 +21,13 @@ pub fn is_gpt(head: &[u8]) -> bool {
     head.get(512..520) == Some(b"EFI PART") || head.get(4096..4104) == Some(b"EFI PART")
 }
 
-/// An MBR: boot signature and at least one partition entry with a type.
+/// An MBR as OpenStack's GPT inspector sees one: the boot signature, in a sector that is
+/// not a FAT boot sector (two FATs, fixed-disk media byte). Its partition entries are
+/// judged by [`mbr_findings`], so an MBR with none in use is found and fails G3.
 pub fn is_mbr(head: &[u8]) -> bool {
     let b = Bytes::new(head, 0);
-    b.u16_le(510).is_ok_and(|s| s == 0xAA55)
-        && (0..4).any(|i| b.u8(446 + i * 16 + 4).is_ok_and(|t| t != 0))
+    let fat = b.u8(0x10).is_ok_and(|n| n == 2) && b.u8(0x15).is_ok_and(|m| m == 0xF8);
+    b.u16_le(510).is_ok_and(|s| s == 0xAA55) && !fat
 }
 
 /// OpenStack's MBR rules: boot bytes 0x00/0x80 (G1), a protective entry alone and well
@@ -106,7 +109,11 @@ mod tests {
         let bad_pmbr = mbr(&[(0, 0xEE, [0, 2, 0], 2), (0, 0x83, [0, 0, 0], 9)]);
         assert_eq!(mbr_findings(&bad_pmbr).len(), 2);
         let unused = mbr(&[]);
-        assert!(!is_mbr(&unused));
+        assert!(is_mbr(&unused));
+        let mut fat = unused.clone();
+        fat[0x10] = 2;
+        fat[0x15] = 0xF8;
+        assert!(!is_mbr(&fat));
         assert_eq!(
             mbr_findings(&unused)[0].message,
             "no partition entry is in use"

@@ -5,18 +5,20 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use vmsnap_core::{
-    ExternalPolicy, Finding, Layer, Options, Probe, Registry, Resolver, Severity, Sniff,
+    ErrorKind, ExternalPolicy, Finding, Layer, Options, Probe, Registry, Resolver, Severity, Sniff,
 };
 use vmsnap_stack::Stacker;
 
-use crate::detect;
+use crate::{detect, names, signature};
 
 /// What the caller expects of an image.
 #[derive(Debug, Clone, Default)]
 pub struct CheckOptions {
-    /// The format the image claims to be (`raw` for none); a mismatch is a finding.
+    /// The format the image claims to be (`raw` for none), or a comma-separated list of
+    /// the formats allowed; aliases (`vpc`, `ploop`) are accepted. A mismatch is a finding.
     pub expected_format: Option<String>,
-    /// Format combinations that are allowed together, e.g. `iso+gpt` for hybrid ISOs.
+    /// Format combinations that are allowed together, e.g. `iso+gpt` for hybrid ISOs (and
+    /// ISOs with an MBR: OpenStack names any MBR `gpt`), in any order.
     pub allow: Vec<String>,
 }
 
@@ -73,6 +75,9 @@ pub struct Report {
     pub verdict: Overall,
     /// Rule by rule.
     pub rules: Vec<RuleResult>,
+    /// Where an encrypted payload starts (LUKS), as `qemu-img info`'s `payload-offset`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload_offset: Option<u64>,
     /// Why it could not be inspected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -100,21 +105,59 @@ fn rule(id: &str, f: Option<&Finding>, layer: Option<usize>) -> RuleResult {
 
 /// Inspects `file` (the base layer of an image).
 pub fn inspect(file: Arc<dyn Layer>, registry: &Registry, opts: &CheckOptions) -> Report {
+    inspect_with(file, registry, opts, &|| false)
+}
+
+fn failed_report(e: &vmsnap_core::Error) -> Report {
+    Report::could_not_inspect(e.to_string())
+}
+
+impl Report {
+    /// The report of an input that could not be inspected, saying why (exit 2).
+    pub fn could_not_inspect(why: impl Into<String>) -> Report {
+        Report {
+            format: "unknown".into(),
+            detected: Vec::new(),
+            virtual_size: 0,
+            payload_offset: None,
+            verdict: Overall::Error,
+            rules: Vec::new(),
+            error: Some(why.into()),
+        }
+    }
+}
+
+/// Whether `opts` allows exactly the formats of `detected` together.
+fn allowed(detected: &[String], opts: &CheckOptions) -> bool {
+    let mut have: Vec<String> = detected.to_vec();
+    have.sort();
+    have.dedup();
+    opts.allow.iter().any(|a| {
+        let mut want: Vec<String> = a.split('+').map(names::canonical).collect();
+        want.sort();
+        want.dedup();
+        want == have
+    })
+}
+
+/// Inspects `file`; `lacked` tells whether a read failed because a stream did not keep
+/// the bytes (then a refusal is "could not inspect", not a verdict).
+pub(crate) fn inspect_with(
+    file: Arc<dyn Layer>,
+    registry: &Registry,
+    opts: &CheckOptions,
+    lacked: &dyn Fn() -> bool,
+) -> Report {
     let resolver = Resolver::new(ExternalPolicy::Deny);
     let options = Options::new();
     let mut rules = Vec::new();
     let sniff = match Sniff::read(file.as_ref()) {
         Ok(s) => s,
-        Err(e) => {
-            return Report {
-                format: "unknown".into(),
-                detected: Vec::new(),
-                virtual_size: 0,
-                verdict: Overall::Error,
-                rules,
-                error: Some(e.to_string()),
-            }
-        }
+        Err(e) => return failed_report(&e),
+    };
+    let signatures = match signature::detect(file.as_ref(), &sniff.head, &sniff.tail, sniff.size) {
+        Ok(s) => s,
+        Err(e) => return failed_report(&e),
     };
     let window = sniff.window(file.as_ref());
     // Every probe, not only the first match.
@@ -125,16 +168,18 @@ pub fn inspect(file: Arc<dyn Layer>, registry: &Registry, opts: &CheckOptions) -
         .filter(|p| (p.probe)(&window) == Probe::Yes)
         .map(|p| p.name.to_string())
         .collect();
+    detected.extend(signatures.iter().map(|s| s.name.to_string()));
     let iso = detect::is_iso(&sniff.head);
-    let gpt = detect::is_gpt(&sniff.head);
+    // OpenStack's GPT inspector matches any MBR (boot signature, not a FAT boot sector),
+    // not only a GPT's protective one: an isohybrid ISO is two formats.
+    let gpt = detect::is_gpt(&sniff.head) || detect::is_mbr(&sniff.head);
     if iso {
         detected.push("iso".into());
     }
     if gpt {
         detected.push("gpt".into());
     }
-    let combo = detected.join("+");
-    if detected.len() > 1 && !opts.allow.contains(&combo) {
+    if detected.len() > 1 && !allowed(&detected, opts) {
         let f = Finding::unsafe_(
             "multiple_formats",
             format!("Multiple formats detected: {}", detected.join(", ")),
@@ -143,7 +188,7 @@ pub fn inspect(file: Arc<dyn Layer>, registry: &Registry, opts: &CheckOptions) -
     } else {
         rules.push(rule("multiple_formats", None, None));
     }
-    if gpt || detect::is_mbr(&sniff.head) {
+    if gpt {
         let fs = detect::mbr_findings(&sniff.head);
         if fs.is_empty() {
             rules.push(rule("mbr", None, None));
@@ -164,34 +209,38 @@ pub fn inspect(file: Arc<dyn Layer>, registry: &Registry, opts: &CheckOptions) -
         vmsnap_stack::Outcome::Failed(_) if a.on == 0 => Some(a.plugin),
         _ => None,
     });
-    let format = stack
+    let plugin = stack
         .entries
         .get(1)
         .and_then(|e| e.plugin)
         .map(|p| p.name)
-        .or(failed)
-        .map_or_else(
-            || {
-                if gpt {
-                    "gpt"
-                } else if iso {
-                    "iso"
-                } else {
-                    "raw"
-                }
-                .to_string()
-            },
-            |name| name.to_string(),
-        );
+        .or(failed);
+    let signature = signatures.first().filter(|_| plugin.is_none());
+    let format = plugin
+        .or(signature.map(|s| s.name))
+        .unwrap_or(if gpt {
+            "gpt"
+        } else if iso {
+            "iso"
+        } else {
+            "raw"
+        })
+        .to_string();
     if let Some(claimed) = &opts.expected_format {
-        if *claimed != format {
+        let list: Vec<String> = claimed.split(',').map(names::canonical).collect();
+        if list.contains(&format) {
+            rules.push(rule("format_mismatch", None, None));
+        } else {
             let f = Finding::unsafe_(
                 "format_mismatch",
                 format!("declared format {claimed:?} but the image is {format:?}"),
             );
             rules.push(rule("format_mismatch", Some(&f), Some(0)));
-        } else {
-            rules.push(rule("format_mismatch", None, None));
+        }
+    }
+    for s in &signatures {
+        for f in &s.findings {
+            rules.push(rule(f.rule, Some(f), Some(0)));
         }
     }
     for (i, f) in stack.all_findings() {
@@ -215,23 +264,30 @@ pub fn inspect(file: Arc<dyn Layer>, registry: &Registry, opts: &CheckOptions) -
     if refs == 0 {
         rules.push(rule("external_references", None, None));
     }
-    if let Some(e) = &stack.error {
-        // A refusal that stands for a safety rule is reported under that rule.
-        if let Some(id) = e.rule() {
-            let f = Finding::unsafe_(id, e.to_string());
-            rules.push(rule(id, Some(&f), Some(0)));
-        }
+    // A refusal to open is a verdict naming the rule or limit the header breaks, unless
+    // the bytes could not be read (I/O, or a stream that did not keep them).
+    let judged = match &stack.error {
+        Some(e) if !lacked() => refusal_rule(e).map(|id| (id, e)),
+        _ => None,
+    };
+    if let Some((id, e)) = judged {
+        let f = Finding::unsafe_(id, e.to_string());
+        rules.push(rule(id, Some(&f), Some(0)));
     }
-    // Unknown when the format could not be opened (not the file's length).
-    let virtual_size = if failed.is_some() && stack.entries.len() < 2 {
-        0
+    let virtual_size = if plugin.is_some() {
+        // Unknown when the format could not be opened (not the file's length).
+        if stack.entries.len() < 2 {
+            0
+        } else {
+            stack.default_selection().layer.len()
+        }
+    } else if let Some(s) = signature {
+        s.virtual_size.unwrap_or(0)
     } else {
         stack.default_selection().layer.len()
     };
     let error = stack.error.as_ref().map(|e| e.to_string());
-    // A refusal under a named rule is a judgement (unsafe), not a failure to inspect.
-    let judged = stack.error.as_ref().is_some_and(|e| e.rule().is_some());
-    let verdict = if error.is_some() && !judged {
+    let verdict = if error.is_some() && judged.is_none() {
         Overall::Error
     } else if rules.iter().any(|r| r.verdict == Verdict::Fail) {
         Overall::Unsafe
@@ -242,8 +298,27 @@ pub fn inspect(file: Arc<dyn Layer>, registry: &Registry, opts: &CheckOptions) -
         format,
         detected,
         virtual_size,
+        payload_offset: signature.and_then(|s| s.payload_offset),
         verdict,
         rules,
         error,
+    }
+}
+
+/// The rule a refusal to open stands for: the one the format named, else one for the
+/// kind of header fault. `None` for failures to read, which are not verdicts.
+fn refusal_rule(e: &vmsnap_core::Error) -> Option<&'static str> {
+    if let Some(id) = e.rule() {
+        return Some(id);
+    }
+    match e.kind() {
+        ErrorKind::LimitExceeded => Some("limit"),
+        ErrorKind::Malformed | ErrorKind::OutOfBounds => Some("malformed"),
+        ErrorKind::Truncated => Some("truncated"),
+        ErrorKind::Unsupported => Some("unsupported"),
+        ErrorKind::Unsafe => Some("refused"),
+        ErrorKind::Ambiguous => Some("multiple_formats"),
+        ErrorKind::PolicyDenied => Some("external_references"),
+        _ => None, // I/O, and caller errors
     }
 }

@@ -2,7 +2,8 @@
 //! host open files it should not?
 //!
 //! [`inspect`] runs every plugin's probe (not only the first match) plus ISO9660, GPT and
-//! MBR detection, flags more than one format as `multiple_formats`, compares with the
+//! MBR detection and the signatures of formats vmsnap does not read (LUKS, compressed
+//! wrappers, tar, dmg, cloop, bochs), flags more than one format as `multiple_formats`, compares with the
 //! declared format, then applies the matched format's safety rules; nothing outside the
 //! image is opened and every external reference is a finding. [`Inspector`] does the same
 //! on a stream fed in chunks, with bounded memory.
@@ -18,6 +19,9 @@
 
 pub mod detect;
 mod inspect;
+pub mod luks;
+pub mod names;
+pub mod signature;
 mod stream;
 
 pub use inspect::{inspect, CheckOptions, Overall, Report, RuleResult, Verdict};

@@ -9,13 +9,14 @@
 use std::io::Write;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use vmsnap_core::{
     check_read, AddressSpace, Error, ErrorKind, Extent, ExtentKind, Layer, Registry, Result,
 };
 
-use crate::inspect::{inspect, CheckOptions, Report};
+use crate::inspect::{inspect_with, CheckOptions, Report};
 
 /// Bytes of the head kept.
 pub const HEAD_BYTES: usize = 4 << 20;
@@ -172,14 +173,18 @@ impl Inspector {
 
     /// Ends the stream and inspects what was kept.
     pub fn finish(self, registry: &Registry, opts: &CheckOptions) -> Report {
-        let layer: Arc<dyn Layer> = Arc::new(Retained {
+        let retained = Arc::new(Retained {
             head: self.head,
             regions: self.regions,
             tail: self.tail,
             tail_start: self.tail_start,
             size: self.total,
+            missed: AtomicBool::new(false),
         });
-        inspect(layer, registry, opts)
+        let layer: Arc<dyn Layer> = retained.clone();
+        inspect_with(layer, registry, opts, &|| {
+            retained.missed.load(Ordering::Relaxed)
+        })
     }
 }
 
@@ -224,6 +229,9 @@ struct Retained {
     tail: Vec<u8>,
     tail_start: u64,
     size: u64,
+    /// Set when a read asked for bytes that were not kept: a refusal that follows is a
+    /// failure to inspect, not a verdict on the image.
+    missed: AtomicBool,
 }
 
 impl Retained {
@@ -265,6 +273,7 @@ impl Layer for Retained {
         {
             return Ok(());
         }
+        self.missed.store(true, Ordering::Relaxed);
         Err(Error::new(
             ErrorKind::Unsupported,
             format!(
@@ -317,6 +326,7 @@ mod tests {
             tail: ins.tail,
             tail_start: ins.tail_start,
             size: ins.total,
+            missed: AtomicBool::new(false),
         };
         let mut b = [0u8; 100];
         for at in [0u64, 10 << 20, (20 << 20) - 100] {

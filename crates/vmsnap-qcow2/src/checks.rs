@@ -120,7 +120,8 @@ pub fn header_findings(h: &Header, out: &mut Findings) {
         ),
     }
     if h.autoclear & raw::AUTOCLEAR_DATA_FILE_RAW != 0 && !h.has_data_file() {
-        out.push(Finding::warning(
+        // QEMU refuses to open the image: never safe.
+        out.push(Finding::unsafe_(
             "data_file_raw",
             "the raw-external-data autoclear bit is set without an external data file \
              (QEMU: \"data-file-raw requires a data file\")",

@@ -222,7 +222,7 @@ impl Header {
         let cluster_bits = b.u32_be(off::CLUSTER_BITS)?;
         if !(MIN_CLUSTER_BITS..=MAX_CLUSTER_BITS).contains(&cluster_bits) {
             return Err(Error::new(
-                ErrorKind::Unsupported,
+                ErrorKind::LimitExceeded,
                 format!(
                     "cluster_bits {cluster_bits} outside {MIN_CLUSTER_BITS}..={MAX_CLUSTER_BITS} \
                      (512 B to 2 MiB clusters)"

@@ -120,9 +120,11 @@ impl Vhd {
                             .at(tail_at),
                         );
                         if !h.checksum_ok() && t.checksum_ok() {
-                            findings.push(Finding::warning(
+                            // QEMU reads only the copy at 0 and refuses the image.
+                            findings.push(Finding::unsafe_(
                                 "footer",
-                                "the footer copy at 0 has a bad checksum; the one at EOF is used",
+                                "the footer copy at 0 has a bad checksum (QEMU: \"Incorrect \
+                                 header checksum\"); vmsnap reads the one at EOF",
                             ));
                             primary = t.clone();
                         }
@@ -164,8 +166,9 @@ impl Vhd {
             }
         };
         if !footer.checksum_ok() {
+            // QEMU refuses the image (`-f vpc`): never safe.
             findings.push(
-                Finding::warning(
+                Finding::unsafe_(
                     "footer",
                     format!(
                         "footer checksum is {:#010x}, computed {:#010x} (QEMU refuses this image)",

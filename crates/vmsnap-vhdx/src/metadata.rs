@@ -271,10 +271,11 @@ pub fn read(lower: &dyn Layer, r: &Region, findings: &mut Vec<Finding>) -> Resul
         None
     };
     if has_parent && parent.is_none() {
-        return Err(Error::malformed(
-            fp_at,
-            "HasParent is set but there is no parent locator",
-        ));
+        // A differencing disk that cannot say which file it needs still needs one.
+        return Err(
+            Error::malformed(fp_at, "HasParent is set but there is no parent locator")
+                .for_rule("parent"),
+        );
     }
     Ok(Metadata {
         block_size,

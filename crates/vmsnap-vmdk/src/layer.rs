@@ -196,6 +196,19 @@ impl Vmdk {
             )?;
             v.findings
                 .push(descriptor_finding("V2: no descriptor found (COWD file)"));
+        } else if magic.get(..8) == Some(SESPARSE_MAGIC.to_le_bytes().as_slice()) {
+            v.create_type = "seSparse".into();
+            let s = SparseExtent::sesparse(lower.clone())?;
+            v.push_piece(
+                s.capacity(),
+                Body::Sparse(Arc::new(s)),
+                "SESPARSE",
+                "",
+                "RW",
+            )?;
+            v.findings.push(descriptor_finding(
+                "V2: no descriptor found (a seSparse extent on its own)",
+            ));
         } else {
             v.container = Container::Descriptor;
             let text = lower

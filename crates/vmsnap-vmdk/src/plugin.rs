@@ -5,7 +5,7 @@ use std::sync::Arc;
 use vmsnap_core::{Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
 
 use crate::layer::Vmdk;
-use crate::raw::{COWD_MAGIC, KDMV_MAGIC, MAX_DESCRIPTOR_BYTES};
+use crate::raw::{COWD_MAGIC, KDMV_MAGIC, MAX_DESCRIPTOR_BYTES, SESPARSE_MAGIC};
 
 /// The plugin.
 pub const PLUGIN: Plugin = Plugin {
@@ -41,10 +41,15 @@ fn probe(w: &SniffWindow<'_>) -> Probe {
     if m == Some(KDMV_MAGIC.as_slice()) || m == Some(COWD_MAGIC.as_slice()) {
         return Probe::Yes;
     }
+    // A seSparse extent on its own (QEMU opens it only through a descriptor, and would
+    // probe it as raw).
+    if w.head.get(..8) == Some(SESPARSE_MAGIC.to_le_bytes().as_slice()) {
+        return Probe::Yes;
+    }
     if w.size <= MAX_DESCRIPTOR_BYTES && is_descriptor_text(w.head) {
         return Probe::Yes;
     }
-    Probe::No("no KDMV/COWD magic and no `version=N` descriptor line")
+    Probe::No("no KDMV/COWD/seSparse magic and no `version=N` descriptor line")
 }
 
 fn open(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Arc<dyn Layer>> {
@@ -63,6 +68,7 @@ mod tests {
     fn probes() {
         assert!(p(b"KDMV\x01\0\0\0", 512).is_yes());
         assert!(p(b"COWD\x01\0\0\0", 512).is_yes());
+        assert!(p(b"\xbe\xba\xfe\xca\0\0\0\0", 512).is_yes());
         assert!(p(b"# Disk DescriptorFile\r\n\r\nversion=1\r\nCID=1\r\n", 40).is_yes());
         assert!(p(b"  version=3\n", 12).is_yes());
         assert!(!p(b"version=4\n", 10).is_yes());

@@ -528,8 +528,9 @@ fn case_vmdk_footer_marker_padding(dir: &Path) -> Case {
     }
 }
 
-/// A fixed VHD whose footer checksum is broken: QEMU refuses it, OpenStack runs no VHD
-/// checks (N1); vmsnap reports it as a `footer` warning and still reads the disk.
+/// A fixed VHD whose footer checksum is broken: QEMU refuses it as `vpc`, OpenStack runs no
+/// VHD checks (N1); vmsnap still reads the disk but fails `footer`: never safe for what QEMU
+/// refuses.
 fn case_vhd_bad_checksum(dir: &Path) -> Case {
     qemu_img(
         &[
@@ -560,8 +561,8 @@ fn case_vhd_bad_checksum(dir: &Path) -> Case {
         path: p,
         format: "vhd",
         virtual_size: size,
-        overall: Overall::Safe,
-        rules: vec![("footer", Verdict::Warn, "checksum")],
+        overall: Overall::Unsafe,
+        rules: vec![("footer", Verdict::Fail, "checksum")],
     }
 }
 
@@ -764,7 +765,7 @@ fn qcow2_data_file_name_without_the_bit_is_a_warning() {
 }
 
 #[test]
-fn vhd_bad_footer_checksum_is_a_warning() {
+fn vhd_bad_footer_checksum_is_unsafe() {
     run_case("vhd-sum", case_vhd_bad_checksum);
 }
 

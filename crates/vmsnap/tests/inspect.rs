@@ -62,7 +62,7 @@ fn samples() -> Vec<PathBuf> {
         for f in std::fs::read_dir(&d).unwrap() {
             let f = f.unwrap().path();
             let ext = f.extension().and_then(|e| e.to_str()).unwrap_or("");
-            if f.is_file() && !matches!(ext, "sh" | "txt" | "md" | "json" | "py") {
+            if f.is_file() && !matches!(ext, "sh" | "txt" | "md" | "json" | "py" | "tsv") {
                 v.push(f);
             }
         }
