@@ -15,9 +15,11 @@ mod cli;
 mod convert;
 mod formats;
 mod info;
+mod interrupt;
 mod map;
 mod meta;
 mod open;
+mod ordered;
 mod output;
 mod translate;
 
