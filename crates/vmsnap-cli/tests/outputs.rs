@@ -550,3 +550,54 @@ fn a_full_disk_leaves_no_file_and_keeps_an_old_one() {
     assert_eq!(std::fs::read(&out).unwrap(), b"the previous image");
     assert_eq!(names(&mnt.0), ["out.raw"]);
 }
+
+#[test]
+fn ctrl_c_during_a_convert_leaves_no_file() {
+    let dir = scratch_dir("out-sigint");
+    let input = dir.join("random.raw");
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let data: Vec<u8> = (0..(192usize << 20) / 8)
+        .flat_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()
+        })
+        .collect();
+    std::fs::write(&input, &data).unwrap();
+    drop(data);
+    let out_dir = dir.join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vmsnap"))
+        .args(["convert", "--quiet", s(&input), s(&out_dir.join("out.raw"))])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the output is open (an unnamed file in `out/` among the child's fds).
+    let fds = PathBuf::from(format!("/proc/{}/fd", child.id()));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let writing = || {
+        std::fs::read_dir(&fds)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| std::fs::read_link(e.path()).is_ok_and(|t| t.starts_with(&out_dir)))
+    };
+    while !writing() {
+        assert!(child.try_wait().unwrap().is_none(), "exited before writing");
+        assert!(Instant::now() < deadline, "never started writing");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    assert!(
+        names(&out_dir).is_empty(),
+        "left behind: {:?}",
+        names(&out_dir)
+    );
+}
