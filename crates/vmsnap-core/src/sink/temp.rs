@@ -114,11 +114,7 @@ impl TempFile {
             .read(true)
             .custom_flags(OFlags::DIRECTORY.bits() as i32)
             .open(&dir_path)
-            .map_err(|e| {
-                Error::from(e)
-                    .in_file(&dir_path)
-                    .during("opening the output directory")
-            })?;
+            .map_err(|e| Error::from(e).during("opening the output's directory"))?;
         let unnamed = if force_named {
             None
         } else {
@@ -134,9 +130,7 @@ impl TempFile {
                     .mode(0o666)
                     .open(&path)
                     .map_err(|e| {
-                        Error::from(e)
-                            .in_file(&path)
-                            .during("creating a temporary output file")
+                        Error::from(e).during("creating a temporary file beside the output")
                     })?;
                 register(&path);
                 (f, Kind::Named(path))
