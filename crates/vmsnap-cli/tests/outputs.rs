@@ -601,3 +601,41 @@ fn ctrl_c_during_a_convert_leaves_no_file() {
         names(&out_dir)
     );
 }
+
+/// A mount of `dev` on `dir`, unmounted on drop.
+struct Mount(PathBuf);
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn the_device_holding_the_input_is_refused() {
+    let dir = scratch_dir("out-holder");
+    let backing = dir.join("fs.img");
+    std::fs::File::create(&backing)
+        .unwrap()
+        .set_len(16 << 20)
+        .unwrap();
+    let Some(dev) = Loop::attach(&backing) else {
+        return;
+    };
+    if root_tool(Command::new("mkfs.ext4").args(["-q", &dev.0]), "mkfs.ext4").is_none() {
+        return;
+    }
+    let mnt = dir.join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let Some(_) = root_tool(Command::new("mount").arg(&dev.0).arg(&mnt), "mount") else {
+        return;
+    };
+    let mounted = Mount(mnt.clone());
+    let input = copy("qcow2/v3.qcow2", &mnt);
+    let o = vmsnap(&["convert", "--quiet", s(&input), &dev.0]);
+    refused(&o, "holds the filesystem where");
+    // Another image onto the mounted device: the exclusive open refuses it.
+    let o = vmsnap(&["convert", "--quiet", "corpus/qcow2/v3.qcow2", &dev.0]);
+    refused(&o, "in use");
+    drop(mounted);
+}
