@@ -30,7 +30,8 @@ pub enum Command {
     /// Decide whether an image is safe to hand to a hypervisor, rule by rule.
     #[command(after_help = "Exit codes: 0 safe; 1 unsafe; 2 could not inspect.")]
     Check(CheckArgs),
-    /// Write a layer to a raw file: sparse, holes skipped, in parallel.
+    /// Write a layer as a raw image: to a file (sparse, complete or absent), a block device,
+    /// `/dev/null` or standard output; in parallel.
     #[command(after_help = EXIT_CODES)]
     Convert(ConvertArgs),
     /// Write bytes of a layer to standard output.

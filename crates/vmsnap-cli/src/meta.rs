@@ -45,6 +45,17 @@ pub fn run(args: &MetaArgs) -> Result<Outcome> {
             format!("no item named {item:?} in any layer"),
         ));
     }
+    // Without --extract, `--output` is the qemu-img spelling of the JSON switch
+    // (`--output=json`, the contract's alias); a path there would be silently ignored.
+    let json =
+        match args.output.as_deref() {
+            None => args.json,
+            Some(p) if p == Path::new("json") => true,
+            Some(_) => return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "--output PATH goes with --extract NAME (for JSON, use --json or --output=json)",
+            )),
+        };
     let trees: Vec<Value> = match &args.layer.layer {
         Some(spec) => {
             let s = stack.select(spec)?;
@@ -56,7 +67,7 @@ pub fn run(args: &MetaArgs) -> Result<Outcome> {
             .map(|e| json!({"layer": e.name, "meta": e.layer.meta()}))
             .collect(),
     };
-    if args.json {
+    if json {
         print_json(&json!(trees))?;
     } else {
         for t in &trees {

@@ -639,3 +639,14 @@ fn the_device_holding_the_input_is_refused() {
     refused(&o, "in use");
     drop(mounted);
 }
+
+#[test]
+fn meta_output_without_extract_is_the_json_switch_or_an_error() {
+    let o = vmsnap(&["meta", "corpus/vmware/plain.vmss", "--output=json"]);
+    ok(&o);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v.is_array() || v.is_object(), "{v}");
+    let o = vmsnap(&["meta", "corpus/vmware/plain.vmss", "--output", "x.png"]);
+    refused(&o, "--output PATH goes with --extract");
+    assert!(!workspace_root().join("x.png").exists());
+}
