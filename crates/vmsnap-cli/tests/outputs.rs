@@ -600,6 +600,7 @@ fn ctrl_c_during_a_convert_leaves_no_file() {
         "left behind: {:?}",
         names(&out_dir)
     );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 /// A mount of `dev` on `dir`, unmounted on drop.
