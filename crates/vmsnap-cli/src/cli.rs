@@ -30,7 +30,8 @@ pub enum Command {
     /// Decide whether an image is safe to hand to a hypervisor, rule by rule.
     #[command(after_help = "Exit codes: 0 safe; 1 unsafe; 2 could not inspect.")]
     Check(CheckArgs),
-    /// Write a layer to a raw file: sparse, holes skipped, in parallel.
+    /// Write a layer as a raw image: to a file (sparse, complete or absent), a block device,
+    /// `/dev/null` or standard output; in parallel.
     #[command(after_help = EXIT_CODES)]
     Convert(ConvertArgs),
     /// Write bytes of a layer to standard output.
@@ -127,7 +128,9 @@ pub struct ConvertArgs {
     /// Input and policy.
     #[command(flatten)]
     pub open: OpenArgs,
-    /// The output raw file.
+    /// The output: a raw file (written beside and renamed into place when complete), a
+    /// block device (written in place, holes zeroed), `/dev/null`, or `-` for standard
+    /// output (a stream, holes as zeros).
     pub output: PathBuf,
     /// Which layer.
     #[command(flatten)]
@@ -138,6 +141,9 @@ pub struct ConvertArgs {
     /// Never show a progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// The output block device already reads as zeros: do not write the image's holes.
+    #[arg(long)]
+    pub target_is_zero: bool,
 }
 
 /// `cat`.
@@ -184,11 +190,12 @@ pub struct MetaArgs {
     #[arg(long)]
     pub json: bool,
     /// Extract one named item (e.g. `imageData`) instead.
-    #[arg(long, requires = "out")]
+    #[arg(long, requires = "output")]
     pub extract: Option<String>,
-    /// Where to write the extracted item.
-    #[arg(short = 'O', long = "out")]
-    pub out: Option<PathBuf>,
+    /// Where to write the extracted item: a file (replaced only when complete), or `-` for
+    /// standard output.
+    #[arg(long, alias = "out", value_name = "PATH")]
+    pub output: Option<PathBuf>,
 }
 
 /// `formats`.

@@ -1,16 +1,22 @@
-//! `vmsnap convert`: a layer to a raw file. Zero and unallocated extents are skipped (the
-//! output is sparse), all-zero blocks inside data extents are skipped too, and the work is
-//! spread over several threads writing with positional writes.
+//! `vmsnap convert`: a layer to a raw image through the core output writer
+//! ([`vmsnap::core::sink`]): a regular file is written beside the target and renamed into
+//! place when complete, a block device in place with its holes zeroed, `/dev/null`
+//! discards, and standard output, a pipe or a FIFO get the bytes in order.
+//!
+//! For positional outputs the work is spread over several threads: zero and unallocated
+//! extents are skipped (the output is sparse), and so are all-zero blocks inside data
+//! extents. A stream is read ahead by the same threads and written in order.
 
-use std::fs::{File, OpenOptions};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressStyle};
+use vmsnap::core::sink::{Output, OutputKind, OutputOptions, PositionalOutput, StreamOutput};
 use vmsnap::core::{Error, ExtentKind, IoBuffer, Layer, Result};
 
 use crate::cli::ConvertArgs;
 use crate::open::{open_for_data, select};
+use crate::ordered::read_in_order;
 use crate::Outcome;
 
 /// Work is handed out in pieces of this many bytes.
@@ -38,135 +44,194 @@ pub fn run(args: &ConvertArgs) -> Result<Outcome> {
         );
         b
     };
-    convert_layer(sel.layer.as_ref(), &args.output, threads, &bar)?;
+    let options = OutputOptions::new()
+        .protect(opened.files())
+        .target_is_zero(args.target_is_zero);
+    crate::interrupt::remove_unfinished_outputs_on_signal();
+    let out = Output::create(&args.output, sel.layer.len(), &options)?;
+    convert_layer(sel.layer.as_ref(), out, threads, &bar)?;
     bar.finish_and_clear();
     Ok(Outcome::Ok)
 }
 
-/// Writes `layer` to `out` as a sparse raw file using `threads` workers.
+/// Writes `layer` to `out` with `threads` workers and commits it; on error the output is
+/// dropped uncommitted (a file output then leaves nothing behind).
 pub fn convert_layer(
     layer: &dyn Layer,
-    out: &std::path::Path,
+    out: Output,
     threads: usize,
     bar: &ProgressBar,
 ) -> Result<()> {
-    let (file, regular) = open_output(out, layer.len())?;
     let pieces = plan(layer)?;
-    let next = AtomicUsize::new(0);
-    let done = AtomicU64::new(0);
-    let failure: Mutex<Option<Error>> = Mutex::new(None);
-    // Buffered writes to one file serialise on its inode lock in the kernel, where waiting
-    // threads spin: two writers spent a third of their time spinning and ran at half the
-    // speed of one. So reading (and decompressing) is parallel, writing one at a time.
-    let write_lock = Mutex::new(());
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                let mut buf = IoBuffer::new(PIECE as usize);
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&(off, len)) = pieces.get(i) else {
-                        break;
-                    };
-                    let r = copy_piece(
-                        layer,
-                        &file,
-                        off,
-                        len,
-                        &mut buf,
-                        regular.then_some(&write_lock),
-                    );
-                    if let Err(e) = r {
-                        if let Ok(mut f) = failure.lock() {
-                            f.get_or_insert(e.in_file(out));
-                        }
-                        next.store(usize::MAX / 2, Ordering::Relaxed);
-                        break;
-                    }
-                    let d = done.fetch_add(len, Ordering::Relaxed) + len;
-                    bar.set_position(d);
-                }
-            });
+    match out {
+        Output::Positional(p) => {
+            copy_positional(layer, &p, &pieces, threads, bar)?;
+            p.commit()?;
         }
-    });
-    if let Some(e) = failure.into_inner().ok().flatten() {
-        return Err(e);
+        Output::Stream(mut s) => {
+            copy_stream(layer, &mut s, &pieces, threads, bar)?;
+            s.commit()?;
+        }
     }
     bar.set_position(layer.len());
     Ok(())
 }
 
-/// Opens `out` for writing; a regular file is emptied and sized to `len` first, so stale
-/// data never survives in the holes left for zero blocks.
-///
-/// The truncation goes through its own handle, closed before the data is written: ext4
-/// marks a file truncated to zero for a forced flush when that handle is closed (its
-/// `auto_da_alloc` guard), and with the data written through the same handle that flush
-/// made the close of a 1 GiB output take 0.35 s.
-fn open_output(out: &std::path::Path, len: u64) -> Result<(File, bool)> {
-    let open = || {
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(out)
-            .map_err(|e| Error::from(e).in_file(out).during("creating the output"))
-    };
-    let sizing = open()?;
-    let regular = sizing.metadata().map(|m| m.is_file()).unwrap_or(false);
-    if !regular {
-        return Ok((sizing, false));
-    }
-    sizing
-        .set_len(0)
-        .and_then(|_| sizing.set_len(len))
-        .map_err(|e| Error::from(e).in_file(out).during("sizing the output"))?;
-    drop(sizing);
-    Ok((open()?, true))
+/// One piece of the layer: read it, or a hole (zero or unallocated: reads as zeros
+/// without reading).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Piece {
+    offset: u64,
+    len: u64,
+    read: bool,
 }
 
-/// The data ranges of `layer`, cut into pieces of at most [`PIECE`] bytes.
-fn plan(layer: &dyn Layer) -> Result<Vec<(u64, u64)>> {
-    let mut pieces = Vec::new();
+/// The whole layer in order, cut into pieces: extents to read (data, and unavailable ones,
+/// whose reads fail unless the user opted into zeros — never silently skipped) at most
+/// [`PIECE`] bytes each, and holes.
+fn plan(layer: &dyn Layer) -> Result<Vec<Piece>> {
+    let mut pieces: Vec<Piece> = Vec::new();
     for e in layer.extents(0..layer.len())? {
-        if e.kind != ExtentKind::Data {
+        let read = matches!(e.kind, ExtentKind::Data | ExtentKind::Unavailable);
+        if !read {
+            match pieces.last_mut() {
+                Some(last) if !last.read && last.offset + last.len == e.offset => last.len += e.len,
+                _ => pieces.push(Piece {
+                    offset: e.offset,
+                    len: e.len,
+                    read,
+                }),
+            }
             continue;
         }
         let mut off = e.offset;
         let end = e.end();
         while off < end {
             let n = (end - off).min(PIECE - off % PIECE);
-            pieces.push((off, n));
+            pieces.push(Piece {
+                offset: off,
+                len: n,
+                read,
+            });
             off += n;
         }
     }
     Ok(pieces)
 }
 
-/// Reads one piece and writes it. `sparse_lock` is given for regular files: all-zero blocks
-/// are then left as holes, and the writes happen under the lock.
+/// Copies the read pieces to a positional output from `threads` workers; holes are zeroed
+/// only where the output needs it (a block device).
+fn copy_positional(
+    layer: &dyn Layer,
+    out: &PositionalOutput,
+    pieces: &[Piece],
+    threads: usize,
+    bar: &ProgressBar,
+) -> Result<()> {
+    let next = AtomicUsize::new(0);
+    let done = AtomicU64::new(0);
+    let failure: Mutex<Option<Error>> = Mutex::new(None);
+    let zero_holes = out.holes_need_writing();
+    // Buffered writes to one file serialise on its inode lock in the kernel, where waiting
+    // threads spin: two writers spent a third of their time spinning and ran at half the
+    // speed of one. So reading (and decompressing) is parallel, writing one at a time.
+    let write_lock = Mutex::new(());
+    let lock = (out.kind() == OutputKind::File).then_some(&write_lock);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut buf = IoBuffer::new(PIECE as usize);
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&piece) = pieces.get(i) else {
+                        break;
+                    };
+                    let r = if piece.read {
+                        copy_piece(layer, out, piece, &mut buf, zero_holes, lock)
+                    } else if zero_holes {
+                        out.zero_range(piece.offset, piece.len)
+                    } else {
+                        Ok(())
+                    };
+                    if let Err(e) = r {
+                        if let Ok(mut f) = failure.lock() {
+                            f.get_or_insert(e);
+                        }
+                        next.store(usize::MAX / 2, Ordering::Relaxed);
+                        break;
+                    }
+                    if piece.read {
+                        let d = done.fetch_add(piece.len, Ordering::Relaxed) + piece.len;
+                        bar.set_position(d);
+                    }
+                }
+            });
+        }
+    });
+    match failure.into_inner().ok().flatten() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Reads one piece and writes its non-zero blocks (under `lock`, when given); its zero
+/// blocks are left as holes, or zeroed when `zero_holes`.
 fn copy_piece(
     layer: &dyn Layer,
-    file: &File,
-    off: u64,
-    len: u64,
+    out: &PositionalOutput,
+    piece: Piece,
     buf: &mut [u8],
-    sparse_lock: Option<&Mutex<()>>,
+    zero_holes: bool,
+    lock: Option<&Mutex<()>>,
 ) -> Result<()> {
-    let chunk = buf.get_mut(..len as usize).unwrap_or_default();
-    layer.read_at(off, chunk)?;
-    let Some(lock) = sparse_lock else {
-        return pwrite_all(file, chunk, off)
-            .map_err(|e| Error::from(e).during("writing the output"));
-    };
+    let chunk = buf.get_mut(..piece.len as usize).unwrap_or_default();
+    layer.read_at(piece.offset, chunk)?;
     let runs = non_zero_runs(chunk);
-    let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+    let _guard = lock.map(|l| l.lock().unwrap_or_else(|p| p.into_inner()));
+    let mut pos = 0usize;
     for run in runs {
+        if zero_holes && run.start > pos {
+            out.zero_range(piece.offset + pos as u64, (run.start - pos) as u64)?;
+        }
         let bytes = chunk.get(run.clone()).unwrap_or_default();
-        pwrite_all(file, bytes, off + run.start as u64)
-            .map_err(|e| Error::from(e).during("writing the output"))?;
+        out.write_at(piece.offset + run.start as u64, bytes)?;
+        pos = run.end;
+    }
+    if zero_holes && chunk.len() > pos {
+        out.zero_range(piece.offset + pos as u64, (chunk.len() - pos) as u64)?;
     }
     Ok(())
+}
+
+/// Writes every piece in order to a stream: holes as zeros, read pieces read ahead by
+/// `threads` workers.
+fn copy_stream(
+    layer: &dyn Layer,
+    out: &mut StreamOutput,
+    pieces: &[Piece],
+    threads: usize,
+    bar: &ProgressBar,
+) -> Result<()> {
+    let reads: Vec<(u64, usize)> = pieces
+        .iter()
+        .filter(|p| p.read)
+        .map(|p| (p.offset, p.len as usize))
+        .collect();
+    let mut next_read = 0usize;
+    read_in_order(layer, &reads, threads, |got| -> Result<bool> {
+        // Called once per read piece, in order; holes before it are written first.
+        let Some(&(offset, _)) = reads.get(next_read) else {
+            return Ok(false);
+        };
+        next_read += 1;
+        let gap = offset.saturating_sub(out.written());
+        out.write_zeros(gap)?;
+        out.write_all(got)?;
+        bar.set_position(out.written());
+        Ok(true)
+    })?;
+    let tail = out.len().saturating_sub(out.written());
+    out.write_zeros(tail)
 }
 
 /// The runs of `chunk` that are not all-zero [`ZERO_BLOCK`]s, each as one byte range.
@@ -196,50 +261,5 @@ fn is_zero(b: &[u8]) -> bool {
         .all(|c| c.iter().fold(0u8, |acc, &x| acc | x) == 0)
 }
 
-#[cfg(unix)]
-fn pwrite_all(file: &File, buf: &[u8], off: u64) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    file.write_all_at(buf, off)
-}
-
-#[cfg(not(unix))]
-fn pwrite_all(file: &File, buf: &[u8], off: u64) -> std::io::Result<()> {
-    use std::io::{Seek, SeekFrom, Write};
-    let mut f = file;
-    f.seek(SeekFrom::Start(off))?;
-    f.write_all(buf)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn non_zero_runs_coalesce_neighbours_and_skip_zero_blocks() {
-        let mut chunk = vec![0u8; 5 * ZERO_BLOCK + 10];
-        chunk[3] = 1; // block 0
-        chunk[ZERO_BLOCK + ZERO_BLOCK - 1] = 1; // block 1, last byte
-        chunk[3 * ZERO_BLOCK + 700] = 1; // block 3
-        chunk[5 * ZERO_BLOCK + 9] = 1; // the short tail block
-        assert_eq!(
-            non_zero_runs(&chunk),
-            vec![
-                0..2 * ZERO_BLOCK,
-                3 * ZERO_BLOCK..4 * ZERO_BLOCK,
-                5 * ZERO_BLOCK..5 * ZERO_BLOCK + 10
-            ]
-        );
-        assert!(non_zero_runs(&vec![0u8; 3 * ZERO_BLOCK]).is_empty());
-    }
-
-    #[test]
-    fn is_zero_sees_a_single_set_byte_anywhere() {
-        let mut b = vec![0u8; 1000];
-        assert!(is_zero(&b));
-        for i in [0, 255, 256, 999] {
-            b[i] = 0x80;
-            assert!(!is_zero(&b), "byte {i}");
-            b[i] = 0;
-        }
-    }
-}
+mod tests;

@@ -16,9 +16,11 @@ mod convert;
 mod formats;
 mod info;
 mod input;
+mod interrupt;
 mod map;
 mod meta;
 mod open;
+mod ordered;
 mod output;
 mod translate;
 

@@ -1,10 +1,13 @@
 //! `vmsnap meta`: a layer's whole metadata tree, or one extracted item.
 
+use std::path::Path;
+
 use serde_json::{json, Value};
+use vmsnap::core::sink::{Output, OutputOptions};
 use vmsnap::core::{Error, ErrorKind, Result};
 
 use crate::cli::MetaArgs;
-use crate::open::open;
+use crate::open::{open, Opened};
 use crate::output::print_json;
 use crate::Outcome;
 
@@ -24,15 +27,16 @@ pub fn run(args: &MetaArgs) -> Result<Outcome> {
         };
         for l in targets {
             if let Some(bytes) = l.extract(item)? {
-                let out = args.out.as_ref().ok_or_else(|| {
-                    Error::new(ErrorKind::InvalidArgument, "--extract needs -O/--out FILE")
+                let out = args.output.as_ref().ok_or_else(|| {
+                    Error::new(ErrorKind::InvalidArgument, "--extract needs --output PATH")
                 })?;
-                std::fs::write(out, &bytes).map_err(|e| {
-                    Error::from(e)
-                        .in_file(out)
-                        .during("writing the extracted item")
-                })?;
-                eprintln!("wrote {} bytes of {item} to {}", bytes.len(), out.display());
+                write_item(&opened, out, &bytes)?;
+                let shown = if out == Path::new("-") {
+                    "standard output".into()
+                } else {
+                    out.display().to_string()
+                };
+                eprintln!("wrote {} bytes of {item} to {shown}", bytes.len());
                 return Ok(Outcome::Ok);
             }
         }
@@ -41,6 +45,17 @@ pub fn run(args: &MetaArgs) -> Result<Outcome> {
             format!("no item named {item:?} in any layer"),
         ));
     }
+    // Without --extract, `--output` is the qemu-img spelling of the JSON switch
+    // (`--output=json`, the contract's alias); a path there would be silently ignored.
+    let json =
+        match args.output.as_deref() {
+            None => args.json,
+            Some(p) if p == Path::new("json") => true,
+            Some(_) => return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "--output PATH goes with --extract NAME (for JSON, use --json or --output=json)",
+            )),
+        };
     let trees: Vec<Value> = match &args.layer.layer {
         Some(spec) => {
             let s = stack.select(spec)?;
@@ -52,7 +67,7 @@ pub fn run(args: &MetaArgs) -> Result<Outcome> {
             .map(|e| json!({"layer": e.name, "meta": e.layer.meta()}))
             .collect(),
     };
-    if args.json {
+    if json {
         print_json(&json!(trees))?;
     } else {
         for t in &trees {
@@ -65,4 +80,21 @@ pub fn run(args: &MetaArgs) -> Result<Outcome> {
         return Err(Error::new(e.kind(), e.to_string()));
     }
     Ok(Outcome::Ok)
+}
+
+/// Writes an extracted item through the output writer: never over a file the image reads,
+/// a file replaced only when complete, `-` to standard output.
+fn write_item(opened: &Opened, out: &Path, bytes: &[u8]) -> Result<()> {
+    let options = OutputOptions::new().protect(opened.files());
+    crate::interrupt::remove_unfinished_outputs_on_signal();
+    match Output::create(out, bytes.len() as u64, &options)? {
+        Output::Positional(p) => {
+            p.write_at(0, bytes)?;
+            p.commit()
+        }
+        Output::Stream(mut s) => {
+            s.write_all(bytes)?;
+            s.commit()
+        }
+    }
 }

@@ -26,7 +26,13 @@ impl Opened {
     /// Every file the stack reads: the input and each external reference that was opened.
     /// An output must be none of these.
     pub fn files(&self) -> Vec<PathBuf> {
-        let mut files = vec![self.input.clone()];
+        // `-` is standard input: the file it was redirected from is what must be kept.
+        let input = if crate::input::is_stdin(&self.input) {
+            PathBuf::from("/proc/self/fd/0")
+        } else {
+            self.input.clone()
+        };
+        let mut files = vec![input];
         for r in self.resolver.log() {
             if let RefDecision::Opened { path } = r.decision {
                 files.push(path);

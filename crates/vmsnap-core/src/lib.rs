@@ -10,6 +10,8 @@
 //! * [`Error`] — one error type with a stable [`ErrorKind`] and context.
 //! * [`Resolver`] — the external-reference policy every backing file, extent, parent and
 //!   companion file goes through.
+//! * [`sink::Output`] — outputs that never overwrite an input and appear only when
+//!   complete (atomic files, block devices with holes zeroed, streams).
 //! * [`Plugin`] and [`Registry`] — how formats join, with [`register_plugin!`].
 //!
 //! ```
@@ -47,6 +49,8 @@ pub mod policy;
 pub mod registry;
 pub mod runs;
 pub mod segment;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub mod sink;
 pub mod source;
 
 pub use bitmap::{BitOrder, BitmapCache, SectorBitmap};
