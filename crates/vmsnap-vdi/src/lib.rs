@@ -29,6 +29,7 @@ pub mod header;
 pub mod layer;
 pub mod plugin;
 pub mod raw;
+pub mod parent;
 pub mod uuid;
 
 pub use header::Header;
