@@ -104,7 +104,7 @@ fn warn_zeros(resolver: &Resolver) {
             .map(|p| format!("{}: ", p.display()))
             .unwrap_or_default();
         eprintln!(
-            "vmsnap: warning: {file}{}: {}; its bytes read as zeros (--missing=zeros)",
+            "vmsnap: warning: {file}{}: {}; it reads as zeros (--missing=zeros)",
             u.referrer,
             u.description()
         );
