@@ -20,12 +20,14 @@ pub struct Opened {
     /// The resolver that opened (or refused) every external reference.
     pub resolver: Resolver,
     /// The input as given.
+    #[allow(dead_code)] // read by the output checks of `convert` (issue 19, output part)
     pub input: PathBuf,
 }
 
 impl Opened {
     /// Every file the stack reads: the input and each external reference that was opened.
     /// An output must be none of these.
+    #[allow(dead_code)] // used by the output checks of `convert` (issue 19, output part)
     pub fn files(&self) -> Vec<PathBuf> {
         let mut files = vec![self.input.clone()];
         for r in self.resolver.log() {

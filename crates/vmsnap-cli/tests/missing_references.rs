@@ -154,7 +154,11 @@ fn qcow2_backing_file_missing_or_refused() {
     }
     let top = corpus("qcow2/chain-top.qcow2");
     let want = qemu_img_raw(&top, &[]);
-    assert_eq!(cat(&top), want, "the whole chain reads as qemu-img reads it");
+    assert_eq!(
+        cat(&top),
+        want,
+        "the whole chain reads as qemu-img reads it"
+    );
     let d = copy_alone("missing-qcow2", &["qcow2/chain-top.qcow2"]);
     let alone = d.join("chain-top.qcow2");
     // qemu-img refuses it too.
@@ -169,7 +173,12 @@ fn qcow2_backing_file_missing_or_refused() {
     assert!(err.contains("No such file"), "{err}");
     assert!(err.contains(": qcow2: "), "{err}");
     // Refused by the policy, in place.
-    assert_unavailable(&top, &["--external=none"], &["chain-mid.qcow2"], Some(&want));
+    assert_unavailable(
+        &top,
+        &["--external=none"],
+        &["chain-mid.qcow2"],
+        Some(&want),
+    );
     let err = stderr(&vmsnap(&["cat", "--external=none", s(&top)]));
     assert!(err.contains("policy is `none`"), "{err}");
     std::fs::remove_dir_all(&d).ok();
@@ -189,7 +198,12 @@ fn qcow2_external_data_file_missing() {
     let want = std::fs::read(scratch_dir_path("datafile-oracle").join("out.raw")).unwrap();
     assert_eq!(cat(&img), want);
     let d = copy_alone("missing-datafile", &["qcow2/datafile.qcow2"]);
-    assert_unavailable(&d.join("datafile.qcow2"), &[], &["datafile.raw"], Some(&want));
+    assert_unavailable(
+        &d.join("datafile.qcow2"),
+        &[],
+        &["datafile.raw"],
+        Some(&want),
+    );
     let err = stderr(&vmsnap(&["cat", s(&d.join("datafile.qcow2"))]));
     assert!(err.contains("external data file"), "{err}");
     std::fs::remove_dir_all(&d).ok();
@@ -206,7 +220,14 @@ fn qcow_v1_backing_file_missing() {
     run(Command::new("qemu-io").args(["-f", "raw", "-c", "write -P 0x5a 0 64k", s(&base)]));
     let top = d.join("top.qcow");
     run(Command::new("qemu-img").args([
-        "create", "-q", "-f", "qcow", "-b", "base.raw", "-F", "raw",
+        "create",
+        "-q",
+        "-f",
+        "qcow",
+        "-b",
+        "base.raw",
+        "-F",
+        "raw",
         s(&top),
     ]));
     run(Command::new("qemu-io").args(["-f", "qcow", "-c", "write -P 0x33 512k 4k", s(&top)]));
@@ -310,11 +331,24 @@ fn vhd_parent_missing() {
     let child = d.join("child.vhd");
     for f in [&parent, &child] {
         run(Command::new("qemu-img").args([
-            "create", "-q", "-f", "vpc", "-o", "subformat=dynamic", s(f), "4M",
+            "create",
+            "-q",
+            "-f",
+            "vpc",
+            "-o",
+            "subformat=dynamic",
+            s(f),
+            "4M",
         ]));
     }
     run(Command::new("qemu-io").args([
-        "-f", "vpc", "-c", "write -P 0x61 0 1M", "-c", "write -P 0x62 3M 4k", s(&parent),
+        "-f",
+        "vpc",
+        "-c",
+        "write -P 0x61 0 1M",
+        "-c",
+        "write -P 0x62 3M 4k",
+        s(&parent),
     ]));
     make_vhd_differencing(&child, &parent, "parent.vhd");
     // With the parent beside it, the child (no blocks of its own) reads as the parent.
@@ -345,9 +379,7 @@ fn vdi_differencing_parent_found_by_uuid_or_unavailable() {
     for f in [&parent, &child, &decoy] {
         run(Command::new("qemu-img").args(["create", "-q", "-f", "vdi", s(f), "4M"]));
     }
-    run(Command::new("qemu-io").args([
-        "-f", "vdi", "-c", "write -P 0x71 1M 1M", s(&parent),
-    ]));
+    run(Command::new("qemu-io").args(["-f", "vdi", "-c", "write -P 0x71 1M 1M", s(&parent)]));
     // The child names the parent only by UUID (uuid_link = the parent's uuid_image), as
     // VirtualBox writes a differencing image (qemu-img cannot).
     let p = std::fs::read(&parent).unwrap();
@@ -356,11 +388,18 @@ fn vdi_differencing_parent_found_by_uuid_or_unavailable() {
     c[VDI_UUID_LINK..VDI_UUID_LINK + 16].copy_from_slice(&p[VDI_UUID_IMAGE..VDI_UUID_IMAGE + 16]);
     std::fs::write(&child, c).unwrap();
     let want = qemu_img_raw(&parent, &[]);
-    assert_eq!(cat(&child), want, "the parent, found by UUID among the .vdi files");
+    assert_eq!(
+        cat(&child),
+        want,
+        "the parent, found by UUID among the .vdi files"
+    );
     let out = vmsnap(&["info", "--json", s(&child)]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let text = v.to_string();
-    assert!(text.contains("decoy.vdi"), "every candidate tried is reported: {text}");
+    assert!(
+        text.contains("decoy.vdi"),
+        "every candidate tried is reported: {text}"
+    );
     // Refused, then missing: unavailable, naming the UUID.
     let uuid = {
         let out = vmsnap(&["info", "--json", s(&parent)]);

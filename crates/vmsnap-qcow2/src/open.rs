@@ -283,9 +283,9 @@ pub fn open(file: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Opened> {
                             .into(),
                     },
                 };
-                let l = ctx
-                    .resolver
-                    .unavailable(&r, "qcow2", file.path(), h.size.saturating_add(cs));
+                let l =
+                    ctx.resolver
+                        .unavailable(&r, "qcow2", file.path(), h.size.saturating_add(cs));
                 refs.push(r);
                 DataFile::Unavailable(l)
             }

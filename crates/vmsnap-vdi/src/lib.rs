@@ -27,9 +27,9 @@
 pub mod blockmap;
 pub mod header;
 pub mod layer;
+pub mod parent;
 pub mod plugin;
 pub mod raw;
-pub mod parent;
 pub mod uuid;
 
 pub use header::Header;

@@ -81,9 +81,7 @@ pub fn find(
             let (r, _) = ctx
                 .resolver
                 .open(RefKind::Parent, lower.path(), &want.to_string());
-            let layer = ctx
-                .resolver
-                .unavailable(&r, "vdi", lower.path(), size);
+            let layer = ctx.resolver.unavailable(&r, "vdi", lower.path(), size);
             refs.push(r);
             return Ok(ParentSearch {
                 refs,
@@ -98,9 +96,7 @@ pub fn find(
                 name: want.to_string(),
                 decision: RefDecision::Failed { reason },
             };
-            let layer = ctx
-                .resolver
-                .unavailable(&r, "vdi", lower.path(), size);
+            let layer = ctx.resolver.unavailable(&r, "vdi", lower.path(), size);
             refs.push(r);
             return Ok(ParentSearch {
                 refs,

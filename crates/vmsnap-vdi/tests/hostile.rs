@@ -241,7 +241,11 @@ fn differencing_parent_not_found_is_unavailable() {
     let mut b = vec![1u8; 4096];
     let e = l.read_at(0, &mut b).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable);
-    assert!(e.to_string().contains("11111111-1111-1111-1111-111111111111"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("11111111-1111-1111-1111-111111111111"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -462,12 +462,8 @@ impl Vmdk {
         let file: Arc<dyn Layer> = match src {
             Ok(s) => Arc::new(FileLayer::new(s)),
             Err(_) => {
-                let body = Body::Unavailable(ctx.resolver.unavailable(
-                    &r,
-                    "vmdk",
-                    self.lower.path(),
-                    len,
-                ));
+                let body =
+                    Body::Unavailable(ctx.resolver.unavailable(&r, "vmdk", self.lower.path(), len));
                 self.refs.push(r);
                 return self.push_piece(len, body, kind, &e.name, access);
             }
@@ -564,12 +560,11 @@ impl Vmdk {
                         reason: e.to_string(),
                     };
                 }
-                self.unavailable_parent = Some(ctx.resolver.unavailable(
-                    &r,
-                    "vmdk",
-                    self.lower.path(),
-                    self.len,
-                ));
+                self.unavailable_parent =
+                    Some(
+                        ctx.resolver
+                            .unavailable(&r, "vmdk", self.lower.path(), self.len),
+                    );
                 self.refs.push(r);
                 return Ok(());
             }
@@ -650,7 +645,10 @@ impl Layer for Vmdk {
                 }
                 Body::Sparse(s) => {
                     let start = p.start;
-                    let parent = self.parent.as_deref().or(self.unavailable_parent.as_deref());
+                    let parent = self
+                        .parent
+                        .as_deref()
+                        .or(self.unavailable_parent.as_deref());
                     s.read(rel, chunk, &|r, c| read_backing(parent, start + r, c))
                 }
                 Body::Unavailable(u) => u.read_at(rel, chunk),

@@ -107,9 +107,7 @@ fn absolute_parent_hint_is_never_opened() {
         assert_eq!(l.describe()["parent_opened"], false);
         // Unallocated grains are the parent's: unavailable (they read as zeros before);
         // by opt-in they read as zeros, and allocated ones read as qemu-img reads them.
-        let e = l
-            .read_vec(0, l.len(), 1 << 30, "whole disk")
-            .unwrap_err();
+        let e = l.read_vec(0, l.len(), 1 << 30, "whole disk").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
         assert!(e.to_string().contains("/etc/passwd"), "{e}");
         let (r, _, _) = common::counting(policy);

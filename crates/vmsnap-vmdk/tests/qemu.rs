@@ -174,7 +174,10 @@ fn descriptor_files_need_policy() {
     // rule for unavailable references).
     let e = l.read_at(0, &mut [0u8; 4]).unwrap_err();
     assert_eq!(e.kind(), vmsnap_core::ErrorKind::Unavailable);
-    assert!(e.to_string().contains("extent file \"flat-flat.vmdk\""), "{e}");
+    assert!(
+        e.to_string().contains("extent file \"flat-flat.vmdk\""),
+        "{e}"
+    );
     assert!(common::has(l.as_ref(), "descriptor", "flat-flat.vmdk"));
     assert_eq!(
         l.extents(0..l.len()).unwrap()[0].kind,

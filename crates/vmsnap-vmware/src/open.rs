@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use vmsnap_core::{
-    Error, ExternalRef, FileLayer, Finding, Layer, LayerExt, OpenCtx, RefDecision,
-    RefKind, Result, SegmentMap,
+    Error, ExternalRef, FileLayer, Finding, Layer, LayerExt, OpenCtx, RefDecision, RefKind, Result,
+    SegmentMap,
 };
 
 use crate::checkpoint::Checkpoint;
@@ -228,9 +228,8 @@ fn companion_memory(
             findings.push(f);
             let len = vmem_len(info, cfg);
             let stand_in = ctx.resolver.unavailable(&r, "vmware", lower.path(), len);
-            let stand_in: Arc<dyn Layer> = Arc::new(
-                Arc::unwrap_or_clone(stand_in).in_space(vmsnap_core::AddressSpace::File),
-            );
+            let stand_in: Arc<dyn Layer> =
+                Arc::new(Arc::unwrap_or_clone(stand_in).in_space(vmsnap_core::AddressSpace::File));
             let map = build_map(&info.regions, 0, len)
                 .map_err(|e| e.in_layer("vmware").during("mapping the missing .vmem"))?;
             Ok((
