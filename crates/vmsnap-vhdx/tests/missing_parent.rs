@@ -12,7 +12,7 @@
 mod common;
 
 use common::*;
-use vmsnap_core::{ErrorKind, ExtentKind, ExternalPolicy, Layer, LayerExt, MissingPolicy};
+use vmsnap_core::{ErrorKind, ExtentKind, ExternalPolicy, LayerExt, MissingPolicy};
 use vmsnap_testkit::{assert_same_bytes, read_all, scratch_dir};
 
 const BS: usize = 1 << 20;
