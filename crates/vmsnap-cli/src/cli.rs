@@ -62,6 +62,15 @@ pub enum External {
     Any,
 }
 
+/// What reads do where they need bytes of a reference that was not opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Missing {
+    /// Fail, naming the reference (as qemu-img refuses such an image).
+    Error,
+    /// Read zeros there, with a warning per reference on stderr.
+    Zeros,
+}
+
 /// Options shared by every command that opens a file.
 #[derive(Debug, Args)]
 pub struct OpenArgs {
@@ -70,6 +79,10 @@ pub struct OpenArgs {
     /// Which external references may be opened.
     #[arg(long, value_enum, default_value_t = External::SameDir)]
     pub external: External,
+    /// What reads of a backing file, parent, extent or companion that was not opened
+    /// (missing, or refused by --external) do: fail, or read zeros (with a warning).
+    #[arg(long, value_enum, default_value_t = Missing::Error)]
+    pub missing: Missing,
     /// A format option, `key=value` (e.g. `qemu.ram-below-4g=2G`); repeatable.
     #[arg(short = 'o', long = "option", value_name = "KEY=VALUE")]
     pub options: Vec<String>,

@@ -13,6 +13,7 @@ pub fn run(args: &MapArgs) -> Result<Outcome> {
     let opened = open_for_data(&args.open)?;
     let sel = select(&opened.stack, &args.layer)?;
     let extents = sel.layer.extents(0..sel.layer.len())?;
+    let zeros = opened.resolver.missing() == vmsnap::core::MissingPolicy::Zeros;
     if args.json {
         let v: Vec<_> = extents
             .iter()
@@ -20,7 +21,12 @@ pub fn run(args: &MapArgs) -> Result<Outcome> {
                 let mut v = json!({
                     "start": e.offset, "length": e.len,
                     "data": e.kind == ExtentKind::Data,
-                    "zero": e.kind != ExtentKind::Data,
+                    // Unavailable bytes read as zeros only under --missing=zeros.
+                    "zero": match e.kind {
+                        ExtentKind::Data => false,
+                        ExtentKind::Unavailable => zeros,
+                        _ => true,
+                    },
                     "kind": e.kind,
                     "offset": e.lower_offset,
                 });

@@ -4,11 +4,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use vmsnap::core::{
-    Error, ErrorKind, ExternalPolicy, Layer, Options, RefDecision, Registry, Resolver, Result,
+    Error, ErrorKind, ExternalPolicy, Layer, MissingPolicy, Options, RefDecision, Registry,
+    Resolver, Result,
 };
 use vmsnap::stack::{Selection, Stack, Stacker};
 
-use crate::cli::{External, LayerArg, OpenArgs};
+use crate::cli::{External, LayerArg, Missing, OpenArgs};
 
 /// An opened input: the registry, resolver and stack stay alive together.
 pub struct Opened {
@@ -79,17 +80,41 @@ pub fn open(args: &OpenArgs, explain: bool) -> Result<Opened> {
 pub fn open_with(args: &OpenArgs, explain: bool, policy: ExternalPolicy) -> Result<Opened> {
     let registry = registry()?;
     let options = options_of(&args.options)?;
-    let resolver = Resolver::new(policy);
+    let resolver = Resolver::new(policy).with_missing(match args.missing {
+        Missing::Error => MissingPolicy::Error,
+        Missing::Zeros => MissingPolicy::Zeros,
+    });
     let file: Arc<dyn Layer> = crate::input::open_file(&args.file)?;
     let stack = Stacker::new(&registry, &resolver, &options)
         .explain(explain)
         .stack(file);
+    warn_zeros(&resolver);
     Ok(Opened {
         stack,
         policy,
         resolver,
         input: args.file.clone(),
     })
+}
+
+/// Under `--missing=zeros`, says once per reference that was not opened that its bytes
+/// read as zeros (never silently).
+fn warn_zeros(resolver: &Resolver) {
+    if resolver.missing() != MissingPolicy::Zeros {
+        return;
+    }
+    for u in resolver.unavailable_refs() {
+        let file = u
+            .referrer_path
+            .as_ref()
+            .map(|p| format!("{}: ", p.display()))
+            .unwrap_or_default();
+        eprintln!(
+            "vmsnap: warning: {file}{}: {}; it reads as zeros (--missing=zeros)",
+            u.referrer,
+            u.description()
+        );
+    }
 }
 
 /// Opens for reading data: an accepted format that failed to open is an error.

@@ -35,6 +35,9 @@ pub enum ErrorKind {
     NotFound,
     /// The caller passed an invalid argument.
     InvalidArgument,
+    /// The bytes read come from an external reference (backing file, parent, extent,
+    /// companion) that was not opened: missing, or refused by the policy.
+    Unavailable,
 }
 
 impl ErrorKind {
@@ -52,6 +55,7 @@ impl ErrorKind {
             ErrorKind::Ambiguous => "ambiguous",
             ErrorKind::NotFound => "not_found",
             ErrorKind::InvalidArgument => "invalid_argument",
+            ErrorKind::Unavailable => "unavailable",
         }
     }
 }

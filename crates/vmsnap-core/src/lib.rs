@@ -9,7 +9,8 @@
 //!   and listed in one place; [`SectorBitmap`] for blocks mapped sector by sector.
 //! * [`Error`] — one error type with a stable [`ErrorKind`] and context.
 //! * [`Resolver`] — the external-reference policy every backing file, extent, parent and
-//!   companion file goes through.
+//!   companion file goes through; [`UnavailableLayer`] stands in for one that was not
+//!   opened, so its bytes fail to read instead of reading as zeros.
 //! * [`sink::Output`] — outputs that never overwrite an input and appear only when
 //!   complete (atomic files, block devices with holes zeroed, streams).
 //! * [`Plugin`] and [`Registry`] — how formats join, with [`register_plugin!`].
@@ -52,6 +53,7 @@ pub mod segment;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod sink;
 pub mod source;
+pub mod unavailable;
 
 pub use bitmap::{BitOrder, BitmapCache, SectorBitmap};
 pub use buffer::IoBuffer;
@@ -70,6 +72,7 @@ pub use registry::{Registry, Sniff};
 pub use runs::{backing_extents, block_run, read_backing, Run, RunKind, RunMap, RunSources};
 pub use segment::{Decoder, Overlap, Segment, SegmentKind, SegmentMap, SegmentMapBuilder};
 pub use source::{FileSource, InputKind, MemSource, MmapSource, Source};
+pub use unavailable::{none_opened, UnavailableLayer, UnavailableRef};
 
 #[doc(hidden)]
 pub mod __private {

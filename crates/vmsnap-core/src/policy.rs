@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::error::{Error, ErrorKind, Result};
 use crate::finding::Finding;
 use crate::source::{FileSource, MmapSource, Source};
+use crate::unavailable::UnavailableRef;
 
 /// Which external references may be opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
@@ -82,6 +83,20 @@ pub enum RefKind {
     Companion,
     /// A path named in configuration, never opened (Hyper-V disks).
     Configured,
+}
+
+impl RefKind {
+    /// What the reference is, in words (`backing file`, `parent disk`), for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            RefKind::Backing => "backing file",
+            RefKind::DataFile => "external data file",
+            RefKind::Extent => "extent file",
+            RefKind::Parent => "parent disk",
+            RefKind::Companion => "companion file",
+            RefKind::Configured => "configured file",
+        }
+    }
 }
 
 /// What became of a reference.
@@ -159,6 +174,7 @@ pub struct Resolver {
     missing: MissingPolicy,
     open: Box<OpenFn>,
     log: Mutex<Vec<ExternalRef>>,
+    unavailable: Mutex<Vec<UnavailableRef>>,
 }
 
 impl std::fmt::Debug for Resolver {
@@ -204,6 +220,7 @@ impl Resolver {
             missing: MissingPolicy::default(),
             open: Box::new(open),
             log: Mutex::new(Vec::new()),
+            unavailable: Mutex::new(Vec::new()),
         }
     }
 
@@ -229,6 +246,23 @@ impl Resolver {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
+    /// Every reference stood in for by an unavailable layer ([`Resolver::unavailable`]),
+    /// once each, in order: what a front end reports when it reads them as zeros.
+    pub fn unavailable_refs(&self) -> Vec<UnavailableRef> {
+        self.unavailable
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn record_unavailable(&self, r: UnavailableRef) {
+        if let Ok(mut l) = self.unavailable.lock() {
+            if l.len() < crate::limits::MAX_FINDINGS && !l.contains(&r) {
+                l.push(r);
+            }
+        }
+    }
+
     fn record(&self, r: ExternalRef) {
         if let Ok(mut l) = self.log.lock() {
             if l.len() < crate::limits::MAX_FINDINGS {
@@ -240,7 +274,7 @@ impl Resolver {
     /// Decides whether `name`, found in the file at `base`, may be opened, and where it
     /// resolves to. Pure: touches the file system only to canonicalize for `SameDir`.
     pub fn check(&self, base: Option<&Path>, name: &str) -> std::result::Result<PathBuf, String> {
-        check_reference(self.policy, base, name)
+        check_reference(self.policy, base, name).map_err(Refusal::into_reason)
     }
 
     /// Opens reference `name` of `kind`, found in the file at `base`, if the policy
@@ -251,8 +285,18 @@ impl Resolver {
         base: Option<&Path>,
         name: &str,
     ) -> (ExternalRef, Result<Arc<dyn Source>>) {
-        let (decision, result) = match self.check(base, name) {
-            Err(reason) => (
+        let (decision, result) = match check_reference(self.policy, base, name) {
+            // The policy allows the name but there is no such file: a failure to open.
+            Err(Refusal::Missing(reason)) => (
+                RefDecision::Failed {
+                    reason: reason.clone(),
+                },
+                Err(Error::new(
+                    ErrorKind::Io,
+                    format!("{kind:?} reference {name:?} could not be opened: {reason}"),
+                )),
+            ),
+            Err(Refusal::Policy(reason)) => (
                 RefDecision::Denied {
                     reason: reason.clone(),
                 },
@@ -308,11 +352,38 @@ pub fn has_parent_component(name: &str) -> bool {
     name.split(['/', '\\']).any(|c| c == "..")
 }
 
+/// Why a reference is not opened: the policy refuses the name, or the policy would allow
+/// it but it does not resolve to a file (it is missing, a dangling link).
+enum Refusal {
+    Policy(String),
+    Missing(String),
+}
+
+impl Refusal {
+    fn into_reason(self) -> String {
+        match self {
+            Refusal::Policy(r) | Refusal::Missing(r) => r,
+        }
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(s: &str) -> Self {
+        Refusal::Policy(s.to_string())
+    }
+}
+
+impl From<String> for Refusal {
+    fn from(s: String) -> Self {
+        Refusal::Policy(s)
+    }
+}
+
 fn check_reference(
     policy: ExternalPolicy,
     base: Option<&Path>,
     name: &str,
-) -> std::result::Result<PathBuf, String> {
+) -> std::result::Result<PathBuf, Refusal> {
     if name.is_empty() {
         return Err("empty name".into());
     }
@@ -362,15 +433,16 @@ fn check_reference(
                 .ok_or("the referring file has no directory")?
                 .canonicalize()
                 .map_err(|e| format!("cannot resolve the referring file's directory: {e}"))?;
-            let real = candidate
-                .canonicalize()
-                .map_err(|e| format!("cannot resolve {}: {e}", candidate.display()))?;
+            let real = candidate.canonicalize().map_err(|e| {
+                Refusal::Missing(format!("cannot resolve {}: {e}", candidate.display()))
+            })?;
             if real.parent() != Some(dir.as_path()) {
                 return Err(format!(
                     "resolves to {}, outside {} (the `same-dir` policy)",
                     real.display(),
                     dir.display()
-                ));
+                )
+                .into());
             }
             Ok(real)
         }
@@ -456,9 +528,10 @@ mod tests {
         let (rec, res) = r.open(RefKind::Parent, Some(&top), "base.img");
         assert!(res.is_ok());
         assert!(matches!(rec.decision, RefDecision::Opened { .. }));
+        // A sibling that does not exist is allowed but missing: failed, not denied.
         let (rec, res) = r.open(RefKind::Parent, Some(&top), "missing.img");
         assert!(res.is_err());
-        assert!(matches!(rec.decision, RefDecision::Denied { .. }));
+        assert!(matches!(rec.decision, RefDecision::Failed { .. }));
         std::fs::remove_dir_all(&d).ok();
     }
 

@@ -77,7 +77,9 @@ pub struct RunSources<'a> {
     pub file: &'a dyn Layer,
     /// Its length (what lies past it reads as zeros).
     pub file_len: u64,
-    /// The backing or parent disk under [`RunKind::Unallocated`] runs, when one is open.
+    /// The backing or parent disk under [`RunKind::Unallocated`] runs, when there is one:
+    /// the opened disk, or the [`crate::UnavailableLayer`] standing in for one that was not
+    /// opened (whose reads fail and whose extents are unavailable).
     pub backing: Option<&'a dyn Layer>,
     /// Whether data offsets are offsets in the layer below this one, so extents say where
     /// data lies (not when `file` is an in-memory overlay over it).
@@ -179,7 +181,8 @@ fn bad_run(run: Run, max: u64, pos: u64) -> Error {
 }
 
 /// Fills `buf` with the bytes of `backing` at `offset`, zeros past its end; all zeros
-/// without a backing disk.
+/// without a backing disk. A backing disk that was not opened is an
+/// [`crate::UnavailableLayer`], never `None`: its read fails (or reads zeros by opt-in).
 #[inline]
 pub fn read_backing(backing: Option<&dyn Layer>, offset: u64, buf: &mut [u8]) -> Result<()> {
     match backing {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use vmsnap_core::{
     push_coalesced, read_backing, Error, ErrorKind, Extent, ExtentKind, Layer, LayerExt, Result,
+    UnavailableLayer,
 };
 
 use crate::cache::Cache;
@@ -21,8 +22,9 @@ pub enum DataFile {
     Same,
     /// An external data file, opened through the policy.
     External(Arc<dyn Layer>),
-    /// An external data file that was not opened, and why.
-    Missing(String),
+    /// An external data file that was not opened: reads of data clusters fail (or read
+    /// zeros by opt-in) through the stand-in.
+    Unavailable(Arc<UnavailableLayer>),
 }
 
 /// One run of guest space with a single meaning.
@@ -329,13 +331,7 @@ impl Image {
         let src: &dyn Layer = match &self.data {
             DataFile::Same => self.file.as_ref(),
             DataFile::External(l) => l.as_ref(),
-            DataFile::Missing(why) => {
-                return Err(Error::new(
-                    ErrorKind::PolicyDenied,
-                    format!("guest data is in the external data file, which was not opened: {why}"),
-                )
-                .at(host))
-            }
+            DataFile::Unavailable(l) => l.as_ref(),
         };
         // Past the end of the file reads as zeros, as in QEMU's block layer.
         src.read_padded(host, chunk)
@@ -386,6 +382,9 @@ impl Image {
             let (run, n) = self.run_at(l1, g, range.end - o)?;
             let n = n.clamp(1, range.end - o);
             match run {
+                Run::Data(_) if matches!(self.data, DataFile::Unavailable(_)) => {
+                    push_coalesced(&mut out, Extent::of(ExtentKind::Unavailable, o, n))
+                }
                 Run::Data(h) => push_coalesced(&mut out, Extent::data(o, n, direct.then_some(h))),
                 Run::Compressed(_) => push_coalesced(&mut out, Extent::data(o, n, None)),
                 Run::Zero => push_coalesced(&mut out, Extent::of(ExtentKind::Zero, o, n)),

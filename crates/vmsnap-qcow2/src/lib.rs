@@ -5,10 +5,12 @@
 //! state as layers.
 //!
 //! Decisions worth knowing:
-//! * A backing file the policy denies (or that fails to open) reads as zeros, with an
-//!   Unsafe `backing_file` finding; `describe()["backing"]` says which.
-//! * A denied external data file fails reads of data clusters with `PolicyDenied`
-//!   (zeros would be wrong data); metadata, zero and unallocated ranges still read.
+//! * A backing file the policy denies (or that fails to open) is unavailable: reads of
+//!   unallocated clusters fail with `Unavailable` (zeros only under
+//!   `MissingPolicy::Zeros`), with an Unsafe `backing_file` finding;
+//!   `describe()["backing"]` says which.
+//! * A denied or missing external data file is unavailable the same way for data
+//!   clusters; metadata, zero and unallocated ranges still read.
 //! * Encrypted images (AES or LUKS) open: `describe()` and `findings()` work, reading an
 //!   allocated cluster fails with `Unsupported`.
 //! * Data clusters past the end of the file read as zeros, as QEMU's block layer does.

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use vmsnap_core::{
-    Bytes, Error, ErrorKind, ExternalRef, FileLayer, Finding, Findings, Layer, LayerExt, OpenCtx,
-    RefDecision, RefKind, Result,
+    Bytes, Error, ErrorKind, ExternalRef, FileLayer, Finding, Findings, Layer, LayerExt,
+    MissingPolicy, OpenCtx, RefDecision, RefKind, Result,
 };
 
 use crate::checks::{self, Region};
@@ -74,32 +74,55 @@ fn policy_ref(kind: RefKind, name: &str) -> ExternalRef {
     }
 }
 
+/// A backing file as opened: the reference, and the layer unallocated clusters read from.
+pub(crate) struct Backing {
+    /// The reference and what became of it.
+    pub reference: ExternalRef,
+    /// The opened backing disk, or the stand-in for one that was not opened.
+    pub layer: Arc<dyn Layer>,
+    /// Whether it was opened.
+    pub opened: bool,
+}
+
 /// Opens the backing file `name` of `file` through the policy (as `format` when given,
-/// probed otherwise). A backing file that is denied or cannot be opened is `None` with the
+/// probed otherwise). A backing file that is denied or cannot be opened is stood in for by
+/// an unavailable layer of `len` bytes (reads fail, or read zeros by opt-in) with the
 /// reason in the reference; only exceeding the chain-depth cap is an error.
 pub(crate) fn open_backing(
     file: &Arc<dyn Layer>,
     name: &str,
     format: Option<&str>,
     ctx: &OpenCtx<'_>,
-) -> Result<(ExternalRef, Option<Arc<dyn Layer>>)> {
+    referrer: &str,
+    len: u64,
+) -> Result<Backing> {
     let (mut r, src) = ctx.resolver.open(RefKind::Backing, file.path(), name);
-    let Ok(s) = src else {
-        return Ok((r, None));
-    };
-    let lower: Arc<dyn Layer> = Arc::new(FileLayer::new(s));
-    match ctx.registry.open_chained(lower, format, ctx) {
-        Ok(l) => Ok((r, Some(l))),
-        Err(e) if e.kind() == ErrorKind::LimitExceeded => {
-            Err(e.during("opening the backing chain"))
-        }
-        Err(e) => {
-            r.decision = RefDecision::Failed {
-                reason: e.to_string(),
-            };
-            Ok((r, None))
+    if let Ok(s) = src {
+        let lower: Arc<dyn Layer> = Arc::new(FileLayer::new(s));
+        match ctx.registry.open_chained(lower, format, ctx) {
+            Ok(layer) => {
+                return Ok(Backing {
+                    reference: r,
+                    layer,
+                    opened: true,
+                })
+            }
+            Err(e) if e.kind() == ErrorKind::LimitExceeded => {
+                return Err(e.during("opening the backing chain"))
+            }
+            Err(e) => {
+                r.decision = RefDecision::Failed {
+                    reason: e.to_string(),
+                };
+            }
         }
     }
+    let layer = ctx.resolver.unavailable(&r, referrer, file.path(), len);
+    Ok(Backing {
+        reference: r,
+        layer,
+        opened: false,
+    })
 }
 
 /// Opens `file` as qcow2.
@@ -251,9 +274,24 @@ pub fn open(file: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Opened> {
     // External data file: through the policy only, opened as raw bytes (never probed).
     let data = if h.has_data_file() {
         match h.data_file_name() {
-            None => DataFile::Missing("the image names no data file".into()),
+            None => {
+                let r = ExternalRef {
+                    kind: RefKind::DataFile,
+                    name: String::new(),
+                    decision: RefDecision::Failed {
+                        reason: "the image sets the external data file flag but names no file"
+                            .into(),
+                    },
+                };
+                let l =
+                    ctx.resolver
+                        .unavailable(&r, "qcow2", file.path(), h.size.saturating_add(cs));
+                refs.push(r);
+                DataFile::Unavailable(l)
+            }
             Some(name) => {
                 let (r, src) = ctx.resolver.open(RefKind::DataFile, file.path(), &name);
+                let r_for_data = r.clone();
                 let f = r.finding();
                 findings.push(Finding {
                     message: format!("{} (external data file)", f.message),
@@ -262,7 +300,13 @@ pub fn open(file: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Opened> {
                 refs.push(r);
                 match src {
                     Ok(s) => DataFile::External(Arc::new(FileLayer::new(s))),
-                    Err(e) => DataFile::Missing(e.to_string()),
+                    // Host offsets equal guest offsets in a data file: it spans the disk.
+                    Err(_) => DataFile::Unavailable(ctx.resolver.unavailable(
+                        &r_for_data,
+                        "qcow2",
+                        file.path(),
+                        h.size.saturating_add(cs),
+                    )),
                 }
             }
         }
@@ -277,23 +321,37 @@ pub fn open(file: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Opened> {
     let mut backing = None;
     let mut backing_state = Value::Null;
     if let Some(name) = h.backing_name() {
-        let (r, opened) = open_backing(&file, &name, h.backing_format.as_deref(), ctx)?;
-        let f = r.finding();
-        let msg = if opened.is_some() {
+        let b = open_backing(
+            &file,
+            &name,
+            h.backing_format.as_deref(),
+            ctx,
+            "qcow2",
+            h.size,
+        )?;
+        let f = b.reference.finding();
+        let msg = if b.opened {
             f.message.clone()
         } else {
-            format!("{}; unallocated clusters read as zeros", f.message)
+            format!("{}; unallocated clusters are unavailable", f.message)
         };
         findings.push(Finding { message: msg, ..f }.at(h.backing_file_offset));
         backing_state = json!({
             "name": name,
             "format": h.backing_format,
-            "opened": opened.is_some(),
-            "backing_layer": opened.as_ref().map(|l| l.name().to_string()),
-            "unallocated_reads": if opened.is_some() { "backing file" } else { "zeros (backing file not opened)" },
+            "opened": b.opened,
+            "backing_layer": b.opened.then(|| b.layer.name().to_string()),
+            "unallocated_reads": if b.opened {
+                "backing file"
+            } else {
+                match ctx.resolver.missing() {
+                    MissingPolicy::Error => "error (backing file not opened)",
+                    MissingPolicy::Zeros => "zeros (backing file not opened, --missing=zeros)",
+                }
+            },
         });
-        refs.push(r);
-        backing = opened;
+        refs.push(b.reference);
+        backing = Some(b.layer);
     }
 
     let cache = ctx

@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use vmsnap_core::{
-    check_read, push_coalesced, AddressSpace, Bytes, Error, ErrorKind, Extent, ExtentKind,
-    ExternalRef, Finding, Layer, LayerExt, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow,
+    backing_extents, check_read, push_coalesced, read_backing, AddressSpace, Bytes, Error,
+    ErrorKind, Extent, ExternalRef, Finding, Layer, LayerExt, OpenCtx, Plugin, PluginKind, Probe,
+    Result, SniffWindow,
 };
 
 use crate::compress;
@@ -57,7 +58,9 @@ pub struct Qcow1 {
     header: QcowV1,
     l1_offset: u64,
     l1: Vec<u64>,
+    /// The backing disk, or the stand-in for one that was not opened.
     backing: Option<Arc<dyn Layer>>,
+    backing_opened: bool,
     backing_name: Option<String>,
     refs: Vec<ExternalRef>,
     findings: Vec<Finding>,
@@ -138,6 +141,7 @@ impl Qcow1 {
         let mut refs = Vec::new();
         let mut findings = Vec::new();
         let mut backing = None;
+        let mut backing_opened = false;
         let mut backing_name = None;
         if header.backing_file_offset != 0 {
             if backing_len > MAX_BACKING_NAME {
@@ -155,10 +159,11 @@ impl Qcow1 {
                 "qcow backing file name",
             )?;
             let name = String::from_utf8_lossy(&name_bytes).into_owned();
-            let (r, opened) = crate::open::open_backing(&file, &name, None, ctx)?;
-            backing = opened;
-            findings.push(r.finding().at(header.backing_file_offset));
-            refs.push(r);
+            let b = crate::open::open_backing(&file, &name, None, ctx, "qcow", header.size)?;
+            backing_opened = b.opened;
+            backing = Some(b.layer);
+            findings.push(b.reference.finding().at(header.backing_file_offset));
+            refs.push(b.reference);
             backing_name = Some(name);
         }
         Ok(Qcow1 {
@@ -167,6 +172,7 @@ impl Qcow1 {
             l1_offset,
             l1,
             backing,
+            backing_opened,
             backing_name,
             refs,
             findings,
@@ -213,20 +219,8 @@ impl Qcow1 {
     }
 
     fn read_unallocated(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        match &self.backing {
-            Some(b) => {
-                // A backing file shorter than the image reads as zeros past its end.
-                let avail = b.len().saturating_sub(offset).min(buf.len() as u64) as usize;
-                let (head, tail) = buf.split_at_mut(avail);
-                b.read_at(offset, head)?;
-                tail.fill(0);
-                Ok(())
-            }
-            None => {
-                buf.fill(0);
-                Ok(())
-            }
-        }
+        // A backing file shorter than the image reads as zeros past its end.
+        read_backing(self.backing.as_deref(), offset, buf)
     }
 }
 
@@ -278,14 +272,15 @@ impl Layer for Qcow1 {
         let mut pos = range.start;
         while pos < end {
             let n = (cs - pos % cs).min(end - pos);
-            let e = match self.cluster(pos / cs)? {
-                Cluster::Unallocated if self.backing.is_none() => {
-                    Extent::of(ExtentKind::Unallocated, pos, n)
+            match self.cluster(pos / cs)? {
+                Cluster::Unallocated => {
+                    backing_extents(&mut out, self.backing.as_deref(), pos..pos + n)?
                 }
-                Cluster::Unallocated | Cluster::Compressed { .. } => Extent::data(pos, n, None),
-                Cluster::Plain(host) => Extent::data(pos, n, Some(host + pos % cs)),
-            };
-            push_coalesced(&mut out, e);
+                Cluster::Compressed { .. } => push_coalesced(&mut out, Extent::data(pos, n, None)),
+                Cluster::Plain(host) => {
+                    push_coalesced(&mut out, Extent::data(pos, n, Some(host + pos % cs)))
+                }
+            }
             pos += n;
         }
         Ok(out)
@@ -307,7 +302,7 @@ impl Layer for Qcow1 {
             "l1_entries": self.l1.len(),
             "crypt_method": self.header.crypt_method,
             "backing_file": self.backing_name,
-            "backing_opened": self.backing.is_some(),
+            "backing_opened": self.backing_opened,
         })
     }
     fn findings(&self) -> Vec<Finding> {

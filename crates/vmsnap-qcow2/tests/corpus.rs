@@ -298,16 +298,19 @@ fn backing_chain_is_followed_through_the_policy() {
     let data = read_all(&img);
     assert_eq!(data[3 << 20 | 4096], 0);
     assert_eq!(data[3 << 20], 0x04);
-    // Denied: opens, unallocated clusters read as zeros, the finding says so.
+    // Denied: opens, the finding says unallocated clusters are unavailable; reading them
+    // fails (the tests in missing_backing.rs cover the opt-in to zeros).
     let img = open_with(&top, ExternalPolicy::Deny);
     assert_eq!(img.describe()["backing"]["opened"], false);
     let f = img.findings();
     let b = f.iter().find(|f| f.rule == "backing_file").unwrap();
     assert_eq!(b.severity, Severity::Unsafe);
-    assert!(b.message.contains("zeros"), "{}", b.message);
-    let data = read_all(&img);
-    assert_eq!(data[0], 0); // from base, not followed
-    assert_eq!(data[101 << 10], 0x05); // the top's own write
+    assert!(b.message.contains("unavailable"), "{}", b.message);
+    let mut one = [0u8; 1];
+    let e = img.read_at(0x1000, &mut one).unwrap_err(); // from base, not followed
+    assert_eq!(e.kind(), vmsnap_core::ErrorKind::Unavailable);
+    img.read_at(101 << 10, &mut one).unwrap(); // the top's own write
+    assert_eq!(one[0], 0x05);
 }
 
 #[test]
@@ -330,7 +333,8 @@ fn external_data_file_is_opened_through_the_policy_only() {
     let denied = open_with(&p, ExternalPolicy::Deny);
     let mut b = [0u8; 16];
     let e = denied.read_at(0, &mut b).unwrap_err();
-    assert_eq!(e.kind(), vmsnap_core::ErrorKind::PolicyDenied);
+    assert_eq!(e.kind(), vmsnap_core::ErrorKind::Unavailable);
+    assert!(e.to_string().contains("external data file"), "{e}");
     denied.read_at(16 << 10, &mut b).unwrap(); // a zero cluster still reads
     assert_eq!(b, [0u8; 16]);
     let raw = open(&corpus("qcow2/datafile-raw.qcow2"));

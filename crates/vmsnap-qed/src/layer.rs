@@ -23,6 +23,8 @@ pub struct Qed {
     l1: Vec<u64>,
     l2: L2Cache,
     backing: Option<Arc<dyn Layer>>,
+    /// The stand-in for a backing file that was not opened.
+    unavailable: Option<Arc<dyn Layer>>,
     backing_name: Option<String>,
     file_len: u64,
     cluster: u64,
@@ -32,8 +34,9 @@ pub struct Qed {
 
 impl Qed {
     /// Opens a QED image on `lower`. A backing file is opened only through
-    /// `ctx.resolver`; when it is refused or cannot be opened, unallocated clusters read
-    /// as zeros and an Unsafe `backing_file` finding says so.
+    /// `ctx.resolver`; when it is refused or cannot be opened, unallocated clusters are
+    /// unavailable (reads fail unless the resolver opted into zeros) and an Unsafe
+    /// `backing_file` finding says so.
     pub fn open(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Qed> {
         Self::open_inner(lower, ctx).in_layer("qed")
     }
@@ -77,6 +80,7 @@ impl Qed {
         }
         let mut refs = Vec::new();
         let mut backing = None;
+        let mut unavailable = None;
         let mut backing_name = None;
         if header.has_backing() {
             let raw = lower.read_vec(
@@ -103,8 +107,12 @@ impl Qed {
                         };
                     }
                     let mut f = r.finding().at(u64::from(header.backing_filename_offset));
-                    f.message.push_str("; unallocated clusters read as zeros");
+                    f.message.push_str("; unallocated clusters are unavailable");
                     findings.push(f);
+                    let stand_in: Arc<dyn Layer> =
+                        ctx.resolver
+                            .unavailable(&r, "qed", lower.path(), header.image_size);
+                    unavailable = Some(stand_in);
                 }
             }
             refs.push(r);
@@ -117,6 +125,7 @@ impl Qed {
             l1,
             l2: L2Cache::default(),
             backing,
+            unavailable,
             backing_name,
             file_len,
             findings,
@@ -184,6 +193,7 @@ impl Layer for Qed {
     fn lower(&self) -> Vec<Arc<dyn Layer>> {
         let mut v = vec![self.lower.clone()];
         v.extend(self.backing.clone());
+        v.extend(self.unavailable.clone());
         v
     }
 
@@ -195,7 +205,7 @@ impl Layer for Qed {
                 "format": h.backing_format(),
                 "followed": self.backing.is_some(),
                 "format_opened": self.backing.as_ref().map(|b| b.name().to_string()),
-                "unallocated_reads": if self.backing.is_some() { "backing file" } else { "zeros" },
+                "unallocated_reads": if self.backing.is_some() { "backing file" } else { "unavailable" },
             })
         });
         json!({
@@ -288,7 +298,7 @@ impl RunMap for Qed {
         RunSources {
             file: self.lower.as_ref(),
             file_len: self.file_len,
-            backing: self.backing.as_deref(),
+            backing: self.backing.as_deref().or(self.unavailable.as_deref()),
             maps_lower: true,
         }
     }

@@ -245,6 +245,9 @@ impl<'a> Stacker<'a> {
         }
         let sniff = match sniff.map_or_else(|| Sniff::read(layer.as_ref()), Ok) {
             Ok(s) => s,
+            // Its head or tail comes from a reference that was not opened: nothing can be
+            // stacked on it, and that is not a failure of the layer (it is reported).
+            Err(e) if e.kind() == ErrorKind::Unavailable => return None,
             Err(e) => {
                 stack.error.get_or_insert(e);
                 return None;
@@ -303,6 +306,15 @@ impl<'a> Stacker<'a> {
                 // a refusal with its reason, not a failure.
                 Err(e) if e.kind() == ErrorKind::NotFound => {
                     self.note(stack, on, plugin.name, Outcome::Refused(e.to_string()));
+                }
+                // It needs bytes of a reference that was not opened (page tables in a
+                // missing `.vmem`): the layer below stands, with the reference reported.
+                Err(e) if e.kind() == ErrorKind::Unavailable => {
+                    stack.attempts.push(Attempt {
+                        on,
+                        plugin: plugin.name,
+                        outcome: Outcome::Failed(e.to_string()),
+                    });
                 }
                 Err(e) => {
                     let e = e.in_layer(plugin.name);

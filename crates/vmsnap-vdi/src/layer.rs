@@ -12,7 +12,7 @@ use vmsnap_core::{
 
 use crate::blockmap::{Block, BlockMap};
 use crate::header::Header;
-use crate::raw::HEADER_LEN;
+use crate::raw::{HEADER_LEN, TYPE_DIFF};
 
 /// An open VDI image.
 #[derive(Debug)]
@@ -25,17 +25,20 @@ pub struct Vdi {
     file_len: u64,
     findings: Vec<Finding>,
     refs: Vec<ExternalRef>,
+    /// The parent of a differencing image: opened, or the stand-in for one not found.
+    parent: Option<Arc<dyn Layer>>,
+    parent_opened: bool,
 }
 
 impl Vdi {
     /// Opens a VDI image on `lower`. The parent of a differencing image is identified only
-    /// by UUID (VirtualBox finds it in its media registry), so it is listed as an external
-    /// reference and never opened: unallocated blocks read as zeros.
-    pub fn open(lower: Arc<dyn Layer>, _ctx: &OpenCtx<'_>) -> Result<Vdi> {
-        Self::open_inner(lower).in_layer("vdi")
+    /// by UUID, so it is looked for among the `.vdi` files the policy allows (see
+    /// [`crate::parent`]); when none matches, unallocated blocks are unavailable.
+    pub fn open(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Vdi> {
+        Self::open_inner(lower, ctx).in_layer("vdi")
     }
 
-    fn open_inner(lower: Arc<dyn Layer>) -> Result<Vdi> {
+    fn open_inner(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Vdi> {
         let file_len = lower.len();
         if file_len < HEADER_LEN as u64 {
             return Err(Error::truncated(
@@ -50,23 +53,49 @@ impl Vdi {
         header.validate(file_len, &mut findings)?;
         let map = BlockMap::load(lower.as_ref(), &header, &mut findings)?;
         let mut refs = Vec::new();
-        for (field, u) in [
-            ("uuid_link", header.uuid_link),
-            ("uuid_parent", header.uuid_parent),
-        ] {
-            if !u.is_null() {
-                let r = ExternalRef {
-                    kind: RefKind::Parent,
-                    name: u.to_string(),
-                    decision: RefDecision::Listed,
-                };
-                let mut f = r.finding();
-                f.message = format!(
-                    "{field} names parent image {u}; VDI parents are found by UUID, so it is \
-                     not opened and unallocated blocks read as zeros"
-                );
-                findings.push(f);
-                refs.push(r);
+        let mut parent = None;
+        let mut parent_opened = false;
+        if header.image_type == TYPE_DIFF {
+            let found = crate::parent::find(&lower, &header, header.virtual_size(), ctx)?;
+            findings.extend(found.findings);
+            let mut f = match found.refs.last() {
+                Some(r) => r.finding(),
+                None => Finding::unsafe_("parent", "differencing image"),
+            };
+            f.message = if found.opened {
+                format!("differencing image: parent {} opened", header.uuid_link)
+            } else {
+                format!(
+                    "differencing image: parent {} not found ({} candidates tried); unallocated \
+                     blocks are unavailable",
+                    header.uuid_link,
+                    found.refs.len().saturating_sub(1)
+                )
+            };
+            findings.push(f);
+            refs = found.refs;
+            parent = Some(found.layer);
+            parent_opened = found.opened;
+        } else {
+            for (field, u) in [
+                ("uuid_link", header.uuid_link),
+                ("uuid_parent", header.uuid_parent),
+            ] {
+                if !u.is_null() {
+                    let r = ExternalRef {
+                        kind: RefKind::Parent,
+                        name: u.to_string(),
+                        decision: RefDecision::Listed,
+                    };
+                    let mut f = r.finding();
+                    f.message = format!(
+                        "{field} names parent image {u}; a {} image reads no parent, so it is \
+                         not opened",
+                        header.type_name()
+                    );
+                    findings.push(f);
+                    refs.push(r);
+                }
             }
         }
         Ok(Vdi {
@@ -78,6 +107,8 @@ impl Vdi {
             file_len,
             findings,
             refs,
+            parent,
+            parent_opened,
         })
     }
 
@@ -112,7 +143,9 @@ impl Layer for Vdi {
     }
 
     fn lower(&self) -> Vec<Arc<dyn Layer>> {
-        vec![self.lower.clone()]
+        let mut v = vec![self.lower.clone()];
+        v.extend(self.parent.clone());
+        v
     }
 
     fn describe(&self) -> serde_json::Value {
@@ -121,8 +154,12 @@ impl Layer for Vdi {
             json!({
                 "uuid_link": h.uuid_link.to_string(),
                 "uuid_parent": h.uuid_parent.to_string(),
-                "followed": false,
-                "unallocated_reads": "zeros",
+                "followed": self.parent_opened,
+                "unallocated_reads": match (&self.parent, self.parent_opened) {
+                    (Some(_), true) => "parent",
+                    (Some(_), false) => "unavailable",
+                    (None, _) => "zeros",
+                },
             })
         });
         json!({
@@ -206,7 +243,7 @@ impl RunMap for Vdi {
         RunSources {
             file: self.lower.as_ref(),
             file_len: self.file_len,
-            backing: None,
+            backing: self.parent.as_deref(),
             maps_lower: true,
         }
     }

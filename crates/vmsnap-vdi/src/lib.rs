@@ -1,6 +1,7 @@
 //! VirtualBox VDI disk images for vmsnap: static and dynamic images, the block map,
-//! `block_extra`, and differencing images (whose parent UUIDs are listed as external
-//! references, never opened).
+//! `block_extra`, and differencing images, whose parent is found by UUID among the `.vdi`
+//! files the external-reference policy allows (see [`parent`]); without it the blocks it
+//! supplies are unavailable.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -27,6 +28,7 @@
 pub mod blockmap;
 pub mod header;
 pub mod layer;
+pub mod parent;
 pub mod plugin;
 pub mod raw;
 pub mod uuid;

@@ -214,17 +214,21 @@ fn block_extra_uses_the_virtualbox_layout() {
 }
 
 #[test]
-fn differencing_parent_is_listed_not_opened() {
+fn differencing_parent_not_found_is_unavailable() {
     let mut s = with_blocks(Spec::dynamic(4), &[(1, 0)]);
     s.image_type = 4;
     s.uuid_link = [0x11; 16];
     s.uuid_parent = [0x22; 16];
     let l = open_bytes(s.build()).unwrap();
+    // The parent is looked up by its UUID (uuid_link) among the files beside the image;
+    // bytes in memory have no directory, so it is not found.
     let refs = l.external_refs();
-    assert_eq!(refs.len(), 2);
-    assert!(refs
-        .iter()
-        .all(|r| r.kind == RefKind::Parent && r.decision == RefDecision::Listed));
+    assert_eq!(refs.len(), 1);
+    assert_eq!(refs[0].kind, RefKind::Parent);
+    assert!(
+        matches!(&refs[0].decision, RefDecision::Failed { reason } if reason.contains("no directory")),
+        "{refs:?}"
+    );
     assert_eq!(refs[0].name, "11111111-1111-1111-1111-111111111111");
     let f = l.findings();
     assert!(f
@@ -232,9 +236,16 @@ fn differencing_parent_is_listed_not_opened() {
         .any(|x| x.rule == "parent" && x.severity == Severity::Unsafe));
     assert!(f.iter().any(|x| x.rule == "image_type"));
     assert_eq!(l.describe()["parent"]["followed"], false);
+    assert_eq!(l.describe()["parent"]["unallocated_reads"], "unavailable");
+    // Block 0 is the parent's: unavailable, not zeros (it used to read as zeros).
     let mut b = vec![1u8; 4096];
-    l.read_at(0, &mut b).unwrap();
-    assert!(b.iter().all(|&x| x == 0));
+    let e = l.read_at(0, &mut b).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable);
+    assert!(
+        e.to_string()
+            .contains("11111111-1111-1111-1111-111111111111"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use serde_json::json;
 use vmsnap_core::{
-    AddressSpace, BitOrder, BitmapCache, Error, Extent, ExternalRef, Finding, Findings, Layer,
-    LayerExt, OpenCtx, Result, ResultExt, Run, RunKind, RunMap, RunSources, SectorBitmap,
+    none_opened, AddressSpace, BitOrder, BitmapCache, Error, Extent, ExternalRef, Finding,
+    Findings, Layer, LayerExt, OpenCtx, RefKind, Result, ResultExt, Run, RunKind, RunMap,
+    RunSources, SectorBitmap,
 };
 
 use crate::parent::{resolve, ParentName};
@@ -63,6 +64,8 @@ pub struct Vhd {
     rule: SizeRule,
     sparse: Option<Sparse>,
     parent: Option<Arc<dyn Layer>>,
+    /// The stand-in for a parent that was not opened.
+    unavailable: Option<Arc<dyn Layer>>,
     parent_names: Vec<ParentName>,
     refs: Vec<ExternalRef>,
     findings: Findings,
@@ -216,6 +219,7 @@ impl Vhd {
             rule,
             sparse: None,
             parent: None,
+            unavailable: None,
             parent_names: Vec::new(),
             refs: Vec::new(),
             findings,
@@ -353,6 +357,18 @@ impl Vhd {
                     ));
                 }
             }
+            if out.layer.is_none() {
+                // No candidate opened: the blocks the parent supplies are unavailable.
+                let name = out
+                    .names
+                    .first()
+                    .map_or_else(|| hdr.parent_name.clone(), |n| n.name.clone());
+                let r = none_opened(RefKind::Parent, &name, &out.refs);
+                let stand_in: Arc<dyn Layer> =
+                    ctx.resolver
+                        .unavailable(&r, "vhd", self.lower.path(), self.size);
+                self.unavailable = Some(stand_in);
+            }
             self.parent = out.layer;
             self.refs = out.refs;
             self.parent_names = out.names;
@@ -454,7 +470,7 @@ impl Layer for Vhd {
                             "source": n.source, "stored": n.stored, "name": n.name,
                         })).collect::<Vec<_>>(),
                         "opened": self.parent.is_some(),
-                        "unopened_reads": if self.parent.is_some() { "parent" } else { "zeros" },
+                        "unopened_reads": if self.parent.is_some() { "parent" } else { "unavailable" },
                     }),
                 );
             }
@@ -521,7 +537,7 @@ impl RunMap for Vhd {
         RunSources {
             file: self.lower.as_ref(),
             file_len: self.file_len,
-            backing: self.parent.as_deref(),
+            backing: self.parent.as_deref().or(self.unavailable.as_deref()),
             maps_lower: true,
         }
     }

@@ -5,8 +5,9 @@
 //! * **dynamic** disks: a footer copy at 0, a dynamic header, a BAT of blocks;
 //! * **differencing** disks: dynamic disks over a parent named by parent locators. The
 //!   parent is opened only through the external-reference policy, and only when its unique
-//!   id matches the one recorded; otherwise the blocks it would supply read as zeros and an
-//!   unsafe `parent` finding is recorded.
+//!   id matches the one recorded; otherwise the blocks it would supply are unavailable
+//!   (reads fail unless the resolver opted into zeros) and an unsafe `parent` finding is
+//!   recorded.
 //!
 //! The virtual size follows qemu-img 10 (CHS for the `vpc ` and `qemu` creators, the
 //! footer's current size otherwise); set option `vhd.force_size_calc` to `chs` or

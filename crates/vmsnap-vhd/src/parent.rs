@@ -209,7 +209,7 @@ pub fn resolve(
         out.findings.push(Finding::unsafe_(
             "parent",
             format!(
-                "differencing disk: parent {want} ({}) was not opened; blocks it would supply read as zeros",
+                "differencing disk: parent {want} ({}) was not opened; blocks it would supply are unavailable",
                 out.names
                     .iter()
                     .map(|n| format!("{:?}", n.name))

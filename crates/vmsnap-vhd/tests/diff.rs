@@ -10,10 +10,19 @@
 mod common;
 
 use common::*;
-use vmsnap_core::{ExtentKind, ExternalPolicy, RefDecision, Severity};
+use vmsnap_core::{
+    ErrorKind, ExtentKind, ExternalPolicy, Layer, LayerExt, MissingPolicy, RefDecision, Severity,
+};
 use vmsnap_testkit::{assert_same_bytes, read_all, scratch_dir};
 
 const BS: u32 = 4096;
+
+/// Reading the whole layer fails as unavailable, the message naming `what`.
+fn assert_unavailable(l: &dyn Layer, what: &str) {
+    let e = l.read_vec(0, l.len(), 1 << 30, "whole disk").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    assert!(e.to_string().contains(what), "{e}");
+}
 
 fn present(pattern: &[usize]) -> Vec<bool> {
     (0..8).map(|s| pattern.contains(&s)).collect()
@@ -96,11 +105,16 @@ fn three_level_chain_reads_through_parents_per_sector_bitmap() {
 }
 
 #[test]
-fn denied_parent_reads_zeros_and_is_an_unsafe_finding() {
+fn denied_parent_is_unavailable_and_an_unsafe_finding() {
     let c = chain("vhd-chain-deny");
     let want = c.top.expected(None);
-    let l = open_path(&c.dir.join("top.vhd"), ExternalPolicy::Deny).unwrap();
-    assert_same_bytes(&read_all(l.as_ref()), &want, "top alone");
+    let top = c.dir.join("top.vhd");
+    // The parent's sectors fail to read by default (they used to read as zeros) …
+    let l = open_path(&top, ExternalPolicy::Deny).unwrap();
+    assert_unavailable(l.as_ref(), "parent disk");
+    // … and read as zeros only by opt-in.
+    let z = open_path_missing(&top, ExternalPolicy::Deny, MissingPolicy::Zeros).unwrap();
+    assert_same_bytes(&read_all(z.as_ref()), &want, "top alone");
     assert!(l
         .external_refs()
         .iter()
@@ -119,8 +133,11 @@ fn parent_with_wrong_uuid_is_refused() {
     let mut other = c.mid.clone();
     other.uuid = [0x99; 16];
     std::fs::write(c.dir.join("mid.vhd"), other.build()).unwrap();
-    let l = open_path(&c.dir.join("top.vhd"), ExternalPolicy::SameDir).unwrap();
-    assert_same_bytes(&read_all(l.as_ref()), &c.top.expected(None), "no parent");
+    let top = c.dir.join("top.vhd");
+    let l = open_path(&top, ExternalPolicy::SameDir).unwrap();
+    assert_unavailable(l.as_ref(), "unique id");
+    let z = open_path_missing(&top, ExternalPolicy::SameDir, MissingPolicy::Zeros).unwrap();
+    assert_same_bytes(&read_all(z.as_ref()), &c.top.expected(None), "no parent");
     assert!(l
         .findings()
         .iter()
@@ -143,6 +160,7 @@ fn self_parent_loop_stops_at_the_chain_cap() {
     let mut b = [0u8; 512];
     l.read_at(0, &mut b).unwrap();
     assert_eq!(&b[..], &pattern(3, 512)[..]);
-    let _ = read_all(l.as_ref());
+    // At the cap the parent is not opened: what it would supply is unavailable.
+    assert_unavailable(l.as_ref(), "depth");
     let _ = std::fs::remove_dir_all(&dir);
 }

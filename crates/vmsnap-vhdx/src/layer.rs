@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 use vmsnap_core::{
-    AddressSpace, BitOrder, BitmapCache, Extent, ExternalRef, Finding, Findings, Layer, OpenCtx,
-    Result, ResultExt, Run, RunKind, RunMap, RunSources, SectorBitmap,
+    none_opened, AddressSpace, BitOrder, BitmapCache, Extent, ExternalRef, Finding, Findings,
+    Layer, OpenCtx, RefKind, Result, ResultExt, Run, RunKind, RunMap, RunSources, SectorBitmap,
 };
 
 use crate::bat::Bat;
@@ -67,6 +67,8 @@ pub struct Vhdx {
     sector: u64,
     log: LogInfo,
     parent: Option<Arc<dyn Layer>>,
+    /// The stand-in for a parent that was not opened.
+    unavailable: Option<Arc<dyn Layer>>,
     refs: Vec<ExternalRef>,
     findings: Findings,
 }
@@ -153,6 +155,7 @@ impl Vhdx {
             bat,
             log,
             parent: None,
+            unavailable: None,
             refs: Vec::new(),
             findings: Findings::new(),
         };
@@ -174,6 +177,16 @@ impl Vhdx {
                 }
                 v.parent = out.layer;
                 v.refs = out.refs;
+            }
+            if v.parent.is_none() {
+                // No parent opened (or no locator to find it by): the blocks and sectors it
+                // supplies are unavailable.
+                let name = v.refs.first().map_or("", |r| r.name.as_str()).to_string();
+                let r = none_opened(RefKind::Parent, &name, &v.refs);
+                let stand_in: Arc<dyn Layer> =
+                    ctx.resolver
+                        .unavailable(&r, "vhdx", lower.path(), v.meta.virtual_size);
+                v.unavailable = Some(stand_in);
             }
         } else if v.meta.parent.is_some() {
             found.push(Finding::warning(
@@ -366,7 +379,7 @@ impl RunMap for Vhdx {
         RunSources {
             file: self.data.as_ref(),
             file_len: self.data_len,
-            backing: self.parent.as_deref(),
+            backing: self.parent.as_deref().or(self.unavailable.as_deref()),
             // Data read through the log overlay has no 1:1 place in the file.
             maps_lower: !self.replayed,
         }

@@ -110,7 +110,7 @@ pub fn resolve(lower: &Arc<dyn Layer>, loc: &ParentLocator, ctx: &OpenCtx<'_>) -
         out.findings.push(Finding::unsafe_(
             "parent",
             format!(
-                "differencing disk: parent ({}) was not opened; blocks and sectors it would supply read as zeros",
+                "differencing disk: parent ({}) was not opened; blocks and sectors it would supply are unavailable",
                 names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")
             ),
         ));

@@ -10,10 +10,19 @@
 mod common;
 
 use common::*;
-use vmsnap_core::{ExtentKind, ExternalPolicy, RefDecision, Severity};
+use vmsnap_core::{
+    ErrorKind, ExtentKind, ExternalPolicy, Layer, LayerExt, MissingPolicy, RefDecision, Severity,
+};
 use vmsnap_testkit::{assert_same_bytes, read_all, scratch_dir};
 
 const BS: usize = 1 << 20;
+
+/// Reading the whole layer fails as unavailable, the message naming `what`.
+fn assert_unavailable(l: &dyn Layer, what: &str) {
+    let e = l.read_vec(0, l.len(), 1 << 30, "whole disk").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    assert!(e.to_string().contains(what), "{e}");
+}
 
 struct Pair {
     dir: std::path::PathBuf,
@@ -85,11 +94,16 @@ fn partially_present_blocks_read_from_the_parent_per_sector_bitmap() {
 }
 
 #[test]
-fn denied_parent_reads_zeros_with_an_unsafe_finding() {
+fn denied_parent_is_unavailable_with_an_unsafe_finding() {
     let p = pair("vhdx-diff-deny", 512);
-    let l = open_path(&p.dir.join("child.vhdx"), ExternalPolicy::Deny).unwrap();
+    let child = p.dir.join("child.vhdx");
+    // The parent's sectors fail to read by default (they used to read as zeros) …
+    let l = open_path(&child, ExternalPolicy::Deny).unwrap();
+    assert_unavailable(l.as_ref(), "parent disk");
+    // … and read as zeros only by opt-in.
+    let z = open_path_missing(&child, ExternalPolicy::Deny, MissingPolicy::Zeros).unwrap();
     assert_same_bytes(
-        &read_all(l.as_ref()),
+        &read_all(z.as_ref()),
         &p.child.expected(None),
         "child alone",
     );
@@ -110,8 +124,11 @@ fn parent_with_another_data_write_guid_is_refused() {
     let mut other = p.parent.clone();
     other.data_write_guid = [0xBB; 16];
     std::fs::write(p.dir.join("parent.vhdx"), other.build().0).unwrap();
-    let l = open_path(&p.dir.join("child.vhdx"), ExternalPolicy::SameDir).unwrap();
-    assert_same_bytes(&read_all(l.as_ref()), &p.child.expected(None), "no parent");
+    let child = p.dir.join("child.vhdx");
+    let l = open_path(&child, ExternalPolicy::SameDir).unwrap();
+    assert_unavailable(l.as_ref(), "parent_linkage");
+    let z = open_path_missing(&child, ExternalPolicy::SameDir, MissingPolicy::Zeros).unwrap();
+    assert_same_bytes(&read_all(z.as_ref()), &p.child.expected(None), "no parent");
     assert!(l
         .findings()
         .iter()

@@ -9,7 +9,8 @@ use serde_json::json;
 use vmsnap_core::policy::{has_parent_component, is_absolute_anywhere, is_protocol};
 use vmsnap_core::{
     check_read, push_coalesced, read_backing, AddressSpace, Error, ErrorKind, Extent, ExtentKind,
-    ExternalRef, FileLayer, Finding, Layer, LayerExt, OpenCtx, RefKind, Result,
+    ExternalRef, FileLayer, Finding, Layer, LayerExt, OpenCtx, RefDecision, RefKind, Result,
+    UnavailableLayer,
 };
 
 use crate::descriptor::{Access, Descriptor, ExtentLine};
@@ -26,8 +27,11 @@ enum Body {
     Zero,
     /// A sparse extent file.
     Sparse(Arc<SparseExtent>),
-    /// Not opened (policy, missing file, raw device); reads fail.
+    /// A raw-device or unknown extent type, not read; reads fail.
     Missing { reason: String },
+    /// An extent file that was not opened (refused by the policy, missing): the stand-in,
+    /// piece-relative, whose reads fail unless the reader opted into zeros.
+    Unavailable(Arc<UnavailableLayer>),
 }
 
 #[derive(Debug)]
@@ -63,6 +67,8 @@ pub struct Vmdk {
     pieces: Vec<Piece>,
     len: u64,
     parent: Option<Arc<dyn Layer>>,
+    /// The stand-in for a parent that was not opened.
+    unavailable_parent: Option<Arc<dyn Layer>>,
     refs: Vec<ExternalRef>,
     findings: Vec<Finding>,
 }
@@ -178,6 +184,7 @@ impl Vmdk {
             pieces: Vec::new(),
             len: 0,
             parent: None,
+            unavailable_parent: None,
             refs: Vec::new(),
             findings: Vec::new(),
         };
@@ -465,16 +472,16 @@ impl Vmdk {
         let (r, src) = ctx
             .resolver
             .open(RefKind::Extent, self.lower.path(), &e.name);
-        self.refs.push(r);
         let file: Arc<dyn Layer> = match src {
             Ok(s) => Arc::new(FileLayer::new(s)),
-            Err(err) => {
-                let body = Body::Missing {
-                    reason: err.to_string(),
-                };
+            Err(_) => {
+                let body =
+                    Body::Unavailable(ctx.resolver.unavailable(&r, "vmdk", self.lower.path(), len));
+                self.refs.push(r);
                 return self.push_piece(len, body, kind, &e.name, access);
             }
         };
+        self.refs.push(r);
         let body = match kind {
             "FLAT" | "VMFS" => {
                 let base = e.offset.unwrap_or(0).checked_mul(SECTOR).ok_or_else(|| {
@@ -534,28 +541,48 @@ impl Vmdk {
                 format!("parentFileNameHint {hint:?} is absolute, has `..` or a protocol prefix"),
             ));
         }
-        let (r, src) = ctx.resolver.open(RefKind::Parent, self.lower.path(), &hint);
-        self.refs.push(r);
-        let src = match src {
-            Ok(s) => s,
-            Err(e) if e.kind() == ErrorKind::PolicyDenied => return Ok(()),
-            Err(e) => return Err(e.during("opening the parent disk")),
-        };
-        let file: Arc<dyn Layer> = Arc::new(FileLayer::new(src));
-        let parent = if ctx.registry.get(crate::PLUGIN.name).is_some() {
-            ctx.registry
-                .open_chained(file, Some(crate::PLUGIN.name), ctx)?
-        } else {
-            let deeper = ctx.deeper();
-            if deeper.depth > vmsnap_core::limits::MAX_CHAIN_DEPTH {
-                return Err(Error::limit(
-                    "backing/parent chain depth",
-                    u64::from(deeper.depth),
-                    u64::from(vmsnap_core::limits::MAX_CHAIN_DEPTH),
-                ));
+        let (mut r, src) = ctx.resolver.open(RefKind::Parent, self.lower.path(), &hint);
+        let opened = src.and_then(|src| {
+            let file: Arc<dyn Layer> = Arc::new(FileLayer::new(src));
+            if ctx.registry.get(crate::PLUGIN.name).is_some() {
+                ctx.registry
+                    .open_chained(file, Some(crate::PLUGIN.name), ctx)
+            } else {
+                let deeper = ctx.deeper();
+                if deeper.depth > vmsnap_core::limits::MAX_CHAIN_DEPTH {
+                    return Err(Error::limit(
+                        "backing/parent chain depth",
+                        u64::from(deeper.depth),
+                        u64::from(vmsnap_core::limits::MAX_CHAIN_DEPTH),
+                    ));
+                }
+                Ok(Arc::new(Vmdk::open(file, &deeper)?) as Arc<dyn Layer>)
             }
-            Arc::new(Vmdk::open(file, &deeper)?) as Arc<dyn Layer>
+        });
+        let parent = match opened {
+            Ok(p) => p,
+            Err(e) if e.kind() == ErrorKind::LimitExceeded => {
+                self.refs.push(r);
+                return Err(e.during("opening the parent disk"));
+            }
+            Err(e) => {
+                // Refused, missing or unreadable: grains the parent supplies are
+                // unavailable.
+                if matches!(r.decision, RefDecision::Opened { .. }) {
+                    r.decision = RefDecision::Failed {
+                        reason: e.to_string(),
+                    };
+                }
+                self.unavailable_parent =
+                    Some(
+                        ctx.resolver
+                            .unavailable(&r, "vmdk", self.lower.path(), self.len),
+                    );
+                self.refs.push(r);
+                return Ok(());
+            }
         };
+        self.refs.push(r);
         let got = parent
             .describe()
             .get("cid")
@@ -631,10 +658,13 @@ impl Layer for Vmdk {
                 }
                 Body::Sparse(s) => {
                     let start = p.start;
-                    s.read(rel, chunk, &|r, c| {
-                        read_backing(self.parent.as_deref(), start + r, c)
-                    })
+                    let parent = self
+                        .parent
+                        .as_deref()
+                        .or(self.unavailable_parent.as_deref());
+                    s.read(rel, chunk, &|r, c| read_backing(parent, start + r, c))
                 }
+                Body::Unavailable(u) => u.read_at(rel, chunk),
                 Body::Missing { reason } => Err(Error::new(
                     ErrorKind::PolicyDenied,
                     format!("extent {:?} was not opened: {reason}", p.name),
@@ -662,7 +692,19 @@ impl Layer for Vmdk {
                 }
                 Body::Zero => pieces.push((rel, n, ExtentKind::Zero, None)),
                 Body::Missing { .. } => pieces.push((rel, n, ExtentKind::Unallocated, None)),
-                Body::Sparse(s) => s.extents(rel..rel + n, &mut pieces)?,
+                Body::Unavailable(_) => pieces.push((rel, n, ExtentKind::Unavailable, None)),
+                Body::Sparse(s) => {
+                    s.extents(rel..rel + n, &mut pieces)?;
+                    // Unallocated grains read from the parent: unavailable when it was not
+                    // opened.
+                    if self.unavailable_parent.is_some() {
+                        for piece in &mut pieces {
+                            if piece.2 == ExtentKind::Unallocated {
+                                piece.2 = ExtentKind::Unavailable;
+                            }
+                        }
+                    }
+                }
             }
             for (i, e) in crate::sparse::to_extents(p.start, pieces)
                 .into_iter()
@@ -729,7 +771,7 @@ impl Layer for Vmdk {
                 "type": p.kind,
                 "access": p.access,
                 "file": p.name,
-                "opened": !matches!(p.body, Body::Missing { .. }),
+                "opened": !matches!(p.body, Body::Missing { .. } | Body::Unavailable(_)),
                 "sparse": match &p.body { Body::Sparse(s) => Some(s.describe()), _ => None },
             })).collect::<Vec<_>>(),
             "notes": "extents(): lower_offset is an offset in the extent's own file; unallocated grains read from the parent when it was opened, zeros otherwise; extents that were not opened fail to read",

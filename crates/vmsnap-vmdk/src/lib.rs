@@ -6,7 +6,8 @@
 //!   seSparse, custom; extents FLAT, SPARSE, ZERO, VMFS, VMFSSPARSE, SESPARSE.
 //! * VMDK3 `COWD` and seSparse extents.
 //! * Parents (`parentFileNameHint`, `parentCID`) and extents are external references,
-//!   opened only through the caller's [`vmsnap_core::Resolver`].
+//!   opened only through the caller's [`vmsnap_core::Resolver`]; one that is not opened is
+//!   unavailable (reads of what it supplies fail unless the resolver opted into zeros).
 #![cfg_attr(
     test,
     allow(

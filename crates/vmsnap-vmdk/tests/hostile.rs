@@ -14,7 +14,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
-use vmsnap_core::{ErrorKind, ExternalPolicy, Layer, RefDecision, Resolver};
+use vmsnap_core::{
+    ErrorKind, ExternalPolicy, Layer, LayerExt, MissingPolicy, RefDecision, Resolver,
+};
 use vmsnap_testkit::{assert_same_bytes, corpus, read_all, scratch_dir};
 
 fn put(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
@@ -80,9 +82,11 @@ fn descriptor_pointing_at_etc_passwd_is_never_opened() {
         let refs = l.external_refs();
         assert_eq!(refs.len(), 1);
         assert!(matches!(refs[0].decision, RefDecision::Denied { .. }));
+        // The refused extent is unavailable (it failed as policy_denied before the one
+        // rule for unavailable references).
         assert_eq!(
             l.read_at(0, &mut [0u8; 16]).unwrap_err().kind(),
-            ErrorKind::PolicyDenied
+            ErrorKind::Unavailable
         );
     }
 }
@@ -101,9 +105,15 @@ fn absolute_parent_hint_is_never_opened() {
         assert!(common::has(l.as_ref(), "parent", "is absolute"));
         assert!(common::has(l.as_ref(), "parent", "not opened"));
         assert_eq!(l.describe()["parent_opened"], false);
-        // Unallocated grains read as zeros, allocated ones still read.
+        // Unallocated grains are the parent's: unavailable (they read as zeros before);
+        // by opt-in they read as zeros, and allocated ones read as qemu-img reads them.
+        let e = l.read_vec(0, l.len(), 1 << 30, "whole disk").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+        assert!(e.to_string().contains("/etc/passwd"), "{e}");
+        let (r, _, _) = common::counting(policy);
+        let z = common::open_with(&p, &r.with_missing(MissingPolicy::Zeros)).unwrap();
         let want = common::oracle(&corpus("vmdk/sparse.vmdk"));
-        assert_same_bytes(&read_all(l.as_ref()), &want, "parent denied");
+        assert_same_bytes(&read_all(z.as_ref()), &want, "parent denied");
     }
 }
 

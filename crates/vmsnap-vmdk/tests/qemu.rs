@@ -148,7 +148,8 @@ fn child_reads_through_parent() {
     let refs = l.external_refs();
     assert_eq!(refs[0].kind, vmsnap_core::RefKind::Parent);
     assert!(common::has(l.as_ref(), "parent", "base.vmdk"));
-    // Under the library default the parent is listed, not opened, and reads are zeros there.
+    // Under the library default the parent is not opened, and reads there fail as
+    // unavailable (they read as zeros before the one rule for unavailable references).
     let (r, n, _) = common::counting(ExternalPolicy::Deny);
     let l = common::open_with(&corpus("vmdk/child.vmdk"), &r).unwrap();
     assert_eq!(n.load(std::sync::atomic::Ordering::SeqCst), 0);
@@ -157,8 +158,9 @@ fn child_reads_through_parent() {
         RefDecision::Denied { .. }
     ));
     let mut a = [1u8; 8];
-    l.read_at(0, &mut a).unwrap();
-    assert_eq!(a, [0; 8]);
+    let e = l.read_at(0, &mut a).unwrap_err();
+    assert_eq!(e.kind(), vmsnap_core::ErrorKind::Unavailable);
+    assert!(e.to_string().contains("parent disk \"base.vmdk\""), "{e}");
     l.read_at(1 << 20, &mut a).unwrap();
     assert_eq!(a, [0x99; 8]);
 }
@@ -168,11 +170,17 @@ fn descriptor_files_need_policy() {
     let r = Resolver::default();
     let l = common::open_with(&corpus("vmdk/flat.vmdk"), &r).unwrap();
     assert_eq!(l.len(), 256 << 10);
+    // The refused extent is unavailable (policy_denied and "unallocated" before the one
+    // rule for unavailable references).
     let e = l.read_at(0, &mut [0u8; 4]).unwrap_err();
-    assert_eq!(e.kind(), vmsnap_core::ErrorKind::PolicyDenied);
+    assert_eq!(e.kind(), vmsnap_core::ErrorKind::Unavailable);
+    assert!(
+        e.to_string().contains("extent file \"flat-flat.vmdk\""),
+        "{e}"
+    );
     assert!(common::has(l.as_ref(), "descriptor", "flat-flat.vmdk"));
     assert_eq!(
         l.extents(0..l.len()).unwrap()[0].kind,
-        ExtentKind::Unallocated
+        ExtentKind::Unavailable
     );
 }

@@ -158,6 +158,15 @@ impl Layer for Vmware {
     }
     fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
         let mut e = self.p.map.extents(range);
+        // Mapped memory that lives in a `.vmem` that was not opened.
+        if matches!(self.p.source, MemorySource::Missing { .. }) {
+            for x in &mut e {
+                if x.kind == vmsnap_core::ExtentKind::Data {
+                    x.kind = vmsnap_core::ExtentKind::Unavailable;
+                    x.lower_offset = None;
+                }
+            }
+        }
         if !self.one_to_one {
             for x in &mut e {
                 x.lower_offset = None;

@@ -6,15 +6,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use vmsnap_core::{
-    Error, ExternalRef, FileLayer, Finding, Layer, LayerExt, OpenCtx, Overlap, RefDecision,
-    RefKind, Result, SegmentMap, SegmentMapBuilder,
+    Error, ExternalRef, FileLayer, Finding, Layer, LayerExt, OpenCtx, RefDecision, RefKind, Result,
+    SegmentMap,
 };
 
 use crate::checkpoint::Checkpoint;
 use crate::compress;
 use crate::cpu::cpu_states;
 use crate::layer::{Entry, MemorySource, Parts, Vmware};
-use crate::memory::{build_map, memory_info, MemoryInfo, Region};
+use crate::memory::{build_map, memory_info, MemoryInfo};
 use crate::memsrc::{InflatedBlock, Unreadable};
 use crate::raw::{magic_name, MAX_DECODED_MEMORY, PAGE_SIZE};
 
@@ -41,18 +41,6 @@ fn sibling(path: Option<&Path>, ext: &str) -> Option<String> {
 }
 
 /// Guest size the regions describe (0 without regions).
-fn regions_size(regions: &[Region]) -> u64 {
-    regions
-        .iter()
-        .filter_map(|r| r.ppn.checked_add(r.pages)?.checked_mul(PAGE_SIZE))
-        .max()
-        .unwrap_or(0)
-}
-
-fn empty_map(size: u64) -> Result<SegmentMap> {
-    SegmentMapBuilder::new(size, Overlap::Reject).build()
-}
-
 fn cfg_text(ck: &Checkpoint, findings: &mut Vec<Finding>) -> Option<String> {
     match ck.text("Snapshot", "cfgFile", vmsnap_core::limits::MAX_TEXT_BYTES)? {
         Ok(t) => Some(t),
@@ -148,7 +136,7 @@ fn open_checkpoint(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Vmware> {
                 },
             )
         }
-        _ => companion_memory(&lower, &info, ctx, &mut findings, &mut refs)?,
+        _ => companion_memory(&lower, &info, cfg.as_deref(), ctx, &mut findings, &mut refs)?,
     };
     Ok(Vmware::from_parts(Parts {
         lower,
@@ -165,28 +153,60 @@ fn open_checkpoint(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Vmware> {
     }))
 }
 
+/// How many bytes of the `.vmem` the regions use (the end of the furthest region in it);
+/// without regions, the guest's `memsize` (MiB) from the configuration text.
+fn vmem_len(info: &MemoryInfo, cfg: Option<&str>) -> u64 {
+    if info.regions.is_empty() {
+        return cfg.and_then(cfg_memsize).unwrap_or(0);
+    }
+    info.regions
+        .iter()
+        .filter_map(|r| r.page_num.checked_add(r.pages)?.checked_mul(PAGE_SIZE))
+        .max()
+        .unwrap_or(0)
+}
+
+/// `memsize = "N"` (MiB) from `.vmx` text, in bytes.
+fn cfg_memsize(cfg: &str) -> Option<u64> {
+    cfg.lines().find_map(|l| {
+        let (k, v) = l.split_once('=')?;
+        if !k.trim().eq_ignore_ascii_case("memsize") {
+            return None;
+        }
+        v.trim()
+            .trim_matches('"')
+            .parse::<u64>()
+            .ok()?
+            .checked_mul(1 << 20)
+            .filter(|&n| n <= vmsnap_core::limits::MAX_VIRTUAL_SIZE)
+    })
+}
+
+/// The memory of a checkpoint whose memory lives in the `.vmem` beside it: the opened
+/// file, or the stand-in for one that was not opened (reads fail unless the resolver
+/// opted into zeros; the regions keep their layout).
 fn companion_memory(
     lower: &Arc<dyn Layer>,
     info: &MemoryInfo,
+    cfg: Option<&str>,
     ctx: &OpenCtx<'_>,
     findings: &mut Vec<Finding>,
     refs: &mut Vec<ExternalRef>,
 ) -> Result<(SegmentMap, Arc<dyn Layer>, MemorySource)> {
-    let Some(name) = sibling(lower.path(), "vmem") else {
-        findings.push(Finding::unsafe_(
-            "companion_file",
-            "memory is not embedded and the checkpoint has no file name to find its .vmem by; memory reads as zeros",
-        ));
-        return Ok((
-            empty_map(regions_size(&info.regions))?,
-            lower.clone(),
-            MemorySource::Missing {
-                name: None,
-                reason: "no file name".into(),
+    let (r, src) = match sibling(lower.path(), "vmem") {
+        Some(name) => ctx.resolver.open(RefKind::Companion, lower.path(), &name),
+        None => (
+            ExternalRef {
+                kind: RefKind::Companion,
+                name: String::new(),
+                decision: RefDecision::Failed {
+                    reason: "the checkpoint has no file name to find its .vmem by".into(),
+                },
             },
-        ));
+            Err(Error::new(vmsnap_core::ErrorKind::NotFound, "no file name")),
+        ),
     };
-    let (r, src) = ctx.resolver.open(RefKind::Companion, lower.path(), &name);
+    let name = r.name.clone();
     refs.push(r.clone());
     match src {
         Ok(src) => {
@@ -200,15 +220,23 @@ fn companion_memory(
             Ok((map, vmem, MemorySource::Vmem { name, path }))
         }
         Err(e) => {
-            findings.push(Finding::unsafe_(
-                "companion_file",
-                format!("guest memory is in {name:?}, which was not opened ({e}); memory reads as zeros"),
-            ));
+            let mut f = r.finding();
+            f.severity = vmsnap_core::Severity::Unsafe;
+            f.message = format!(
+                "guest memory is in {name:?}, which was not opened ({e}); memory is unavailable"
+            );
+            findings.push(f);
+            let len = vmem_len(info, cfg);
+            let stand_in = ctx.resolver.unavailable(&r, "vmware", lower.path(), len);
+            let stand_in: Arc<dyn Layer> =
+                Arc::new(Arc::unwrap_or_clone(stand_in).in_space(vmsnap_core::AddressSpace::File));
+            let map = build_map(&info.regions, 0, len)
+                .map_err(|e| e.in_layer("vmware").during("mapping the missing .vmem"))?;
             Ok((
-                empty_map(regions_size(&info.regions))?,
-                lower.clone(),
+                map,
+                stand_in,
                 MemorySource::Missing {
-                    name: Some(name),
+                    name: (!name.is_empty()).then_some(name),
                     reason: e.to_string(),
                 },
             ))

@@ -29,7 +29,7 @@ pub const MAGICS: [(u32, &str); 6] = [
 
 /// Size of the file header: magic, version word, group count.
 pub const HEADER_SIZE: u64 = 12;
-/// Size of one group descriptor: name[64], tags offset u64, size u64.
+/// Size of one group descriptor: name\[64\], tags offset u64, size u64.
 pub const GROUP_DESC_SIZE: u64 = 80;
 /// Bytes of a group name.
 pub const GROUP_NAME_LEN: usize = 64;

@@ -216,7 +216,7 @@ fn vmsn_and_vmem_give_the_same_layer_from_either_file() {
 }
 
 #[test]
-fn denied_companion_reads_zeros_with_a_finding() {
+fn denied_companion_is_unavailable_with_a_finding() {
     let regs = three_regions();
     let dir = scratch_dir("vmware-deny");
     let (b, mem) = split(0xbed2_bed2, &regs, Some(3), 0, CpuForm::Scalar);
@@ -224,7 +224,21 @@ fn denied_companion_reads_zeros_with_a_finding() {
     mem.write_to(&dir.join("a.vmem")).unwrap();
     let l = open_path(&dir.join("a.vmss"), ExternalPolicy::Deny).unwrap();
     assert_eq!(l.len(), 44 * 4096);
-    assert!(read_all(l.as_ref()).iter().all(|&x| x == 0));
+    // Memory in the refused .vmem is unavailable (it read as zeros before the one rule
+    // for unavailable references); the layout keeps its holes.
+    let e = l.read_at(0, &mut [0u8; 16]).unwrap_err();
+    assert_eq!(e.kind(), vmsnap_core::ErrorKind::Unavailable);
+    assert!(e.to_string().contains("companion file \"a.vmem\""), "{e}");
+    let ext = l.extents(0..l.len()).unwrap();
+    assert!(ext.iter().any(|e| e.kind == ExtentKind::Unavailable));
+    assert!(ext.iter().all(|e| e.kind != ExtentKind::Data));
+    let z = common::open_layer_missing(
+        Arc::new(FileLayer::open(dir.join("a.vmss")).unwrap()),
+        ExternalPolicy::Deny,
+        vmsnap_core::MissingPolicy::Zeros,
+    )
+    .unwrap();
+    assert!(read_all(z.as_ref()).iter().all(|&x| x == 0));
     let f = l.findings();
     assert!(
         f.iter()

@@ -443,8 +443,19 @@ pub fn open_bytes(bytes: Vec<u8>) -> Result<Arc<dyn Layer>> {
 }
 
 pub fn open_path(path: &std::path::Path, policy: ExternalPolicy) -> Result<Arc<dyn Layer>> {
+    open_path_missing(path, policy, vmsnap_core::MissingPolicy::Error)
+}
+
+/// Opens a file through the plugin with `policy`, reading references that were not
+/// opened as `missing` says.
+#[allow(dead_code)]
+pub fn open_path_missing(
+    path: &std::path::Path,
+    policy: ExternalPolicy,
+    missing: vmsnap_core::MissingPolicy,
+) -> Result<Arc<dyn Layer>> {
     let reg = registry();
-    let r = Resolver::new(policy);
+    let r = Resolver::new(policy).with_missing(missing);
     let o = Options::new();
     let ctx = OpenCtx {
         resolver: &r,

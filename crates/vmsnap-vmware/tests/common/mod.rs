@@ -11,13 +11,24 @@ use std::path::Path;
 use std::sync::Arc;
 
 use vmsnap_core::{
-    ExternalPolicy, FileLayer, Layer, MemSource, OpenCtx, Options, Registry, Resolver, Result,
+    ExternalPolicy, FileLayer, Layer, MemSource, MissingPolicy, OpenCtx, Options, Registry,
+    Resolver, Result,
 };
 use vmsnap_vmware::PLUGIN;
 
 /// Opens `lower` through the plugin under `policy`.
 pub fn open_layer(lower: Arc<dyn Layer>, policy: ExternalPolicy) -> Result<Arc<dyn Layer>> {
-    let r = Resolver::new(policy);
+    open_layer_missing(lower, policy, MissingPolicy::Error)
+}
+
+/// Opens `lower` through the plugin under `policy`, reading references that were not
+/// opened as `missing` says.
+pub fn open_layer_missing(
+    lower: Arc<dyn Layer>,
+    policy: ExternalPolicy,
+    missing: MissingPolicy,
+) -> Result<Arc<dyn Layer>> {
+    let r = Resolver::new(policy).with_missing(missing);
     let reg = Registry::empty().with(&PLUGIN)?;
     let o = Options::new();
     let ctx = OpenCtx {
