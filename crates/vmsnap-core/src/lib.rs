@@ -39,8 +39,10 @@ pub mod cpu;
 pub mod error;
 pub mod extent;
 pub mod finding;
+pub mod hex;
 pub mod layer;
 pub mod limits;
+pub mod option;
 pub mod parallel;
 pub mod plugin;
 pub mod policy;
@@ -48,6 +50,7 @@ pub mod registry;
 pub mod runs;
 pub mod segment;
 pub mod source;
+pub mod time;
 
 pub use bitmap::{BitOrder, BitmapCache, SectorBitmap};
 pub use buffer::IoBuffer;
@@ -59,6 +62,7 @@ pub use finding::{Finding, Findings, Severity};
 pub use layer::{
     check_read, AddressSpace, ChildRole, FileLayer, Layer, LayerExt, NamedLayer, SliceLayer,
 };
+pub use option::{check_options, OptionType, PluginOption};
 pub use parallel::parallelism;
 pub use plugin::{OpenCtx, OpenFn, Options, Plugin, PluginKind, Probe, SniffWindow};
 pub use policy::{ExternalPolicy, ExternalRef, MissingPolicy, RefDecision, RefKind, Resolver};

@@ -18,7 +18,7 @@ use crate::source::{FileSource, MmapSource, Source};
 
 /// Which external references may be opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub enum ExternalPolicy {
     /// Open nothing outside the given file (library default).
     #[default]

@@ -347,8 +347,8 @@ impl Layer for VirtualLayer {
         let walk = self.walk(offset);
         Ok(Some(json!({
             "mode": self.mode.name(),
-            "root": self.root,
-            "offset": offset,
+            "root": format!("{:#x}", self.root),
+            "offset": format!("{offset:#x}"),
             "address": format!("{:#x}", address_of_offset(self.mode, offset)),
             "walk": walk,
         })))
