@@ -4,6 +4,7 @@ use serde_json::json;
 use vmsnap::core::{ExtentKind, Result};
 
 use crate::cli::MapArgs;
+use crate::json::envelope;
 use crate::open::{open_for_data, select};
 use crate::output::print_json;
 use crate::Outcome;
@@ -30,7 +31,12 @@ pub fn run(args: &MapArgs) -> Result<Outcome> {
                 v
             })
             .collect();
-        print_json(&json!({"layer": sel.name, "size": sel.layer.len(), "extents": v}))?;
+        print_json(&envelope(json!({
+            "file": args.open.file.display().to_string(),
+            "layer": sel.name,
+            "size": sel.layer.len(),
+            "extents": v,
+        })))?;
     } else {
         println!("layer: {} ({} bytes)", sel.name, sel.layer.len());
         println!(

@@ -74,6 +74,7 @@ pub fn open(args: &OpenArgs, explain: bool) -> Result<Opened> {
 pub fn open_with(args: &OpenArgs, explain: bool, policy: ExternalPolicy) -> Result<Opened> {
     let registry = registry()?;
     let options = options_of(&args.options)?;
+    vmsnap::core::check_options(registry.plugins().iter().copied(), &options)?;
     let resolver = Resolver::new(policy);
     let file: Arc<dyn Layer> = Arc::new(FileLayer::open(&args.file)?);
     let stack = Stacker::new(&registry, &resolver, &options)
