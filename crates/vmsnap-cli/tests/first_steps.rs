@@ -229,3 +229,80 @@ fn vmsnap_date(secs: u64) -> String {
         .unwrap();
     text(&out.stdout).trim().to_string()
 }
+
+/// Runs qemu-img; false when it is absent or fails.
+fn qemu_img(args: &[&str]) -> bool {
+    Command::new("qemu-img")
+        .args(args)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn be64(d: &[u8], at: usize) -> u64 {
+    u64::from_be_bytes(d[at..at + 8].try_into().unwrap())
+}
+
+#[test]
+fn lazy_read_errors_name_the_file_that_failed_even_down_a_backing_chain() {
+    let dir = std::env::temp_dir().join(format!("vmsnap-lazy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let raw = dir.join("text.raw");
+    let words: Vec<u8> = b"alpha beta gamma delta qcow2 cluster "
+        .iter()
+        .copied()
+        .cycle()
+        .take(1 << 20)
+        .collect();
+    std::fs::write(&raw, words).unwrap();
+    let base = dir.join("base.qcow2");
+    let (r, b) = (raw.to_str().unwrap(), base.to_str().unwrap());
+    if !qemu_img(&[
+        "convert",
+        "-c",
+        "-O",
+        "qcow2",
+        "-o",
+        "cluster_size=65536",
+        r,
+        b,
+    ]) {
+        eprintln!("skipped: qemu-img is not installed");
+        return;
+    }
+    // Spoil the deflate stream of the first compressed cluster: found through L1 and L2.
+    let mut d = std::fs::read(&base).unwrap();
+    let l1 = be64(&d, 40) as usize;
+    let l2 = (be64(&d, l1) & 0x00ff_ffff_ffff_fe00) as usize;
+    let entry = be64(&d, l2);
+    assert_eq!(entry >> 62 & 1, 1, "the first cluster is compressed");
+    let data = (entry & ((1 << 54) - 1)) as usize;
+    for b in &mut d[data..data + 64] {
+        *b ^= 0xff;
+    }
+    std::fs::write(&base, d).unwrap();
+    let top = dir.join("top.qcow2");
+    assert!(qemu_img(&[
+        "create",
+        "-q",
+        "-f",
+        "qcow2",
+        "-b",
+        "base.qcow2",
+        "-F",
+        "qcow2",
+        top.to_str().unwrap()
+    ]));
+    for input in [&base, &top] {
+        let out = vmsnap(&["cat", input.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = text(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        // The file named is the base, whichever was opened; its layer and offset too.
+        assert!(
+            err.contains(&format!("base.qcow2: qcow2: at offset {data:#x}: ")),
+            "{err}"
+        );
+        assert!(!err.contains("top.qcow2"), "{err}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
