@@ -21,6 +21,7 @@ mod map;
 mod meta;
 mod open;
 mod output;
+mod provenance;
 mod summary;
 mod translate;
 
