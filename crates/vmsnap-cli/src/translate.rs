@@ -57,8 +57,8 @@ pub fn run(args: &TranslateArgs) -> Result<Outcome> {
 /// modes take addresses below the end of their space.
 fn offset_of(addr: u64, mode: Option<&str>, len: u64) -> Result<u64> {
     let bits = match mode {
-        Some("4-level") => Some(48u32),
-        Some("5-level") => Some(57),
+        Some("level_4") => Some(48u32),
+        Some("level_5") => Some(57),
         _ => None,
     };
     match bits {
@@ -69,7 +69,7 @@ fn offset_of(addr: u64, mode: Option<&str>, len: u64) -> Result<u64> {
                     ErrorKind::InvalidArgument,
                     format!(
                         "{addr:#x} is not a canonical address for {} paging (bits 63..{} must all equal bit {})",
-                        mode.unwrap_or(""),
+                        human_mode(mode.unwrap_or("")),
                         bits - 1,
                         bits - 1
                     ),
@@ -82,9 +82,20 @@ fn offset_of(addr: u64, mode: Option<&str>, len: u64) -> Result<u64> {
             ErrorKind::InvalidArgument,
             format!(
                 "{addr:#x} is past the end of the {} address space ({len:#x})",
-                mode.unwrap_or("virtual")
+                human_mode(mode.unwrap_or("virtual"))
             ),
         )),
+    }
+}
+
+/// `level_4` as people say it: `4-level`.
+fn human_mode(id: &str) -> &str {
+    match id {
+        "bits_32" => "32-bit",
+        "bits_32_pse" => "32-bit+pse",
+        "level_4" => "4-level",
+        "level_5" => "5-level",
+        other => other,
     }
 }
 
@@ -95,7 +106,7 @@ fn hex_field(v: &Value) -> &str {
 fn print_text(addr: u64, layer: &str, walk: &Value) {
     println!(
         "address {addr:#x} (layer {layer}, {} paging, root {})",
-        walk["mode"].as_str().unwrap_or("?"),
+        human_mode(walk["mode"].as_str().unwrap_or("?")),
         hex_field(&walk["root"])
     );
     let w = &walk["walk"];
@@ -143,7 +154,7 @@ mod tests {
 
     #[test]
     fn canonical_addresses_only_in_4_and_5_level_paging() {
-        let l4 = Some("4-level");
+        let l4 = Some("level_4");
         assert_eq!(
             offset_of(0xffff_ffff_8100_0000, l4, 1 << 48).unwrap(),
             0xffff_8100_0000
@@ -154,9 +165,9 @@ mod tests {
         );
         let e = offset_of(0x8000_0000_0000, l4, 1 << 48).unwrap_err();
         assert!(e.to_string().contains("not a canonical address"), "{e}");
-        assert!(offset_of(0x0100_0000_0000_0000, Some("5-level"), 1 << 57).is_err());
+        assert!(offset_of(0x0100_0000_0000_0000, Some("level_5"), 1 << 57).is_err());
         assert_eq!(
-            offset_of(0xff00_0000_0000_0000, Some("5-level"), 1 << 57).unwrap(),
+            offset_of(0xff00_0000_0000_0000, Some("level_5"), 1 << 57).unwrap(),
             0x0100_0000_0000_0000
         );
         assert!(offset_of(1 << 32, Some("pae"), 1 << 32).is_err());
