@@ -50,7 +50,7 @@ def vmsnap(binary, path):
         r = json.loads(out.stdout)
     except json.JSONDecodeError:
         return ("error", None, "error", out.stderr.strip()[:60])
-    failed = ",".join(x["id"] for x in r.get("rules", []) if x["verdict"] == "fail")
+    failed = ",".join(x["rule"] for x in r.get("rules", []) if x["verdict"] == "fail")
     return (r.get("format"), r.get("virtual_size"), r.get("verdict"), failed)
 
 

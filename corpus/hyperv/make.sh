@@ -6,4 +6,4 @@
 # xpress: a selector byte and a stream), from the test encoder. Run from the repository
 # root.
 set -euo pipefail
-cargo run -q -p vmsnap-hyperv --example make_corpus -- corpus/hyperv
+cargo run -q -p vmsnap-hyperv --example make_hyperv_corpus -- corpus/hyperv

@@ -9,4 +9,4 @@
 # Every sample also has Snapshot/cfgFile text and an MKSVMX/imageData PNG.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cargo run -q -p vmsnap-vmware --example make_corpus -- corpus/vmware
+cargo run -q -p vmsnap-vmware --example make_vmware_corpus -- corpus/vmware

@@ -17,6 +17,8 @@
 //!   venv under `target/dissect-venv`, installs dissect.hypervisor from PyPI there, and
 //!   runs the ignored test that compares every value dissect returns (`$DISSECT_PYTHON`,
 //!   when set, is used instead of the venv).
+//! * `man [DIR]` — man pages for `vmsnap` and each command (clap_mangen), into
+//!   `target/man/` by default.
 //! * `compare-oslo` — `vmsnap check` beside OpenStack's format inspector on every corpus
 //!   disk and crafted sample (`tools/compare-oslo.py`; the Python in `$OSLO_PYTHON`, else a
 //!   venv made under `target/oslo-venv` with oslo.utils 10.2 and cryptography).
@@ -29,6 +31,7 @@
 
 mod dissect;
 mod fuzz;
+mod man;
 mod peers;
 
 use std::path::PathBuf;
@@ -53,7 +56,7 @@ pub fn sh(cmd: &mut Command) -> bool {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: cargo xtask <ci | corpus | paging-guests | golden | fuzz [TARGET] [--seconds N] [--replay-only] | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | dissect | compare-oslo>"
+        "usage: cargo xtask <ci | corpus | paging-guests | golden | fuzz [TARGET] [--seconds N] [--replay-only] | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | dissect | man [DIR] | compare-oslo>"
     );
     ExitCode::from(2)
 }
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
             .args(rest)),
         "bench-peers" => peers::run(rest),
         "dissect" => dissect::run(),
+        "man" => man::run(rest),
         "compare-oslo" => {
             sh(Command::new("cargo").args(["build", "--release", "-p", "vmsnap-cli"]))
                 && oslo_python().is_some_and(|py| {

@@ -3,14 +3,19 @@
 //! (and `-` when standard input is one) is inspected as a stream, up to a named length.
 
 use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
 
+use serde_json::{json, Value};
 use vmsnap::core::limits::MAX_STREAM_BYTES;
-use vmsnap::core::{Error, Result};
+use vmsnap::core::{Error, ErrorKind, ExternalPolicy, Layer, Options, Resolver, Result};
 use vmsnap::inspect::{inspect, names, CheckOptions, Inspector, Overall, Report, Verdict};
+use vmsnap::stack::Stacker;
 
 use crate::cli::CheckArgs;
 use crate::input::{open_for_check, Input};
-use crate::output::{parse_size, print_json};
+use crate::json::{envelope, error_object};
+use crate::output::{located, parse_size, print_json};
 use crate::Outcome;
 
 /// Runs `check`.
@@ -35,15 +40,31 @@ pub fn run(args: &CheckArgs) -> Result<Outcome> {
         Some(s) => parse_size(s)?,
         None => MAX_STREAM_BYTES,
     };
+    let mut file_layer: Option<Arc<dyn Layer>> = None;
     let report = match open_for_check(&args.file)? {
-        Input::File(file) => inspect(file, &registry, &opts),
+        Input::File(file) => {
+            file_layer = Some(file.clone());
+            inspect(file, &registry, &opts)
+        }
         Input::Stream(stream) => inspect_stream(stream, max_stream, &registry, &opts)?,
     };
-    print(&name, &report, args.json)?;
-    Ok(match report.verdict {
-        Overall::Safe => Outcome::Ok,
-        Overall::Unsafe => Outcome::Findings,
-        Overall::Error => Outcome::CouldNotInspect,
+    // A refusal judged under a rule is in the rules; only "could not inspect" is an error.
+    let error = report
+        .error
+        .as_ref()
+        .filter(|_| report.verdict == Overall::Error)
+        .map(|msg| structured_error(msg, file_layer, &registry));
+    print(&name, &report, error.as_ref(), args.json)?;
+    Ok(match (report.verdict, error) {
+        (Overall::Safe, _) => Outcome::Ok,
+        (Overall::Unsafe, _) => Outcome::Findings,
+        // The text report's headline already is the error's line.
+        (Overall::Error, _) if !args.json => Outcome::Reported,
+        (Overall::Error, Some(e)) => Outcome::Failed(e),
+        (Overall::Error, None) => Outcome::Failed(Error::new(
+            ErrorKind::Malformed,
+            "could not inspect the image",
+        )),
     })
 }
 
@@ -78,24 +99,74 @@ fn inspect_stream(
     Ok(inspector.finish(registry, opts))
 }
 
-fn print(name: &str, report: &Report, json: bool) -> Result<()> {
-    if json {
-        let mut v = serde_json::to_value(report)
-            .map_err(|e| Error::new(vmsnap::core::ErrorKind::Io, e.to_string()))?;
-        if let Some(o) = v.as_object_mut() {
-            o.insert("file".into(), name.into());
+/// The inspector reports why it could not inspect as text; the error with its kind, layer
+/// and offset is the one opening the image's own format gives, under the same rules as
+/// `inspect` (nothing else opened, one layer).
+fn structured_error(
+    message: &str,
+    file: Option<Arc<dyn Layer>>,
+    registry: &vmsnap::core::Registry,
+) -> Error {
+    if let Some(file) = file {
+        let resolver = Resolver::new(ExternalPolicy::Deny);
+        let options = Options::new();
+        let stack = Stacker::new(registry, &resolver, &options)
+            .max_layers(1)
+            .branches(false)
+            .stack(file);
+        if let Some(e) = stack.error.filter(|e| e.to_string() == message) {
+            return e;
         }
-        return print_json(&v);
     }
-    let verdict = match report.verdict {
-        Overall::Safe => "safe",
-        Overall::Unsafe => "UNSAFE",
-        Overall::Error => "could not inspect",
-    };
-    println!(
-        "{name}: {verdict} ({}, {} bytes)",
-        report.format, report.virtual_size
-    );
+    Error::new(ErrorKind::Malformed, message.to_string())
+}
+
+/// The `check --json` object: the same names as `info` (`rule`, `message`, `layer`,
+/// `error`, `file`).
+fn report_json(name: &str, report: &Report, error: Option<&Error>) -> Value {
+    let rules: Vec<Value> = report
+        .rules
+        .iter()
+        .map(|r| {
+            json!({
+                "rule": r.id,
+                "verdict": r.verdict,
+                "message": r.reason,
+                "layer": r.layer,
+            })
+        })
+        .collect();
+    envelope(json!({
+        "file": name,
+        "format": report.format,
+        "detected": report.detected,
+        "virtual_size": report.virtual_size,
+        "payload_offset": report.payload_offset,
+        "verdict": report.verdict,
+        "rules": rules,
+        "error": error.map(|e| error_object(e, Some(Path::new(name)))),
+    }))
+}
+
+fn print(name: &str, report: &Report, error: Option<&Error>, json: bool) -> Result<()> {
+    if json {
+        return print_json(&report_json(name, report, error));
+    }
+    match report.verdict {
+        Overall::Safe => println!(
+            "{name}: safe ({}, {} bytes)",
+            report.format, report.virtual_size
+        ),
+        Overall::Unsafe => println!(
+            "{name}: UNSAFE ({}, {} bytes)",
+            report.format, report.virtual_size
+        ),
+        // What failed is the headline: the format tried and the error's own line.
+        Overall::Error => match error {
+            Some(e) => println!("{name}: could not inspect: {}", located(e)),
+            None => println!("{name}: could not inspect ({})", report.format),
+        },
+    }
     if let Some(p) = report.payload_offset {
         println!("  payload offset: {p}");
     }
@@ -107,14 +178,6 @@ fn print(name: &str, report: &Report, json: bool) -> Result<()> {
             Verdict::Fail => "FAIL",
         };
         println!("  {v:<5} {}: {}", r.id, r.reason);
-    }
-    // A refusal judged under a rule is already listed above.
-    if let Some(e) = report
-        .error
-        .as_ref()
-        .filter(|_| report.verdict == Overall::Error)
-    {
-        println!("  error: {e}");
     }
     Ok(())
 }

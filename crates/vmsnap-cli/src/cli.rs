@@ -49,6 +49,51 @@ pub enum Command {
     /// Show how a guest-virtual address translates, entry by entry.
     #[command(after_help = EXIT_CODES)]
     Translate(TranslateArgs),
+    /// Print a shell completion script (`vmsnap completions bash > /etc/bash_completion.d/vmsnap`).
+    Completions(CompletionsArgs),
+}
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// qemu-img's `--output=json` (and `--output json`) as `--json`, and `--output=human` as
+/// the default, for every command but `meta`, whose `--output` is a path once `--extract`
+/// is given.
+pub fn qemu_img_spellings(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    let extracting = args
+        .iter()
+        .any(|a| a == "--extract" || a.to_string_lossy().starts_with("--extract="));
+    let is_meta = args
+        .iter()
+        .skip(1)
+        .find(|a| !a.to_string_lossy().starts_with('-'))
+        .is_some_and(|a| a == "meta");
+    if is_meta && extracting {
+        return args;
+    }
+    let mut out = Vec::with_capacity(args.len());
+    let mut it = args.into_iter().peekable();
+    while let Some(a) = it.next() {
+        if a == "--output=json" {
+            out.push("--json".into());
+        } else if a == "--output=human" {
+        } else if a == "--output" && it.peek().is_some_and(|n| n == "json" || n == "human") {
+            if it.next().is_some_and(|n| n == "json") {
+                out.push("--json".into());
+            }
+        } else {
+            out.push(a);
+        }
+    }
+    out
 }
 
 /// Which external references (backing files, extents, parents, companions) may be opened.
@@ -83,7 +128,8 @@ pub struct OpenArgs {
     /// (missing, or refused by --external) do: fail, or read zeros (with a warning).
     #[arg(long, value_enum, default_value_t = Missing::Error)]
     pub missing: Missing,
-    /// A format option, `key=value` (e.g. `qemu.ram-below-4g=2G`); repeatable.
+    /// A format option, `key=value` (e.g. `qemu.ram-below-4g=2G`); repeatable; `vmsnap
+    /// formats` lists every key.
     #[arg(short = 'o', long = "option", value_name = "KEY=VALUE")]
     pub options: Vec<String>,
 }
@@ -94,7 +140,7 @@ pub struct InfoArgs {
     /// Input and policy.
     #[command(flatten)]
     pub open: OpenArgs,
-    /// Print JSON.
+    /// Print JSON (`docs/json.md`; `--output=json` too, as qemu-img spells it).
     #[arg(long)]
     pub json: bool,
     /// Also show every plugin tried on every layer, and why it refused.
@@ -115,7 +161,7 @@ pub struct CheckArgs {
     /// MBR too); repeatable.
     #[arg(long)]
     pub allow: Vec<String>,
-    /// Print JSON.
+    /// Print JSON (`docs/json.md`; `--output=json` too, as qemu-img spells it).
     #[arg(long)]
     pub json: bool,
     /// The format the image claims to be, or a comma-separated list of allowed formats:
@@ -148,7 +194,7 @@ pub struct ConvertArgs {
     /// Which layer.
     #[command(flatten)]
     pub layer: LayerArg,
-    /// Worker threads (at least 2).
+    /// Worker threads (default 0: one per core, and at least 2; `--threads 1` copies on one).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Never show a progress bar.
@@ -185,7 +231,7 @@ pub struct MapArgs {
     /// Which layer.
     #[command(flatten)]
     pub layer: LayerArg,
-    /// Print JSON.
+    /// Print JSON (`docs/json.md`; `--output=json` too, as qemu-img spells it).
     #[arg(long)]
     pub json: bool,
 }
@@ -199,7 +245,7 @@ pub struct MetaArgs {
     /// Which layer (default: every layer).
     #[command(flatten)]
     pub layer: LayerArg,
-    /// Print JSON.
+    /// Print JSON (`docs/json.md`; `--output=json` too, as qemu-img spells it).
     #[arg(long)]
     pub json: bool,
     /// Extract one named item (e.g. `imageData`) instead.
@@ -214,7 +260,7 @@ pub struct MetaArgs {
 /// `formats`.
 #[derive(Debug, Args)]
 pub struct FormatsArgs {
-    /// Print JSON.
+    /// Print JSON (`docs/json.md`; `--output=json` too, as qemu-img spells it).
     #[arg(long)]
     pub json: bool,
 }
@@ -225,12 +271,13 @@ pub struct TranslateArgs {
     /// Input and policy.
     #[command(flatten)]
     pub open: OpenArgs,
-    /// The virtual address (canonical, e.g. 0xffffffff81000000).
+    /// The virtual address: hex (0xffffffff81000000) or decimal; canonical in 4- and
+    /// 5-level paging.
     pub address: String,
     /// Which layer (default: the topmost guest-virtual layer).
     #[command(flatten)]
     pub layer: LayerArg,
-    /// Print JSON.
+    /// Print JSON (`docs/json.md`; `--output=json` too, as qemu-img spells it).
     #[arg(long)]
     pub json: bool,
 }

@@ -1,9 +1,10 @@
-//! `vmsnap formats`: the registered plugins.
+//! `vmsnap formats`: the registered plugins and the `-o` options each declares.
 
 use serde_json::json;
-use vmsnap::core::Result;
+use vmsnap::core::{OptionType, Result};
 
 use crate::cli::FormatsArgs;
+use crate::json::envelope;
 use crate::output::print_json;
 use crate::Outcome;
 
@@ -14,23 +15,49 @@ pub fn run(args: &FormatsArgs) -> Result<Outcome> {
         let v: Vec<_> = reg
             .plugins()
             .iter()
-            .map(|p| json!({"name": p.name, "kind": p.kind.as_str(), "priority": p.priority, "summary": p.summary}))
+            .map(|p| {
+                json!({
+                    "name": p.name,
+                    "plugin_kind": p.kind.as_str(),
+                    "priority": p.priority,
+                    "summary": p.summary,
+                    "options": p.options,
+                })
+            })
             .collect();
-        print_json(&json!(v))?;
-    } else {
-        println!("{:<18} {:<12} {:>8}  summary", "name", "kind", "priority");
+        print_json(&envelope(json!({ "formats": v })))?;
+        return Ok(Outcome::Ok);
+    }
+    println!("{:<18} {:<12} {:>8}  summary", "name", "kind", "priority");
+    println!(
+        "{:<18} {:<12} {:>8}  the base of every stack",
+        "file", "base", "-"
+    );
+    for p in reg.plugins() {
         println!(
-            "{:<18} {:<12} {:>8}  the base of every stack",
-            "file", "base", "-"
+            "{:<18} {:<12} {:>8}  {}",
+            p.name,
+            p.kind.as_str(),
+            p.priority,
+            p.summary
         );
-        for p in reg.plugins() {
-            println!(
-                "{:<18} {:<12} {:>8}  {}",
-                p.name,
-                p.kind.as_str(),
-                p.priority,
-                p.summary
-            );
+    }
+    let with_options: Vec<_> = reg
+        .plugins()
+        .iter()
+        .filter(|p| !p.options.is_empty())
+        .collect();
+    if !with_options.is_empty() {
+        println!();
+        println!("options (-o KEY=VALUE):");
+        for p in with_options {
+            for o in p.options {
+                let ty = match o.ty {
+                    OptionType::Choice(words) => words.join("|"),
+                    t => t.name().to_string(),
+                };
+                println!("  {:<22} {:<20} {}", o.name, ty, o.help);
+            }
         }
     }
     Ok(Outcome::Ok)

@@ -1,28 +1,31 @@
 //! `vmsnap info`: the stack, and per layer what it is.
 
+use std::path::Path;
+
 use serde_json::{json, Value};
 use vmsnap::core::{ExternalPolicy, Result, Severity};
 use vmsnap::stack::Stack;
 
 use crate::cli::InfoArgs;
+use crate::json::{envelope, error_object, snake};
 use crate::open::{open, Opened};
 use crate::output::{human_size, print_json};
 use crate::Outcome;
 
 /// Runs `info`.
 pub fn run(args: &InfoArgs) -> Result<Outcome> {
-    let opened = open(&args.open, args.explain)?;
+    let mut opened = open(&args.open, args.explain)?;
     let report = report(&opened, &args.open.file.display().to_string(), args.explain);
     if args.json {
         print_json(&report)?;
     } else {
-        print_text(&opened.stack, &report);
+        crate::summary::print(&opened, &crate::open::registry()?);
+        println!();
+        print_text(&opened.stack, opened.policy, &report);
     }
-    if let Some(e) = &opened.stack.error {
-        if !args.json {
-            crate::output::print_error(e, false);
-        }
-        return Err(vmsnap::core::Error::new(e.kind(), e.to_string()));
+    // The report holds the error; its one line goes to stderr once, by `main`.
+    if let Some(e) = opened.stack.error.take() {
+        return Ok(Outcome::Failed(e));
     }
     Ok(if opened.stack.any_unsafe() {
         Outcome::Findings
@@ -54,7 +57,7 @@ pub fn report(opened: &Opened, file: &str, explain: bool) -> Value {
                 "index": i,
                 "name": e.name,
                 "plugin": e.plugin.map(|p| p.name),
-                "kind": e.plugin.map(|p| p.kind.as_str()),
+                "plugin_kind": e.plugin.map(|p| p.kind.as_str()),
                 "space": l.space(),
                 "size": l.len(),
                 "parent": e.parent,
@@ -89,14 +92,15 @@ pub fn report(opened: &Opened, file: &str, explain: bool) -> Value {
                    "message": f.message, "offset": f.offset})
         })
         .collect();
-    let mut out = json!({
+    let input = Path::new(file);
+    let mut out = envelope(json!({
         "file": file,
-        "external_policy": opened.policy.as_str(),
+        "external_policy": snake(opened.policy.as_str()),
         "stack": stack.entries.iter().map(|e| e.name.clone()).collect::<Vec<_>>(),
         "layers": layers,
         "findings": findings,
-        "error": stack.error.as_ref().map(|e| json!({"kind": e.kind().as_str(), "message": e.to_string()})),
-    });
+        "error": stack.error.as_ref().map(|e| error_object(e, Some(input))),
+    }));
     if explain {
         if let Some(obj) = out.as_object_mut() {
             obj.insert("attempts".into(), json!(stack.attempts));
@@ -105,8 +109,7 @@ pub fn report(opened: &Opened, file: &str, explain: bool) -> Value {
     out
 }
 
-fn print_text(stack: &Stack, report: &Value) {
-    println!("file: {}", report["file"].as_str().unwrap_or(""));
+fn print_text(stack: &Stack, policy: ExternalPolicy, report: &Value) {
     let chain: Vec<&str> = {
         let mut v = Vec::new();
         let mut idx = Some(stack.main_top());
@@ -176,13 +179,13 @@ fn print_text(stack: &Stack, report: &Value) {
             println!("  on [{on}] {plugin}: {outcome}{reason}");
         }
     }
-    let policy = report["external_policy"].as_str().unwrap_or("");
-    let note = match policy {
-        p if p == ExternalPolicy::SameDir.as_str() => {
-            "only files in the input's directory may be opened"
-        }
-        p if p == ExternalPolicy::Any.as_str() => "any local file may be opened",
-        _ => "no other file may be opened",
+    let (policy, note) = match policy {
+        ExternalPolicy::SameDir => (
+            policy.as_str(),
+            "only files in the input's directory may be opened",
+        ),
+        ExternalPolicy::Any => (policy.as_str(), "any local file may be opened"),
+        _ => (policy.as_str(), "no other file may be opened"),
     };
     println!("external references: --external={policy} ({note})");
 }

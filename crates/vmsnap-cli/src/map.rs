@@ -1,11 +1,16 @@
-//! `vmsnap map`: a layer's extents.
+//! `vmsnap map`: a layer's extents, and for a disk with a backing chain which file holds
+//! each one (depth, as `qemu-img map`) and whether it is stored compressed.
 
-use serde_json::json;
-use vmsnap::core::{ExtentKind, Result};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use vmsnap::core::{ExtentKind, RefDecision, Result};
 
 use crate::cli::MapArgs;
+use crate::json::envelope;
 use crate::open::{open_for_data, select};
 use crate::output::print_json;
+use crate::provenance::{annotate, chain_files, origins, Origin};
 use crate::Outcome;
 
 /// Runs `map`.
@@ -14,10 +19,49 @@ pub fn run(args: &MapArgs) -> Result<Outcome> {
     let sel = select(&opened.stack, &args.layer)?;
     let extents = sel.layer.extents(0..sel.layer.len())?;
     let zeros = opened.resolver.missing() == vmsnap::core::MissingPolicy::Zeros;
-    if args.json {
-        let v: Vec<_> = extents
+    // The input's own disk: the layer stacked on the file.
+    let is_input_disk = opened
+        .stack
+        .entries
+        .iter()
+        .any(|e| e.parent == Some(0) && e.via.is_none() && Arc::ptr_eq(&e.layer, &sel.layer));
+    let registry = crate::open::registry()?;
+    let chain = chain_files(&opened);
+    let origins: Option<Vec<Origin>> = if is_input_disk {
+        origins(&opened, &registry, sel.layer.len())
+    } else {
+        None
+    };
+    // Without a chain, the input holds every stored extent when nothing else was opened.
+    let alone = !opened
+        .resolver
+        .log()
+        .iter()
+        .any(|r| matches!(r.decision, RefDecision::Opened { .. }));
+    let pieces: Vec<_> = match &origins {
+        Some(o) => annotate(&extents, o),
+        None => extents
             .iter()
             .map(|e| {
+                let stored = matches!(e.kind, ExtentKind::Data | ExtentKind::Zero);
+                let origin = (alone && stored).then(|| Origin {
+                    range: e.offset..e.end(),
+                    depth: Some(0),
+                    compressed: false,
+                    offset: e.lower_offset,
+                });
+                (*e, origin)
+            })
+            .collect(),
+    };
+    let file_of = |o: &Option<Origin>| -> Option<String> {
+        let d = o.as_ref()?.depth?;
+        chain.get(d).map(|p| p.display().to_string())
+    };
+    if args.json {
+        let v: Vec<_> = pieces
+            .iter()
+            .map(|(e, o)| {
                 let mut v = json!({
                     "start": e.offset, "length": e.len,
                     "data": e.kind == ExtentKind::Data,
@@ -28,33 +72,61 @@ pub fn run(args: &MapArgs) -> Result<Outcome> {
                         _ => true,
                     },
                     "kind": e.kind,
-                    "offset": e.lower_offset,
+                    // In the file that holds it (qemu-img's offset), else in the layer below.
+                    "offset": o.as_ref().filter(|o| o.depth.is_some()).map_or(e.lower_offset, |o| o.offset),
+                    "depth": o.as_ref().and_then(|o| o.depth),
+                    "file": file_of(o),
+                    "compressed": o.as_ref().is_some_and(|o| o.compressed),
                 });
-                if let (Some(a), Some(o)) = (sel.layer.extent_attributes(e), v.as_object_mut()) {
-                    o.insert("attributes".into(), a);
+                if let (Some(a), Some(obj)) = (sel.layer.extent_attributes(e), v.as_object_mut()) {
+                    obj.insert("attributes".into(), a);
                 }
                 v
             })
             .collect();
-        print_json(&json!({"layer": sel.name, "size": sel.layer.len(), "extents": v}))?;
+        print_json(&envelope(json!({
+            "file": args.open.file.display().to_string(),
+            "layer": sel.name,
+            "size": sel.layer.len(),
+            "extents": Value::Array(v),
+        })))?;
     } else {
         println!("layer: {} ({} bytes)", sel.name, sel.layer.len());
         println!(
-            "{:<18} {:<18} {:<12} {:<18}",
-            "Offset", "Length", "Kind", "Mapped to"
+            "{:<18} {:<18} {:<18} {:<18} {:>5}  File",
+            "Offset", "Length", "Kind", "Mapped to", "Depth"
         );
-        for e in &extents {
-            let kind = match e.kind {
+        for (e, o) in &pieces {
+            let mut kind = match e.kind {
                 ExtentKind::Data => "data",
                 ExtentKind::Zero => "zero",
                 ExtentKind::Unallocated => "unallocated",
                 ExtentKind::Unavailable => "unavailable",
-            };
-            let to = e
-                .lower_offset
+            }
+            .to_string();
+            if o.as_ref().is_some_and(|o| o.compressed) {
+                kind.push_str(", compressed");
+            }
+            let to = o
+                .as_ref()
+                .filter(|o| o.depth.is_some())
+                .map_or(e.lower_offset, |o| o.offset)
                 .map(|o| format!("{o:#x}"))
                 .unwrap_or_default();
-            println!("{:<#18x} {:<#18x} {:<12} {:<18}", e.offset, e.len, kind, to);
+            let depth = o
+                .as_ref()
+                .and_then(|o| o.depth)
+                .map(|d| d.to_string())
+                .unwrap_or_default();
+            println!(
+                "{:<#18x} {:<#18x} {:<18} {:<18} {:>5}  {}",
+                e.offset,
+                e.len,
+                kind,
+                to,
+                depth,
+                file_of(o).unwrap_or_default()
+            );
         }
     }
     Ok(Outcome::Ok)

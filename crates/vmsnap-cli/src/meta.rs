@@ -7,6 +7,7 @@ use vmsnap::core::sink::{Output, OutputOptions};
 use vmsnap::core::{Error, ErrorKind, Result};
 
 use crate::cli::MetaArgs;
+use crate::json::{envelope, error_object};
 use crate::open::{open, Opened};
 use crate::output::print_json;
 use crate::Outcome;
@@ -59,25 +60,31 @@ pub fn run(args: &MetaArgs) -> Result<Outcome> {
     let trees: Vec<Value> = match &args.layer.layer {
         Some(spec) => {
             let s = stack.select(spec)?;
-            vec![json!({"layer": s.name, "meta": s.layer.meta()})]
+            vec![json!({"name": s.name, "meta": s.layer.meta()})]
         }
         None => stack
             .entries
             .iter()
-            .map(|e| json!({"layer": e.name, "meta": e.layer.meta()}))
+            .map(|e| json!({"name": e.name, "meta": e.layer.meta()}))
             .collect(),
     };
     if json {
-        print_json(&json!(trees))?;
+        print_json(&envelope(json!({
+            "file": args.open.file.display().to_string(),
+            "layers": trees,
+            "error": stack.error.as_ref().map(|e| error_object(e, Some(&args.open.file))),
+        })))?;
     } else {
         for t in &trees {
-            println!("== {} ==", t["layer"].as_str().unwrap_or(""));
+            println!("== {} ==", t["name"].as_str().unwrap_or(""));
             let s = serde_json::to_string_pretty(&t["meta"]).unwrap_or_default();
             println!("{s}");
         }
     }
-    if let Some(e) = &stack.error {
-        return Err(Error::new(e.kind(), e.to_string()));
+    // The JSON holds the error; its one line goes to stderr, by `main`.
+    let mut opened = opened;
+    if let Some(e) = opened.stack.error.take() {
+        return Ok(Outcome::Failed(e));
     }
     Ok(Outcome::Ok)
 }

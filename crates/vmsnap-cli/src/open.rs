@@ -80,6 +80,7 @@ pub fn open(args: &OpenArgs, explain: bool) -> Result<Opened> {
 pub fn open_with(args: &OpenArgs, explain: bool, policy: ExternalPolicy) -> Result<Opened> {
     let registry = registry()?;
     let options = options_of(&args.options)?;
+    vmsnap::core::check_options(registry.plugins().iter().copied(), &options)?;
     let resolver = Resolver::new(policy).with_missing(match args.missing {
         Missing::Error => MissingPolicy::Error,
         Missing::Zeros => MissingPolicy::Zeros,

@@ -121,7 +121,7 @@ fn failing(v: &serde_json::Value) -> Vec<String> {
         .unwrap()
         .iter()
         .filter(|r| r["verdict"] == "fail")
-        .map(|r| r["id"].as_str().unwrap().to_string())
+        .map(|r| r["rule"].as_str().unwrap().to_string())
         .collect();
     f.sort();
     f.dedup();
@@ -188,8 +188,8 @@ fn luks_headers_report_the_payload_offset_qemu_img_reports() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["id"] == "luks_version")
-        .unwrap()["reason"]
+        .find(|r| r["rule"] == "luks_version")
+        .unwrap()["message"]
         .clone();
     assert_eq!(reason, "LUKS version 2 is not supported"); // oslo.utils 10.2's words
 }

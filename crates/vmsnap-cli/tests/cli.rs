@@ -45,7 +45,7 @@ fn info_json_describes_a_raw_file() {
     assert_eq!(v["stack"], serde_json::json!(["file"]));
     assert_eq!(v["layers"][0]["size"], 1 << 20);
     assert_eq!(v["layers"][0]["space"], "file");
-    assert_eq!(v["external_policy"], "same-dir");
+    assert_eq!(v["external_policy"], "same_dir");
     assert_eq!(v["findings"], serde_json::json!([]));
 }
 
@@ -64,7 +64,7 @@ fn explain_lists_every_plugin_refusal() {
     let attempts = v["attempts"].as_array().unwrap();
     let plugins = json(&vmsnap(&["formats", "--json"]));
     // Every registered plugin was asked on the file and said why not.
-    assert_eq!(attempts.len(), plugins.as_array().unwrap().len());
+    assert_eq!(attempts.len(), plugins["formats"].as_array().unwrap().len());
     for a in attempts {
         assert_eq!(a["outcome"], "refused", "{a}");
         assert!(!a["reason"].as_str().unwrap().is_empty());
@@ -127,10 +127,10 @@ fn map_json_reports_the_holes_of_a_sparse_file() {
 #[test]
 fn meta_and_formats_print_json() {
     let v = json(&vmsnap(&["meta", "--json", s(&sample())]));
-    assert_eq!(v[0]["layer"], "file");
-    assert_eq!(v[0]["meta"]["size"], 1 << 20);
+    assert_eq!(v["layers"][0]["name"], "file");
+    assert_eq!(v["layers"][0]["meta"]["size"], 1 << 20);
     let f = json(&vmsnap(&["formats", "--json"]));
-    let names: Vec<&str> = f
+    let names: Vec<&str> = f["formats"]
         .as_array()
         .unwrap()
         .iter()
@@ -159,7 +159,7 @@ fn check_calls_a_raw_file_safe() {
         .as_array()
         .unwrap()
         .iter()
-        .any(|r| r["id"] == "format_mismatch" && r["verdict"] == "fail"));
+        .any(|r| r["rule"] == "format_mismatch" && r["verdict"] == "fail"));
 }
 
 #[test]

@@ -252,7 +252,7 @@ fn character_devices_are_streams_and_an_endless_one_ends_at_the_limit() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let v = json(&out);
     assert_eq!(v["verdict"], "error");
-    let err = v["error"].as_str().unwrap();
+    let err = v["error"]["message"].as_str().unwrap();
     assert!(err.contains("stream longer than 8388608"), "{err}");
 }
 

@@ -54,14 +54,14 @@ fn guid(i: u32) -> String {
 #[test]
 fn meta_json_prints_the_whole_hyperv_key_tree() {
     let v = meta_json("corpus/hyperv/config.vmcx");
-    let layers: Vec<&str> = v
+    let layers: Vec<&str> = v["layers"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|l| l["layer"].as_str().unwrap())
+        .map(|l| l["name"].as_str().unwrap())
         .collect();
     assert_eq!(layers, ["file", "hyperv-vmcx"]);
-    let m = &v[1]["meta"];
+    let m = &v["layers"][1]["meta"];
     assert_eq!(m["format"], "hyperv-vmcx");
     let s = &m["structure"];
     assert_eq!(s["keys"], 53);

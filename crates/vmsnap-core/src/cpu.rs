@@ -2,11 +2,17 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeStruct};
+use serde::{Serialize, Serializer};
+
+use crate::hex::hex;
 
 /// One virtual CPU's registers. The paging registers are what the x86 translation layer
 /// needs; the rest is shown to analysts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+///
+/// Serialized with every register as a `"0x…"` string (JSON numbers lose 64-bit values
+/// above 2^53 in jq and JavaScript), the same for every format.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CpuState {
     /// vCPU index as the snapshot numbers it.
     pub index: u32,
@@ -22,4 +28,54 @@ pub struct CpuState {
     pub efer: u64,
     /// Every other register by name (rip, rsp, rflags, fs_base …).
     pub regs: BTreeMap<String, u64>,
+}
+
+/// The register map, serialized as hex strings.
+struct HexRegs<'a>(&'a BTreeMap<String, u64>);
+
+impl Serialize for HexRegs<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            m.serialize_entry(k, &hex(*v))?;
+        }
+        m.end()
+    }
+}
+
+impl Serialize for CpuState {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("CpuState", 7)?;
+        st.serialize_field("index", &self.index)?;
+        st.serialize_field("arch", self.arch)?;
+        st.serialize_field("cr0", &hex(self.cr0))?;
+        st.serialize_field("cr3", &hex(self.cr3))?;
+        st.serialize_field("cr4", &hex(self.cr4))?;
+        st.serialize_field("efer", &hex(self.efer))?;
+        st.serialize_field("regs", &HexRegs(&self.regs))?;
+        st.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registers_serialize_as_hex_strings() {
+        let mut regs = BTreeMap::new();
+        regs.insert("gdtr_base".to_string(), 0xffff_f802_1234_5000);
+        let c = CpuState {
+            index: 1,
+            arch: "x86_64",
+            cr3: 0x1ab000,
+            regs,
+            ..CpuState::default()
+        };
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v["index"], 1);
+        assert_eq!(v["cr3"], "0x1ab000");
+        assert_eq!(v["efer"], "0x0");
+        assert_eq!(v["regs"]["gdtr_base"], "0xfffff80212345000");
+    }
 }

@@ -261,6 +261,9 @@ pub trait ResultExt<T> {
     fn at(self, offset: u64) -> Result<T>;
     /// Sets the operation on the error, if not yet set.
     fn during(self, op: &'static str) -> Result<T>;
+    /// Sets the file on the error, if not yet set and there is one (a layer's
+    /// [`crate::Layer::path`]), so lazy-read errors name the file they are about.
+    fn in_file_of(self, path: Option<&Path>) -> Result<T>;
 }
 
 impl<T> ResultExt<T> for Result<T> {
@@ -272,6 +275,12 @@ impl<T> ResultExt<T> for Result<T> {
     }
     fn during(self, op: &'static str) -> Result<T> {
         self.map_err(|e| e.during(op))
+    }
+    fn in_file_of(self, path: Option<&Path>) -> Result<T> {
+        self.map_err(|e| match path {
+            Some(p) => e.in_file(p),
+            None => e,
+        })
     }
 }
 

@@ -42,8 +42,10 @@ pub mod cpu;
 pub mod error;
 pub mod extent;
 pub mod finding;
+pub mod hex;
 pub mod layer;
 pub mod limits;
+pub mod option;
 pub mod parallel;
 pub mod plugin;
 pub mod policy;
@@ -53,6 +55,7 @@ pub mod segment;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod sink;
 pub mod source;
+pub mod time;
 pub mod unavailable;
 
 pub use bitmap::{BitOrder, BitmapCache, SectorBitmap};
@@ -65,6 +68,7 @@ pub use finding::{Finding, Findings, Severity};
 pub use layer::{
     check_read, AddressSpace, ChildRole, FileLayer, Layer, LayerExt, NamedLayer, SliceLayer,
 };
+pub use option::{check_options, OptionType, PluginOption};
 pub use parallel::parallelism;
 pub use plugin::{OpenCtx, OpenFn, Options, Plugin, PluginKind, Probe, SniffWindow};
 pub use policy::{ExternalPolicy, ExternalRef, MissingPolicy, RefDecision, RefKind, Resolver};

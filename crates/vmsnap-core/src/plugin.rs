@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::cpu::CpuState;
 use crate::error::Result;
 use crate::layer::{AddressSpace, Layer};
+use crate::option::PluginOption;
 use crate::policy::Resolver;
 use crate::registry::Registry;
 
@@ -149,6 +150,9 @@ pub struct Plugin {
     pub priority: u16,
     /// One line for `vmsnap formats`.
     pub summary: &'static str,
+    /// The `-o` options `open` reads (`vmsnap formats` lists them; a front end refuses any
+    /// other key with [`crate::check_options`]).
+    pub options: &'static [PluginOption],
     /// Pure, bounded recognition of the format.
     pub probe: fn(&SniffWindow<'_>) -> Probe,
     /// Opens the format on `lower`.

@@ -19,7 +19,7 @@ use crate::unavailable::UnavailableRef;
 
 /// Which external references may be opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "snake_case")]
 pub enum ExternalPolicy {
     /// Open nothing outside the given file (library default).
     #[default]

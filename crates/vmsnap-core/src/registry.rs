@@ -181,6 +181,7 @@ mod tests {
         kind: PluginKind::Disk,
         priority: 20,
         summary: "",
+        options: &[],
         probe: yes,
         open: open_same,
     };
@@ -189,6 +190,7 @@ mod tests {
         kind: PluginKind::Disk,
         priority: 10,
         summary: "",
+        options: &[],
         probe: yes,
         open: open_same,
     };
@@ -197,6 +199,7 @@ mod tests {
         kind: PluginKind::Memory,
         priority: 10,
         summary: "",
+        options: &[],
         probe: yes,
         open: open_same,
     };
@@ -205,6 +208,7 @@ mod tests {
         kind: PluginKind::Memory,
         priority: 1,
         summary: "",
+        options: &[],
         probe: yes,
         open: open_same,
     };

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
+use vmsnap_core::hex::hex;
 use vmsnap_core::{Bytes, CpuState, Result};
 
 use crate::header::Endian;
@@ -153,12 +154,13 @@ impl QemuCpu {
         for (name, (sel, limit, flags, base)) in SEGMENTS.iter().zip(self.segments) {
             segs.insert(
                 (*name).to_string(),
-                json!({"selector": sel, "limit": limit, "flags": flags, "base": base}),
+                json!({"selector": hex(u64::from(sel)), "limit": hex(u64::from(limit)),
+                       "flags": hex(u64::from(flags)), "base": hex(base)}),
             );
         }
         let mut gprs = serde_json::Map::new();
         for (name, v) in GPRS.iter().zip(self.gprs) {
-            gprs.insert((*name).to_string(), json!(v));
+            gprs.insert((*name).to_string(), json!(hex(v)));
         }
         json!({
             "index": self.index,
@@ -166,11 +168,12 @@ impl QemuCpu {
             "size": self.size,
             "registers": gprs,
             "segments": segs,
-            "cr0": self.cr[0], "cr1": self.cr[1], "cr2": self.cr[2], "cr3": self.cr[3], "cr4": self.cr[4],
-            "kernel_gs_base": self.kernel_gs_base,
+            "cr0": hex(self.cr[0]), "cr1": hex(self.cr[1]), "cr2": hex(self.cr[2]),
+            "cr3": hex(self.cr[3]), "cr4": hex(self.cr[4]),
+            "kernel_gs_base": self.kernel_gs_base.map(hex),
             "efer": Value::Null,
             "efer_note": "EFER is not recorded in QEMU's note",
-            "efer_inferred": self.inferred_efer(machine),
+            "efer_inferred": hex(self.inferred_efer(machine)),
         })
     }
 }

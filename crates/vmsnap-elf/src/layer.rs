@@ -385,7 +385,9 @@ impl Layer for ElfCore {
             "notes_listed": self.notes.len().min(MAX_LISTED_NOTES),
             "qemu_cpus": self.qemu_cpus.iter().map(|c| c.to_json(m)).collect::<Vec<_>>(),
             "prstatus": self.prstatus.iter().map(|p| json!({
-                "pid": p.pid, "layout": p.layout, "registers": p.regs,
+                "pid": p.pid, "layout": p.layout,
+                "registers": p.regs.iter().map(|(k, v)| (k.clone(), json!(vmsnap_core::hex::hex(*v))))
+                    .collect::<serde_json::Map<_, _>>(),
             })).collect::<Vec<_>>(),
             "vmcoreinfo": self.vmcoreinfo,
             "virtual_mapping": self.virtual_mapping.as_str(),

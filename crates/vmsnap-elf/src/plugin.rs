@@ -14,6 +14,7 @@ pub const PLUGIN: Plugin = Plugin {
     kind: PluginKind::Memory,
     priority: 30,
     summary: "ELF core dumps (QEMU dump-guest-memory, virsh dump, kdump vmcore) as guest-physical memory; recognises kdump-compressed dumps",
+    options: &[],
     probe,
     open,
 };

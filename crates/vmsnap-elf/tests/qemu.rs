@@ -127,9 +127,9 @@ fn qemu_core_describe_notes_and_cpu_state() {
     assert_eq!(notes[1]["name"], "QEMU");
     assert_eq!(notes[1]["desc_size"], 440);
     assert_eq!(d["prstatus"][0]["layout"], "i386");
-    assert_eq!(d["prstatus"][0]["registers"]["eip"], 0xfff0);
-    assert_eq!(d["prstatus"][0]["registers"]["cs"], 0xf000);
-    assert_eq!(d["prstatus"][0]["registers"]["edx"], 0x60fb1);
+    assert_eq!(d["prstatus"][0]["registers"]["eip"], "0xfff0");
+    assert_eq!(d["prstatus"][0]["registers"]["cs"], "0xf000");
+    assert_eq!(d["prstatus"][0]["registers"]["edx"], "0x60fb1");
     assert_eq!(d["qemu_cpus"][0]["version"], 1);
     assert_eq!(d["qemu_cpus"][0]["efer"], serde_json::Value::Null);
     assert_eq!(d["virtual_mapping"], "identity");

@@ -70,6 +70,7 @@ pub const PLUGIN: Plugin = Plugin {
     kind: PluginKind::Container,
     priority: 15,
     summary: "Hyper-V storage container (.vmcx/.vmrs/.vsv): verified lossless key tree, VM summary",
+    options: &[],
     probe: probe_container,
     open: open_container,
 };
@@ -80,6 +81,7 @@ pub const RAM_PLUGIN: Plugin = Plugin {
     kind: PluginKind::Memory,
     priority: 30,
     summary: "Hyper-V saved-state guest RAM (RamMemoryBlock/RamBlock keys, raw and XPRESS pages)",
+    options: &[],
     probe: probe_ram,
     open: open_ram,
 };

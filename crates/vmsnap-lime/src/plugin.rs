@@ -13,6 +13,7 @@ pub const PLUGIN: Plugin = Plugin {
     kind: PluginKind::Memory,
     priority: 30,
     summary: "LiME (Linux Memory Extractor) dumps as guest-physical memory",
+    options: &[],
     probe,
     open,
 };

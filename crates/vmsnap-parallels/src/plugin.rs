@@ -13,6 +13,7 @@ pub const PLUGIN: Plugin = Plugin {
     kind: PluginKind::Disk,
     priority: 20,
     summary: "Parallels disk image (WithoutFreeSpace / WithouFreSpacExt), dirty bitmaps listed",
+    options: &[],
     probe,
     open,
 };

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use serde_json::{json, Value};
 use vmsnap_core::{
     check_read, AddressSpace, ChildRole, Error, ErrorKind, Extent, ExternalRef, Finding, Layer,
-    NamedLayer, OpenCtx, Result,
+    NamedLayer, OpenCtx, Result, ResultExt,
 };
 
 use crate::image::{DataFile, Image};
@@ -152,6 +152,7 @@ impl Layer for Qcow2 {
         self.image
             .read(&self.l1, offset, buf)
             .map_err(|e| e.in_layer("qcow2"))
+            .in_file_of(self.path())
     }
     fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
         let end = range.end.min(self.len());
@@ -329,6 +330,7 @@ impl Layer for SnapshotLayer {
         self.image
             .read(&l1, self.base + offset, buf)
             .map_err(|e| e.in_layer(self.layer_name()))
+            .in_file_of(self.path())
     }
     fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
         let end = range.end.min(self.len);

@@ -16,6 +16,9 @@ use crate::limits::*;
 use crate::raw;
 use crate::snapshot::{self, Snapshot};
 
+/// The option that sizes the L2 table cache, in bytes.
+pub const OPT_L2_CACHE_SIZE: &str = "qcow2.l2-cache-size";
+
 /// Everything `open` found, before it is wrapped into layers.
 #[derive(Debug)]
 pub struct Opened {
@@ -354,10 +357,15 @@ pub fn open(file: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Opened> {
         backing = Some(b.layer);
     }
 
-    let cache = ctx
-        .options
-        .get("qcow2.l2-cache-size")
-        .and_then(|v| v.parse::<u64>().ok());
+    let cache = match ctx.options.get(OPT_L2_CACHE_SIZE) {
+        Some(v) => Some(vmsnap_core::option::parse_size(v).ok_or_else(|| {
+            Error::new(
+                ErrorKind::InvalidArgument,
+                format!("{OPT_L2_CACHE_SIZE}={v:?}: expected a size (4096, 1M)"),
+            )
+        })?),
+        None => None,
+    };
     let image = Arc::new(Image::new(file, h, data, backing, cache));
     Ok(Opened {
         image,

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use vmsnap_core::{Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
+use vmsnap_core::{
+    Layer, OpenCtx, OptionType, Plugin, PluginKind, PluginOption, Probe, Result, SniffWindow,
+};
 
 use crate::layer::Qcow2;
 use crate::raw;
@@ -13,6 +15,11 @@ pub const PLUGIN: Plugin = Plugin {
     kind: PluginKind::Disk,
     priority: 20,
     summary: "QEMU qcow2 v2/v3: snapshots, VM state, backing chains",
+    options: &[PluginOption {
+        name: crate::open::OPT_L2_CACHE_SIZE,
+        ty: OptionType::Size,
+        help: "bytes of L2 tables kept in memory per image (default 32M)",
+    }],
     probe,
     open,
 };

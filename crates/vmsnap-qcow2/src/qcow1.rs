@@ -33,6 +33,7 @@ pub const PLUGIN: Plugin = Plugin {
     kind: PluginKind::Disk,
     priority: 20,
     summary: "QEMU qcow version 1 (read-only; compressed clusters, backing file)",
+    options: &[],
     probe,
     open,
 };

@@ -50,6 +50,7 @@ impl Snapshot {
         json!({
             "id": self.id,
             "name": self.name,
+            "date": vmsnap_core::time::iso8601_utc(u64::from(self.date_sec)),
             "date_sec": self.date_sec,
             "date_nsec": self.date_nsec,
             "vm_clock_nsec": self.vm_clock_nsec,

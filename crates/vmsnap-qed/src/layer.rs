@@ -183,7 +183,11 @@ impl Layer for Qed {
     }
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        // Errors of a lazy read name this file and layer unless a deeper one (a backing
+        // file) already did.
         self.read_runs(offset, buf)
+            .in_layer("qed")
+            .in_file_of(self.path())
     }
 
     fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {

@@ -13,6 +13,7 @@ pub const PLUGIN: Plugin = Plugin {
     kind: PluginKind::Disk,
     priority: 20,
     summary: "QEMU Enhanced Disk (QED) image, backing file through the policy",
+    options: &[],
     probe,
     open,
 };

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use vmsnap_core::{Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
+use vmsnap_core::{
+    Layer, OpenCtx, OptionType, Plugin, PluginKind, PluginOption, Probe, Result, SniffWindow,
+};
 
 use crate::layer::QemuMemory;
 use crate::libvirt::LibvirtSave;
@@ -53,12 +55,20 @@ fn open_libvirt(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Arc<dyn Laye
     Ok(Arc::new(LibvirtSave::open(lower, ctx)?))
 }
 
+/// The options every QEMU stream plugin reads.
+const OPTIONS: &[PluginOption] = &[PluginOption {
+    name: crate::layer::OPT_RAM_BELOW_4G,
+    ty: OptionType::Size,
+    help: "RAM placed below 4 GiB (default: the machine type's rule, as QEMU's -m splits it)",
+}];
+
 /// QEMU migration / savevm stream (QEVM v3) as guest-physical memory.
 pub const PLUGIN: Plugin = Plugin {
     name: "qemu",
     kind: PluginKind::Memory,
     priority: 30,
     summary: "QEMU migration / savevm stream (QEVM v3) as guest-physical memory",
+    options: OPTIONS,
     probe: probe_qemu,
     open: open_qemu,
 };
@@ -69,6 +79,7 @@ pub const MAPPED_RAM_PLUGIN: Plugin = Plugin {
     kind: PluginKind::Memory,
     priority: 30,
     summary: "QEMU mapped-ram migration file (fixed page offsets + dirty bitmap)",
+    options: OPTIONS,
     probe: probe_mapped,
     open: open_mapped,
 };
@@ -79,6 +90,7 @@ pub const LIBVIRT_PLUGIN: Plugin = Plugin {
     kind: PluginKind::Container,
     priority: 15,
     summary: "libvirt save image (LibvirtQemudSave header + domain XML + QEMU stream)",
+    options: OPTIONS,
     probe: probe_libvirt,
     open: open_libvirt,
 };

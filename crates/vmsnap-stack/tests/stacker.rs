@@ -78,6 +78,7 @@ const fn plugin(
         kind: PluginKind::Disk,
         priority,
         summary: "test",
+        options: &[],
         probe,
         open,
     }

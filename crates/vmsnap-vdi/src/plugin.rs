@@ -13,6 +13,7 @@ pub const PLUGIN: Plugin = Plugin {
     kind: PluginKind::Disk,
     priority: 20,
     summary: "VirtualBox VDI disk image (static, dynamic; differencing parents listed)",
+    options: &[],
     probe,
     open,
 };

@@ -443,7 +443,7 @@ impl Layer for Vhd {
             "creator_app": f.creator(),
             "creator_version": format!("{}.{}", f.creator_version >> 16, f.creator_version & 0xffff),
             "creator_os": String::from_utf8_lossy(&f.creator_os),
-            "timestamp": u64::from(f.timestamp) + 946_684_800,
+            "timestamp": vmsnap_core::time::iso8601_utc(u64::from(f.timestamp) + 946_684_800),
             "unique_id": uuid_text(&f.uuid),
             "saved_state": f.saved_state != 0,
             "disk_type": f.disk_type,
@@ -459,7 +459,7 @@ impl Layer for Vhd {
                     "parent".into(),
                     json!({
                         "unique_id": uuid_text(&s.header.parent_uuid),
-                        "timestamp": u64::from(s.header.parent_timestamp) + 946_684_800,
+                        "timestamp": vmsnap_core::time::iso8601_utc(u64::from(s.header.parent_timestamp) + 946_684_800),
                         "name": s.header.parent_name,
                         "locators": s.header.locators.iter().map(|l| json!({
                             "platform": String::from_utf8_lossy(&l.code),

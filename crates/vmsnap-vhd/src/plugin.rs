@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use vmsnap_core::{Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
+use vmsnap_core::{
+    Layer, OpenCtx, OptionType, Plugin, PluginKind, PluginOption, Probe, Result, SniffWindow,
+};
 
 use crate::layer::Vhd;
 use crate::raw::FOOTER_COOKIE;
@@ -37,6 +39,11 @@ pub const PLUGIN: Plugin = Plugin {
     kind: PluginKind::Disk,
     priority: 20,
     summary: "VHD / Virtual PC disk image (fixed, dynamic, differencing)",
+    options: &[PluginOption {
+        name: crate::layer::OPT_FORCE_SIZE,
+        ty: OptionType::Choice(&["chs", "current_size"]),
+        help: "which footer field gives the virtual size (default: qemu-img 10's rule by creator)",
+    }],
     probe,
     open,
 };

@@ -26,6 +26,7 @@ pub const PLUGIN: Plugin = Plugin {
     kind: PluginKind::Disk,
     priority: 20,
     summary: "VHDX / Hyper-V disk image (fixed, dynamic, differencing; log replayed in memory)",
+    options: &[],
     probe,
     open,
 };

@@ -13,6 +13,7 @@ pub const PLUGIN: Plugin = Plugin {
     kind: PluginKind::Disk,
     priority: 20,
     summary: "VMware VMDK: monolithicSparse, streamOptimized, flat/split descriptors, COWD, seSparse, parent chains",
+    options: &[],
     probe,
     open,
 };

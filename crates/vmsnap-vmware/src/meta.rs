@@ -39,7 +39,8 @@ fn tag_json(ck: &Checkpoint, t: &Tag) -> Json {
             o.insert("kind".into(), json!("inline"));
             o.insert("size".into(), json!(b.len()));
             if let (Some(n), 1 | 2 | 4 | 8) = (t.number(), b.len()) {
-                o.insert("value".into(), json!(n));
+                // Tag values can be 64-bit registers: hex, as every register (docs/json.md).
+                o.insert("value".into(), json!(format!("{n:#x}")));
             }
             o.insert("hex".into(), json!(hex(b)));
             if b.len() > 8 {

@@ -13,6 +13,7 @@ pub const PLUGIN: Plugin = Plugin {
     kind: PluginKind::Memory,
     priority: 30,
     summary: "VMware suspend/snapshot state (.vmss, .vmsn) and .vmem guest memory",
+    options: &[],
     probe,
     open,
 };

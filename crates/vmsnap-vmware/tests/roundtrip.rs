@@ -467,7 +467,7 @@ fn screenshot_and_tags_extract_and_meta_is_lossless() {
     }
     let mks = &groups[3]["tags"];
     assert_eq!(mks[0]["name"], "imageWidth");
-    assert_eq!(mks[0]["value"], 4);
+    assert_eq!(mks[0]["value"], "0x4");
     assert_eq!(mks[2]["kind"], "block");
     assert_eq!(mks[2]["padsize"], 11);
     assert_eq!(mks[2]["nbytes"], 98);

@@ -346,9 +346,9 @@ impl Layer for VirtualLayer {
     fn translate(&self, offset: u64) -> Result<Option<serde_json::Value>> {
         let walk = self.walk(offset);
         Ok(Some(json!({
-            "mode": self.mode.name(),
-            "root": self.root,
-            "offset": offset,
+            "mode": self.mode.id(),
+            "root": format!("{:#x}", self.root),
+            "offset": format!("{offset:#x}"),
             "address": format!("{:#x}", address_of_offset(self.mode, offset)),
             "walk": walk,
         })))
@@ -359,7 +359,7 @@ impl Layer for VirtualLayer {
     fn describe(&self) -> serde_json::Value {
         json!({
             "format": "x86",
-            "mode": self.mode.name(),
+            "mode": self.mode.id(),
             "root": format!("{:#x}", self.root),
             "root_from": self.root_source,
             "cpu": self.cpu,

@@ -92,6 +92,17 @@ impl Mode {
         }
     }
 
+    /// The name as JSON spells enum values (snake_case, `docs/json.md`): `level_4`.
+    pub fn id(self) -> &'static str {
+        match self {
+            Mode::Bits32 { pse: false } => "bits_32",
+            Mode::Bits32 { pse: true } => "bits_32_pse",
+            Mode::Pae => "pae",
+            Mode::Level4 => "level_4",
+            Mode::Level5 => "level_5",
+        }
+    }
+
     /// The page-table root from CR3 (bits the mode ignores cleared).
     pub fn root_of(self, cr3: u64) -> u64 {
         match self {

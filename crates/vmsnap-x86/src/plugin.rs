@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use vmsnap_core::{
-    AddressSpace, ChildRole, Error, ErrorKind, Layer, NamedLayer, OpenCtx, Plugin, PluginKind,
-    Probe, Result, SniffWindow,
+    AddressSpace, ChildRole, Error, ErrorKind, Layer, NamedLayer, OpenCtx, OptionType, Plugin,
+    PluginKind, PluginOption, Probe, Result, SniffWindow,
 };
 
 use crate::layer::VirtualLayer;
@@ -17,6 +17,11 @@ pub const PLUGIN: Plugin = Plugin {
     kind: PluginKind::Translation,
     priority: 50,
     summary: "x86 paging (32-bit, PAE, 4- and 5-level) from the CPU state a snapshot recorded",
+    options: &[PluginOption {
+        name: "x86.cr3",
+        ty: OptionType::Address,
+        help: "page-table root to walk instead of the first paging vCPU's CR3",
+    }],
     probe,
     open,
 };

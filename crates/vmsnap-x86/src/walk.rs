@@ -90,8 +90,10 @@ pub struct Step {
     /// Index in its table.
     pub index: u64,
     /// Physical address of the entry.
+    #[serde(serialize_with = "vmsnap_core::hex::serialize")]
     pub entry_address: u64,
     /// Its value.
+    #[serde(serialize_with = "vmsnap_core::hex::serialize")]
     pub value: u64,
 }
 
@@ -102,8 +104,10 @@ pub enum Walk {
     /// The address is mapped.
     Mapped {
         /// Physical address of the byte.
+        #[serde(serialize_with = "vmsnap_core::hex::serialize")]
         physical: u64,
         /// Physical address of the page.
+        #[serde(serialize_with = "vmsnap_core::hex::serialize")]
         page_base: u64,
         /// Page size in bytes.
         page_size: u64,

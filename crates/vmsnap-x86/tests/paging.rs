@@ -369,9 +369,9 @@ fn the_plugin_stacks_on_cpu_state_and_offers_other_roots() {
     assert_eq!(x.main().mode(), Mode::Level4);
     let names: Vec<String> = x.children().into_iter().map(|c| c.name).collect();
     assert_eq!(names, ["root:0x7000"]);
-    assert_eq!(x.describe()["mode"], "4-level");
+    assert_eq!(x.describe()["mode"], "level_4");
     let t = x.translate(0x40_1000).unwrap().unwrap();
-    assert_eq!(t["walk"]["physical"], 0x10_1000);
+    assert_eq!(t["walk"]["physical"], "0x101000");
     // A root given by hand wins.
     o.set("x86.cr3", "0x7000");
     let ctx = OpenCtx {

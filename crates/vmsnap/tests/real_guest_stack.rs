@@ -84,7 +84,7 @@ fn snapshots_stack_down_to_virtual_memory_byte_exact() {
             assert_eq!(chain(&s), ["file", format, "x86"], "{what}");
             let top = s.entries[s.main_top()].layer.clone();
             let d = top.describe();
-            assert_eq!(d["mode"], mode.name(), "{what}");
+            assert_eq!(d["mode"], mode.id(), "{what}");
             assert_eq!(d["root"], root.as_str(), "{what}");
             // The stream records EFER; the ELF core does not, and NXE is inferred with PAE.
             assert_eq!(d["nx_enabled"], nxe, "{what}");

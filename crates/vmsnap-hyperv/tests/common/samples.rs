@@ -1,5 +1,5 @@
 //! The committed corpus samples, built deterministically (corpus/hyperv/make.sh runs the
-//! `make_corpus` example, and a test checks the committed bytes are these).
+//! `make_hyperv_corpus` example, and a test checks the committed bytes are these).
 #![allow(
     dead_code,
     clippy::unwrap_used,

@@ -1,5 +1,5 @@
 //! Writes the VMware corpus samples (`corpus/vmware/`) with the test builder:
-//! `cargo run -p vmsnap-vmware --example make_corpus -- corpus/vmware`.
+//! `cargo run -p vmsnap-vmware --example make_vmware_corpus -- corpus/vmware`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
