@@ -645,16 +645,13 @@ impl Layer for Vmdk {
             let mut pieces = Vec::new();
             match &p.body {
                 Body::Flat { base, .. } => {
-                    pieces.push((rel, n, ExtentKind::Data, Some(base.saturating_add(rel))))
+                    pieces.push(Extent::data(pos, n, Some(base.saturating_add(rel))))
                 }
-                Body::Zero => pieces.push((rel, n, ExtentKind::Zero, None)),
-                Body::Missing { .. } => pieces.push((rel, n, ExtentKind::Unallocated, None)),
-                Body::Sparse(s) => s.extents(rel..rel + n, &mut pieces)?,
+                Body::Zero => pieces.push(Extent::of(ExtentKind::Zero, pos, n)),
+                Body::Missing { .. } => pieces.push(Extent::of(ExtentKind::Unallocated, pos, n)),
+                Body::Sparse(s) => s.extents(rel..rel + n, p.start, &mut pieces)?,
             }
-            for (i, e) in crate::sparse::to_extents(p.start, pieces)
-                .into_iter()
-                .enumerate()
-            {
+            for (i, e) in pieces.into_iter().enumerate() {
                 // Lower offsets of different extent files must not run together.
                 if i == 0 && idx != last_piece && e.lower_offset.is_some() {
                     out.push(e);
