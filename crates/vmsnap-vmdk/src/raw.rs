@@ -58,6 +58,8 @@ pub const MAX_EXTENTS: usize = 4096;
 /// Highest KDMV version.
 pub const MAX_VERSION: u32 = 3;
 
+/// Bytes of the grain directory read at a time.
+pub const GD_READ_PIECE: u64 = 1024 * 1024;
 /// Grain tables kept in the cache, per extent.
 pub const GT_CACHE_TABLES: usize = 4096;
 /// Bytes of grain tables kept in the cache, per extent (tables are held as 8-byte

@@ -54,6 +54,10 @@ pub enum Loc {
 /// The grain table a walk over grains is in (see [`SparseExtent::run`]).
 #[derive(Debug, Default)]
 pub struct GrainCursor {
+    /// A walk over the extents: tables it reads are not put in the cache (the cursor
+    /// holds the one in use), so that mapping a disk of many extent files does not fill
+    /// every extent's cache.
+    walk: bool,
     gd_index: Option<u64>,
     table: Option<(Arc<[u64]>, u64)>,
 }
@@ -117,22 +121,35 @@ impl SparseExtent {
         let capacity = sectors_to_bytes(capacity_sectors, "VMDK extent capacity (sectors)")?;
         let grain = grain_sectors * SECTOR;
         let gd_bytes = gd_entries * entry_size;
-        let raw = file
-            .read_vec(
+        if gd_offset
+            .checked_add(gd_bytes)
+            .is_none_or(|e| e > file.len())
+        {
+            return Err(Error::truncated(
                 gd_offset,
-                gd_bytes,
-                MAX_GD_ENTRIES * 8,
-                "VMDK grain directory",
+                format!("grain directory of {gd_bytes} bytes runs past the end of the file"),
             )
-            .map_err(|e| e.during("reading the grain directory"))?;
-        let b = Bytes::new(&raw, gd_offset);
-        let mut gd = Vec::with_capacity(raw.len() / entry_size as usize);
-        for i in 0..gd_entries as usize {
-            gd.push(if entry_size == 8 {
-                b.u64_le(i * 8)?
-            } else {
-                u64::from(b.u32_le(i * 4)?)
-            });
+            .during("reading the grain directory"));
+        }
+        // Read in pieces straight into the entries: the directory is held once, not its
+        // bytes and its entries side by side (62 MiB for a 62 TiB seSparse extent).
+        let mut gd = Vec::with_capacity(gd_entries as usize);
+        let mut at = gd_offset;
+        let end = gd_offset + gd_bytes;
+        while at < end {
+            let n = (end - at).min(GD_READ_PIECE);
+            let raw = file
+                .read_vec(at, n, GD_READ_PIECE, "VMDK grain directory")
+                .map_err(|e| e.during("reading the grain directory"))?;
+            let b = Bytes::new(&raw, at);
+            for i in 0..(raw.len() / entry_size as usize) {
+                gd.push(if entry_size == 8 {
+                    b.u64_le(i * 8)?
+                } else {
+                    u64::from(b.u32_le(i * 4)?)
+                });
+            }
+            at += n;
         }
         let threads = vmsnap_core::parallelism().min(4);
         Ok(SparseExtent {
@@ -380,7 +397,7 @@ impl SparseExtent {
         }
     }
 
-    fn gt(&self, gd_index: u64, off: u64) -> Result<Arc<[u64]>> {
+    fn gt(&self, gd_index: u64, off: u64, keep: bool) -> Result<Arc<[u64]>> {
         if let Some(t) = self.gt_cache.lock().ok().and_then(|c| c.get(gd_index)) {
             return Ok(t);
         }
@@ -403,8 +420,10 @@ impl SparseExtent {
                 .map(|c| u64::from(u32::from_le_bytes(c.try_into().unwrap_or_default())))
                 .collect()
         };
-        if let Ok(mut c) = self.gt_cache.lock() {
-            c.insert(gd_index, t.clone(), t.len() as u64 * 8);
+        if keep {
+            if let Ok(mut c) = self.gt_cache.lock() {
+                c.insert(gd_index, t.clone(), t.len() as u64 * 8);
+            }
         }
         Ok(t)
     }
@@ -419,7 +438,7 @@ impl SparseExtent {
     ) -> Result<Option<(&'c [u64], u64)>> {
         if cur.gd_index != Some(gd_index) {
             cur.table = match self.gt_offset(gd_index)? {
-                Some(off) => Some((self.gt(gd_index, off)?, off)),
+                Some(off) => Some((self.gt(gd_index, off, !cur.walk)?, off)),
                 None => None,
             };
             cur.gd_index = Some(gd_index);
@@ -718,7 +737,10 @@ impl SparseExtent {
     /// `start` (the extent's offset in the disk), run by run: with file offsets for plain
     /// grains, coalesced while walking so that the list follows the runs, not the grains.
     pub fn extents(&self, range: Range<u64>, start: u64, out: &mut Vec<Extent>) -> Result<()> {
-        let mut cur = GrainCursor::default();
+        let mut cur = GrainCursor {
+            walk: true,
+            ..GrainCursor::default()
+        };
         let mut pos = range.start;
         while pos < range.end {
             let (loc, n) = self.run(pos, range.end - pos, &mut cur)?;
