@@ -48,6 +48,7 @@ pub mod registry;
 pub mod runs;
 pub mod segment;
 pub mod source;
+pub mod table;
 
 pub use bitmap::{BitOrder, BitmapCache, SectorBitmap};
 pub use buffer::IoBuffer;
@@ -66,6 +67,7 @@ pub use registry::{Registry, Sniff};
 pub use runs::{backing_extents, block_run, read_backing, Run, RunKind, RunMap, RunSources};
 pub use segment::{Decoder, Overlap, Segment, SegmentKind, SegmentMap, SegmentMapBuilder};
 pub use source::{FileSource, MemSource, MmapSource, Source};
+pub use table::read_table;
 
 #[doc(hidden)]
 pub mod __private {

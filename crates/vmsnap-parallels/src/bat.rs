@@ -6,9 +6,6 @@ use vmsnap_core::{Error, Finding, Layer, Result};
 use crate::header::Header;
 use crate::raw::HEADER_LEN;
 
-/// Bytes of the BAT read at a time.
-const BAT_READ_PIECE: u64 = 1024 * 1024;
-
 /// The checked BAT.
 #[derive(Debug, Clone)]
 pub struct Bat {
@@ -22,32 +19,16 @@ impl Bat {
     /// Reads and checks the BAT: every allocated entry must start inside the file and
     /// after the header and BAT.
     pub fn load(lower: &dyn Layer, h: &Header, findings: &mut Vec<Finding>) -> Result<Bat> {
-        let bytes = 4 * u64::from(h.bat_entries);
-        if bytes > vmsnap_core::limits::MAX_TABLE_BYTES {
-            return Err(Error::limit(
-                "Parallels BAT",
-                bytes,
-                vmsnap_core::limits::MAX_TABLE_BYTES,
-            ));
-        }
-        // Read in pieces straight into the entries, so that the BAT is held once (not its
-        // bytes and its entries side by side: 128 MiB for a 16 TiB disk).
-        let mut entries: Vec<u32> = Vec::with_capacity(h.bat_entries as usize);
-        let mut piece = vec![0u8; BAT_READ_PIECE.min(bytes) as usize];
-        let mut at = HEADER_LEN as u64;
-        let end = HEADER_LEN as u64 + bytes;
-        while at < end {
-            let n = (end - at).min(piece.len() as u64) as usize;
-            let buf = piece.get_mut(..n).unwrap_or_default();
-            lower
-                .read_at(at, buf)
-                .map_err(|e| e.during("reading the Parallels BAT"))?;
-            entries.extend(
-                buf.chunks_exact(4)
-                    .map(|c| <[u8; 4]>::try_from(c).map_or(0, u32::from_le_bytes)),
-            );
-            at += n as u64;
-        }
+        // Held once, not as bytes and entries side by side (128 MiB for a 16 TiB disk).
+        let entries: Vec<u32> = vmsnap_core::read_table(
+            lower,
+            HEADER_LEN as u64,
+            u64::from(h.bat_entries),
+            vmsnap_core::limits::MAX_TABLE_BYTES,
+            "Parallels BAT",
+            u32::from_le_bytes,
+        )
+        .map_err(|e| e.during("reading the Parallels BAT"))?;
         let bat = Bat {
             entries,
             unit: h.bat_unit(),
