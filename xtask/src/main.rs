@@ -13,6 +13,10 @@
 //! * `bench [ARGS…]` — the criterion benches.
 //! * `bench-peers [--size-mib N] [--runs N] [--formats a,b]` — vmsnap against qemu-img on a
 //!   realistic image per format; prints MiB/s and ratios.
+//! * `bench-scale [--no-build] [--only SUBSTRING] [--no-write]` — time and peak RSS of
+//!   `info`, `map`, `check` and `convert` to `/dev/null` beside qemu-img's, on every format
+//!   at its largest virtual size, empty and with a few writes; writes the table into
+//!   `docs/performance.md`.
 //! * `dissect` — the Hyper-V corpus against dissect.hypervisor (Fox-IT's parser): makes a
 //!   venv under `target/dissect-venv`, installs dissect.hypervisor from PyPI there, and
 //!   runs the ignored test that compares every value dissect returns (`$DISSECT_PYTHON`,
@@ -33,6 +37,7 @@ mod dissect;
 mod fuzz;
 mod man;
 mod peers;
+mod scale;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -56,7 +61,7 @@ pub fn sh(cmd: &mut Command) -> bool {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: cargo xtask <ci | corpus | paging-guests | golden | fuzz [TARGET] [--seconds N] [--replay-only] | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | dissect | man [DIR] | compare-oslo>"
+        "usage: cargo xtask <ci | corpus | paging-guests | golden | fuzz [TARGET] [--seconds N] [--replay-only] | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | bench-scale [--no-build] [--only S] [--no-write] | dissect | man [DIR] | compare-oslo>"
     );
     ExitCode::from(2)
 }
@@ -79,6 +84,7 @@ fn main() -> ExitCode {
             .args(["bench", "-p", "vmsnap-benches"])
             .args(rest)),
         "bench-peers" => peers::run(rest),
+        "bench-scale" => scale::run(rest),
         "dissect" => dissect::run(),
         "man" => man::run(rest),
         "compare-oslo" => {

@@ -55,6 +55,7 @@ pub mod segment;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod sink;
 pub mod source;
+pub mod table;
 pub mod time;
 pub mod unavailable;
 
@@ -76,6 +77,7 @@ pub use registry::{Registry, Sniff};
 pub use runs::{backing_extents, block_run, read_backing, Run, RunKind, RunMap, RunSources};
 pub use segment::{Decoder, Overlap, Segment, SegmentKind, SegmentMap, SegmentMapBuilder};
 pub use source::{FileSource, InputKind, MemSource, MmapSource, Source};
+pub use table::read_table;
 pub use unavailable::{none_opened, UnavailableLayer, UnavailableRef};
 
 #[doc(hidden)]

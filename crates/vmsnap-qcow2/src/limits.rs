@@ -8,6 +8,9 @@ pub const MAX_CLUSTER_BITS: u32 = 21;
 pub const MIN_CLUSTER_BITS_EXTL2: u32 = 14;
 /// Largest active or snapshot L1 table (`QCOW_MAX_L1_SIZE`).
 pub const MAX_L1_BYTES: u64 = 32 * 1024 * 1024;
+/// Largest qcow (version 1) L1 table, which is loaded whole: QEMU allows `INT_MAX` bytes;
+/// this is the core table limit (64 TiB with the default 4 KiB clusters, 512-entry L2).
+pub const MAX_QCOW1_L1_BYTES: u64 = vmsnap_core::limits::MAX_TABLE_BYTES;
 /// Largest refcount table (`QCOW_MAX_REFTABLE_SIZE`).
 pub const MAX_REFTABLE_BYTES: u64 = 8 * 1024 * 1024;
 /// Largest refcount_order (64-bit refcounts).

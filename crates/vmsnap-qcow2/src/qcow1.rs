@@ -16,7 +16,7 @@ use vmsnap_core::{
 
 use crate::compress;
 use crate::header::QcowV1;
-use crate::limits::{MAX_BACKING_NAME, MAX_HOST_OFFSET, MAX_L1_BYTES};
+use crate::limits::{MAX_BACKING_NAME, MAX_HOST_OFFSET, MAX_QCOW1_L1_BYTES};
 use crate::raw;
 
 /// Header length of qcow v1.
@@ -75,6 +75,34 @@ impl std::fmt::Debug for Qcow1 {
     }
 }
 
+/// The L2 table a walk over clusters is in.
+#[derive(Default)]
+struct L2Cursor {
+    l1_index: Option<u64>,
+    table: Vec<u64>,
+}
+
+/// Reads a table of big-endian u64 entries (`bytes` long, already checked against a named
+/// limit and the file) in pieces, holding only the entries.
+fn read_be_table(file: &dyn Layer, offset: u64, bytes: u64) -> Result<Vec<u64>> {
+    const PIECE: u64 = 1024 * 1024;
+    let mut out = Vec::with_capacity(usize::try_from(bytes / 8).unwrap_or(0));
+    let mut piece = vec![0u8; PIECE.min(bytes) as usize];
+    let mut at = offset;
+    let end = offset.saturating_add(bytes);
+    while at < end {
+        let n = (end - at).min(PIECE) as usize;
+        let buf = piece.get_mut(..n).unwrap_or_default();
+        file.read_at(at, buf)?;
+        out.extend(
+            buf.chunks_exact(8)
+                .map(|c| u64::from_be_bytes(c.try_into().unwrap_or([0; 8]))),
+        );
+        at += n as u64;
+    }
+    Ok(out)
+}
+
 /// Where one cluster's data is.
 enum Cluster {
     Unallocated,
@@ -122,8 +150,15 @@ impl Qcow1 {
         let l1_entries = header.size.div_ceil(1u64 << shift);
         let l1_bytes = l1_entries
             .checked_mul(8)
-            .filter(|&n| n <= MAX_L1_BYTES)
-            .ok_or_else(|| Error::limit("qcow L1 table bytes", l1_entries, MAX_L1_BYTES / 8))?;
+            .filter(|&n| n <= MAX_QCOW1_L1_BYTES)
+            .ok_or_else(|| {
+                Error::limit(
+                    "qcow L1 table bytes",
+                    l1_entries.saturating_mul(8),
+                    MAX_QCOW1_L1_BYTES,
+                )
+                .at(40)
+            })?;
         if l1_offset
             .checked_add(l1_bytes)
             .is_none_or(|end| end > file_len)
@@ -133,12 +168,8 @@ impl Qcow1 {
                 format!("L1 table at {l1_offset:#x} ({l1_bytes} bytes) is outside the file"),
             ));
         }
-        let raw_l1 = file.read_vec(l1_offset, l1_bytes, MAX_L1_BYTES, "qcow L1 table")?;
-        let l1 = raw_l1
-            .chunks_exact(8)
-            .map(|c| u64::from_be_bytes(c.try_into().unwrap_or([0; 8])))
-            .collect();
-
+        let l1 = read_be_table(file.as_ref(), l1_offset, l1_bytes)
+            .map_err(|e| e.during("reading the qcow L1 table"))?;
         let mut refs = Vec::new();
         let mut findings = Vec::new();
         let mut backing = None;
@@ -184,27 +215,57 @@ impl Qcow1 {
         1 << self.header.cluster_bits
     }
 
-    /// Where virtual cluster `index` is stored.
-    fn cluster(&self, index: u64) -> Result<Cluster> {
-        let l2_bits = u32::from(self.header.l2_bits);
-        let l1_index = index >> l2_bits;
-        let l2_offset = usize::try_from(l1_index)
+    /// Bytes of guest disk one L1 entry covers.
+    fn l1_span(&self) -> u64 {
+        1 << (u32::from(self.header.cluster_bits) + u32::from(self.header.l2_bits))
+    }
+
+    /// The L2 table offset of L1 entry `l1_index` (0: the whole span is unallocated).
+    fn l1_entry(&self, l1_index: u64) -> u64 {
+        usize::try_from(l1_index)
             .ok()
             .and_then(|i| self.l1.get(i))
             .copied()
-            .unwrap_or(0);
+            .unwrap_or(0)
+    }
+
+    /// Where virtual cluster `index` is stored; `l2` keeps the last L2 table read whole,
+    /// so that a walk reads each table once.
+    fn cluster(&self, index: u64, l2: &mut L2Cursor) -> Result<Cluster> {
+        let l2_bits = u32::from(self.header.l2_bits);
+        let l1_index = index >> l2_bits;
+        let l2_offset = self.l1_entry(l1_index);
         if l2_offset == 0 {
             return Ok(Cluster::Unallocated);
         }
+        let slot = index & ((1 << l2_bits) - 1);
+        let table_bytes = 8u64 << l2_bits;
         let at = l2_offset
-            .checked_add((index & ((1 << l2_bits) - 1)) * 8)
+            .checked_add(slot * 8)
             .filter(|&a| a <= MAX_HOST_OFFSET)
             .ok_or_else(|| Error::malformed(self.l1_offset, "L2 table offset overflows"))?;
-        let entry = u64::from_be_bytes(
-            self.file
-                .read_array::<8>(at)
-                .map_err(|e| e.during("reading an L2 entry"))?,
-        );
+        if l2.l1_index != Some(l1_index) {
+            // A table that ends past the file is read entry by entry (below), so that only
+            // the entries that are really missing fail.
+            l2.table = if l2_offset
+                .checked_add(table_bytes)
+                .is_some_and(|e| e <= self.file.len())
+            {
+                read_be_table(self.file.as_ref(), l2_offset, table_bytes)
+                    .map_err(|e| e.during("reading an L2 table"))?
+            } else {
+                Vec::new()
+            };
+            l2.l1_index = Some(l1_index);
+        }
+        let entry = match usize::try_from(slot).ok().and_then(|i| l2.table.get(i)) {
+            Some(&e) => e,
+            None => u64::from_be_bytes(
+                self.file
+                    .read_array::<8>(at)
+                    .map_err(|e| e.during("reading an L2 entry"))?,
+            ),
+        };
         if entry == 0 {
             return Ok(Cluster::Unallocated);
         }
@@ -238,14 +299,20 @@ impl Layer for Qcow1 {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         check_read(self, offset, buf.len())?;
         let cs = self.cluster_size();
+        let span = self.l1_span();
         let mut scratch = Vec::new();
+        let mut l2 = L2Cursor::default();
         let mut pos = offset;
         let mut rest = buf;
         while !rest.is_empty() {
             let within = pos % cs;
-            let n = ((cs - within) as usize).min(rest.len());
+            let mut n = ((cs - within) as usize).min(rest.len());
+            if self.l1_entry(pos / span) == 0 {
+                // The whole L1 span is unallocated: one step.
+                n = usize::try_from(span - pos % span).map_or(rest.len(), |s| s.min(rest.len()));
+            }
             let (now, later) = rest.split_at_mut(n);
-            match self.cluster(pos / cs)? {
+            match self.cluster(pos / cs, &mut l2)? {
                 Cluster::Unallocated => self.read_unallocated(pos, now)?,
                 Cluster::Plain(host) => self.file.read_at(host + within, now)?,
                 Cluster::Compressed { offset, len } => {
@@ -269,11 +336,17 @@ impl Layer for Qcow1 {
     fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
         let end = range.end.min(self.len());
         let cs = self.cluster_size();
+        let span = self.l1_span();
         let mut out = Vec::new();
+        let mut l2 = L2Cursor::default();
         let mut pos = range.start;
         while pos < end {
-            let n = (cs - pos % cs).min(end - pos);
-            match self.cluster(pos / cs)? {
+            let mut n = (cs - pos % cs).min(end - pos);
+            if self.l1_entry(pos / span) == 0 {
+                // The whole L1 span is unallocated: one step, not one per cluster.
+                n = (span - pos % span).min(end - pos);
+            }
+            match self.cluster(pos / cs, &mut l2)? {
                 Cluster::Unallocated => {
                     backing_extents(&mut out, self.backing.as_deref(), pos..pos + n)?
                 }

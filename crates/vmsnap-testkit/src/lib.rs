@@ -16,6 +16,7 @@ use vmsnap_core::{Layer, LayerExt};
 pub mod elf;
 pub mod image;
 pub mod loopdev;
+pub mod rusage;
 
 /// The workspace root (where `Cargo.toml` with `[workspace]` is).
 pub fn workspace_root() -> PathBuf {

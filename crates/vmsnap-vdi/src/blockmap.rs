@@ -1,7 +1,7 @@
 //! The VDI block map: one u32 per block, loaded whole at open and checked entry by entry,
 //! so the read path never meets an entry it has not validated.
 
-use vmsnap_core::{Error, Finding, Layer, LayerExt, Result};
+use vmsnap_core::{Error, Finding, Layer, Result};
 
 use crate::header::Header;
 use crate::raw::{BMAP_DISCARDED, BMAP_UNALLOCATED};
@@ -35,18 +35,15 @@ impl BlockMap {
     /// a block below `blocks_in_image` whose data starts inside the file.
     pub fn load(lower: &dyn Layer, header: &Header, findings: &mut Vec<Finding>) -> Result<Self> {
         let n = u64::from(header.blocks_in_image);
-        let raw = lower
-            .read_vec(
-                u64::from(header.offset_bmap),
-                n * 4,
-                vmsnap_core::limits::MAX_TABLE_BYTES,
-                "VDI block map",
-            )
-            .map_err(|e| e.during("reading the VDI block map"))?;
-        let entries: Vec<u32> = raw
-            .chunks_exact(4)
-            .map(|c| <[u8; 4]>::try_from(c).map_or(BMAP_UNALLOCATED, u32::from_le_bytes))
-            .collect();
+        let entries: Vec<u32> = vmsnap_core::read_table(
+            lower,
+            u64::from(header.offset_bmap),
+            n,
+            vmsnap_core::limits::MAX_TABLE_BYTES,
+            "VDI block map",
+            u32::from_le_bytes,
+        )
+        .map_err(|e| e.during("reading the VDI block map"))?;
         let file_len = lower.len();
         let mut map = BlockMap {
             entries,

@@ -290,23 +290,15 @@ impl Vhd {
         }
         let needed = self.size.div_ceil(block_size);
         let bat_bytes = needed * 4;
-        let bat_raw = self
-            .lower
-            .read_vec(
-                hdr.table_offset,
-                bat_bytes,
-                vmsnap_core::limits::MAX_TABLE_BYTES,
-                "BAT",
-            )
-            .during("reading the BAT")?;
-        let bat: Vec<u32> = bat_raw
-            .chunks_exact(4)
-            .map(|c| {
-                c.try_into()
-                    .map(u32::from_be_bytes)
-                    .unwrap_or(BAT_UNALLOCATED)
-            })
-            .collect();
+        let bat: Vec<u32> = vmsnap_core::read_table(
+            self.lower.as_ref(),
+            hdr.table_offset,
+            needed,
+            vmsnap_core::limits::MAX_TABLE_BYTES,
+            "BAT",
+            u32::from_be_bytes,
+        )
+        .during("reading the BAT")?;
         // Bitmap: one bit per sector, padded to a whole sector.
         let bitmap_size = (block_size / SECTOR / 8).div_ceil(SECTOR) * SECTOR;
         let meta_end = hdr.table_offset.saturating_add(bat_bytes);

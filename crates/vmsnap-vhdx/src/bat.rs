@@ -1,7 +1,7 @@
 //! The block allocation table: payload entries with a sector-bitmap entry after every
 //! `chunk_ratio` of them, sized in 64 bits and checked entry by entry.
 
-use vmsnap_core::{Error, Layer, LayerExt, Result};
+use vmsnap_core::{Error, Layer, Result};
 
 use crate::header::Region;
 use crate::metadata::Metadata;
@@ -50,11 +50,14 @@ impl Bat {
                 ),
             ));
         }
-        let raw = layer.read_vec(r.offset, bytes, vmsnap_core::limits::MAX_TABLE_BYTES, "BAT")?;
-        let entries: Vec<u64> = raw
-            .chunks_exact(8)
-            .map(|c| c.try_into().map(u64::from_le_bytes).unwrap_or(0))
-            .collect();
+        let entries: Vec<u64> = vmsnap_core::read_table(
+            layer,
+            r.offset,
+            count,
+            vmsnap_core::limits::MAX_TABLE_BYTES,
+            "BAT",
+            u64::from_le_bytes,
+        )?;
         let bat = Bat {
             entries,
             chunk_ratio,

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use serde_json::json;
 use vmsnap_core::policy::{has_parent_component, is_absolute_anywhere, is_protocol};
 use vmsnap_core::{
-    check_read, push_coalesced, read_backing, AddressSpace, Error, ErrorKind, Extent, ExtentKind,
-    ExternalRef, FileLayer, Finding, Layer, LayerExt, OpenCtx, RefDecision, RefKind, Result,
-    UnavailableLayer,
+    backing_extents, check_read, push_coalesced, read_backing, AddressSpace, Error, ErrorKind,
+    Extent, ExtentKind, ExternalRef, FileLayer, Finding, Layer, LayerExt, OpenCtx, RefDecision,
+    RefKind, Result, UnavailableLayer,
 };
 
 use crate::descriptor::{Access, Descriptor, ExtentLine};
@@ -688,28 +688,33 @@ impl Layer for Vmdk {
             let mut pieces = Vec::new();
             match &p.body {
                 Body::Flat { base, .. } => {
-                    pieces.push((rel, n, ExtentKind::Data, Some(base.saturating_add(rel))))
+                    pieces.push(Extent::data(pos, n, Some(base.saturating_add(rel))))
                 }
-                Body::Zero => pieces.push((rel, n, ExtentKind::Zero, None)),
-                Body::Missing { .. } => pieces.push((rel, n, ExtentKind::Unallocated, None)),
-                Body::Unavailable(_) => pieces.push((rel, n, ExtentKind::Unavailable, None)),
+                Body::Zero => pieces.push(Extent::of(ExtentKind::Zero, pos, n)),
+                Body::Missing { .. } => pieces.push(Extent::of(ExtentKind::Unallocated, pos, n)),
+                Body::Unavailable(_) => pieces.push(Extent::of(ExtentKind::Unavailable, pos, n)),
                 Body::Sparse(s) => {
-                    s.extents(rel..rel + n, &mut pieces)?;
-                    // Unallocated grains read from the parent: unavailable when it was not
-                    // opened.
-                    if self.unavailable_parent.is_some() {
-                        for piece in &mut pieces {
-                            if piece.2 == ExtentKind::Unallocated {
-                                piece.2 = ExtentKind::Unavailable;
+                    s.extents(rel..rel + n, p.start, &mut pieces)?;
+                    // Unallocated grains read from the parent: list what the parent has
+                    // there (unavailable when it was not opened), as `read_at` reads it.
+                    let parent = self
+                        .parent
+                        .as_deref()
+                        .or(self.unavailable_parent.as_deref());
+                    if parent.is_some() {
+                        let mut from_parent = Vec::with_capacity(pieces.len());
+                        for e in pieces {
+                            if e.kind == ExtentKind::Unallocated {
+                                backing_extents(&mut from_parent, parent, e.offset..e.end())?;
+                            } else {
+                                from_parent.push(e);
                             }
                         }
+                        pieces = from_parent;
                     }
                 }
             }
-            for (i, e) in crate::sparse::to_extents(p.start, pieces)
-                .into_iter()
-                .enumerate()
-            {
+            for (i, e) in pieces.into_iter().enumerate() {
                 // Lower offsets of different extent files must not run together.
                 if i == 0 && idx != last_piece && e.lower_offset.is_some() {
                     out.push(e);

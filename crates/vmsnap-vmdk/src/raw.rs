@@ -58,8 +58,13 @@ pub const MAX_EXTENTS: usize = 4096;
 /// Highest KDMV version.
 pub const MAX_VERSION: u32 = 3;
 
+/// Bytes of the grain directory read at a time.
+pub const GD_READ_PIECE: u64 = 1024 * 1024;
 /// Grain tables kept in the cache, per extent.
 pub const GT_CACHE_TABLES: usize = 4096;
+/// Bytes of grain tables kept in the cache, per extent (tables are held as 8-byte
+/// entries: 4096 KDMV tables of 512 entries, or 512 seSparse tables of 4096).
+pub const GT_CACHE_BYTES: u64 = 16 * 1024 * 1024;
 /// Bytes of decompressed grains kept in the cache, per extent.
 pub const GRAIN_CACHE_BYTES: u64 = 256 * 1024 * 1024;
 /// Largest grain of a compressed extent (each partial read inflates one whole grain).

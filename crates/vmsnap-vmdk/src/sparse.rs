@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use flate2::{Decompress, FlushDecompress, Status};
 use serde_json::json;
 use vmsnap_core::limits::MAX_VIRTUAL_SIZE;
-use vmsnap_core::{Bytes, Error, Extent, ExtentKind, Layer, LayerExt, Result};
+use vmsnap_core::{push_coalesced, Bytes, Error, Extent, ExtentKind, Layer, LayerExt, Result};
 
 use crate::cache::Fifo;
 use crate::header::{CowdHeader, SeSparseHeader, SparseHeader};
@@ -49,6 +49,17 @@ pub enum Loc {
     Plain(u64),
     /// A compressed grain (marker or stream) at this file offset.
     Compressed(u64),
+}
+
+/// The grain table a walk over grains is in (see [`SparseExtent::run`]).
+#[derive(Debug, Default)]
+pub struct GrainCursor {
+    /// A walk over the extents: tables it reads are not put in the cache (the cursor
+    /// holds the one in use), so that mapping a disk of many extent files does not fill
+    /// every extent's cache.
+    walk: bool,
+    gd_index: Option<u64>,
+    table: Option<(Arc<[u64]>, u64)>,
 }
 
 /// A sparse extent file opened for reading.
@@ -110,22 +121,35 @@ impl SparseExtent {
         let capacity = sectors_to_bytes(capacity_sectors, "VMDK extent capacity (sectors)")?;
         let grain = grain_sectors * SECTOR;
         let gd_bytes = gd_entries * entry_size;
-        let raw = file
-            .read_vec(
+        if gd_offset
+            .checked_add(gd_bytes)
+            .is_none_or(|e| e > file.len())
+        {
+            return Err(Error::truncated(
                 gd_offset,
-                gd_bytes,
-                MAX_GD_ENTRIES * 8,
-                "VMDK grain directory",
+                format!("grain directory of {gd_bytes} bytes runs past the end of the file"),
             )
-            .map_err(|e| e.during("reading the grain directory"))?;
-        let b = Bytes::new(&raw, gd_offset);
-        let mut gd = Vec::with_capacity(raw.len() / entry_size as usize);
-        for i in 0..gd_entries as usize {
-            gd.push(if entry_size == 8 {
-                b.u64_le(i * 8)?
-            } else {
-                u64::from(b.u32_le(i * 4)?)
-            });
+            .during("reading the grain directory"));
+        }
+        // Read in pieces straight into the entries: the directory is held once, not its
+        // bytes and its entries side by side (62 MiB for a 62 TiB seSparse extent).
+        let mut gd = Vec::with_capacity(gd_entries as usize);
+        let mut at = gd_offset;
+        let end = gd_offset + gd_bytes;
+        while at < end {
+            let n = (end - at).min(GD_READ_PIECE);
+            let raw = file
+                .read_vec(at, n, GD_READ_PIECE, "VMDK grain directory")
+                .map_err(|e| e.during("reading the grain directory"))?;
+            let b = Bytes::new(&raw, at);
+            for i in 0..(raw.len() / entry_size as usize) {
+                gd.push(if entry_size == 8 {
+                    b.u64_le(i * 8)?
+                } else {
+                    u64::from(b.u32_le(i * 4)?)
+                });
+            }
+            at += n;
         }
         let threads = vmsnap_core::parallelism().min(4);
         Ok(SparseExtent {
@@ -136,7 +160,7 @@ impl SparseExtent {
             gt_entries,
             entry_size,
             gd,
-            gt_cache: Mutex::new(Fifo::new(GT_CACHE_TABLES, u64::MAX)),
+            gt_cache: Mutex::new(Fifo::new(GT_CACHE_TABLES, GT_CACHE_BYTES)),
             grain_cache: Mutex::new(Fifo::new(usize::MAX, GRAIN_CACHE_BYTES)),
             threads,
             info,
@@ -373,7 +397,7 @@ impl SparseExtent {
         }
     }
 
-    fn gt(&self, gd_index: u64, off: u64) -> Result<Arc<[u64]>> {
+    fn gt(&self, gd_index: u64, off: u64, keep: bool) -> Result<Arc<[u64]>> {
         if let Some(t) = self.gt_cache.lock().ok().and_then(|c| c.get(gd_index)) {
             return Ok(t);
         }
@@ -396,23 +420,51 @@ impl SparseExtent {
                 .map(|c| u64::from(u32::from_le_bytes(c.try_into().unwrap_or_default())))
                 .collect()
         };
-        if let Ok(mut c) = self.gt_cache.lock() {
-            c.insert(gd_index, t.clone(), n);
+        if keep {
+            if let Ok(mut c) = self.gt_cache.lock() {
+                c.insert(gd_index, t.clone(), t.len() as u64 * 8);
+            }
         }
         Ok(t)
     }
 
+    /// The grain table covering grain directory entry `gd_index` with its file offset, kept
+    /// in `cur` so that a walk over one table reads and looks it up once; `None` when the
+    /// whole table is unallocated.
+    fn table<'c>(
+        &self,
+        gd_index: u64,
+        cur: &'c mut GrainCursor,
+    ) -> Result<Option<(&'c [u64], u64)>> {
+        if cur.gd_index != Some(gd_index) {
+            cur.table = match self.gt_offset(gd_index)? {
+                Some(off) => Some((self.gt(gd_index, off, !cur.walk)?, off)),
+                None => None,
+            };
+            cur.gd_index = Some(gd_index);
+        }
+        Ok(cur.table.as_ref().map(|(t, off)| (&t[..], *off)))
+    }
+
     /// Where grain `index` lives.
     pub fn locate(&self, index: u64) -> Result<Loc> {
-        let gd_index = index / self.gt_entries;
-        let Some(gt_off) = self.gt_offset(gd_index)? else {
+        self.locate_in(index, &mut GrainCursor::default())
+    }
+
+    fn locate_in(&self, index: u64, cur: &mut GrainCursor) -> Result<Loc> {
+        let Some((t, gt_off)) = self.table(index / self.gt_entries, cur)? else {
             return Ok(Loc::Unallocated);
         };
-        let t = self.gt(gd_index, gt_off)?;
         let e = usize::try_from(index % self.gt_entries)
             .ok()
             .and_then(|i| t.get(i).copied())
             .unwrap_or(0);
+        self.decode(e, index, gt_off)
+    }
+
+    /// What grain-table entry `e` of grain `index` (in the table at `gt_off`) means.
+    #[inline]
+    fn decode(&self, e: u64, index: u64, gt_off: u64) -> Result<Loc> {
         Ok(match self.flavor {
             Flavor::Kdmv {
                 zero_grain,
@@ -450,6 +502,85 @@ impl SparseExtent {
                 }
             },
         })
+    }
+
+    /// The run of grains from extent offset `pos`, at most `max` (≥ 1) bytes long: the
+    /// grains from there on while they are stored the same way (and, for plain grains,
+    /// follow each other in the file). A compressed grain is a run of its own. Unallocated
+    /// grain tables are passed over whole, so a walk costs one step per allocated table and
+    /// one per run, never one per grain of virtual space. For plain grains the offset is
+    /// that of `pos` itself.
+    pub fn run(&self, pos: u64, max: u64, cur: &mut GrainCursor) -> Result<(Loc, u64)> {
+        let grain = self.grain;
+        let mut index = pos / grain;
+        let within = pos % grain;
+        let first = self.locate_in(index, cur)?;
+        let loc = match first {
+            Loc::Plain(o) => Loc::Plain(o.saturating_add(within)),
+            other => other,
+        };
+        let mut len = (grain - within).min(max);
+        if matches!(first, Loc::Compressed(_)) {
+            return Ok((loc, len));
+        }
+        while len < max {
+            index += 1;
+            let gd_index = index / self.gt_entries;
+            let slot = index % self.gt_entries;
+            let Some((t, gt_off)) = self.table(gd_index, cur)? else {
+                if first != Loc::Unallocated {
+                    break;
+                }
+                // A whole unallocated table continues an unallocated run.
+                let span = (self.gt_entries - slot).saturating_mul(grain);
+                len = len.saturating_add(span).min(max);
+                index += self.gt_entries - slot - 1;
+                continue;
+            };
+            let Some(rest) = usize::try_from(slot).ok().and_then(|s| t.get(s..)) else {
+                break;
+            };
+            let mut stepped = 0u64;
+            let mut stop = false;
+            if first == Loc::Unallocated {
+                // Entry 0 is unallocated in every flavor: count the zeros at once.
+                let zeros = leading_zeros(rest);
+                stepped = zeros as u64;
+                len = len.saturating_add(stepped.saturating_mul(grain)).min(max);
+                if zeros < rest.len() || len >= max {
+                    break;
+                }
+                index += stepped.saturating_sub(1);
+                continue;
+            }
+            for &e in rest {
+                let next = self.decode(e, index + stepped, gt_off)?;
+                let follows = match (first, next) {
+                    (Loc::Plain(a), Loc::Plain(b)) => {
+                        // `len` counts from `pos`; grain `index + stepped` starts
+                        // `len + within` bytes after grain `first`.
+                        len.checked_add(within)
+                            .and_then(|d| a.checked_add(d))
+                            .is_some_and(|x| x == b)
+                    }
+                    (a, b) => a == b,
+                };
+                if !follows {
+                    stop = true;
+                    break;
+                }
+                stepped += 1;
+                len = len.saturating_add(grain).min(max);
+                if len >= max {
+                    break;
+                }
+            }
+            if stop || len >= max {
+                break;
+            }
+            index += stepped.saturating_sub(1);
+        }
+        Ok((loc, len))
     }
 
     /// Inflates the compressed grain at `off` into `dst` (exactly one grain).
@@ -519,16 +650,6 @@ impl SparseExtent {
         Ok(g)
     }
 
-    fn flush_run(&self, buf: &mut [u8], run: Option<(usize, u64, usize)>) -> Result<()> {
-        let Some((start, off, len)) = run else {
-            return Ok(());
-        };
-        let dst = buf
-            .get_mut(start..start + len)
-            .ok_or_else(|| Error::malformed(off, "grain run outside the buffer"))?;
-        self.file.read_padded(off, dst)
-    }
-
     /// Reads `buf` at extent offset `rel`; `unalloc(rel, chunk)` fills unallocated grains.
     pub fn read(
         &self,
@@ -537,39 +658,26 @@ impl SparseExtent {
         unalloc: &dyn Fn(u64, &mut [u8]) -> Result<()>,
     ) -> Result<()> {
         let mut jobs: Vec<(usize, u64)> = Vec::new();
-        // Plain grains that follow each other in the file are read with one call.
-        let mut run: Option<(usize, u64, usize)> = None;
+        let mut cur = GrainCursor::default();
         let mut done = 0usize;
         while done < buf.len() {
             let pos = rel + done as u64;
-            let within = pos % self.grain;
-            let n = ((self.grain - within) as usize).min(buf.len() - done);
-            let loc = self.locate(pos / self.grain)?;
-            if let Loc::Plain(o) = loc {
-                let at = o.saturating_add(within);
-                match &mut run {
-                    Some((start, off, len))
-                        if off.saturating_add(*len as u64) == at && *start + *len == done =>
-                    {
-                        *len += n
-                    }
-                    _ => {
-                        self.flush_run(buf, run.take())?;
-                        run = Some((done, at, n));
-                    }
-                }
-                done += n;
-                continue;
-            }
-            self.flush_run(buf, run.take())?;
+            let want = (buf.len() - done) as u64;
+            let (loc, len) = self.run(pos, want, &mut cur)?;
+            let n = usize::try_from(len)
+                .ok()
+                .filter(|&n| n > 0 && n as u64 <= want)
+                .ok_or_else(|| Error::malformed(pos, "internal: grain run outside the read"))?;
             let Some(chunk) = buf.get_mut(done..done + n) else {
                 break;
             };
             match loc {
+                // Plain grains that follow each other in the file are one run: one read.
+                Loc::Plain(o) => self.file.read_padded(o, chunk)?,
                 Loc::Unallocated => unalloc(pos, chunk)?,
                 Loc::Zero => chunk.fill(0),
-                Loc::Plain(_) => {}
                 Loc::Compressed(o) => {
+                    let within = pos % self.grain;
                     let hit = self.grain_cache.lock().ok().and_then(|c| c.get(o));
                     match hit {
                         Some(g) => copy_from(chunk, &g, within)?,
@@ -580,7 +688,6 @@ impl SparseExtent {
             }
             done += n;
         }
-        self.flush_run(buf, run.take())?;
         if jobs.is_empty() {
             return Ok(());
         }
@@ -626,32 +733,33 @@ impl SparseExtent {
         })
     }
 
-    /// Extents of `range` (extent-relative), with file offsets for plain grains.
-    pub fn extents(
-        &self,
-        range: Range<u64>,
-        out: &mut Vec<(u64, u64, ExtentKind, Option<u64>)>,
-    ) -> Result<()> {
+    /// Appends the extents of `range` (extent-relative) to `out`, as disk extents from
+    /// `start` (the extent's offset in the disk), run by run: with file offsets for plain
+    /// grains, coalesced while walking so that the list follows the runs, not the grains.
+    pub fn extents(&self, range: Range<u64>, start: u64, out: &mut Vec<Extent>) -> Result<()> {
+        let mut cur = GrainCursor {
+            walk: true,
+            ..GrainCursor::default()
+        };
         let mut pos = range.start;
         while pos < range.end {
-            let gi = pos / self.grain;
-            let span = self.gt_entries * self.grain;
-            let gd_index = gi / self.gt_entries;
-            if self.gt_offset(gd_index)?.is_none() {
-                let end = (gd_index + 1).saturating_mul(span).min(range.end);
-                out.push((pos, end - pos, ExtentKind::Unallocated, None));
-                pos = end;
-                continue;
+            let (loc, n) = self.run(pos, range.end - pos, &mut cur)?;
+            if n == 0 || n > range.end - pos {
+                return Err(Error::malformed(
+                    pos,
+                    "internal: grain run outside the range",
+                ));
             }
-            let within = pos % self.grain;
-            let n = (self.grain - within).min(range.end - pos);
-            let (kind, lo) = match self.locate(gi)? {
-                Loc::Unallocated => (ExtentKind::Unallocated, None),
-                Loc::Zero => (ExtentKind::Zero, None),
-                Loc::Plain(o) => (ExtentKind::Data, Some(o.saturating_add(within))),
-                Loc::Compressed(_) => (ExtentKind::Data, None),
-            };
-            out.push((pos, n, kind, lo));
+            let at = start.saturating_add(pos);
+            push_coalesced(
+                out,
+                match loc {
+                    Loc::Unallocated => Extent::of(ExtentKind::Unallocated, at, n),
+                    Loc::Zero => Extent::of(ExtentKind::Zero, at, n),
+                    Loc::Plain(o) => Extent::data(at, n, Some(o)),
+                    Loc::Compressed(_) => Extent::data(at, n, None),
+                },
+            );
             pos += n;
         }
         Ok(())
@@ -662,6 +770,24 @@ thread_local! {
     static SCRATCH: RefCell<(Vec<u8>, Decompress)> = RefCell::new((Vec::new(), Decompress::new(true)));
 }
 
+/// How many entries at the start of `t` are 0, a block at a time.
+fn leading_zeros(t: &[u64]) -> usize {
+    let mut n = 0;
+    let mut blocks = t.chunks_exact(16);
+    for b in &mut blocks {
+        if b.iter().fold(0, |a, &e| a | e) != 0 {
+            break;
+        }
+        n += 16;
+    }
+    n + t
+        .get(n..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|&&e| e == 0)
+        .count()
+}
+
 fn copy_from(dst: &mut [u8], src: &[u8], at: u64) -> Result<()> {
     let s = usize::try_from(at)
         .ok()
@@ -669,17 +795,4 @@ fn copy_from(dst: &mut [u8], src: &[u8], at: u64) -> Result<()> {
         .ok_or_else(|| Error::malformed(at, "read outside a decompressed grain"))?;
     dst.copy_from_slice(s);
     Ok(())
-}
-
-/// Turns extent-relative pieces into disk extents starting at `start`.
-pub fn to_extents(start: u64, pieces: Vec<(u64, u64, ExtentKind, Option<u64>)>) -> Vec<Extent> {
-    pieces
-        .into_iter()
-        .map(|(o, l, k, lo)| Extent {
-            offset: start + o,
-            len: l,
-            kind: k,
-            lower_offset: lo,
-        })
-        .collect()
 }

@@ -1,0 +1,300 @@
+//! `cargo xtask bench-scale`: time and peak RSS of `vmsnap info`, `map`, `check` and
+//! `convert … /dev/null` beside qemu-img's on images of the largest virtual size each
+//! format allows, empty and with a few scattered writes; the table goes into
+//! `docs/performance.md` between the `bench-scale` markers.
+//!
+//! qemu-img makes the images it writes (`qemu-img create`, `qemu-io -c write`); seSparse,
+//! which it cannot create, is crafted here. qemu-img's convert goes to a `null-co` target of
+//! the image's size with `-n --target-is-zero` (what `/dev/null` is to vmsnap).
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use vmsnap_testkit::rusage::{can_measure, measure, Measured};
+
+use crate::{root, sh};
+
+/// (label, qemu-img format, create options, virtual size)
+const IMAGES: &[(&str, &str, &str, &str)] = &[
+    ("qcow2 1 PiB", "qcow2", "", "1P"),
+    ("qcow 16 TiB", "qcow", "", "16T"),
+    (
+        "VMDK monolithicSparse 2 TiB",
+        "vmdk",
+        "subformat=monolithicSparse",
+        "2T",
+    ),
+    (
+        "VMDK streamOptimized 2 TiB",
+        "vmdk",
+        "subformat=streamOptimized",
+        "2T",
+    ),
+    (
+        "VMDK twoGbMaxExtentSparse 2 TiB",
+        "vmdk",
+        "subformat=twoGbMaxExtentSparse",
+        "2T",
+    ),
+    ("VHDX 64 TiB", "vhdx", "", "64T"),
+    ("VHD 2040 GiB", "vpc", "", "2040G"),
+    ("VDI 4 TiB", "vdi", "", "4T"),
+    ("QED 64 TiB", "qed", "", "64T"),
+    ("Parallels 16 TiB", "parallels", "", "16T"),
+];
+
+/// Seconds one command may run.
+const TIMEOUT: &str = "60";
+
+/// Runs the benchmark: `--no-build` skips the release build, `--only SUBSTRING` keeps
+/// the images whose label contains it, `--no-write` leaves docs/performance.md alone.
+pub fn run(args: &[String]) -> bool {
+    if !can_measure() {
+        eprintln!("bench-scale: needs /usr/bin/time (GNU time)");
+        return false;
+    }
+    let flag = |f: &str| args.iter().any(|a| a == f);
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1).cloned());
+    if !flag("--no-build")
+        && !sh(Command::new("cargo").args(["build", "--release", "-p", "vmsnap-cli"]))
+    {
+        return false;
+    }
+    let vmsnap = root().join("target/release/vmsnap");
+    let dir = root().join("target/bench-scale");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let mut rows = String::new();
+    let mut cases: Vec<(String, PathBuf, Option<&str>)> = Vec::new();
+    for (i, (label, fmt, opts, size)) in IMAGES.iter().enumerate() {
+        if only.as_ref().is_some_and(|o| !label.contains(o.as_str())) {
+            continue;
+        }
+        for written in [false, true] {
+            let name = format!("img{i}-{}.{fmt}", if written { "w" } else { "e" });
+            let path = dir.join(&name);
+            let mut c = Command::new("qemu-img");
+            c.args(["create", "-q", "-f", fmt]);
+            if !opts.is_empty() {
+                c.args(["-o", opts]);
+            }
+            if !sh(c.arg(&path).arg(size)) {
+                continue;
+            }
+            if written && !scatter(&path, fmt) {
+                continue;
+            }
+            let tag = if written { "4 writes" } else { "empty" };
+            cases.push((format!("{label}, {tag}"), path, Some(fmt)));
+        }
+    }
+    if only
+        .as_ref()
+        .is_none_or(|o| "seSparse".contains(o.as_str()))
+    {
+        for written in [false, true] {
+            let desc = sesparse(&dir, written);
+            let tag = if written { "4 writes" } else { "empty" };
+            cases.push((
+                format!("VMDK seSparse 62 TiB (crafted), {tag}"),
+                desc,
+                Some("vmdk"),
+            ));
+        }
+    }
+    for (label, path, fmt) in &cases {
+        eprintln!("bench-scale: {label}");
+        let size = virtual_size(path);
+        let p = path.to_str().unwrap();
+        let v = |args: &[&str]| {
+            let mut c = Command::new("timeout");
+            c.arg(TIMEOUT).arg(&vmsnap).args(args).current_dir(&dir);
+            measure(&c)
+        };
+        let q = |args: &[&str]| {
+            let mut c = Command::new("timeout");
+            c.arg(TIMEOUT).arg("qemu-img").args(args).current_dir(&dir);
+            measure(&c)
+        };
+        let fmt = fmt.unwrap_or("raw");
+        let null = format!("driver=null-co,size={size}");
+        let cells = [
+            (v(&["info", p]), q(&["info", "-f", fmt, p])),
+            (v(&["map", p]), q(&["map", "-f", fmt, p])),
+            (v(&["check", p]), q(&["check", "-f", fmt, p])),
+            (
+                v(&["convert", p, "/dev/null"]),
+                q(&[
+                    "convert",
+                    "-n",
+                    "--target-is-zero",
+                    "-f",
+                    fmt,
+                    p,
+                    "--target-image-opts",
+                    &null,
+                ]),
+            ),
+        ];
+        let mut row = format!("| {label} |");
+        for (a, b) in &cells {
+            let _ = write!(row, " {} | {} |", cell(a, true), cell(b, false));
+        }
+        println!("{row}");
+        rows.push_str(&row);
+        rows.push('\n');
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let table = format!(
+        "| image | vmsnap info | qemu-img info | vmsnap map | qemu-img map | vmsnap check | qemu-img check | vmsnap convert → /dev/null | qemu-img convert → null-co |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n{rows}"
+    );
+    if !flag("--no-write") {
+        write_table(&table);
+    }
+    true
+}
+
+/// "0.12 s, 9 MiB", or what went wrong. vmsnap's `info`/`check` exit 1 for a finding.
+fn cell(m: &Measured, ours: bool) -> String {
+    let ok = match m.code {
+        Some(0) => true,
+        Some(1) if ours => true,
+        _ => false,
+    };
+    let fig = format!(
+        "{:.2} s, {} MiB",
+        m.wall.as_secs_f64(),
+        m.max_rss_kib.div_ceil(1024)
+    );
+    if ok {
+        fig
+    } else if m.code == Some(124) {
+        format!("timeout ({TIMEOUT} s)")
+    } else if String::from_utf8_lossy(&m.stderr).contains("does not support") {
+        "n/a".into()
+    } else {
+        format!("fails ({fig})")
+    }
+}
+
+/// Four 1 MiB writes spread over the disk (ascending, grain aligned: a stream takes them).
+fn scatter(path: &Path, fmt: &str) -> bool {
+    let size = virtual_size(path);
+    let mib = 1u64 << 20;
+    let mut c = Command::new("qemu-io");
+    c.args(["-f", fmt]);
+    for (k, at) in [0, size / 3, 2 * (size / 3), size - mib].iter().enumerate() {
+        let at = at / mib * mib;
+        c.args(["-c", &format!("write -P {} {at} {mib}", k + 1)]);
+    }
+    let ok = c
+        .arg(path)
+        .output()
+        .is_ok_and(|o| o.status.success() && !String::from_utf8_lossy(&o.stderr).contains("fail"));
+    if !ok {
+        eprintln!("bench-scale: qemu-io cannot write {}", path.display());
+    }
+    ok
+}
+
+fn virtual_size(path: &Path) -> u64 {
+    vmsnap_testkit::qemu_img_info(path)["virtual-size"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+/// A 62 TiB seSparse extent and its descriptor (qemu-img cannot create one): the grain
+/// directory is 31 MiB of zeros (a hole), and with `written` four grain tables hold one
+/// grain each.
+fn sesparse(dir: &Path, written: bool) -> PathBuf {
+    const S: u64 = 512;
+    let capacity: u64 = 62 << 40;
+    let sectors = capacity / S;
+    let gt_span = 4096 * 4096u64; // 4096 grains of 4 KiB per table
+    let gd_entries = capacity.div_ceil(gt_span);
+    let gd_sectors = (gd_entries * 8).div_ceil(S);
+    let gt_base = 2 + gd_sectors; // sector of the first grain table
+    let tables = 4u64;
+    let grains_base = gt_base + tables * 64;
+    let name = format!("se-{}", if written { "w" } else { "e" });
+    let extent = dir.join(format!("{name}-sesparse.vmdk"));
+    let mut f = File::create(&extent).unwrap();
+    let h: [u64; 26] = [
+        0xCAFE_BABE,
+        0x2_0000_0001,
+        sectors,
+        8,
+        64,
+        0,
+        0,
+        0,
+        0,
+        0,
+        1,
+        1, // volatile header
+        0,
+        0,
+        0,
+        0, // journal header, journal
+        2,
+        gd_sectors, // grain directory
+        gt_base,
+        tables * 64, // grain tables
+        0,
+        0,
+        0,
+        0, // free bitmap, backmap
+        grains_base,
+        tables * 8, // grains
+    ];
+    let bytes: Vec<u8> = h.iter().flat_map(|v| v.to_le_bytes()).collect();
+    f.write_all(&bytes).unwrap();
+    f.seek(SeekFrom::Start(S)).unwrap();
+    f.write_all(&0xCAFE_CAFEu64.to_le_bytes()).unwrap();
+    if written {
+        for t in 0..tables {
+            // Table t maps grain 0 of GD entry e to cluster t.
+            let e = t * (gd_entries - 1) / (tables - 1);
+            f.seek(SeekFrom::Start(2 * S + e * 8)).unwrap();
+            f.write_all(&(0x1000_0000_0000_0000u64 | t).to_le_bytes())
+                .unwrap();
+            f.seek(SeekFrom::Start((gt_base + t * 64) * S)).unwrap();
+            let entry = (3u64 << 60) | ((t & 0xfff) << 48) | (t >> 12);
+            f.write_all(&entry.to_le_bytes()).unwrap();
+            f.seek(SeekFrom::Start((grains_base + t * 8) * S)).unwrap();
+            f.write_all(&[0x40 + t as u8; 4096]).unwrap();
+        }
+    }
+    f.set_len((grains_base + tables * 8) * S).unwrap();
+    let desc = dir.join(format!("{name}.vmdk"));
+    std::fs::write(
+        &desc,
+        format!(
+            "# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\ncreateType=\"seSparse\"\nRW {sectors} SESPARSE \"{name}-sesparse.vmdk\"\n"
+        ),
+    )
+    .unwrap();
+    desc
+}
+
+/// Replaces the table between the markers in docs/performance.md (appends it the first
+/// time).
+fn write_table(table: &str) {
+    let path = root().join("docs/performance.md");
+    let doc = std::fs::read_to_string(&path).unwrap_or_default();
+    let (start, end) = ("<!-- bench-scale start -->", "<!-- bench-scale end -->");
+    let block = format!("{start}\n{table}{end}");
+    let new = match (doc.find(start), doc.find(end)) {
+        (Some(a), Some(b)) if a < b => format!("{}{block}{}", &doc[..a], &doc[b + end.len()..]),
+        _ => format!("{doc}\n{block}\n"),
+    };
+    std::fs::write(&path, new).unwrap();
+    eprintln!("bench-scale: table written to {}", path.display());
+}
