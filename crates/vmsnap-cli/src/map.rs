@@ -28,7 +28,7 @@ pub fn run(args: &MapArgs) -> Result<Outcome> {
     let registry = crate::open::registry()?;
     let chain = chain_files(&opened);
     let origins: Option<Vec<Origin>> = if is_input_disk {
-        origins(&opened, &registry, sel.layer.len())
+        origins(&opened, &registry, &sel.layer)
     } else {
         None
     };

@@ -78,19 +78,34 @@ fn open_alone(path: &PathBuf, registry: &Registry) -> Result<Member> {
     };
     Ok(Member {
         layer: (plugin.open)(file, &ctx)?,
-        compresses: matches!(plugin.name, "qcow2" | "qcow" | "vmdk"),
+        compresses: compresses(plugin.name),
     })
+}
+
+/// Whether a format stores clusters compressed (they then have no offset in the file).
+fn compresses(format: &str) -> bool {
+    matches!(format, "qcow2" | "qcow" | "vmdk")
 }
 
 /// The origin of every byte of `0..size` of the input's disk, or `None` when a member
 /// cannot be opened alone (then nothing is claimed).
-pub fn origins(opened: &Opened, registry: &Registry, size: u64) -> Option<Vec<Origin>> {
+pub fn origins(opened: &Opened, registry: &Registry, disk: &Arc<dyn Layer>) -> Option<Vec<Origin>> {
+    let size = disk.len();
     let files = chain_files(opened);
-    let members: Vec<Member> = files
-        .iter()
-        .map(|f| open_alone(f, registry))
-        .collect::<Result<_>>()
-        .ok()?;
+    let members: Vec<Member> = if files.len() == 1 {
+        // The input alone: the stacked disk is that file's own view, and opening it again
+        // would hold its tables (a Parallels BAT, a qcow L1) twice.
+        vec![Member {
+            layer: disk.clone(),
+            compresses: compresses(disk.name()),
+        }]
+    } else {
+        files
+            .iter()
+            .map(|f| open_alone(f, registry))
+            .collect::<Result<_>>()
+            .ok()?
+    };
     let mut out = Vec::new();
     resolve(&members, 0, 0..size, &mut out).ok()?;
     Some(out)
