@@ -10,6 +10,8 @@
 //! * `golden` — regenerates the golden `info --json` dumps under `corpus/golden/`.
 //! * `fuzz [TARGET] [--seconds N] [--replay-only]` — replays each target's seeds, then
 //!   fuzzes it for N seconds (default 30).
+//! * `fuzz-seeds` — rewrites the gzipped LiME and ELF guests into small seeds of the same
+//!   format (every header kept, each range cut to a few KiB of its real data).
 //! * `bench [ARGS…]` — the criterion benches.
 //! * `bench-peers [--size-mib N] [--runs N] [--formats a,b]` — vmsnap against qemu-img on a
 //!   realistic image per format; prints MiB/s and ratios.
@@ -29,6 +31,7 @@
 
 mod dissect;
 mod fuzz;
+mod fuzz_seeds;
 mod peers;
 
 use std::path::PathBuf;
@@ -53,7 +56,7 @@ pub fn sh(cmd: &mut Command) -> bool {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: cargo xtask <ci | corpus | paging-guests | golden | fuzz [TARGET] [--seconds N] [--replay-only] | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | dissect | compare-oslo>"
+        "usage: cargo xtask <ci | corpus | paging-guests | golden | fuzz [TARGET] [--seconds N] [--replay-only] | fuzz-seeds | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | dissect | compare-oslo>"
     );
     ExitCode::from(2)
 }
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
             .args(["test", "-p", "vmsnap-cli", "--test", "golden"])
             .env("VMSNAP_BLESS", "1")),
         "fuzz" => fuzz::run(rest),
+        "fuzz-seeds" => fuzz_seeds::run(),
         "bench" => sh(Command::new("cargo")
             .args(["bench", "-p", "vmsnap-benches"])
             .args(rest)),
