@@ -123,7 +123,11 @@ fn write_seed(dir: &Path, name: &str, bytes: &[u8]) -> bool {
         return false;
     }
     std::fs::write(dir.join(name), bytes).unwrap();
-    eprintln!("xtask: {} ({} bytes)", dir.join(name).display(), bytes.len());
+    eprintln!(
+        "xtask: {} ({} bytes)",
+        dir.join(name).display(),
+        bytes.len()
+    );
     true
 }
 
@@ -174,6 +178,10 @@ pub fn run() -> bool {
     }
     // The kdump sample's headers (detection reads only the first pages).
     let kdump = gunzip(&corpus.join("elf/z.kdump.gz"));
-    ok &= write_seed(&elf_dir, "z-head.kdump", &kdump[..kdump.len().min(SEED_CAP)]);
+    ok &= write_seed(
+        &elf_dir,
+        "z-head.kdump",
+        &kdump[..kdump.len().min(SEED_CAP)],
+    );
     ok
 }
