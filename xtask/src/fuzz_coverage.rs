@@ -81,9 +81,20 @@ fn target_lines(target: &str, into: &mut Lines) -> bool {
         return false;
     }
     let profdata = fuzz.join("coverage").join(target).join("coverage.profdata");
-    let binary: PathBuf = fuzz
-        .join("target/x86_64-unknown-linux-gnu/coverage/x86_64-unknown-linux-gnu/release")
-        .join(target);
+    // cargo-fuzz builds coverage binaries in the target directory cargo picks (the
+    // workspace's when `CARGO_TARGET_DIR` says so, else `fuzz/target`).
+    let rel =
+        format!("x86_64-unknown-linux-gnu/coverage/x86_64-unknown-linux-gnu/release/{target}");
+    let binary: PathBuf = [
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from),
+        Some(root().join("target")),
+        Some(fuzz.join("target")),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|d| d.join(&rel))
+    .find(|p| p.is_file())
+    .unwrap_or_else(|| fuzz.join("target").join(&rel));
     let out = Command::new("llvm-cov-19")
         .args(["export", "-format=lcov", "-skip-functions"])
         .arg(format!("-instr-profile={}", profdata.display()))
