@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what vmsnap's tests, CI and fuzzing need and is missing on a fresh machine:
-# rustfmt and clippy, a nightly toolchain's presence (for cargo-fuzz), cargo-fuzz,
+# rustfmt and clippy, a nightly toolchain's presence (for cargo-fuzz), cargo-fuzz, LLVM 19's
+# coverage tools,
 # qemu-img (the oracle the disk tests compare against), and Python's venv (for the
 # dissect.hypervisor cross-check). Idempotent.
 # `tools/install-qemu-system.sh` (root) adds a QEMU 10 system emulator, needed only to
@@ -23,6 +24,15 @@ if ! have qemu-img; then
   else
     echo "setup: qemu-img is missing; install qemu-utils" >&2
     exit 1
+  fi
+fi
+# `cargo xtask fuzz-coverage` merges and reports with Debian's LLVM 19 tools (the nightly
+# toolchain ships none).
+if ! have llvm-cov-19 || ! have llvm-profdata-19; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq llvm-19
+  else
+    echo "setup: llvm-cov-19 is missing; install llvm-19 (needed by cargo xtask fuzz-coverage only)" >&2
   fi
 fi
 # `cargo xtask dissect` installs dissect.hypervisor into a venv under target/.

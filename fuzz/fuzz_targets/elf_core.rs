@@ -1,32 +1,9 @@
 //! ELF cores (and kdump-compressed detection): arbitrary bytes probed and opened through
 //! the `elf-core` plugin, then the layer (and its `virtual` child) read whole.
+//! The body lives in `vmsnap-fuzzing` (replayed over the committed seeds by `cargo test`).
 #![no_main]
 
-use std::sync::Arc;
-
-use libfuzzer_sys::fuzz_target;
-use vmsnap_core::{
-    ExternalPolicy, FileLayer, Layer, MemSource, OpenCtx, Options, Registry, Resolver, SniffWindow,
-};
-
-fuzz_target!(|data: &[u8]| {
-    let plugin = &vmsnap_elf::PLUGIN;
-    let head = &data[..data.len().min(65536)];
-    let tail = &data[data.len().saturating_sub(65536)..];
-    let _ = (plugin.probe)(&SniffWindow::of_bytes(head, tail, data.len() as u64));
-    let Ok(reg) = Registry::empty().with(plugin) else {
-        return;
-    };
-    let r = Resolver::new(ExternalPolicy::Deny);
-    let o = Options::new();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
-    let lower: Arc<dyn Layer> = Arc::new(FileLayer::new(Arc::new(MemSource::new(data.to_vec()))));
-    if let Ok(layer) = (plugin.open)(lower, &ctx) {
-        vmsnap_testkit::exercise(&layer, 64 << 20);
-    }
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let target = vmsnap_fuzzing::target("elf_core").expect("registered in vmsnap_fuzzing::TARGETS");
+    (target.run)(data);
 });

@@ -1,94 +1,120 @@
-//! `cargo xtask fuzz`: seed each target from `corpus/`, replay the seeds, fuzz briefly.
+//! `cargo xtask fuzz`: seed each target from `corpus/`, replay the seeds, fuzz briefly;
+//! `cargo xtask fuzz-grow`: fuzz longer and keep the new inputs that add coverage as
+//! seeds; `cargo xtask fuzz-seed-dirs DIR`: write every target's seeds into `DIR/<target>`
+//! (the ClusterFuzzLite build zips them).
 //!
-//! A target whose input is not a whole file (a RAM block's record stream, an XPRESS
-//! stream) has its own seeds in `corpus/<format>/fuzz-seeds/<target>/`, written in its
-//! input format by the format's recipe; those replace the format's sample files.
+//! Which files seed a target is `vmsnap_testkit::fuzz_seeds`' rule (shared with the
+//! stable replay test); gzipped samples whose content is at most 4 MiB are decompressed.
+//! Each target gets its dictionary `fuzz/dicts/<target>.dict` when there is one. Leak
+//! detection stays on (AddressSanitizer's default, passed explicitly); a failure names the
+//! target and the input that reproduces it (`target/fuzz-artifacts/<target>/`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use vmsnap_testkit::fuzz_seeds::{own_dir_or_new, seeds};
+
 use crate::{root, sh};
 
-/// The target's own seeds, `corpus/<format>/fuzz-seeds/<target>`, relative to `corpus/`.
-fn dedicated_seeds(target: &str) -> Option<String> {
-    let mut found: Vec<String> = std::fs::read_dir(root().join("corpus"))
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().join("fuzz-seeds").join(target).is_dir())
-        .map(|e| format!("{}/fuzz-seeds/{target}", e.file_name().to_string_lossy()))
-        .collect();
-    found.sort();
-    found.into_iter().next()
-}
+/// The committed-seed caps (docs/fuzzing.md).
+const SEED_FILE_CAP: u64 = 64 << 10;
+const SEED_TARGET_CAP: u64 = 10 << 20;
 
-/// Which corpus directories (relative to `corpus/`) seed a target (`*` = all of them,
-/// empty = none).
-fn seed_dirs(target: &str) -> Vec<String> {
-    if let Some(own) = dedicated_seeds(target) {
-        return vec![own];
-    }
-    let direct = root().join("corpus").join(target);
-    if direct.is_dir() {
-        return vec![target.to_string()];
-    }
-    let by_prefix = target.split('_').next().unwrap_or(target);
-    match target {
-        "stack" | "check_streaming" => vec!["*".into()],
-        "elf_core" => vec!["elf".into()],
-        "x86_paging" | "segment_map" => vec![],
-        _ if root().join("corpus").join(by_prefix).is_dir() => vec![by_prefix.to_string()],
-        _ => vec![],
-    }
-}
-
-fn copy_seeds(dirs: &[String], into: &Path) {
+/// Writes `target`'s seeds into `into` (emptied first); false when a gzipped one fails.
+pub fn write_seeds(target: &str, into: &Path) -> bool {
+    let _ = std::fs::remove_dir_all(into);
     std::fs::create_dir_all(into).unwrap();
-    let corpus = root().join("corpus");
-    let all: Vec<PathBuf> = if dirs.iter().any(|d| d == "*") {
-        std::fs::read_dir(&corpus)
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect()
-    } else {
-        dirs.iter().map(|d| corpus.join(d)).collect()
-    };
-    for d in all
-        .into_iter()
-        .filter(|d| d.is_dir() && !d.ends_with("golden"))
-    {
-        for f in std::fs::read_dir(&d)
-            .unwrap()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-        {
-            let small = f
-                .metadata()
-                .map(|m| m.is_file() && m.len() <= 4 << 20)
-                .unwrap_or(false);
-            if small {
-                let name = format!(
-                    "{}-{}",
-                    d.strip_prefix(&corpus)
-                        .unwrap_or(&d)
-                        .to_string_lossy()
-                        .replace('/', "-"),
-                    f.file_name().unwrap().to_string_lossy()
-                );
-                std::fs::copy(&f, into.join(name)).unwrap();
+    let mut ok = true;
+    for s in seeds(target) {
+        let dest = into.join(s.name.trim_end_matches(".gz"));
+        if s.gzipped {
+            let out = Command::new("gzip").arg("-dc").arg(&s.path).output();
+            match out {
+                Ok(o) if o.status.success() => std::fs::write(&dest, o.stdout).unwrap(),
+                _ => {
+                    eprintln!("xtask: cannot decompress {}", s.path.display());
+                    ok = false;
+                }
             }
+        } else {
+            std::fs::copy(&s.path, &dest).unwrap();
         }
     }
+    ok
 }
 
-fn targets() -> Vec<String> {
+/// Every fuzz target, as `cargo fuzz list` prints them.
+pub fn targets() -> Vec<String> {
     let out = Command::new("cargo")
         .args(["+nightly", "fuzz", "list"])
         .current_dir(root().join("fuzz"))
         .output()
-        .expect("cargo fuzz is not installed (cargo install cargo-fuzz)");
+        .expect("cargo fuzz is not installed (cargo install cargo-fuzz --locked)");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_string)
         .collect()
+}
+
+/// The dictionary option for `target`, when it has one.
+pub fn dict_arg(target: &str) -> Option<String> {
+    let d = root().join("fuzz/dicts").join(format!("{target}.dict"));
+    d.is_file().then(|| format!("-dict={}", d.display()))
+}
+
+/// The libFuzzer options every run shares.
+fn limits() -> Vec<String> {
+    [
+        "-rss_limit_mb=2048",
+        "-malloc_limit_mb=2048",
+        "-timeout=10",
+        "-detect_leaks=1",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// `cargo +nightly fuzz run -O TARGET` in `fuzz/`.
+fn fuzz_run(target: &str) -> Command {
+    let mut c = Command::new("cargo");
+    c.args(["+nightly", "fuzz", "run", "-O", target])
+        .current_dir(root().join("fuzz"));
+    c
+}
+
+/// The artifact directory of `target` (ends with `/`, as libFuzzer's prefix wants).
+fn artifacts(target: &str) -> PathBuf {
+    let d = root().join("target/fuzz-artifacts").join(target);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Says which target failed and which inputs reproduce it.
+fn report_failure(target: &str, what: &str, before: &[PathBuf]) {
+    let dir = artifacts(target);
+    let new: Vec<PathBuf> = files(&dir)
+        .into_iter()
+        .filter(|f| !before.contains(f))
+        .collect();
+    eprintln!("xtask: FUZZ FAILURE: target `{target}` failed while {what}");
+    if new.is_empty() {
+        eprintln!("xtask:   no artifact written (see the libFuzzer output above)");
+    }
+    for a in new {
+        eprintln!("xtask:   artifact: {}", a.display());
+        eprintln!(
+            "xtask:   reproduce: (cd fuzz && cargo +nightly fuzz run -O {target} {})",
+            a.display()
+        );
+    }
 }
 
 /// Runs the fuzz task.
@@ -104,10 +130,80 @@ pub fn run(args: &[String]) -> bool {
             t => only = Some(t.to_string()),
         }
     }
-    let fuzz_dir = root().join("fuzz");
     if !sh(Command::new("cargo")
         .args(["+nightly", "fuzz", "build", "-O"])
-        .current_dir(&fuzz_dir))
+        .current_dir(root().join("fuzz")))
+    {
+        eprintln!("xtask: FUZZ FAILURE: the fuzz targets do not build");
+        return false;
+    }
+    let mut failed = Vec::new();
+    for t in targets()
+        .into_iter()
+        .filter(|t| only.as_ref().is_none_or(|o| o == t))
+    {
+        let seeds_dir = root().join("target/fuzz-seeds").join(&t);
+        if !write_seeds(&t, &seeds_dir) {
+            failed.push(t.clone());
+            continue;
+        }
+        let work = root().join("target/fuzz-work").join(&t);
+        std::fs::create_dir_all(&work).unwrap();
+        let art = artifacts(&t);
+        let prefix = format!("-artifact_prefix={}/", art.display());
+        let before = files(&art);
+        // Replay every seed once.
+        let replay = sh(fuzz_run(&t)
+            .arg(&seeds_dir)
+            .arg("--")
+            .args(["-runs=0", &prefix])
+            .args(limits()));
+        if !replay {
+            report_failure(&t, "replaying its seeds", &before);
+            failed.push(t);
+            continue;
+        }
+        if !replay_only && seconds > 0 {
+            let fuzzed = sh(fuzz_run(&t)
+                .arg(&work)
+                .arg(&seeds_dir)
+                .arg("--")
+                .args([
+                    format!("-max_total_time={seconds}"),
+                    "-print_final_stats=1".into(),
+                    prefix,
+                ])
+                .args(dict_arg(&t))
+                .args(limits()));
+            if !fuzzed {
+                report_failure(&t, &format!("fuzzing for {seconds} s"), &before);
+                failed.push(t);
+            }
+        }
+    }
+    if !failed.is_empty() {
+        eprintln!("xtask: fuzz targets that failed: {}", failed.join(", "));
+    }
+    failed.is_empty()
+}
+
+/// `cargo xtask fuzz-grow [TARGET] [--seconds N]`: fuzz each target for N seconds
+/// (default 300) from its seeds and the previous runs' corpus, then merge: the inputs
+/// that add coverage over the current seeds, up to 64 KiB each, join the target's own
+/// seed directory (within 10 MiB a target). Review and commit them.
+pub fn grow(args: &[String]) -> bool {
+    let mut seconds = 300u64;
+    let mut only: Option<String> = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--seconds" => seconds = it.next().and_then(|s| s.parse().ok()).unwrap_or(300),
+            t => only = Some(t.to_string()),
+        }
+    }
+    if !sh(Command::new("cargo")
+        .args(["+nightly", "fuzz", "build", "-O"])
+        .current_dir(root().join("fuzz")))
     {
         return false;
     }
@@ -116,38 +212,84 @@ pub fn run(args: &[String]) -> bool {
         .into_iter()
         .filter(|t| only.as_ref().is_none_or(|o| o == t))
     {
-        let seeds = root().join("target").join("fuzz-seeds").join(&t);
-        let _ = std::fs::remove_dir_all(&seeds);
-        copy_seeds(&seed_dirs(&t), &seeds);
-        let work = root().join("target").join("fuzz-work").join(&t);
+        let seeds_dir = root().join("target/fuzz-seeds").join(&t);
+        ok &= write_seeds(&t, &seeds_dir);
+        let work = root().join("target/fuzz-work").join(&t);
         std::fs::create_dir_all(&work).unwrap();
-        let base = || {
-            let mut c = Command::new("cargo");
-            c.args(["+nightly", "fuzz", "run", "-O", &t])
-                .current_dir(&fuzz_dir);
-            c
-        };
-        // Replay every seed once.
-        ok &= sh(base().arg(&seeds).args([
-            "--",
-            "-runs=0",
-            "-rss_limit_mb=2048",
-            "-malloc_limit_mb=2048",
-        ]));
-        if !replay_only && seconds > 0 {
-            ok &= sh(base().arg(&work).arg(&seeds).args([
-                "--".to_string(),
+        let prefix = format!("-artifact_prefix={}/", artifacts(&t).display());
+        ok &= sh(fuzz_run(&t)
+            .arg(&work)
+            .arg(&seeds_dir)
+            .arg("--")
+            .args([
                 format!("-max_total_time={seconds}"),
-                "-rss_limit_mb=2048".into(),
-                "-malloc_limit_mb=2048".into(),
-                "-timeout=10".into(),
-                "-print_final_stats=1".into(),
-            ]));
+                "-max_len=65536".into(),
+                prefix,
+            ])
+            .args(dict_arg(&t))
+            .args(limits()));
+        // Merge into a copy of the seeds: what lands there beyond them is new coverage.
+        let merged = root().join("target/fuzz-merge").join(&t);
+        let _ = std::fs::remove_dir_all(&merged);
+        std::fs::create_dir_all(&merged).unwrap();
+        for f in files(&seeds_dir) {
+            std::fs::copy(&f, merged.join(f.file_name().unwrap())).unwrap();
         }
-        if !ok {
-            eprintln!("xtask: fuzz target {t} failed");
-            return false;
+        let known = files(&merged);
+        ok &= sh(fuzz_run(&t)
+            .arg(&merged)
+            .arg(&work)
+            .arg("--")
+            .args(["-merge=1".to_string(), "-max_len=65536".into()])
+            .args(limits()));
+        let own = own_dir_or_new(&t);
+        std::fs::create_dir_all(&own).unwrap();
+        let mut used: u64 = files(&own)
+            .iter()
+            .filter_map(|f| f.metadata().ok())
+            .map(|m| m.len())
+            .sum();
+        let mut added = 0;
+        for f in files(&merged).into_iter().filter(|f| !known.contains(f)) {
+            let len = f.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+            if len > SEED_FILE_CAP || used + len > SEED_TARGET_CAP {
+                continue;
+            }
+            let name = format!("grown-{}", f.file_name().unwrap().to_string_lossy());
+            std::fs::copy(&f, own.join(name)).unwrap();
+            used += len;
+            added += 1;
         }
+        eprintln!(
+            "xtask: {t}: {added} new seeds in {} ({used} bytes)",
+            own.display()
+        );
     }
     ok
+}
+
+/// `cargo xtask fuzz-seed-dirs DIR`: every target's seeds into `DIR/<target>/`, without
+/// needing cargo-fuzz (the target list is `vmsnap_fuzzing`'s, read from `fuzz/`).
+pub fn seed_dirs(args: &[String]) -> bool {
+    let Some(out) = args.first() else {
+        eprintln!("usage: cargo xtask fuzz-seed-dirs DIR");
+        return false;
+    };
+    let out = PathBuf::from(out);
+    let mut ok = true;
+    for t in target_files() {
+        ok &= write_seeds(&t, &out.join(&t));
+    }
+    ok
+}
+
+/// The target names from `fuzz/fuzz_targets/*.rs`.
+pub fn target_files() -> Vec<String> {
+    let mut v: Vec<String> = files(&root().join("fuzz/fuzz_targets"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    v.sort();
+    v
 }

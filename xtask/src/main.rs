@@ -9,7 +9,17 @@
 //!   of `corpus/` for their size (a few hundred MiB each).
 //! * `golden` — regenerates the golden `info --json` dumps under `corpus/golden/`.
 //! * `fuzz [TARGET] [--seconds N] [--replay-only]` — replays each target's seeds, then
-//!   fuzzes it for N seconds (default 30).
+//!   fuzzes it for N seconds (default 30), each with its dictionary; a failure names the
+//!   target and the artifact that reproduces it.
+//! * `fuzz-grow [TARGET] [--seconds N]` — fuzzes longer (default 300 s) and adds the
+//!   inputs that raise coverage (≤ 64 KiB each, ≤ 10 MiB a target) to the target's seeds.
+//! * `fuzz-seed-dirs DIR` — every target's seeds into `DIR/<target>/` (for ClusterFuzzLite).
+//! * `fuzz-coverage [TARGET]` — line coverage of each parser crate's `src/` reached by the
+//!   seeds (`cargo fuzz coverage`, `llvm-profdata-19`, `llvm-cov-19`), as a table.
+//! * `fuzz-cflite` — runs `.clusterfuzzlite/build.sh` outside Docker (scratch SRC, OUT,
+//!   WORK, SANITIZER=address) and checks it built every target with seeds and dictionary.
+//! * `fuzz-seeds` — rewrites the gzipped LiME and ELF guests into small seeds of the same
+//!   format (every header kept, each range cut to a few KiB of its real data).
 //! * `bench [ARGS…]` — the criterion benches.
 //! * `bench-peers [--size-mib N] [--runs N] [--formats a,b]` — vmsnap against qemu-img on a
 //!   realistic image per format; prints MiB/s and ratios.
@@ -35,6 +45,9 @@
 
 mod dissect;
 mod fuzz;
+mod fuzz_cflite;
+mod fuzz_coverage;
+mod fuzz_seeds;
 mod man;
 mod peers;
 mod scale;
@@ -61,7 +74,7 @@ pub fn sh(cmd: &mut Command) -> bool {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: cargo xtask <ci | corpus | paging-guests | golden | fuzz [TARGET] [--seconds N] [--replay-only] | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | bench-scale [--no-build] [--only S] [--no-write] | dissect | man [DIR] | compare-oslo>"
+        "usage: cargo xtask <ci | corpus | paging-guests | golden | fuzz [TARGET] [--seconds N] [--replay-only] | fuzz-seeds | fuzz-grow [TARGET] [--seconds N] | fuzz-seed-dirs DIR | fuzz-coverage [TARGET] | fuzz-cflite | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | bench-scale [--no-build] [--only S] [--no-write] | dissect | man [DIR] | compare-oslo>"
     );
     ExitCode::from(2)
 }
@@ -80,6 +93,11 @@ fn main() -> ExitCode {
             .args(["test", "-p", "vmsnap-cli", "--test", "golden"])
             .env("VMSNAP_BLESS", "1")),
         "fuzz" => fuzz::run(rest),
+        "fuzz-seeds" => fuzz_seeds::run(),
+        "fuzz-grow" => fuzz::grow(rest),
+        "fuzz-seed-dirs" => fuzz::seed_dirs(rest),
+        "fuzz-coverage" => fuzz_coverage::run(rest),
+        "fuzz-cflite" => fuzz_cflite::run(),
         "bench" => sh(Command::new("cargo")
             .args(["bench", "-p", "vmsnap-benches"])
             .args(rest)),

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use vmsnap_core::{Layer, LayerExt};
 
 pub mod elf;
+pub mod fuzz_seeds;
 pub mod image;
 pub mod loopdev;
 pub mod rusage;

@@ -1,0 +1,123 @@
+//! Targets whose input is the file itself: probe, open through the plugin (no external
+//! file may be opened), then read, map and describe every layer.
+
+use std::sync::Arc;
+
+use vmsnap::core::{ExternalPolicy, FileLayer, Layer, MemSource, Options, Resolver, Sniff};
+use vmsnap::stack::Stacker;
+
+use crate::{file, open, open_and_exercise, window};
+
+/// ELF cores (and kdump-compressed detection) through the `elf-core` plugin.
+pub fn elf_core(data: &[u8]) {
+    open_and_exercise(&vmsnap_elf::PLUGIN, data);
+}
+
+/// LiME files through the `lime` plugin.
+pub fn lime(data: &[u8]) {
+    open_and_exercise(&vmsnap_lime::PLUGIN, data);
+}
+
+/// Parallels images.
+pub fn parallels(data: &[u8]) {
+    open_and_exercise(&vmsnap_parallels::PLUGIN, data);
+}
+
+/// QED images.
+pub fn qed(data: &[u8]) {
+    open_and_exercise(&vmsnap_qed::PLUGIN, data);
+}
+
+/// VDI images.
+pub fn vdi(data: &[u8]) {
+    open_and_exercise(&vmsnap_vdi::PLUGIN, data);
+}
+
+/// qcow2 and qcow v1 through both plugins.
+pub fn qcow2(data: &[u8]) {
+    for plugin in [&vmsnap_qcow2::PLUGIN, &vmsnap_qcow2::QCOW1_PLUGIN] {
+        open_and_exercise(plugin, data);
+    }
+}
+
+/// VMDK: a sparse extent (KDMV / COWD, streamOptimized) or a text descriptor, opened
+/// with no file path so every extent and parent reference is refused.
+pub fn vmdk(data: &[u8]) {
+    let lower = file(data);
+    if let Ok(s) = Sniff::read(lower.as_ref()) {
+        let _ = (vmsnap_vmdk::PLUGIN.probe)(&s.window(lower.as_ref()));
+    }
+    if let Some(layer) = open(&vmsnap_vmdk::PLUGIN, &[], lower, ExternalPolicy::SameDir) {
+        vmsnap_testkit::exercise(&layer, 64 << 20);
+    }
+}
+
+/// VMware checkpoints (no path, so no companion), and the tag extractor.
+pub fn vmware(data: &[u8]) {
+    let lower = file(data);
+    if let Some(layer) = open(
+        &vmsnap_vmware::PLUGIN,
+        &[],
+        lower.clone(),
+        ExternalPolicy::Deny,
+    ) {
+        vmsnap_testkit::exercise(&layer, 64 << 20);
+    }
+    let _ = vmsnap_vmware::extract_tag(lower, "imageData", 1 << 20);
+}
+
+/// A QEMU memory file through `plugin`, its RAM-block children and CPU state, and the
+/// same bytes behind a libvirt save header.
+fn qemu(plugin: &'static vmsnap_core::Plugin, data: &[u8]) {
+    let _ = (plugin.probe)(&window(data));
+    let _ = (vmsnap_qemu::LIBVIRT_PLUGIN.probe)(&window(data));
+    let lower = file(data);
+    if let Some(layer) = open(plugin, &[], lower.clone(), ExternalPolicy::Deny) {
+        vmsnap_testkit::exercise(&layer, 64 << 20);
+        for child in layer.children() {
+            vmsnap_testkit::exercise(&child.layer, 16 << 20);
+        }
+        let _ = layer.cpu_state();
+        let _ = layer.meta();
+    }
+    if let Some(lv) = open(
+        &vmsnap_qemu::LIBVIRT_PLUGIN,
+        &[],
+        lower,
+        ExternalPolicy::Deny,
+    ) {
+        vmsnap_testkit::exercise(&lv, 1 << 20);
+    }
+}
+
+/// QEMU migration streams (and the libvirt save wrapper).
+pub fn qemu_stream(data: &[u8]) {
+    qemu(&vmsnap_qemu::PLUGIN, data);
+}
+
+/// QEMU mapped-ram files (and the libvirt save wrapper).
+pub fn qemu_mapped_ram(data: &[u8]) {
+    qemu(&vmsnap_qemu::MAPPED_RAM_PLUGIN, data);
+}
+
+/// The whole stacker: every registered plugin probes, the accepted ones open, and every
+/// layer of the stack is read in chunks and described.
+pub fn stack(data: &[u8]) {
+    let Ok(registry) = vmsnap::registry() else {
+        return;
+    };
+    let resolver = Resolver::new(ExternalPolicy::Deny);
+    let options = Options::new();
+    let file: Arc<dyn Layer> = Arc::new(FileLayer::new(Arc::new(MemSource::with_path(
+        data.to_vec(),
+        "/nonexistent/fuzz-input",
+    ))));
+    let stack = Stacker::new(&registry, &resolver, &options)
+        .explain(true)
+        .stack(file);
+    for e in &stack.entries {
+        vmsnap_testkit::exercise(&e.layer, 16 << 20);
+    }
+    let _ = stack.all_findings();
+    let _ = stack.layer_names();
+}
