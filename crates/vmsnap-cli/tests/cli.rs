@@ -7,18 +7,13 @@
     clippy::panic
 )]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-use vmsnap_testkit::{corpus, scratch_dir, workspace_root};
+use std::path::PathBuf;
+use std::process::Output;
 
-fn vmsnap(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vmsnap"))
-        .args(args)
-        .current_dir(workspace_root())
-        .output()
-        .unwrap()
-}
+use common::{s, vmsnap};
+use vmsnap_testkit::{corpus, scratch_dir};
 
 fn json(out: &Output) -> serde_json::Value {
     assert!(
@@ -31,10 +26,6 @@ fn json(out: &Output) -> serde_json::Value {
 
 fn sample() -> PathBuf {
     corpus("raw/sample.raw")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 #[test]

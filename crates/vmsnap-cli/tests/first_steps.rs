@@ -8,19 +8,14 @@
     clippy::panic
 )]
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::vmsnap;
 use serde_json::Value;
 use vmsnap_testkit::{corpus_dir, workspace_root};
-
-fn vmsnap(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vmsnap"))
-        .args(args)
-        .current_dir(workspace_root())
-        .output()
-        .unwrap()
-}
 
 fn text(o: &[u8]) -> String {
     String::from_utf8_lossy(o).into_owned()

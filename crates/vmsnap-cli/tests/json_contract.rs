@@ -8,19 +8,14 @@
     clippy::panic
 )]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::vmsnap;
 use serde_json::Value;
 use vmsnap_testkit::{corpus_dir, workspace_root};
-
-fn vmsnap(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vmsnap"))
-        .args(args)
-        .current_dir(workspace_root())
-        .output()
-        .unwrap()
-}
 
 fn schema(name: &str) -> jsonschema::Validator {
     let path = workspace_root().join(format!("docs/schema/{name}.json"));

@@ -10,26 +10,13 @@
     clippy::panic
 )]
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
+use common::{s, stderr, vmsnap};
 use vmsnap_testkit::{corpus, have_qemu_img, qemu_img_raw, run, scratch_dir, workspace_root};
-
-fn vmsnap(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vmsnap"))
-        .args(args)
-        .current_dir(workspace_root())
-        .output()
-        .unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// Copies `files` of the corpus into a fresh directory; returns it.
 fn copy_alone(tag: &str, files: &[&str]) -> PathBuf {

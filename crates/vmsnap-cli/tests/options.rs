@@ -7,22 +7,10 @@
     clippy::panic
 )]
 
-use std::process::{Command, Output};
+mod common;
 
+use common::{stderr, vmsnap};
 use serde_json::Value;
-use vmsnap_testkit::workspace_root;
-
-fn vmsnap(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vmsnap"))
-        .args(args)
-        .current_dir(workspace_root())
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// Exit 2 with one stderr line that contains every one of `needles`.
 fn usage_error(args: &[&str], needles: &[&str]) {

@@ -8,29 +8,16 @@
     clippy::panic
 )]
 
+mod common;
+
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{s, stderr, vmsnap};
 use vmsnap_testkit::{corpus, have_qemu_img, qemu_img_raw, scratch_dir, workspace_root};
-
-fn vmsnap(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vmsnap"))
-        .args(args)
-        .current_dir(workspace_root())
-        .output()
-        .unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn ok(o: &Output) {
     assert_eq!(o.status.code(), Some(0), "failed: {}", stderr(o));
