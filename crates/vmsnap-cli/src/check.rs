@@ -4,13 +4,11 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::sync::Arc;
 
 use serde_json::{json, Value};
 use vmsnap::core::limits::MAX_STREAM_BYTES;
-use vmsnap::core::{Error, ErrorKind, ExternalPolicy, Layer, Options, Resolver, Result};
-use vmsnap::inspect::{inspect, names, CheckOptions, Inspector, Overall, Report, Verdict};
-use vmsnap::stack::Stacker;
+use vmsnap::core::{Error, ErrorKind, Result};
+use vmsnap::inspect::{inspect, names, CheckOptions, Failure, Inspector, Overall, Report, Verdict};
 
 use crate::cli::CheckArgs;
 use crate::input::{open_for_check, Input};
@@ -40,20 +38,16 @@ pub fn run(args: &CheckArgs) -> Result<Outcome> {
         Some(s) => parse_size(s)?,
         None => MAX_STREAM_BYTES,
     };
-    let mut file_layer: Option<Arc<dyn Layer>> = None;
     let report = match open_for_check(&args.file)? {
-        Input::File(file) => {
-            file_layer = Some(file.clone());
-            inspect(file, &registry, &opts)
-        }
+        Input::File(file) => inspect(file, &registry, &opts),
         Input::Stream(stream) => inspect_stream(stream, max_stream, &registry, &opts)?,
     };
     // A refusal judged under a rule is in the rules; only "could not inspect" is an error.
     let error = report
-        .error
+        .failure
         .as_ref()
         .filter(|_| report.verdict == Overall::Error)
-        .map(|msg| structured_error(msg, file_layer, &registry));
+        .map(Failure::to_error);
     print(&name, &report, error.as_ref(), args.json)?;
     Ok(match (report.verdict, error) {
         (Overall::Safe, _) => Outcome::Ok,
@@ -90,35 +84,14 @@ fn inspect_stream(
         }
         total = total.saturating_add(n as u64);
         if total > max {
-            return Ok(Report::could_not_inspect(format!(
-                "stream longer than {max} bytes (the limit; --max-stream raises it)"
+            return Ok(Report::could_not_inspect(&Error::new(
+                ErrorKind::LimitExceeded,
+                format!("stream longer than {max} bytes (the limit; --max-stream raises it)"),
             )));
         }
         inspector.feed(buf.get(..n).unwrap_or_default());
     }
     Ok(inspector.finish(registry, opts))
-}
-
-/// The inspector reports why it could not inspect as text; the error with its kind, layer
-/// and offset is the one opening the image's own format gives, under the same rules as
-/// `inspect` (nothing else opened, one layer).
-fn structured_error(
-    message: &str,
-    file: Option<Arc<dyn Layer>>,
-    registry: &vmsnap::core::Registry,
-) -> Error {
-    if let Some(file) = file {
-        let resolver = Resolver::new(ExternalPolicy::Deny);
-        let options = Options::new();
-        let stack = Stacker::new(registry, &resolver, &options)
-            .max_layers(1)
-            .branches(false)
-            .stack(file);
-        if let Some(e) = stack.error.filter(|e| e.to_string() == message) {
-            return e;
-        }
-    }
-    Error::new(ErrorKind::Malformed, message.to_string())
 }
 
 /// The `check --json` object: the same names as `info` (`rule`, `message`, `layer`,

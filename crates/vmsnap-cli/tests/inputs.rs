@@ -254,6 +254,7 @@ fn character_devices_are_streams_and_an_endless_one_ends_at_the_limit() {
     assert_eq!(v["verdict"], "error");
     let err = v["error"]["message"].as_str().unwrap();
     assert!(err.contains("stream longer than 8388608"), "{err}");
+    assert_eq!(v["error"]["kind"], "limit_exceeded");
 }
 
 #[test]

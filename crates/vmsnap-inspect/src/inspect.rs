@@ -81,6 +81,52 @@ pub struct Report {
     /// Why it could not be inspected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The same failure in parts (kind, file, layer, offset), for callers that report
+    /// errors structured (`check --json`, Python); see [`Failure::to_error`].
+    #[serde(skip)]
+    pub failure: Option<Failure>,
+}
+
+/// An inspection failure in parts: what [`vmsnap_core::Error`] holds, kept in a report
+/// that is cloned and compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The error's kind.
+    pub kind: vmsnap_core::ErrorKind,
+    /// Its message, without context.
+    pub message: String,
+    /// Where it happened.
+    pub context: vmsnap_core::Context,
+}
+
+impl Failure {
+    /// The failure of `e`.
+    pub fn of(e: &vmsnap_core::Error) -> Self {
+        Failure {
+            kind: e.kind(),
+            message: e.message().to_string(),
+            context: e.context().clone(),
+        }
+    }
+
+    /// The error again, with its context.
+    pub fn to_error(&self) -> vmsnap_core::Error {
+        let mut e = vmsnap_core::Error::new(self.kind, self.message.clone());
+        let c = &self.context;
+        if let Some(o) = c.offset {
+            e = e.at(o);
+        }
+        if let Some(l) = &c.layer {
+            e = e.in_layer(l.clone());
+        }
+        if let Some(p) = &c.path {
+            e = e.in_file(p);
+        }
+        if let Some(op) = c.op {
+            e = e.during(op);
+        }
+        e
+    }
 }
 
 fn rule(id: &str, f: Option<&Finding>, layer: Option<usize>) -> RuleResult {
@@ -108,13 +154,9 @@ pub fn inspect(file: Arc<dyn Layer>, registry: &Registry, opts: &CheckOptions) -
     inspect_with(file, registry, opts, &|| false)
 }
 
-fn failed_report(e: &vmsnap_core::Error) -> Report {
-    Report::could_not_inspect(e.to_string())
-}
-
 impl Report {
-    /// The report of an input that could not be inspected, saying why (exit 2).
-    pub fn could_not_inspect(why: impl Into<String>) -> Report {
+    /// The report of an input that could not be inspected because of `e` (exit 2).
+    pub fn could_not_inspect(e: &vmsnap_core::Error) -> Report {
         Report {
             format: "unknown".into(),
             detected: Vec::new(),
@@ -122,7 +164,8 @@ impl Report {
             payload_offset: None,
             verdict: Overall::Error,
             rules: Vec::new(),
-            error: Some(why.into()),
+            error: Some(e.to_string()),
+            failure: Some(Failure::of(e)),
         }
     }
 }
@@ -153,11 +196,11 @@ pub(crate) fn inspect_with(
     let mut rules = Vec::new();
     let sniff = match Sniff::read(file.as_ref()) {
         Ok(s) => s,
-        Err(e) => return failed_report(&e),
+        Err(e) => return Report::could_not_inspect(&e),
     };
     let signatures = match signature::detect(file.as_ref(), &sniff.head, &sniff.tail, sniff.size) {
         Ok(s) => s,
-        Err(e) => return failed_report(&e),
+        Err(e) => return Report::could_not_inspect(&e),
     };
     let window = sniff.window(file.as_ref());
     // Every probe, not only the first match.
@@ -302,6 +345,7 @@ pub(crate) fn inspect_with(
         verdict,
         rules,
         error,
+        failure: stack.error.as_ref().map(Failure::of),
     }
 }
 

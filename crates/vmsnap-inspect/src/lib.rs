@@ -24,7 +24,7 @@ pub mod names;
 pub mod signature;
 mod stream;
 
-pub use inspect::{inspect, CheckOptions, Overall, Report, RuleResult, Verdict};
+pub use inspect::{inspect, CheckOptions, Failure, Overall, Report, RuleResult, Verdict};
 pub use stream::{
     InspectingWriter, Inspector, RegionHint, HEAD_BYTES, MAX_RETAINED, REGION_BYTES, TAIL_BYTES,
 };

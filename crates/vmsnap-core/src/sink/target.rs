@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::source::InputKind;
 
 /// Symlinks followed at most, as the kernel's `ELOOP` limit.
 const MAX_SYMLINKS: usize = 40;
@@ -66,27 +67,24 @@ impl Target {
     }
 
     fn existing(given: &Path, meta: Metadata) -> Result<Target> {
-        let ft = meta.file_type();
-        if ft.is_fifo() {
-            return Ok(Target::Fifo(given.to_path_buf()));
-        }
-        if is_null_device(&meta) {
-            return Ok(Target::Null);
-        }
-        if ft.is_char_device() {
-            return Err(refused(
-                "is a character device; the only one accepted as an output is /dev/null \
-                 (use `-` for standard output)",
-            ));
-        }
-        if ft.is_socket() {
-            return Err(refused("is a socket, which cannot be opened as an output"));
-        }
-        if ft.is_dir() {
-            return Err(refused("is a directory; give the output file's name"));
-        }
-        if ft.is_block_device() {
-            return Ok(Target::Block(given.to_path_buf()));
+        // The same classification inputs get (`InputKind`), with the output's rules.
+        match InputKind::of_metadata(&meta) {
+            InputKind::Fifo => return Ok(Target::Fifo(given.to_path_buf())),
+            _ if is_null_device(&meta) => return Ok(Target::Null),
+            InputKind::CharDevice => {
+                return Err(refused(
+                    "is a character device; the only one accepted as an output is /dev/null \
+                     (use `-` for standard output)",
+                ))
+            }
+            InputKind::Socket => {
+                return Err(refused("is a socket, which cannot be opened as an output"))
+            }
+            InputKind::Directory => {
+                return Err(refused("is a directory; give the output file's name"))
+            }
+            InputKind::BlockDevice => return Ok(Target::Block(given.to_path_buf())),
+            InputKind::Regular | InputKind::Other => {}
         }
         let path = std::fs::canonicalize(given)
             .map_err(|e| Error::from(e).during("resolving the output path"))?;
