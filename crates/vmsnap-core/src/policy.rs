@@ -122,6 +122,19 @@ pub enum RefDecision {
     Listed,
 }
 
+impl RefDecision {
+    /// What became of the reference, in words: `opened PATH`, `not opened: WHY`, `could
+    /// not be opened: WHY`, `not followed`.
+    pub fn describe(&self) -> String {
+        match self {
+            RefDecision::Opened { path } => format!("opened {}", path.display()),
+            RefDecision::Denied { reason } => format!("not opened: {reason}"),
+            RefDecision::Failed { reason } => format!("could not be opened: {reason}"),
+            RefDecision::Listed => "not followed".to_string(),
+        }
+    }
+}
+
 /// One external reference as found in a file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExternalRef {
@@ -146,12 +159,7 @@ impl ExternalRef {
             RefKind::Companion => "companion_file",
             RefKind::Configured => "configured_path",
         };
-        let what = match &self.decision {
-            RefDecision::Opened { path } => format!("opened {}", path.display()),
-            RefDecision::Denied { reason } => format!("not opened: {reason}"),
-            RefDecision::Failed { reason } => format!("could not be opened: {reason}"),
-            RefDecision::Listed => "not followed".to_string(),
-        };
+        let what = self.decision.describe();
         let severity = match self.kind {
             RefKind::Companion | RefKind::Configured => crate::finding::Severity::Warning,
             _ => crate::finding::Severity::Unsafe,

@@ -37,14 +37,9 @@ impl UnavailableRef {
     /// What is unavailable and why, e.g. `the backing file "base.qcow2" is unavailable
     /// (could not be opened: No such file or directory (os error 2))`.
     pub fn description(&self) -> String {
-        let why = match &self.reference.decision {
-            RefDecision::Denied { reason } => format!("not opened: {reason}"),
-            RefDecision::Failed { reason } => format!("could not be opened: {reason}"),
-            RefDecision::Listed => "not followed".to_string(),
-            // A reference that was opened but is stood in for anyway (its format could
-            // not be read) is reported as such by the format through `Failed`.
-            RefDecision::Opened { path } => format!("opened from {}", path.display()),
-        };
+        // A reference that was opened but is stood in for anyway (its format could not
+        // be read) is reported as such by the format through `Failed`.
+        let why = self.reference.decision.describe();
         format!(
             "the {} {:?} is unavailable ({why})",
             self.reference.kind.noun(),
@@ -81,15 +76,7 @@ pub fn none_opened(kind: RefKind, name: &str, tried: &[ExternalRef]) -> External
             .all(|r| matches!(r.decision, RefDecision::Denied { .. }));
     let each: Vec<String> = tried
         .iter()
-        .map(|r| {
-            let what = match &r.decision {
-                RefDecision::Denied { reason } => format!("not opened: {reason}"),
-                RefDecision::Failed { reason } => format!("could not be opened: {reason}"),
-                RefDecision::Listed => "not tried".into(),
-                RefDecision::Opened { path } => format!("opened {}", path.display()),
-            };
-            format!("{:?} {what}", r.name)
-        })
+        .map(|r| format!("{:?} {}", r.name, r.decision.describe()))
         .collect();
     let reason = if each.is_empty() {
         "no candidate file was found".to_string()
