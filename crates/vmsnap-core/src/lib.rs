@@ -74,7 +74,10 @@ pub use parallel::parallelism;
 pub use plugin::{OpenCtx, OpenFn, Options, Plugin, PluginKind, Probe, SniffWindow};
 pub use policy::{ExternalPolicy, ExternalRef, MissingPolicy, RefDecision, RefKind, Resolver};
 pub use registry::{Registry, Sniff};
-pub use runs::{backing_extents, block_run, read_backing, Run, RunKind, RunMap, RunSources};
+pub use runs::{
+    backing_extents, block_run, read_backing, DataExtents, EncodedRead, Run, RunKind, RunLayer,
+    RunMap, RunSources,
+};
 pub use segment::{Decoder, Overlap, Segment, SegmentKind, SegmentMap, SegmentMapBuilder};
 pub use source::{FileSource, InputKind, MemSource, MmapSource, Source};
 pub use table::read_table;

@@ -1,14 +1,22 @@
-//! Block-mapped disks (VDI, Parallels, QED, VHD, VHDX): the guest disk is runs of bytes
-//! that are stored in the image file, recorded as zeros, or not stored here (read from the
-//! backing or parent disk, or as zeros without one). A format says what the run at an
-//! offset is ([`RunMap::run`]); reading a range and listing its extents run by run is done
-//! here once.
+//! Block-mapped disks (qcow2, qcow, VMDK sparse extents, VDI, Parallels, QED, VHD, VHDX):
+//! the guest disk is runs of bytes that are stored in the image file, recorded as zeros,
+//! not stored here (read from the backing or parent disk, or as zeros without one), or
+//! stored in a form only the format decodes (a compressed cluster or grain). A format says
+//! what the run at an offset is ([`RunMap::run`]) and decodes what it encoded
+//! ([`RunMap::read_encoded`]); reading a range and listing its extents run by run is done
+//! here once. A format that implements [`RunLayer`] is a [`Layer`] through the one
+//! forwarding impl below.
 
+use std::fmt;
 use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
 
 use crate::error::{Error, Result, ResultExt};
 use crate::extent::{push_coalesced, Extent, ExtentKind};
-use crate::layer::{check_read, read_within, Layer, LayerExt};
+use crate::finding::Finding;
+use crate::layer::{check_read, read_within, AddressSpace, Layer, LayerExt, NamedLayer};
+use crate::policy::ExternalRef;
 
 /// How a run of a block-mapped disk is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +28,11 @@ pub enum RunKind {
     Zero,
     /// Not stored here: the backing disk's bytes (zeros past its end), or zeros without one.
     Unallocated,
+    /// Stored in a form only the format reads (a compressed cluster or grain, an encrypted
+    /// cluster): [`RunMap::read_encoded`] fills it. The key names the stored unit to the
+    /// format (an L2 entry, a file offset). Such a run is never continued by another: it
+    /// ends with its unit.
+    Encoded(u64),
 }
 
 impl RunKind {
@@ -29,6 +42,7 @@ impl RunKind {
     pub fn continued_by(self, len: u64, next: RunKind) -> bool {
         match (self, next) {
             (RunKind::Data(a), RunKind::Data(b)) => a.checked_add(len) == Some(b),
+            (RunKind::Encoded(_), _) => false,
             (a, b) => a == b,
         }
     }
@@ -70,6 +84,19 @@ pub fn block_run(
     Ok(Run { kind, len })
 }
 
+/// What the extents of [`RunKind::Data`] runs say about the file they are stored in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataExtents {
+    /// The file is the layer below this one: data extents carry their offset in it.
+    Mapped,
+    /// The file is not the layer below (an in-memory overlay, an external data file):
+    /// data extents carry no lower offset.
+    Unmapped,
+    /// The file is the stand-in for one that was not opened
+    /// ([`crate::UnavailableLayer`]): data runs are unavailable.
+    Unavailable,
+}
+
 /// Where the runs of a block-mapped disk read from.
 #[derive(Debug, Clone, Copy)]
 pub struct RunSources<'a> {
@@ -81,69 +108,106 @@ pub struct RunSources<'a> {
     /// the opened disk, or the [`crate::UnavailableLayer`] standing in for one that was not
     /// opened (whose reads fail and whose extents are unavailable).
     pub backing: Option<&'a dyn Layer>,
-    /// Whether data offsets are offsets in the layer below this one, so extents say where
-    /// data lies (not when `file` is an in-memory overlay over it).
-    pub maps_lower: bool,
+    /// The offset in the backing disk of this address space's first byte: 0, but for a
+    /// view into a larger disk (a qcow2 VM state, one extent of a VMDK).
+    pub backing_base: u64,
+    /// What data extents say about the file.
+    pub data: DataExtents,
 }
 
-/// A layer whose address space is runs (see the module docs). Its `read_at` and `extents`
-/// are [`RunMap::read_runs`] and [`RunMap::run_extents`].
-pub trait RunMap: Layer {
+/// One [`RunKind::Encoded`] run of a read, for the format to fill.
+#[derive(Debug)]
+pub struct EncodedRead<'a> {
+    /// The run's key.
+    pub key: u64,
+    /// Where the run starts (an offset in the address space of [`RunMap::run`]).
+    pub pos: u64,
+    /// Its bytes: all of the run, or the part of it the read covers.
+    pub buf: &'a mut [u8],
+}
+
+/// An address space made of runs (see the module docs): [`RunMap::read_runs`] and
+/// [`RunMap::run_extents`] read and list it. Offsets are not checked against any length
+/// here; [`RunLayer`]s get that from the [`Layer`] impl.
+pub trait RunMap {
     /// State kept between the runs of one read or listing (a cached piece of a table or
     /// bitmap); `()` for none.
     type Cursor: Default;
 
-    /// The run at `pos` (inside the layer), 1 to `max` bytes long.
+    /// The run at `pos`, 1 to `max` bytes long.
     fn run(&self, pos: u64, max: u64, cursor: &mut Self::Cursor) -> Result<Run>;
 
     /// Where the runs read from.
     fn sources(&self) -> RunSources<'_>;
 
-    /// [`Layer::read_at`]: fills `buf` from `offset` run by run.
+    /// The cursor a listing of extents starts with (a reading cursor by default).
+    fn listing_cursor(&self) -> Self::Cursor {
+        Self::Cursor::default()
+    }
+
+    /// Fills the [`RunKind::Encoded`] runs of one read, after its other runs (so that a
+    /// format may decode them together, on several threads). A format that makes no such
+    /// runs keeps the default, which fails.
+    fn read_encoded(&self, reads: &mut [EncodedRead<'_>]) -> Result<()> {
+        match reads.first() {
+            None => Ok(()),
+            Some(r) => Err(Error::malformed(
+                r.pos,
+                "internal: an encoded run in a disk that stores none",
+            )),
+        }
+    }
+
+    /// Fills `buf` from `offset` run by run.
     #[inline]
     fn read_runs(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        check_read(self, offset, buf.len())?;
         let src = self.sources();
         let mut cursor = Self::Cursor::default();
+        let mut encoded = Vec::new();
         let mut pos = offset;
         let mut rest = buf;
         while !rest.is_empty() {
             let want = rest.len() as u64;
-            let run = self.run(pos, want, &mut cursor).in_layer(self.name())?;
-            let n = run_len(run, want, pos).in_layer(self.name())?;
-            let (now, later) = rest.split_at_mut(n as usize);
+            let run = self.run(pos, want, &mut cursor)?;
+            let n = run_len(run, want, pos)?;
+            let (now, later) = std::mem::take(&mut rest).split_at_mut(n as usize);
             match run.kind {
-                RunKind::Data(at) => read_within(src.file, src.file_len, at, now)
-                    .in_layer(self.name())
-                    .during("reading stored data")?,
+                RunKind::Data(at) => {
+                    read_within(src.file, src.file_len, at, now).during("reading stored data")?
+                }
                 RunKind::Zero => now.fill(0),
                 RunKind::Unallocated => {
-                    read_backing(src.backing, pos, now).during("reading the backing disk")?
+                    read_backing(src.backing, src.backing_base.saturating_add(pos), now)
+                        .during("reading the backing disk")?
                 }
+                RunKind::Encoded(key) => encoded.push(EncodedRead { key, pos, buf: now }),
             }
             rest = later;
             pos += n;
         }
-        Ok(())
+        if encoded.is_empty() {
+            return Ok(());
+        }
+        self.read_encoded(&mut encoded)
     }
 
-    /// [`Layer::extents`]: the extents of `range` (clamped to the layer) run by run, with
-    /// the backing disk's extents under unallocated runs.
+    /// The extents of `range` run by run, with the backing disk's extents under
+    /// unallocated runs.
     fn run_extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-        let end = range.end.min(self.len());
         let src = self.sources();
-        let mut cursor = Self::Cursor::default();
+        let mut cursor = self.listing_cursor();
         let mut out = Vec::new();
         let mut pos = range.start;
-        while pos < end {
-            let run = self
-                .run(pos, end - pos, &mut cursor)
-                .in_layer(self.name())?;
-            let n = run_len(run, end - pos, pos).in_layer(self.name())?;
+        while pos < range.end {
+            let run = self.run(pos, range.end - pos, &mut cursor)?;
+            let n = run_len(run, range.end - pos, pos)?;
             match run.kind {
+                RunKind::Data(_) if src.data == DataExtents::Unavailable => {
+                    push_coalesced(&mut out, Extent::of(ExtentKind::Unavailable, pos, n))
+                }
                 RunKind::Data(at) => {
                     let have = src.file_len.saturating_sub(at).min(n);
-                    let lower = src.maps_lower.then_some(at);
+                    let lower = (src.data == DataExtents::Mapped).then_some(at);
                     push_coalesced(&mut out, Extent::data(pos, have, lower));
                     if have < n {
                         push_coalesced(
@@ -153,11 +217,104 @@ pub trait RunMap: Layer {
                     }
                 }
                 RunKind::Zero => push_coalesced(&mut out, Extent::of(ExtentKind::Zero, pos, n)),
-                RunKind::Unallocated => backing_extents(&mut out, src.backing, pos..pos + n)?,
+                RunKind::Encoded(_) => push_coalesced(&mut out, Extent::data(pos, n, None)),
+                RunKind::Unallocated => {
+                    backing_extents_from(&mut out, src.backing, src.backing_base, pos..pos + n)?
+                }
             }
             pos += n;
         }
         Ok(out)
+    }
+}
+
+/// A [`Layer`] whose address space is runs: it says what a layer says besides its bytes,
+/// and the impl below reads and lists it through [`RunMap`], with the bounds check and the
+/// error context every layer gives. The methods mean what [`Layer`]'s of the same names
+/// do; call them through `Layer` (a format crate implements this trait by its path,
+/// without importing it, so that the two traits' methods are never both in scope).
+// `is_empty` is `Layer`'s, from `len`.
+#[allow(clippy::len_without_is_empty)]
+pub trait RunLayer: RunMap + Send + Sync + fmt::Debug {
+    /// [`Layer::name`].
+    fn name(&self) -> &str;
+    /// [`Layer::space`]: a guest disk unless said otherwise.
+    fn space(&self) -> AddressSpace {
+        AddressSpace::GuestDisk
+    }
+    /// [`Layer::len`].
+    fn len(&self) -> u64;
+    /// [`Layer::lower`].
+    fn lower(&self) -> Vec<Arc<dyn Layer>>;
+    /// [`Layer::describe`].
+    fn describe(&self) -> serde_json::Value;
+    /// [`Layer::meta`] (defaults to [`RunLayer::describe`]).
+    fn meta(&self) -> serde_json::Value {
+        self.describe()
+    }
+    /// [`Layer::findings`].
+    fn findings(&self) -> Vec<Finding> {
+        Vec::new()
+    }
+    /// [`Layer::external_refs`].
+    fn external_refs(&self) -> Vec<ExternalRef> {
+        Vec::new()
+    }
+    /// [`Layer::children`].
+    fn children(&self) -> Vec<NamedLayer> {
+        Vec::new()
+    }
+    /// [`Layer::path`].
+    fn path(&self) -> Option<&Path> {
+        None
+    }
+}
+
+impl<T: RunLayer> Layer for T {
+    fn name(&self) -> &str {
+        RunLayer::name(self)
+    }
+    fn space(&self) -> AddressSpace {
+        RunLayer::space(self)
+    }
+    fn len(&self) -> u64 {
+        RunLayer::len(self)
+    }
+    #[inline]
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        check_read(self, offset, buf.len())?;
+        self.read_runs(offset, buf)
+            .in_layer(RunLayer::name(self))
+            .in_file_of(RunLayer::path(self))
+    }
+    fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
+        let end = range.end.min(RunLayer::len(self));
+        if range.start >= end {
+            return Ok(Vec::new());
+        }
+        self.run_extents(range.start..end)
+            .in_layer(RunLayer::name(self))
+    }
+    fn lower(&self) -> Vec<Arc<dyn Layer>> {
+        RunLayer::lower(self)
+    }
+    fn describe(&self) -> serde_json::Value {
+        RunLayer::describe(self)
+    }
+    fn meta(&self) -> serde_json::Value {
+        RunLayer::meta(self)
+    }
+    fn findings(&self) -> Vec<Finding> {
+        RunLayer::findings(self)
+    }
+    fn external_refs(&self) -> Vec<ExternalRef> {
+        RunLayer::external_refs(self)
+    }
+    fn children(&self) -> Vec<NamedLayer> {
+        RunLayer::children(self)
+    }
+    fn path(&self) -> Option<&Path> {
+        RunLayer::path(self)
     }
 }
 
@@ -202,12 +359,30 @@ pub fn backing_extents(
     backing: Option<&dyn Layer>,
     range: Range<u64>,
 ) -> Result<()> {
-    let mut from = range.start;
+    backing_extents_from(out, backing, 0, range)
+}
+
+/// [`backing_extents`] for an address space whose byte 0 is byte `base` of the backing
+/// disk: the extents of `base + range` there, at offsets of `range`.
+fn backing_extents_from(
+    out: &mut Vec<Extent>,
+    backing: Option<&dyn Layer>,
+    base: u64,
+    range: Range<u64>,
+) -> Result<()> {
+    let (start, end) = (
+        base.saturating_add(range.start),
+        base.saturating_add(range.end),
+    );
+    let mut from = start;
     if let Some(b) = backing {
-        let stop = b.len().min(range.end);
-        if range.start < stop {
-            for e in b.extents(range.start..stop)? {
-                push_coalesced(out, Extent::of(e.kind, e.offset, e.len));
+        let stop = b.len().min(end);
+        if start < stop {
+            for e in b.extents(start..stop)? {
+                // Clamped: a lower layer's extents are not trusted to stay in range.
+                let s = e.offset.clamp(start, stop);
+                let t = e.end().clamp(s, stop);
+                push_coalesced(out, Extent::of(e.kind, s - base, t - s));
             }
             from = stop;
         }
@@ -216,8 +391,8 @@ pub fn backing_extents(
         out,
         Extent::of(
             ExtentKind::Unallocated,
-            from,
-            range.end.saturating_sub(from),
+            from - base,
+            end.saturating_sub(from),
         ),
     );
     Ok(())
@@ -225,11 +400,8 @@ pub fn backing_extents(
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-    use std::sync::Arc;
-
     use super::*;
-    use crate::layer::{AddressSpace, FileLayer};
+    use crate::layer::FileLayer;
     use crate::source::MemSource;
 
     /// A disk of 4-byte blocks over a 20-byte file: `map[i]` is block `i`.
@@ -240,30 +412,18 @@ mod tests {
         map: Vec<RunKind>,
     }
 
-    impl Layer for Blocks {
+    impl RunLayer for Blocks {
         fn name(&self) -> &str {
             "blocks"
         }
-        fn space(&self) -> AddressSpace {
-            AddressSpace::GuestDisk
-        }
         fn len(&self) -> u64 {
             4 * self.map.len() as u64
-        }
-        fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-            self.read_runs(offset, buf)
-        }
-        fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-            self.run_extents(range)
         }
         fn lower(&self) -> Vec<Arc<dyn Layer>> {
             Vec::new()
         }
         fn describe(&self) -> serde_json::Value {
             serde_json::Value::Null
-        }
-        fn path(&self) -> Option<&Path> {
-            None
         }
     }
 
@@ -279,7 +439,8 @@ mod tests {
                 file: &self.file,
                 file_len: self.file.len(),
                 backing: self.backing.as_deref(),
-                maps_lower: true,
+                backing_base: 0,
+                data: DataExtents::Mapped,
             }
         }
     }

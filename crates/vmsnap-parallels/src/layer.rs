@@ -1,13 +1,12 @@
 //! The Parallels layer: the guest disk through the BAT.
 
-use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::json;
 use vmsnap_core::{
-    block_run, AddressSpace, Error, Extent, Finding, Layer, LayerExt, OpenCtx, Result, ResultExt,
-    Run, RunKind, RunMap, RunSources,
+    block_run, Error, Finding, Layer, LayerExt, OpenCtx, Result, ResultExt, Run, RunKind, RunMap,
+    RunSources,
 };
 
 use crate::bat::Bat;
@@ -82,23 +81,12 @@ impl Parallels {
     }
 }
 
-impl Layer for Parallels {
+impl vmsnap_core::RunLayer for Parallels {
     fn name(&self) -> &str {
         "parallels"
     }
-    fn space(&self) -> AddressSpace {
-        AddressSpace::GuestDisk
-    }
     fn len(&self) -> u64 {
         self.size
-    }
-
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.read_runs(offset, buf)
-    }
-
-    fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-        self.run_extents(range)
     }
 
     fn lower(&self) -> Vec<Arc<dyn Layer>> {
@@ -129,7 +117,7 @@ impl Layer for Parallels {
 
     fn meta(&self) -> serde_json::Value {
         let h = &self.header;
-        let mut v = self.describe();
+        let mut v = Layer::describe(self);
         let header = json!({
             "magic": h.variant.magic(),
             "version": h.version,
@@ -176,7 +164,8 @@ impl RunMap for Parallels {
             file: self.lower.as_ref(),
             file_len: self.file_len,
             backing: None,
-            maps_lower: true,
+            backing_base: 0,
+            data: vmsnap_core::DataExtents::Mapped,
         }
     }
 }

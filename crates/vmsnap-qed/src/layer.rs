@@ -1,14 +1,13 @@
 //! The QED layer: the guest disk through the L1/L2 tables, with the backing file (when
 //! the policy lets it be opened) under the unallocated clusters.
 
-use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::json;
 use vmsnap_core::{
-    block_run, AddressSpace, Error, ErrorKind, Extent, ExternalRef, FileLayer, Finding, Layer,
-    LayerExt, OpenCtx, RefDecision, RefKind, Result, ResultExt, Run, RunKind, RunMap, RunSources,
+    block_run, Error, ErrorKind, ExternalRef, FileLayer, Finding, Layer, LayerExt, OpenCtx,
+    RefDecision, RefKind, Result, ResultExt, Run, RunKind, RunMap, RunSources,
 };
 
 use crate::header::Header;
@@ -171,27 +170,12 @@ impl Qed {
     }
 }
 
-impl Layer for Qed {
+impl vmsnap_core::RunLayer for Qed {
     fn name(&self) -> &str {
         "qed"
     }
-    fn space(&self) -> AddressSpace {
-        AddressSpace::GuestDisk
-    }
     fn len(&self) -> u64 {
         self.header.image_size
-    }
-
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        // Errors of a lazy read name this file and layer unless a deeper one (a backing
-        // file) already did.
-        self.read_runs(offset, buf)
-            .in_layer("qed")
-            .in_file_of(self.path())
-    }
-
-    fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-        self.run_extents(range)
     }
 
     fn lower(&self) -> Vec<Arc<dyn Layer>> {
@@ -225,7 +209,7 @@ impl Layer for Qed {
 
     fn meta(&self) -> serde_json::Value {
         let h = &self.header;
-        let mut v = self.describe();
+        let mut v = Layer::describe(self);
         let header = json!({
             "cluster_size": h.cluster_size,
             "table_size": h.table_size,
@@ -303,7 +287,8 @@ impl RunMap for Qed {
             file: self.lower.as_ref(),
             file_len: self.file_len,
             backing: self.backing.as_deref().or(self.unavailable.as_deref()),
-            maps_lower: true,
+            backing_base: 0,
+            data: vmsnap_core::DataExtents::Mapped,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use vmsnap_core::limits::MAX_TEXT_BYTES;
 use vmsnap_core::{
-    check_read, AddressSpace, Bytes, Error, Extent, Finding, Layer, LayerExt, OpenCtx, Result,
+    AddressSpace, Bytes, Error, Extent, Finding, Layer, LayerExt, OpenCtx, Result, SliceLayer,
 };
 
 use crate::raw::{LIBVIRT_HEADER, LIBVIRT_MAGIC, LIBVIRT_MAGIC_PARTIAL};
@@ -27,12 +27,10 @@ pub fn compression_name(format: u32) -> &'static str {
     }
 }
 
-/// A libvirt save image; its bytes are the embedded stream.
+/// A libvirt save image; its bytes are the embedded stream (a window of the file).
 #[derive(Debug)]
 pub struct LibvirtSave {
-    lower: Arc<dyn Layer>,
-    offset: u64,
-    len: u64,
+    stream: SliceLayer,
     describe: Value,
     findings: Vec<Finding>,
 }
@@ -123,10 +121,9 @@ impl LibvirtSave {
             "domain_xml": xml,
             "cookie_xml": cookie,
         });
+        let len = lower.len() - offset;
         Ok(LibvirtSave {
-            lower: lower.clone(),
-            offset,
-            len: lower.len() - offset,
+            stream: SliceLayer::new("libvirt-save", AddressSpace::Stream, lower, offset, len)?,
             describe,
             findings,
         })
@@ -141,25 +138,16 @@ impl Layer for LibvirtSave {
         AddressSpace::Stream
     }
     fn len(&self) -> u64 {
-        self.len
+        self.stream.len()
     }
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        check_read(self, offset, buf.len())?;
-        self.lower.read_at(self.offset + offset, buf)
+        self.stream.read_at(offset, buf)
     }
     fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-        let end = range.end.min(self.len);
-        if range.start >= end {
-            return Ok(Vec::new());
-        }
-        Ok(vec![Extent::data(
-            range.start,
-            end - range.start,
-            Some(self.offset + range.start),
-        )])
+        self.stream.extents(range)
     }
     fn lower(&self) -> Vec<Arc<dyn Layer>> {
-        vec![self.lower.clone()]
+        self.stream.lower()
     }
     fn describe(&self) -> Value {
         self.describe.clone()
@@ -168,6 +156,6 @@ impl Layer for LibvirtSave {
         self.findings.clone()
     }
     fn path(&self) -> Option<&Path> {
-        self.lower.path()
+        self.stream.path()
     }
 }

@@ -1,13 +1,12 @@
 //! The VDI layer: the guest disk as an address space over the file.
 
-use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::json;
 use vmsnap_core::{
-    block_run, AddressSpace, Error, Extent, ExternalRef, Finding, Layer, OpenCtx, RefDecision,
-    RefKind, Result, ResultExt, Run, RunKind, RunMap, RunSources,
+    block_run, Error, ExternalRef, Finding, Layer, OpenCtx, RefDecision, RefKind, Result,
+    ResultExt, Run, RunKind, RunMap, RunSources,
 };
 
 use crate::blockmap::{Block, BlockMap};
@@ -123,23 +122,12 @@ impl Vdi {
     }
 }
 
-impl Layer for Vdi {
+impl vmsnap_core::RunLayer for Vdi {
     fn name(&self) -> &str {
         "vdi"
     }
-    fn space(&self) -> AddressSpace {
-        AddressSpace::GuestDisk
-    }
     fn len(&self) -> u64 {
         self.size
-    }
-
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.read_runs(offset, buf)
-    }
-
-    fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-        self.run_extents(range)
     }
 
     fn lower(&self) -> Vec<Arc<dyn Layer>> {
@@ -179,7 +167,7 @@ impl Layer for Vdi {
 
     fn meta(&self) -> serde_json::Value {
         let h = &self.header;
-        let mut v = self.describe();
+        let mut v = Layer::describe(self);
         let header = json!({
             "text": h.text,
             "version": format!("{}.{}", h.version >> 16, h.version & 0xffff),
@@ -244,7 +232,8 @@ impl RunMap for Vdi {
             file: self.lower.as_ref(),
             file_len: self.file_len,
             backing: self.parent.as_deref(),
-            maps_lower: true,
+            backing_base: 0,
+            data: vmsnap_core::DataExtents::Mapped,
         }
     }
 }

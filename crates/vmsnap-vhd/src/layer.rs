@@ -1,15 +1,13 @@
 //! The VHD layer: open (footer copies, checksum, size rule, dynamic header, BAT, parent)
 //! and reads through the BAT and, for differencing disks, the sector bitmaps.
 
-use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::json;
 use vmsnap_core::{
-    none_opened, AddressSpace, BitOrder, BitmapCache, Error, Extent, ExternalRef, Finding,
-    Findings, Layer, LayerExt, OpenCtx, RefKind, Result, ResultExt, Run, RunKind, RunMap,
-    RunSources, SectorBitmap,
+    none_opened, BitOrder, BitmapCache, Error, ExternalRef, Finding, Findings, Layer, LayerExt,
+    OpenCtx, RefKind, Result, ResultExt, Run, RunKind, RunMap, RunSources, SectorBitmap,
 };
 
 use crate::parent::{resolve, ParentName};
@@ -395,23 +393,12 @@ impl Vhd {
     }
 }
 
-impl Layer for Vhd {
+impl vmsnap_core::RunLayer for Vhd {
     fn name(&self) -> &str {
         "vhd"
     }
-    fn space(&self) -> AddressSpace {
-        AddressSpace::GuestDisk
-    }
     fn len(&self) -> u64 {
         self.size
-    }
-
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.read_runs(offset, buf)
-    }
-
-    fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-        self.run_extents(range)
     }
 
     fn lower(&self) -> Vec<Arc<dyn Layer>> {
@@ -530,7 +517,8 @@ impl RunMap for Vhd {
             file: self.lower.as_ref(),
             file_len: self.file_len,
             backing: self.parent.as_deref().or(self.unavailable.as_deref()),
-            maps_lower: true,
+            backing_base: 0,
+            data: vmsnap_core::DataExtents::Mapped,
         }
     }
 }

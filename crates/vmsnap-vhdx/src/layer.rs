@@ -1,14 +1,13 @@
 //! The VHDX layer: open (identifier, headers, log replay into an overlay, regions,
 //! metadata, BAT, parent) and reads through the BAT and the sector bitmaps.
 
-use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::json;
 use vmsnap_core::{
-    none_opened, AddressSpace, BitOrder, BitmapCache, Extent, ExternalRef, Finding, Findings,
-    Layer, OpenCtx, RefKind, Result, ResultExt, Run, RunKind, RunMap, RunSources, SectorBitmap,
+    none_opened, BitOrder, BitmapCache, ExternalRef, Finding, Findings, Layer, OpenCtx, RefKind,
+    Result, ResultExt, Run, RunKind, RunMap, RunSources, SectorBitmap,
 };
 
 use crate::bat::Bat;
@@ -238,23 +237,12 @@ impl Vhdx {
     }
 }
 
-impl Layer for Vhdx {
+impl vmsnap_core::RunLayer for Vhdx {
     fn name(&self) -> &str {
         "vhdx"
     }
-    fn space(&self) -> AddressSpace {
-        AddressSpace::GuestDisk
-    }
     fn len(&self) -> u64 {
         self.meta.virtual_size
-    }
-
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.read_runs(offset, buf)
-    }
-
-    fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-        self.run_extents(range)
     }
 
     fn lower(&self) -> Vec<Arc<dyn Layer>> {
@@ -315,7 +303,7 @@ impl Layer for Vhdx {
     }
 
     fn meta(&self) -> serde_json::Value {
-        let mut d = self.describe();
+        let mut d = Layer::describe(self);
         if let Some(obj) = d.as_object_mut() {
             obj.insert(
                 "metadata_items".into(),
@@ -381,7 +369,12 @@ impl RunMap for Vhdx {
             file_len: self.data_len,
             backing: self.parent.as_deref().or(self.unavailable.as_deref()),
             // Data read through the log overlay has no 1:1 place in the file.
-            maps_lower: !self.replayed,
+            backing_base: 0,
+            data: if self.replayed {
+                vmsnap_core::DataExtents::Unmapped
+            } else {
+                vmsnap_core::DataExtents::Mapped
+            },
         }
     }
 }
