@@ -1,11 +1,11 @@
 //! The translation engine shared by the active image and every snapshot view: L1 → L2 →
-//! cluster (or subcluster) runs, reads with backing fall-through, and extents.
+//! cluster (or subcluster) runs, which `vmsnap_core::RunMap` reads and lists, and the
+//! decompressed clusters behind compressed runs.
 
-use std::ops::Range;
 use std::sync::Arc;
 
 use vmsnap_core::{
-    push_coalesced, read_backing, Error, ErrorKind, Extent, ExtentKind, Layer, LayerExt, Result,
+    DataExtents, EncodedRead, Error, ErrorKind, Layer, Result, Run, RunKind, RunSources,
     UnavailableLayer,
 };
 
@@ -25,19 +25,6 @@ pub enum DataFile {
     /// An external data file that was not opened: reads of data clusters fail (or read
     /// zeros by opt-in) through the stand-in.
     Unavailable(Arc<UnavailableLayer>),
-}
-
-/// One run of guest space with a single meaning.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Run {
-    /// Data at this host offset, contiguous for the run.
-    Data(u64),
-    /// Reads as zeros, never from the backing file.
-    Zero,
-    /// Falls through to the backing file (zeros without one).
-    Unallocated,
-    /// Part of the compressed cluster with this L2 entry.
-    Compressed(u64),
 }
 
 /// Everything a view needs to translate and read.
@@ -157,7 +144,7 @@ impl Image {
 
     /// Meaning of subcluster (or cluster) `sc` of the cluster with `entry`/`bitmap`;
     /// `Data` offsets are of the unit's first byte.
-    fn classify(&self, entry: u64, bitmap: u64, sc: u64, guest: u64, at: u64) -> Result<Run> {
+    fn classify(&self, entry: u64, bitmap: u64, sc: u64, guest: u64, at: u64) -> Result<RunKind> {
         if entry & raw::OFLAG_COMPRESSED != 0 {
             if self.has_data_file {
                 return Err(Error::malformed(
@@ -165,19 +152,19 @@ impl Image {
                     "compressed cluster in an image with an external data file",
                 ));
             }
-            return Ok(Run::Compressed(entry));
+            return Ok(RunKind::Encoded(entry));
         }
         let host = entry & raw::L2E_OFFSET_MASK;
         let allocated = host != 0 || (self.has_data_file && entry & raw::OFLAG_COPIED != 0);
         if !self.extended {
             if entry & raw::OFLAG_ZERO != 0 {
-                return Ok(Run::Zero);
+                return Ok(RunKind::Zero);
             }
             if !allocated {
-                return Ok(Run::Unallocated);
+                return Ok(RunKind::Unallocated);
             }
             self.check_host(host, guest, at)?;
-            return Ok(Run::Data(host));
+            return Ok(RunKind::Data(host));
         }
         let zero = bitmap & (1u64 << (32 + sc)) != 0;
         if allocated {
@@ -189,11 +176,11 @@ impl Image {
             }
             self.check_host(host, guest, at)?;
             if zero {
-                Ok(Run::Zero)
+                Ok(RunKind::Zero)
             } else if bitmap & (1u64 << sc) != 0 {
-                Ok(Run::Data(host + (sc << self.sub_bits)))
+                Ok(RunKind::Data(host + (sc << self.sub_bits)))
             } else {
-                Ok(Run::Unallocated)
+                Ok(RunKind::Unallocated)
             }
         } else if bitmap & raw::L2_BITMAP_ALL_ALLOC != 0 {
             Err(Error::malformed(
@@ -201,9 +188,9 @@ impl Image {
                 format!("extended L2 bitmap {bitmap:#018x} allocates subclusters of an unallocated cluster"),
             ))
         } else if zero {
-            Ok(Run::Zero)
+            Ok(RunKind::Zero)
         } else {
-            Ok(Run::Unallocated)
+            Ok(RunKind::Unallocated)
         }
     }
 
@@ -227,23 +214,23 @@ impl Image {
     }
 
     /// The run at L1-space offset `off`, at most `max` bytes long (> 0).
-    pub fn run_at(&self, l1: &[u64], off: u64, max: u64) -> Result<(Run, u64)> {
+    pub fn run_at(&self, l1: &[u64], off: u64, max: u64) -> Result<(RunKind, u64)> {
         let l1_index = off >> self.l1_shift;
         let span_end = (l1_index + 1) << self.l1_shift;
         let to_span_end = span_end.wrapping_sub(off).min(max);
         let l1e = match usize::try_from(l1_index).ok().and_then(|i| l1.get(i)) {
-            None => return Ok((Run::Unallocated, max)),
+            None => return Ok((RunKind::Unallocated, max)),
             Some(&e) => e,
         };
         let l2_offset = l1e & raw::L1E_OFFSET_MASK;
         if l2_offset == 0 {
-            return Ok((Run::Unallocated, to_span_end));
+            return Ok((RunKind::Unallocated, to_span_end));
         }
         let table = self.l2_table(l2_offset)?;
         let words = if self.extended { 2 } else { 1 };
         let unit = 1u64 << self.sub_bits;
         let mut pos = off;
-        let mut first: Option<Run> = None;
+        let mut first: Option<RunKind> = None;
         let mut total = 0u64;
         while total < to_span_end {
             let idx = ((pos >> self.cluster_bits) & self.l2_mask) as usize * words;
@@ -261,7 +248,7 @@ impl Image {
             let guest = pos & !(self.cluster_size - 1);
             let run = self.classify(entry, bitmap, sc, guest, l2_offset + (idx as u64) * 8)?;
             // Bytes from `pos` to the end of this unit (a compressed cluster is one unit).
-            let unit_len = if matches!(run, Run::Compressed(_)) {
+            let unit_len = if matches!(run, RunKind::Encoded(_)) {
                 self.cluster_size - (pos & (self.cluster_size - 1))
             } else {
                 unit - (pos & (unit - 1))
@@ -269,19 +256,21 @@ impl Image {
             match first {
                 None => {
                     let r = match run {
-                        Run::Data(h) => Run::Data(h + (pos & (unit - 1))),
+                        RunKind::Data(h) => RunKind::Data(h + (pos & (unit - 1))),
                         r => r,
                     };
                     first = Some(r);
-                    if matches!(r, Run::Compressed(_)) {
+                    if matches!(r, RunKind::Encoded(_)) {
                         total = unit_len;
                         break;
                     }
                 }
                 Some(f) => {
                     let continues = match (f, run) {
-                        (Run::Data(h0), Run::Data(h)) => h0.checked_add(total) == Some(h),
-                        (Run::Zero, Run::Zero) | (Run::Unallocated, Run::Unallocated) => true,
+                        (RunKind::Data(h0), RunKind::Data(h)) => h0.checked_add(total) == Some(h),
+                        (RunKind::Zero, RunKind::Zero) | (RunKind::Unallocated, RunKind::Unallocated) => {
+                            true
+                        }
                         _ => false,
                     };
                     if !continues {
@@ -292,50 +281,58 @@ impl Image {
             total += unit_len;
             pos += unit_len;
         }
-        Ok((first.unwrap_or(Run::Unallocated), total.min(to_span_end)))
+        Ok((first.unwrap_or(RunKind::Unallocated), total.min(to_span_end)))
     }
 
-    /// Fills `buf` from L1-space offset `off`.
-    pub fn read(&self, l1: &[u64], off: u64, buf: &mut [u8]) -> Result<()> {
-        let mut done = 0usize;
-        while done < buf.len() {
-            let g = off + done as u64;
-            let rest = (buf.len() - done) as u64;
-            let (run, n) = self.run_at(l1, g, rest)?;
-            let n = n.clamp(1, rest) as usize;
-            let Some(chunk) = buf.get_mut(done..done + n) else {
-                break;
-            };
-            match run {
-                Run::Data(h) => self.read_data(h, chunk)?,
-                Run::Zero => chunk.fill(0),
-                Run::Unallocated => read_backing(self.backing.as_deref(), g, chunk)?,
-                Run::Compressed(e) => {
-                    let c = self.cluster(e)?;
-                    let start = (g & (self.cluster_size - 1)) as usize;
-                    let src = c.get(start..start + n).ok_or_else(|| {
-                        Error::new(ErrorKind::Malformed, "compressed cluster bounds")
-                    })?;
-                    chunk.copy_from_slice(src);
-                }
+    /// The run at L1-space offset `off`, 1 to `max` bytes long, as `RunMap` reads it:
+    /// the data clusters of an encrypted image are encoded runs (which fail to read).
+    #[inline]
+    pub fn run(&self, l1: &[u64], off: u64, max: u64) -> Result<Run> {
+        let (kind, len) = self.run_at(l1, off, max)?;
+        let kind = match kind {
+            RunKind::Data(h) if self.encrypted => RunKind::Encoded(h),
+            k => k,
+        };
+        Ok(Run {
+            kind,
+            len: len.clamp(1, max),
+        })
+    }
+
+    /// Where runs read from, for a view whose byte 0 is L1-space offset `base`.
+    pub fn sources(&self, base: u64) -> RunSources<'_> {
+        let (file, data): (&dyn Layer, _) = match &self.data {
+            DataFile::Same => (self.file.as_ref(), DataExtents::Mapped),
+            DataFile::External(l) => (l.as_ref(), DataExtents::Unmapped),
+            DataFile::Unavailable(l) => (l.as_ref(), DataExtents::Unavailable),
+        };
+        RunSources {
+            file,
+            file_len: file.len(),
+            backing: self.backing.as_deref(),
+            backing_base: base,
+            // Encrypted data clusters are encoded runs, listed without a lower offset.
+            data,
+        }
+    }
+
+    /// Fills the encoded runs of a read of a view whose byte 0 is L1-space offset `base`:
+    /// parts of decompressed clusters (keys are L2 entries); in an encrypted image every
+    /// encoded run fails.
+    pub fn read_encoded(&self, base: u64, reads: &mut [EncodedRead<'_>]) -> Result<()> {
+        for r in reads {
+            if self.encrypted {
+                return Err(encrypted_error(r.key));
             }
-            done += n;
+            let c = self.cluster(r.key)?;
+            let start = (base.wrapping_add(r.pos) & (self.cluster_size - 1)) as usize;
+            let src = start
+                .checked_add(r.buf.len())
+                .and_then(|end| c.get(start..end))
+                .ok_or_else(|| Error::new(ErrorKind::Malformed, "compressed cluster bounds"))?;
+            r.buf.copy_from_slice(src);
         }
         Ok(())
-    }
-
-    fn read_data(&self, host: u64, chunk: &mut [u8]) -> Result<()> {
-        if self.encrypted {
-            return Err(encrypted_error(host));
-        }
-        let src: &dyn Layer = match &self.data {
-            DataFile::Same => self.file.as_ref(),
-            DataFile::External(l) => l.as_ref(),
-            DataFile::Unavailable(l) => l.as_ref(),
-        };
-        // Past the end of the file reads as zeros, as in QEMU's block layer.
-        src.read_padded(host, chunk)
-            .map_err(|e| e.during("reading a data cluster"))
     }
 
     /// The decompressed cluster for a compressed L2 entry.
@@ -368,50 +365,6 @@ impl Image {
         decompress(self.header.compression_type, &input, &mut out, c.offset)?;
         let out: Arc<[u8]> = Arc::from(out);
         self.zcache.insert(entry, out.clone());
-        Ok(out)
-    }
-
-    /// Extents of view range `range` (view offsets), where view offset 0 is L1-space
-    /// offset `base`.
-    pub fn extents(&self, l1: &[u64], base: u64, range: Range<u64>) -> Result<Vec<Extent>> {
-        let mut out = Vec::new();
-        let mut o = range.start;
-        let direct = matches!(self.data, DataFile::Same) && !self.encrypted;
-        while o < range.end {
-            let g = base + o;
-            let (run, n) = self.run_at(l1, g, range.end - o)?;
-            let n = n.clamp(1, range.end - o);
-            match run {
-                Run::Data(_) if matches!(self.data, DataFile::Unavailable(_)) => {
-                    push_coalesced(&mut out, Extent::of(ExtentKind::Unavailable, o, n))
-                }
-                Run::Data(h) => push_coalesced(&mut out, Extent::data(o, n, direct.then_some(h))),
-                Run::Compressed(_) => push_coalesced(&mut out, Extent::data(o, n, None)),
-                Run::Zero => push_coalesced(&mut out, Extent::of(ExtentKind::Zero, o, n)),
-                Run::Unallocated => match &self.backing {
-                    Some(b) if g < b.len() => {
-                        let bend = (g + n).min(b.len());
-                        for e in b.extents(g..bend)? {
-                            // Clamp: a lower layer's extents are not trusted to stay in range.
-                            let start = e.offset.clamp(g, bend);
-                            let end = e.end().clamp(start, bend);
-                            push_coalesced(
-                                &mut out,
-                                Extent::of(e.kind, start - g + o, end - start),
-                            );
-                        }
-                        if bend < g + n {
-                            push_coalesced(
-                                &mut out,
-                                Extent::of(ExtentKind::Unallocated, o + (bend - g), g + n - bend),
-                            );
-                        }
-                    }
-                    _ => push_coalesced(&mut out, Extent::of(ExtentKind::Unallocated, o, n)),
-                },
-            }
-            o += n;
-        }
         Ok(out)
     }
 }

@@ -1,14 +1,13 @@
 //! The qcow2 layers: the active disk ([`Qcow2`]), and per internal snapshot its disk and
 //! its VM state ([`SnapshotLayer`]).
 
-use std::ops::Range;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use serde_json::{json, Value};
 use vmsnap_core::{
-    check_read, AddressSpace, ChildRole, Error, ErrorKind, Extent, ExternalRef, Finding, Layer,
-    NamedLayer, OpenCtx, Result, ResultExt,
+    AddressSpace, ChildRole, EncodedRead, Error, ErrorKind, ExternalRef, Finding, Layer,
+    NamedLayer, OpenCtx, Result, Run, RunMap, RunSources,
 };
 
 use crate::image::{DataFile, Image};
@@ -136,32 +135,30 @@ impl Qcow2 {
     }
 }
 
-impl Layer for Qcow2 {
+impl RunMap for Qcow2 {
+    type Cursor = ();
+
+    #[inline]
+    fn run(&self, pos: u64, max: u64, _: &mut ()) -> Result<Run> {
+        self.image.run(&self.l1, pos, max)
+    }
+
+    fn sources(&self) -> RunSources<'_> {
+        self.image.sources(0)
+    }
+
+    fn read_encoded(&self, reads: &mut [EncodedRead<'_>]) -> Result<()> {
+        self.image.read_encoded(0, reads)
+    }
+}
+
+impl vmsnap_core::RunLayer for Qcow2 {
     fn name(&self) -> &str {
         "qcow2"
-    }
-    fn space(&self) -> AddressSpace {
-        AddressSpace::GuestDisk
     }
     fn len(&self) -> u64 {
         // QEMU counts whole 512-byte sectors (`total_sectors = size / 512`).
         self.image.header.size & !511
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        check_read(self, offset, buf.len())?;
-        self.image
-            .read(&self.l1, offset, buf)
-            .map_err(|e| e.in_layer("qcow2"))
-            .in_file_of(self.path())
-    }
-    fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-        let end = range.end.min(self.len());
-        if range.start >= end {
-            return Ok(Vec::new());
-        }
-        self.image
-            .extents(&self.l1, 0, range.start..end)
-            .map_err(|e| e.in_layer("qcow2"))
     }
     fn lower(&self) -> Vec<Arc<dyn Layer>> {
         let mut v = vec![self.image.file.clone()];
@@ -223,7 +220,7 @@ impl Layer for Qcow2 {
             "bitmaps": self.bitmaps,
             "luks": self.luks,
             "backing": self.backing_state,
-            "describe": self.describe(),
+            "describe": Layer::describe(self),
         })
     }
     fn findings(&self) -> Vec<Finding> {
@@ -310,7 +307,29 @@ impl SnapshotLayer {
     }
 }
 
-impl Layer for SnapshotLayer {
+impl RunMap for SnapshotLayer {
+    /// The snapshot's L1 table, loaded on the first run of a read.
+    type Cursor = Option<Arc<[u64]>>;
+
+    #[inline]
+    fn run(&self, pos: u64, max: u64, l1: &mut Option<Arc<[u64]>>) -> Result<Run> {
+        if l1.is_none() {
+            *l1 = Some(self.snap.get(&self.image)?);
+        }
+        let table = l1.as_deref().unwrap_or_default();
+        self.image.run(table, self.base + pos, max)
+    }
+
+    fn sources(&self) -> RunSources<'_> {
+        self.image.sources(self.base)
+    }
+
+    fn read_encoded(&self, reads: &mut [EncodedRead<'_>]) -> Result<()> {
+        self.image.read_encoded(self.base, reads)
+    }
+}
+
+impl vmsnap_core::RunLayer for SnapshotLayer {
     fn name(&self) -> &str {
         self.layer_name()
     }
@@ -323,24 +342,6 @@ impl Layer for SnapshotLayer {
     }
     fn len(&self) -> u64 {
         self.len
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        check_read(self, offset, buf.len())?;
-        let l1 = self.snap.get(&self.image)?;
-        self.image
-            .read(&l1, self.base + offset, buf)
-            .map_err(|e| e.in_layer(self.layer_name()))
-            .in_file_of(self.path())
-    }
-    fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-        let end = range.end.min(self.len);
-        if range.start >= end {
-            return Ok(Vec::new());
-        }
-        let l1 = self.snap.get(&self.image)?;
-        self.image
-            .extents(&l1, self.base, range.start..end)
-            .map_err(|e| e.in_layer(self.layer_name()))
     }
     fn lower(&self) -> Vec<Arc<dyn Layer>> {
         let mut v = vec![self.image.file.clone()];

@@ -9,9 +9,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use vmsnap_core::{
-    backing_extents, check_read, push_coalesced, read_backing, AddressSpace, Bytes, Error,
-    ErrorKind, Extent, ExternalRef, Finding, Layer, LayerExt, OpenCtx, Plugin, PluginKind, Probe,
-    Result, SniffWindow,
+    Bytes, DataExtents, EncodedRead, Error, ErrorKind, ExternalRef, Finding, Layer, LayerExt,
+    OpenCtx, Plugin, PluginKind, Probe, Result, Run, RunKind, RunMap, RunSources, SniffWindow,
 };
 
 use crate::compress;
@@ -76,8 +75,8 @@ impl std::fmt::Debug for Qcow1 {
 }
 
 /// The L2 table a walk over clusters is in.
-#[derive(Default)]
-struct L2Cursor {
+#[derive(Debug, Default)]
+pub struct L2Cursor {
     l1_index: Option<u64>,
     table: Vec<u64>,
 }
@@ -107,7 +106,8 @@ fn read_be_table(file: &dyn Layer, offset: u64, bytes: u64) -> Result<Vec<u64>> 
 enum Cluster {
     Unallocated,
     Plain(u64),
-    Compressed { offset: u64, len: u64 },
+    /// Deflate-compressed: the L2 entry (see [`Qcow1::compressed`]).
+    Compressed(u64),
 }
 
 impl Qcow1 {
@@ -270,94 +270,80 @@ impl Qcow1 {
             return Ok(Cluster::Unallocated);
         }
         if entry & COMPRESSED != 0 {
-            let bits = 63 - u32::from(self.header.cluster_bits);
-            let len = (entry >> bits) & (self.cluster_size() - 1);
-            return Ok(Cluster::Compressed {
-                offset: entry & ((1 << bits) - 1),
-                len,
-            });
+            return Ok(Cluster::Compressed(entry));
         }
         Ok(Cluster::Plain(entry))
     }
 
-    fn read_unallocated(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        // A backing file shorter than the image reads as zeros past its end.
-        read_backing(self.backing.as_deref(), offset, buf)
+    /// The file offset and length of the compressed cluster with L2 entry `entry`.
+    fn compressed(&self, entry: u64) -> (u64, u64) {
+        let bits = 63 - u32::from(self.header.cluster_bits);
+        let len = (entry >> bits) & (self.cluster_size() - 1);
+        (entry & ((1 << bits) - 1), len)
     }
 }
 
-impl Layer for Qcow1 {
-    fn name(&self) -> &str {
-        "qcow"
-    }
-    fn space(&self) -> AddressSpace {
-        AddressSpace::GuestDisk
-    }
-    fn len(&self) -> u64 {
-        self.header.size
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        check_read(self, offset, buf.len())?;
+impl RunMap for Qcow1 {
+    type Cursor = L2Cursor;
+
+    /// One cluster, or the rest of an L1 span whose L2 table is unallocated.
+    fn run(&self, pos: u64, max: u64, l2: &mut L2Cursor) -> Result<Run> {
         let cs = self.cluster_size();
         let span = self.l1_span();
-        let mut scratch = Vec::new();
-        let mut l2 = L2Cursor::default();
-        let mut pos = offset;
-        let mut rest = buf;
-        while !rest.is_empty() {
-            let within = pos % cs;
-            let mut n = ((cs - within) as usize).min(rest.len());
-            if self.l1_entry(pos / span) == 0 {
-                // The whole L1 span is unallocated: one step.
-                n = usize::try_from(span - pos % span).map_or(rest.len(), |s| s.min(rest.len()));
-            }
-            let (now, later) = rest.split_at_mut(n);
-            match self.cluster(pos / cs, &mut l2)? {
-                Cluster::Unallocated => self.read_unallocated(pos, now)?,
-                Cluster::Plain(host) => self.file.read_at(host + within, now)?,
-                Cluster::Compressed { offset, len } => {
-                    let input = self.file.read_vec(
-                        offset,
-                        len.min(self.file.len().saturating_sub(offset)),
-                        cs,
-                        "compressed cluster",
-                    )?;
-                    scratch.resize(cs as usize, 0);
-                    compress::decompress(raw::COMPRESSION_ZLIB, &input, &mut scratch, offset)?;
-                    let from = scratch.get(within as usize..within as usize + n);
-                    now.copy_from_slice(from.unwrap_or_default());
-                }
-            }
-            rest = later;
-            pos += n as u64;
+        let within = pos % cs;
+        let len = if self.l1_entry(pos / span) == 0 {
+            (span - pos % span).min(max)
+        } else {
+            (cs - within).min(max)
+        };
+        let kind = match self.cluster(pos / cs, l2)? {
+            Cluster::Unallocated => RunKind::Unallocated,
+            Cluster::Plain(host) => RunKind::Data(host.saturating_add(within)),
+            Cluster::Compressed(entry) => RunKind::Encoded(entry),
+        };
+        Ok(Run { kind, len })
+    }
+
+    fn sources(&self) -> RunSources<'_> {
+        RunSources {
+            file: self.file.as_ref(),
+            file_len: self.file.len(),
+            // A backing file shorter than the image reads as zeros past its end.
+            backing: self.backing.as_deref(),
+            backing_base: 0,
+            data: DataExtents::Mapped,
+        }
+    }
+
+    /// Inflates each compressed cluster (keys are L2 entries) into the part the read needs.
+    fn read_encoded(&self, reads: &mut [EncodedRead<'_>]) -> Result<()> {
+        let cs = self.cluster_size();
+        let mut scratch = vec![0u8; cs as usize];
+        for r in reads {
+            let (offset, len) = self.compressed(r.key);
+            let input = self.file.read_vec(
+                offset,
+                len.min(self.file.len().saturating_sub(offset)),
+                cs,
+                "compressed cluster",
+            )?;
+            compress::decompress(raw::COMPRESSION_ZLIB, &input, &mut scratch, offset)?;
+            let within = (r.pos % cs) as usize;
+            let from = within
+                .checked_add(r.buf.len())
+                .and_then(|end| scratch.get(within..end));
+            r.buf.copy_from_slice(from.unwrap_or_default());
         }
         Ok(())
     }
-    fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-        let end = range.end.min(self.len());
-        let cs = self.cluster_size();
-        let span = self.l1_span();
-        let mut out = Vec::new();
-        let mut l2 = L2Cursor::default();
-        let mut pos = range.start;
-        while pos < end {
-            let mut n = (cs - pos % cs).min(end - pos);
-            if self.l1_entry(pos / span) == 0 {
-                // The whole L1 span is unallocated: one step, not one per cluster.
-                n = (span - pos % span).min(end - pos);
-            }
-            match self.cluster(pos / cs, &mut l2)? {
-                Cluster::Unallocated => {
-                    backing_extents(&mut out, self.backing.as_deref(), pos..pos + n)?
-                }
-                Cluster::Compressed { .. } => push_coalesced(&mut out, Extent::data(pos, n, None)),
-                Cluster::Plain(host) => {
-                    push_coalesced(&mut out, Extent::data(pos, n, Some(host + pos % cs)))
-                }
-            }
-            pos += n;
-        }
-        Ok(out)
+}
+
+impl vmsnap_core::RunLayer for Qcow1 {
+    fn name(&self) -> &str {
+        "qcow"
+    }
+    fn len(&self) -> u64 {
+        self.header.size
     }
     fn lower(&self) -> Vec<Arc<dyn Layer>> {
         let mut v = vec![self.file.clone()];
