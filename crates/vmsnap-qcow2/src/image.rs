@@ -268,9 +268,8 @@ impl Image {
                 Some(f) => {
                     let continues = match (f, run) {
                         (RunKind::Data(h0), RunKind::Data(h)) => h0.checked_add(total) == Some(h),
-                        (RunKind::Zero, RunKind::Zero) | (RunKind::Unallocated, RunKind::Unallocated) => {
-                            true
-                        }
+                        (RunKind::Zero, RunKind::Zero)
+                        | (RunKind::Unallocated, RunKind::Unallocated) => true,
                         _ => false,
                     };
                     if !continues {
@@ -281,7 +280,10 @@ impl Image {
             total += unit_len;
             pos += unit_len;
         }
-        Ok((first.unwrap_or(RunKind::Unallocated), total.min(to_span_end)))
+        Ok((
+            first.unwrap_or(RunKind::Unallocated),
+            total.min(to_span_end),
+        ))
     }
 
     /// The run at L1-space offset `off`, 1 to `max` bytes long, as `RunMap` reads it:

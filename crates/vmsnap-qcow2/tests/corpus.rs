@@ -580,3 +580,85 @@ fn findings_per_sample() {
         vec![("data_file", Severity::Unsafe)]
     );
 }
+
+/// `qemu-img map --output=json` of `p`: (start, length, present, zero, data) per entry.
+fn qemu_map(p: &Path) -> Vec<(u64, u64, bool, bool, bool)> {
+    let out = vmsnap_testkit::run(
+        Command::new("qemu-img")
+            .args(["map", "--output=json"])
+            .arg(p),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["start"].as_u64().unwrap(),
+                e["length"].as_u64().unwrap(),
+                e["present"].as_bool().unwrap(),
+                e["zero"].as_bool().unwrap(),
+                e["data"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn data_cut_off_by_the_end_of_the_file_reads_and_maps_as_qemu_says() {
+    if !vmsnap_testkit::have_qemu_img() {
+        return;
+    }
+    let dir = vmsnap_testkit::scratch_dir("qcow2-cut");
+    let p = dir.join("cut.qcow2");
+    vmsnap_testkit::run(
+        Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2"])
+            .arg(&p)
+            .arg("1M"),
+    );
+    vmsnap_testkit::run(
+        Command::new("qemu-io")
+            .args([
+                "-f",
+                "qcow2",
+                "-c",
+                "write -P 0xab 0 64k",
+                "-c",
+                "write -P 0xcd 128k 64k",
+            ])
+            .arg(&p),
+    );
+    // The last data cluster is the last cluster of the file: cut half of it off.
+    let len = std::fs::metadata(&p).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(len - 32768)
+        .unwrap();
+    let img = open(&p);
+    assert_same_bytes(&read_all(&img), &qemu_img_raw(&p, &[]), "cut.qcow2");
+    let ext = img.extents(0..img.len()).unwrap();
+    let map = qemu_map(&p);
+    // QEMU says data up to the end of the file and zeros (still "data") after it.
+    assert!(map.iter().any(|&(_, _, _, zero, data)| zero && data));
+    for (start, len, present, zero, data) in map {
+        let want = match (present, zero, data) {
+            (false, _, _) => ExtentKind::Unallocated,
+            (true, true, _) => ExtentKind::Zero,
+            (true, false, _) => ExtentKind::Data,
+        };
+        for e in ext
+            .iter()
+            .filter(|e| e.offset < start + len && e.end() > start)
+        {
+            assert!(
+                e.offset >= start && e.end() <= start + len,
+                "{e:?} crosses {start}+{len}"
+            );
+            assert_eq!(e.kind, want, "{e:?} in qemu's {start}+{len}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

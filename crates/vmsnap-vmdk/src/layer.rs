@@ -8,15 +8,15 @@ use std::sync::Arc;
 use serde_json::json;
 use vmsnap_core::policy::{has_parent_component, is_absolute_anywhere, is_protocol};
 use vmsnap_core::{
-    backing_extents, check_read, push_coalesced, read_backing, AddressSpace, Error, ErrorKind,
-    Extent, ExtentKind, ExternalRef, FileLayer, Finding, Layer, LayerExt, OpenCtx, RefDecision,
-    RefKind, Result, UnavailableLayer,
+    check_read, push_coalesced, AddressSpace, Error, ErrorKind, Extent, ExtentKind, ExternalRef,
+    FileLayer, Finding, Layer, LayerExt, OpenCtx, RefDecision, RefKind, Result, RunMap,
+    UnavailableLayer,
 };
 
 use crate::descriptor::{Access, Descriptor, ExtentLine};
 use crate::header::{Marker, SparseHeader};
 use crate::raw::*;
-use crate::sparse::SparseExtent;
+use crate::sparse::{SparseExtent, SparsePiece};
 
 /// What an extent reads from.
 #[derive(Debug)]
@@ -619,6 +619,19 @@ impl Vmdk {
         self.parent.as_ref()
     }
 
+    /// The sparse extent `s` starting at `start`, with the parent its unallocated grains
+    /// read from.
+    fn sparse_piece<'a>(&'a self, start: u64, s: &'a SparseExtent) -> SparsePiece<'a> {
+        SparsePiece {
+            extent: s,
+            parent: self
+                .parent
+                .as_deref()
+                .or(self.unavailable_parent.as_deref()),
+            start,
+        }
+    }
+
     fn piece_at(&self, pos: u64) -> Result<&Piece> {
         let i = self.pieces.partition_point(|p| p.start + p.len <= pos);
         self.pieces
@@ -656,14 +669,7 @@ impl Layer for Vmdk {
                     chunk.fill(0);
                     Ok(())
                 }
-                Body::Sparse(s) => {
-                    let start = p.start;
-                    let parent = self
-                        .parent
-                        .as_deref()
-                        .or(self.unavailable_parent.as_deref());
-                    s.read(rel, chunk, &|r, c| read_backing(parent, start + r, c))
-                }
+                Body::Sparse(s) => self.sparse_piece(p.start, s).read_runs(rel, chunk),
                 Body::Unavailable(u) => u.read_at(rel, chunk),
                 Body::Missing { reason } => Err(Error::new(
                     ErrorKind::PolicyDenied,
@@ -694,23 +700,11 @@ impl Layer for Vmdk {
                 Body::Missing { .. } => pieces.push(Extent::of(ExtentKind::Unallocated, pos, n)),
                 Body::Unavailable(_) => pieces.push(Extent::of(ExtentKind::Unavailable, pos, n)),
                 Body::Sparse(s) => {
-                    s.extents(rel..rel + n, p.start, &mut pieces)?;
-                    // Unallocated grains read from the parent: list what the parent has
-                    // there (unavailable when it was not opened), as `read_at` reads it.
-                    let parent = self
-                        .parent
-                        .as_deref()
-                        .or(self.unavailable_parent.as_deref());
-                    if parent.is_some() {
-                        let mut from_parent = Vec::with_capacity(pieces.len());
-                        for e in pieces {
-                            if e.kind == ExtentKind::Unallocated {
-                                backing_extents(&mut from_parent, parent, e.offset..e.end())?;
-                            } else {
-                                from_parent.push(e);
-                            }
-                        }
-                        pieces = from_parent;
+                    // Unallocated grains list what the parent has there (unavailable when
+                    // it was not opened), as `read_at` reads it.
+                    pieces = self.sparse_piece(p.start, s).run_extents(rel..rel + n)?;
+                    for e in &mut pieces {
+                        e.offset += p.start;
                     }
                 }
             }

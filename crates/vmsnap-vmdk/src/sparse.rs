@@ -3,13 +3,15 @@
 //! plain, zero, unallocated or zlib-compressed (inflated with bounded output, cached).
 
 use std::cell::RefCell;
-use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use flate2::{Decompress, FlushDecompress, Status};
 use serde_json::json;
 use vmsnap_core::limits::MAX_VIRTUAL_SIZE;
-use vmsnap_core::{push_coalesced, Bytes, Error, Extent, ExtentKind, Layer, LayerExt, Result};
+use vmsnap_core::{
+    Bytes, DataExtents, EncodedRead, Error, Layer, LayerExt, Result, Run, RunKind, RunMap,
+    RunSources,
+};
 
 use crate::cache::Fifo;
 use crate::header::{CowdHeader, SeSparseHeader, SparseHeader};
@@ -650,61 +652,21 @@ impl SparseExtent {
         Ok(g)
     }
 
-    /// Reads `buf` at extent offset `rel`; `unalloc(rel, chunk)` fills unallocated grains.
-    pub fn read(
-        &self,
-        rel: u64,
-        buf: &mut [u8],
-        unalloc: &dyn Fn(u64, &mut [u8]) -> Result<()>,
-    ) -> Result<()> {
-        let mut jobs: Vec<(usize, u64)> = Vec::new();
-        let mut cur = GrainCursor::default();
-        let mut done = 0usize;
-        while done < buf.len() {
-            let pos = rel + done as u64;
-            let want = (buf.len() - done) as u64;
-            let (loc, len) = self.run(pos, want, &mut cur)?;
-            let n = usize::try_from(len)
-                .ok()
-                .filter(|&n| n > 0 && n as u64 <= want)
-                .ok_or_else(|| Error::malformed(pos, "internal: grain run outside the read"))?;
-            let Some(chunk) = buf.get_mut(done..done + n) else {
-                break;
-            };
-            match loc {
-                // Plain grains that follow each other in the file are one run: one read.
-                Loc::Plain(o) => self.file.read_padded(o, chunk)?,
-                Loc::Unallocated => unalloc(pos, chunk)?,
-                Loc::Zero => chunk.fill(0),
-                Loc::Compressed(o) => {
-                    let within = pos % self.grain;
-                    let hit = self.grain_cache.lock().ok().and_then(|c| c.get(o));
-                    match hit {
-                        Some(g) => copy_from(chunk, &g, within)?,
-                        None if within == 0 && n as u64 == self.grain => jobs.push((done, o)),
-                        None => copy_from(chunk, &self.cached_grain(o)?, within)?,
-                    }
+    /// Fills the compressed grains of one read (keys are the grains' file offsets): from
+    /// the cache; grains the read covers whole are inflated straight into it, on several
+    /// threads when there are enough of them, and parts of grains through the cache.
+    pub fn read_grains(&self, reads: &mut [EncodedRead<'_>]) -> Result<()> {
+        let mut jobs: Vec<(&mut [u8], u64)> = Vec::new();
+        for r in reads.iter_mut() {
+            let within = r.pos % self.grain;
+            let hit = self.grain_cache.lock().ok().and_then(|c| c.get(r.key));
+            match hit {
+                Some(g) => copy_from(r.buf, &g, within)?,
+                None if within == 0 && r.buf.len() as u64 == self.grain => {
+                    jobs.push((&mut *r.buf, r.key))
                 }
+                None => copy_from(r.buf, &self.cached_grain(r.key)?, within)?,
             }
-            done += n;
-        }
-        if jobs.is_empty() {
-            return Ok(());
-        }
-        let g = self.grain as usize;
-        let mut slices: Vec<(&mut [u8], u64)> = Vec::with_capacity(jobs.len());
-        let mut rest: &mut [u8] = buf;
-        let mut base = 0usize;
-        for (start, off) in jobs {
-            let (_, tail) = std::mem::take(&mut rest)
-                .split_at_mut_checked(start - base)
-                .ok_or_else(|| Error::malformed(off, "grain job outside the buffer"))?;
-            let (dst, tail) = tail
-                .split_at_mut_checked(g)
-                .ok_or_else(|| Error::malformed(off, "grain job outside the buffer"))?;
-            slices.push((dst, off));
-            rest = tail;
-            base = start + g;
         }
         let run = |part: &mut [(&mut [u8], u64)]| -> Result<()> {
             for (dst, off) in part.iter_mut() {
@@ -712,12 +674,12 @@ impl SparseExtent {
             }
             Ok(())
         };
-        if self.threads < 2 || slices.len() < 4 {
-            return run(&mut slices);
+        if self.threads < 2 || jobs.len() < 4 {
+            return run(&mut jobs);
         }
-        let per = slices.len().div_ceil(self.threads);
+        let per = jobs.len().div_ceil(self.threads);
         std::thread::scope(|s| {
-            let mut parts = slices.chunks_mut(per);
+            let mut parts = jobs.chunks_mut(per);
             let first = parts.next();
             let handles: Vec<_> = parts.map(|p| s.spawn(move || run(p))).collect();
             let mut r = first.map_or(Ok(()), run);
@@ -732,37 +694,58 @@ impl SparseExtent {
             r
         })
     }
+}
 
-    /// Appends the extents of `range` (extent-relative) to `out`, as disk extents from
-    /// `start` (the extent's offset in the disk), run by run: with file offsets for plain
-    /// grains, coalesced while walking so that the list follows the runs, not the grains.
-    pub fn extents(&self, range: Range<u64>, start: u64, out: &mut Vec<Extent>) -> Result<()> {
-        let mut cur = GrainCursor {
+/// A sparse extent as one piece of a disk, read and listed through [`RunMap`]: its grains
+/// are runs of its file, and its unallocated grains are the parent disk's bytes from the
+/// piece's start on (zeros without a parent).
+#[derive(Debug, Clone, Copy)]
+pub struct SparsePiece<'a> {
+    /// The extent.
+    pub extent: &'a SparseExtent,
+    /// The parent disk (or the stand-in for one that was not opened).
+    pub parent: Option<&'a dyn Layer>,
+    /// Where the piece starts in the disk.
+    pub start: u64,
+}
+
+impl RunMap for SparsePiece<'_> {
+    type Cursor = GrainCursor;
+
+    #[inline]
+    fn run(&self, pos: u64, max: u64, cur: &mut GrainCursor) -> Result<Run> {
+        let (loc, len) = self.extent.run(pos, max, cur)?;
+        let kind = match loc {
+            Loc::Unallocated => RunKind::Unallocated,
+            Loc::Zero => RunKind::Zero,
+            Loc::Plain(o) => RunKind::Data(o),
+            Loc::Compressed(o) => RunKind::Encoded(o),
+        };
+        Ok(Run { kind, len })
+    }
+
+    fn sources(&self) -> RunSources<'_> {
+        let file = self.extent.file.as_ref();
+        RunSources {
+            file,
+            file_len: file.len(),
+            backing: self.parent,
+            backing_base: self.start,
+            data: DataExtents::Mapped,
+        }
+    }
+
+    /// A listing does not put the grain tables it reads in the cache (see
+    /// [`GrainCursor`]).
+    fn listing_cursor(&self) -> GrainCursor {
+        GrainCursor {
             walk: true,
             ..GrainCursor::default()
-        };
-        let mut pos = range.start;
-        while pos < range.end {
-            let (loc, n) = self.run(pos, range.end - pos, &mut cur)?;
-            if n == 0 || n > range.end - pos {
-                return Err(Error::malformed(
-                    pos,
-                    "internal: grain run outside the range",
-                ));
-            }
-            let at = start.saturating_add(pos);
-            push_coalesced(
-                out,
-                match loc {
-                    Loc::Unallocated => Extent::of(ExtentKind::Unallocated, at, n),
-                    Loc::Zero => Extent::of(ExtentKind::Zero, at, n),
-                    Loc::Plain(o) => Extent::data(at, n, Some(o)),
-                    Loc::Compressed(_) => Extent::data(at, n, None),
-                },
-            );
-            pos += n;
         }
-        Ok(())
+    }
+
+    fn read_encoded(&self, reads: &mut [EncodedRead<'_>]) -> Result<()> {
+        self.extent.read_grains(reads)
     }
 }
 
