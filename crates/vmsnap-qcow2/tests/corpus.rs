@@ -662,3 +662,43 @@ fn data_cut_off_by_the_end_of_the_file_reads_and_maps_as_qemu_says() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn qcow_v1_data_cut_off_by_the_end_of_the_file_reads_as_zeros_like_qemu() {
+    if !vmsnap_testkit::have_qemu_img() {
+        return;
+    }
+    let dir = vmsnap_testkit::scratch_dir("qcow1-cut");
+    let p = dir.join("cut.qcow");
+    vmsnap_testkit::run(
+        Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow"])
+            .arg(&p)
+            .arg("1M"),
+    );
+    vmsnap_testkit::run(
+        Command::new("qemu-io")
+            .args([
+                "-f",
+                "qcow",
+                "-c",
+                "write -P 0xab 0 64k",
+                "-c",
+                "write -P 0xcd 128k 8k",
+            ])
+            .arg(&p),
+    );
+    // The last of the two 4 KiB clusters written last is cut off.
+    let len = std::fs::metadata(&p).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(len - 4096)
+        .unwrap();
+    let l = open_qcow1(&p);
+    let want = qemu_img_raw(&p, &[]);
+    assert_eq!(want[(128 << 10) + 4095], 0xcd);
+    assert_same_bytes(&read_all(l.as_ref()), &want, "cut.qcow");
+    std::fs::remove_dir_all(&dir).ok();
+}
