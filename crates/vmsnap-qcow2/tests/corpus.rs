@@ -604,39 +604,41 @@ fn qemu_map(p: &Path) -> Vec<(u64, u64, bool, bool, bool)> {
         .collect()
 }
 
+/// A 1 MiB image of `format` in `dir` with 64 KiB of 0xab at 0 and `second` bytes of 0xcd
+/// at 128 KiB (the last data written, at the end of the file), of which the last `cut`
+/// bytes are cut off the file.
+fn cut_image(dir: &Path, format: &str, second: &str, cut: u64) -> std::path::PathBuf {
+    let p = dir.join(format!("cut.{format}"));
+    vmsnap_testkit::run(
+        Command::new("qemu-img")
+            .args(["create", "-q", "-f", format])
+            .arg(&p)
+            .arg("1M"),
+    );
+    let write = format!("write -P 0xcd 128k {second}");
+    vmsnap_testkit::run(
+        Command::new("qemu-io")
+            .args(["-f", format, "-c", "write -P 0xab 0 64k", "-c", &write])
+            .arg(&p),
+    );
+    let len = std::fs::metadata(&p).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(len - cut)
+        .unwrap();
+    p
+}
+
 #[test]
 fn data_cut_off_by_the_end_of_the_file_reads_and_maps_as_qemu_says() {
     if !vmsnap_testkit::have_qemu_img() {
         return;
     }
     let dir = vmsnap_testkit::scratch_dir("qcow2-cut");
-    let p = dir.join("cut.qcow2");
-    vmsnap_testkit::run(
-        Command::new("qemu-img")
-            .args(["create", "-q", "-f", "qcow2"])
-            .arg(&p)
-            .arg("1M"),
-    );
-    vmsnap_testkit::run(
-        Command::new("qemu-io")
-            .args([
-                "-f",
-                "qcow2",
-                "-c",
-                "write -P 0xab 0 64k",
-                "-c",
-                "write -P 0xcd 128k 64k",
-            ])
-            .arg(&p),
-    );
-    // The last data cluster is the last cluster of the file: cut half of it off.
-    let len = std::fs::metadata(&p).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&p)
-        .unwrap()
-        .set_len(len - 32768)
-        .unwrap();
+    // The last data cluster is the last cluster of the file: half of it is cut off.
+    let p = cut_image(&dir, "qcow2", "64k", 32768);
     let img = open(&p);
     assert_same_bytes(&read_all(&img), &qemu_img_raw(&p, &[]), "cut.qcow2");
     let ext = img.extents(0..img.len()).unwrap();
@@ -669,33 +671,8 @@ fn qcow_v1_data_cut_off_by_the_end_of_the_file_reads_as_zeros_like_qemu() {
         return;
     }
     let dir = vmsnap_testkit::scratch_dir("qcow1-cut");
-    let p = dir.join("cut.qcow");
-    vmsnap_testkit::run(
-        Command::new("qemu-img")
-            .args(["create", "-q", "-f", "qcow"])
-            .arg(&p)
-            .arg("1M"),
-    );
-    vmsnap_testkit::run(
-        Command::new("qemu-io")
-            .args([
-                "-f",
-                "qcow",
-                "-c",
-                "write -P 0xab 0 64k",
-                "-c",
-                "write -P 0xcd 128k 8k",
-            ])
-            .arg(&p),
-    );
     // The last of the two 4 KiB clusters written last is cut off.
-    let len = std::fs::metadata(&p).unwrap().len();
-    std::fs::OpenOptions::new()
-        .write(true)
-        .open(&p)
-        .unwrap()
-        .set_len(len - 4096)
-        .unwrap();
+    let p = cut_image(&dir, "qcow", "8k", 4096);
     let l = open_qcow1(&p);
     let want = qemu_img_raw(&p, &[]);
     assert_eq!(want[(128 << 10) + 4095], 0xcd);
