@@ -283,9 +283,14 @@ impl<T: RunLayer> Layer for T {
     #[inline]
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         check_read(self, offset, buf.len())?;
-        self.read_runs(offset, buf)
-            .in_layer(RunLayer::name(self))
-            .in_file_of(RunLayer::path(self))
+        // The context is looked up only when a read fails.
+        self.read_runs(offset, buf).map_err(|e| {
+            let e = e.in_layer(RunLayer::name(self));
+            match RunLayer::path(self) {
+                Some(p) => e.in_file(p),
+                None => e,
+            }
+        })
     }
     fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
         let end = range.end.min(RunLayer::len(self));
