@@ -70,12 +70,7 @@ fn open_alone(path: &PathBuf, registry: &Registry) -> Result<Member> {
     };
     let resolver = Resolver::new(ExternalPolicy::Deny);
     let options = Options::new();
-    let ctx = OpenCtx {
-        resolver: &resolver,
-        registry,
-        depth: 0,
-        options: &options,
-    };
+    let ctx = OpenCtx::new(&resolver, registry, &options);
     Ok(Member {
         layer: (plugin.open)(file, &ctx)?,
         compresses: compresses(plugin.name),

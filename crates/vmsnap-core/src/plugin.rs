@@ -116,7 +116,17 @@ impl Options {
 
 /// What `open` gets besides its input: the external-reference resolver, the registry (to
 /// open a backing file or parent as a disk), the chain depth so far and user options.
+/// Made with [`OpenCtx::new`] (the fields are read, never listed, by other crates).
+///
+/// ```
+/// use vmsnap_core::{OpenCtx, Options, Registry, Resolver};
+/// let (resolver, registry, options) = (Resolver::default(), Registry::empty(), Options::new());
+/// let ctx = OpenCtx::new(&resolver, &registry, &options);
+/// assert_eq!(ctx.depth, 0);
+/// assert_eq!(ctx.deeper().depth, 1);
+/// ```
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct OpenCtx<'a> {
     /// Resolves backing files, extents, parents and companions under the policy.
     pub resolver: &'a Resolver,
@@ -129,6 +139,17 @@ pub struct OpenCtx<'a> {
 }
 
 impl<'a> OpenCtx<'a> {
+    /// The context of a top-level open (depth 0): references resolved by `resolver`,
+    /// chained opens through `registry`, user `options`.
+    pub fn new(resolver: &'a Resolver, registry: &'a Registry, options: &'a Options) -> Self {
+        OpenCtx {
+            resolver,
+            registry,
+            depth: 0,
+            options,
+        }
+    }
+
     /// The context one link further down a backing or parent chain.
     pub fn deeper(&self) -> OpenCtx<'a> {
         OpenCtx {

@@ -255,12 +255,8 @@ mod tests {
         let lower: Arc<dyn Layer> = Arc::new(FileLayer::new(Arc::new(
             crate::source::MemSource::new(vec![0u8; 10]),
         )));
-        let mut ctx = OpenCtx {
-            resolver: &resolver,
-            registry: &reg,
-            depth: MAX_CHAIN_DEPTH - 1,
-            options: &options,
-        };
+        let mut ctx = OpenCtx::new(&resolver, &reg, &options);
+        ctx.depth = MAX_CHAIN_DEPTH - 1;
         assert!(reg.open_chained(lower.clone(), None, &ctx).is_ok());
         ctx.depth = MAX_CHAIN_DEPTH;
         let e = reg.open_chained(lower.clone(), None, &ctx).unwrap_err();

@@ -162,12 +162,7 @@ impl<'a> Stacker<'a> {
     }
 
     fn ctx(&self) -> OpenCtx<'a> {
-        OpenCtx {
-            resolver: self.resolver,
-            registry: self.registry,
-            depth: 0,
-            options: self.options,
-        }
+        OpenCtx::new(self.resolver, self.registry, self.options)
     }
 
     /// Grows a chain from entry `from`; `used` are the plugins stacked below it.
