@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use vmsnap_core::{
-    ErrorKind, ExternalPolicy, Finding, Layer, Options, Probe, Registry, Resolver, Severity, Sniff,
+    ErrorKind, ExternalPolicy, Finding, Layer, Options, Registry, Resolver, Severity, Sniff,
 };
 use vmsnap_stack::Stacker;
 
@@ -208,7 +208,7 @@ pub(crate) fn inspect_with(
         .plugins()
         .iter()
         .filter(|p| p.kind != vmsnap_core::PluginKind::Translation)
-        .filter(|p| (p.probe)(&window) == Probe::Yes)
+        .filter(|p| p.recognises(&window).is_yes())
         .map(|p| p.name.to_string())
         .collect();
     detected.extend(signatures.iter().map(|s| s.name.to_string()));

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use vmsnap_core::{
-    Layer, OpenCtx, OptionType, Plugin, PluginKind, PluginOption, Probe, Result, SniffWindow,
+    AddressSpace, Layer, OpenCtx, OptionType, Plugin, PluginKind, PluginOption, Probe, Result,
+    SniffWindow,
 };
 
 use crate::layer::Qcow2;
@@ -14,6 +15,7 @@ pub const PLUGIN: Plugin = Plugin {
     name: "qcow2",
     kind: PluginKind::Disk,
     priority: 20,
+    stacks_on: &[AddressSpace::File, AddressSpace::GuestDisk],
     summary: "QEMU qcow2 v2/v3: snapshots, VM state, backing chains",
     options: &[PluginOption {
         name: crate::open::OPT_L2_CACHE_SIZE,

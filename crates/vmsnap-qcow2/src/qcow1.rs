@@ -32,6 +32,7 @@ pub const PLUGIN: Plugin = Plugin {
     name: "qcow",
     kind: PluginKind::Disk,
     priority: 20,
+    stacks_on: &[AddressSpace::File, AddressSpace::GuestDisk],
     summary: "QEMU qcow version 1 (read-only; compressed clusters, backing file)",
     options: &[],
     probe,

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use vmsnap_core::{
-    Layer, OpenCtx, OptionType, Plugin, PluginKind, PluginOption, Probe, Result, SniffWindow,
+    AddressSpace, Layer, OpenCtx, OptionType, Plugin, PluginKind, PluginOption, Probe, Result,
+    SniffWindow,
 };
 
 use crate::layer::QemuMemory;
@@ -67,6 +68,7 @@ pub const PLUGIN: Plugin = Plugin {
     name: "qemu",
     kind: PluginKind::Memory,
     priority: 30,
+    stacks_on: &[AddressSpace::File, AddressSpace::Stream],
     summary: "QEMU migration / savevm stream (QEVM v3) as guest-physical memory",
     options: OPTIONS,
     probe: probe_qemu,
@@ -78,6 +80,7 @@ pub const MAPPED_RAM_PLUGIN: Plugin = Plugin {
     name: "qemu-mapped-ram",
     kind: PluginKind::Memory,
     priority: 30,
+    stacks_on: &[AddressSpace::File, AddressSpace::Stream],
     summary: "QEMU mapped-ram migration file (fixed page offsets + dirty bitmap)",
     options: OPTIONS,
     probe: probe_mapped,
@@ -89,6 +92,7 @@ pub const LIBVIRT_PLUGIN: Plugin = Plugin {
     name: "libvirt-save",
     kind: PluginKind::Container,
     priority: 15,
+    stacks_on: &[AddressSpace::File],
     summary: "libvirt save image (LibvirtQemudSave header + domain XML + QEMU stream)",
     options: OPTIONS,
     probe: probe_libvirt,

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use vmsnap_core::{
-    Layer, OpenCtx, OptionType, Plugin, PluginKind, PluginOption, Probe, Result, SniffWindow,
+    AddressSpace, Layer, OpenCtx, OptionType, Plugin, PluginKind, PluginOption, Probe, Result,
+    SniffWindow,
 };
 
 use crate::layer::Vhd;
@@ -38,6 +39,7 @@ pub const PLUGIN: Plugin = Plugin {
     name: "vhd",
     kind: PluginKind::Disk,
     priority: 20,
+    stacks_on: &[AddressSpace::File, AddressSpace::GuestDisk],
     summary: "VHD / Virtual PC disk image (fixed, dynamic, differencing)",
     options: &[PluginOption {
         name: crate::layer::OPT_FORCE_SIZE,

@@ -16,6 +16,7 @@ pub const PLUGIN: Plugin = Plugin {
     name: "x86",
     kind: PluginKind::Translation,
     priority: 50,
+    stacks_on: &[AddressSpace::GuestPhysical],
     summary: "x86 paging (32-bit, PAE, 4- and 5-level) from the CPU state a snapshot recorded",
     options: &[PluginOption {
         name: "x86.cr3",
