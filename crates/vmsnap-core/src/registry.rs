@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::layer::Layer;
-use crate::limits::{MAX_CHAIN_DEPTH, PROBE_HEAD, PROBE_TAIL};
+use crate::limits::{PROBE_HEAD, PROBE_TAIL};
 use crate::plugin::{OpenCtx, Plugin, PluginKind, SniffWindow};
 
 #[cfg(feature = "registry")]
@@ -89,21 +89,14 @@ impl Registry {
 
     /// Opens `lower` as a disk for a backing or parent chain: with the plugin named
     /// `format` when given, otherwise with the first disk plugin whose probe accepts; a
-    /// layer no disk plugin accepts is used raw. Fails past [`MAX_CHAIN_DEPTH`].
+    /// layer no disk plugin accepts is used raw. Fails past [`crate::limits::MAX_CHAIN_DEPTH`].
     pub fn open_chained(
         &self,
         lower: Arc<dyn Layer>,
         format: Option<&str>,
         ctx: &OpenCtx<'_>,
     ) -> Result<Arc<dyn Layer>> {
-        let ctx = ctx.deeper();
-        if ctx.depth > MAX_CHAIN_DEPTH {
-            return Err(Error::limit(
-                "backing/parent chain depth",
-                u64::from(ctx.depth),
-                u64::from(MAX_CHAIN_DEPTH),
-            ));
-        }
+        let ctx = ctx.next_link()?;
         if let Some(name) = format {
             if name == "raw" || name == "file" {
                 return Ok(lower);
@@ -176,6 +169,7 @@ impl Sniff {
 mod tests {
     use super::*;
     use crate::layer::{AddressSpace, FileLayer};
+    use crate::limits::MAX_CHAIN_DEPTH;
     use crate::plugin::Probe;
 
     fn yes(_: &SniffWindow<'_>) -> Probe {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use vmsnap_core::{
-    Bytes, Error, ErrorKind, ExternalRef, FileLayer, Finding, Findings, Layer, LayerExt,
+    Bytes, DiskFormat, Error, ErrorKind, ExternalRef, Finding, Findings, Layer, LayerExt,
     MissingPolicy, OpenCtx, RefDecision, RefKind, Result,
 };
 
@@ -99,32 +99,19 @@ pub(crate) fn open_backing(
     referrer: &str,
     len: u64,
 ) -> Result<Backing> {
-    let (mut r, src) = ctx.resolver.open(RefKind::Backing, file.path(), name);
-    if let Ok(s) = src {
-        let lower: Arc<dyn Layer> = Arc::new(FileLayer::new(s));
-        match ctx.registry.open_chained(lower, format, ctx) {
-            Ok(layer) => {
-                return Ok(Backing {
-                    reference: r,
-                    layer,
-                    opened: true,
-                })
-            }
-            Err(e) if e.kind() == ErrorKind::LimitExceeded => {
-                return Err(e.during("opening the backing chain"))
-            }
-            Err(e) => {
-                r.decision = RefDecision::Failed {
-                    reason: e.to_string(),
-                };
-            }
-        }
-    }
-    let layer = ctx.resolver.unavailable(&r, referrer, file.path(), len);
+    let f = ctx
+        .follow_disk(
+            RefKind::Backing,
+            file.path(),
+            name,
+            DiskFormat::Named(format),
+            |_| Ok(()),
+        )
+        .deny_too_deep()?;
     Ok(Backing {
-        reference: r,
-        layer,
-        opened: false,
+        layer: f.layer_or_stand_in(ctx, referrer, file.path(), len),
+        opened: f.opened(),
+        reference: f.reference,
     })
 }
 
@@ -293,19 +280,18 @@ pub fn open(file: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Opened> {
                 DataFile::Unavailable(l)
             }
             Some(name) => {
-                let (r, src) = ctx.resolver.open(RefKind::DataFile, file.path(), &name);
-                let r_for_data = r.clone();
-                let f = r.finding();
+                let data = ctx.follow_file(RefKind::DataFile, file.path(), &name);
+                let f = data.reference.finding();
                 findings.push(Finding {
                     message: format!("{} (external data file)", f.message),
                     ..f
                 });
-                refs.push(r);
-                match src {
-                    Ok(s) => DataFile::External(Arc::new(FileLayer::new(s))),
+                refs.push(data.reference.clone());
+                match &data.layer {
+                    Some(l) => DataFile::External(l.clone()),
                     // Host offsets equal guest offsets in a data file: it spans the disk.
-                    Err(_) => DataFile::Unavailable(ctx.resolver.unavailable(
-                        &r_for_data,
+                    None => DataFile::Unavailable(data.stand_in(
+                        ctx,
                         "qcow2",
                         file.path(),
                         h.size.saturating_add(cs),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use vmsnap_core::{
-    ExternalRef, FileLayer, Finding, Layer, LayerExt, OpenCtx, RefDecision, RefKind, Result,
+    DiskFormat, ExternalRef, Finding, Layer, LayerExt, OpenCtx, RefDecision, RefKind, Result,
 };
 
 use crate::raw::{utf16_until_nul, uuid_text, DynHeader, Footer, FOOTER_COOKIE, MAX_LOCATOR_BYTES};
@@ -171,20 +171,14 @@ pub fn resolve(
             });
             continue;
         }
-        let (mut r, res) = ctx.resolver.open(RefKind::Parent, lower.path(), &n.name);
-        if let Ok(src) = res {
-            let file: Arc<dyn Layer> = Arc::new(FileLayer::new(src));
-            match parent_footer(file.as_ref()) {
-                Some(f) if f.uuid == hdr.parent_uuid => {
-                    match ctx.registry.open_chained(file, Some("vhd"), ctx) {
-                        Ok(layer) => out.layer = Some(layer),
-                        Err(e) => {
-                            r.decision = RefDecision::Failed {
-                                reason: e.to_string(),
-                            }
-                        }
-                    }
-                }
+        // Past the chain-depth cap the parent is unavailable, not the whole disk.
+        let followed = ctx.follow_disk(
+            RefKind::Parent,
+            lower.path(),
+            &n.name,
+            DiskFormat::Plugin(&crate::PLUGIN),
+            |file| match parent_footer(file) {
+                Some(f) if f.uuid == hdr.parent_uuid => Ok(()),
                 Some(f) => {
                     let reason = format!(
                         "its unique id {} is not the recorded parent id {want}",
@@ -194,16 +188,13 @@ pub fn resolve(
                         "parent",
                         format!("parent candidate {:?}: {reason}", n.name),
                     ));
-                    r.decision = RefDecision::Failed { reason };
+                    Err(reason)
                 }
-                None => {
-                    r.decision = RefDecision::Failed {
-                        reason: "not a VHD (no footer)".into(),
-                    }
-                }
-            }
-        }
-        out.refs.push(r);
+                None => Err("not a VHD (no footer)".into()),
+            },
+        );
+        out.layer = followed.layer;
+        out.refs.push(followed.reference);
     }
     if out.layer.is_none() {
         out.findings.push(Finding::unsafe_(

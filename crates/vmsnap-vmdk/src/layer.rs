@@ -8,9 +8,9 @@ use std::sync::Arc;
 use serde_json::json;
 use vmsnap_core::policy::{has_parent_component, is_absolute_anywhere, is_protocol};
 use vmsnap_core::{
-    backing_extents, check_read, push_coalesced, read_backing, AddressSpace, Error, ErrorKind,
-    Extent, ExtentKind, ExternalRef, FileLayer, Finding, Layer, LayerExt, OpenCtx, RefDecision,
-    RefKind, Result, UnavailableLayer,
+    backing_extents, check_read, push_coalesced, read_backing, AddressSpace, DiskFormat, Error,
+    ErrorKind, Extent, ExtentKind, ExternalRef, Finding, Layer, LayerExt, OpenCtx, RefKind, Result,
+    UnavailableLayer,
 };
 
 use crate::descriptor::{Access, Descriptor, ExtentLine};
@@ -469,19 +469,16 @@ impl Vmdk {
             }
             _ => {}
         }
-        let (r, src) = ctx
-            .resolver
-            .open(RefKind::Extent, self.lower.path(), &e.name);
-        let file: Arc<dyn Layer> = match src {
-            Ok(s) => Arc::new(FileLayer::new(s)),
-            Err(_) => {
-                let body =
-                    Body::Unavailable(ctx.resolver.unavailable(&r, "vmdk", self.lower.path(), len));
-                self.refs.push(r);
+        let extent = ctx.follow_file(RefKind::Extent, self.lower.path(), &e.name);
+        let file: Arc<dyn Layer> = match &extent.layer {
+            Some(file) => file.clone(),
+            None => {
+                let body = Body::Unavailable(extent.stand_in(ctx, "vmdk", self.lower.path(), len));
+                self.refs.push(extent.reference);
                 return self.push_piece(len, body, kind, &e.name, access);
             }
         };
-        self.refs.push(r);
+        self.refs.push(extent.reference);
         let body = match kind {
             "FLAT" | "VMFS" => {
                 let base = e.offset.unwrap_or(0).checked_mul(SECTOR).ok_or_else(|| {
@@ -541,48 +538,23 @@ impl Vmdk {
                 format!("parentFileNameHint {hint:?} is absolute, has `..` or a protocol prefix"),
             ));
         }
-        let (mut r, src) = ctx.resolver.open(RefKind::Parent, self.lower.path(), &hint);
-        let opened = src.and_then(|src| {
-            let file: Arc<dyn Layer> = Arc::new(FileLayer::new(src));
-            if ctx.registry.get(crate::PLUGIN.name).is_some() {
-                ctx.registry
-                    .open_chained(file, Some(crate::PLUGIN.name), ctx)
-            } else {
-                let deeper = ctx.deeper();
-                if deeper.depth > vmsnap_core::limits::MAX_CHAIN_DEPTH {
-                    return Err(Error::limit(
-                        "backing/parent chain depth",
-                        u64::from(deeper.depth),
-                        u64::from(vmsnap_core::limits::MAX_CHAIN_DEPTH),
-                    ));
-                }
-                Ok(Arc::new(Vmdk::open(file, &deeper)?) as Arc<dyn Layer>)
-            }
-        });
-        let parent = match opened {
-            Ok(p) => p,
-            Err(e) if e.kind() == ErrorKind::LimitExceeded => {
-                self.refs.push(r);
-                return Err(e.during("opening the parent disk"));
-            }
-            Err(e) => {
-                // Refused, missing or unreadable: grains the parent supplies are
-                // unavailable.
-                if matches!(r.decision, RefDecision::Opened { .. }) {
-                    r.decision = RefDecision::Failed {
-                        reason: e.to_string(),
-                    };
-                }
-                self.unavailable_parent =
-                    Some(
-                        ctx.resolver
-                            .unavailable(&r, "vmdk", self.lower.path(), self.len),
-                    );
-                self.refs.push(r);
-                return Ok(());
-            }
+        let followed = ctx
+            .follow_disk(
+                RefKind::Parent,
+                self.lower.path(),
+                &hint,
+                DiskFormat::Plugin(&crate::PLUGIN),
+                |_| Ok(()),
+            )
+            .deny_too_deep()?;
+        let Some(parent) = followed.layer.clone() else {
+            // Refused, missing or unreadable: grains the parent supplies are unavailable.
+            self.unavailable_parent =
+                Some(followed.stand_in(ctx, "vmdk", self.lower.path(), self.len));
+            self.refs.push(followed.reference);
+            return Ok(());
         };
-        self.refs.push(r);
+        self.refs.push(followed.reference);
         let got = parent
             .describe()
             .get("cid")
