@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use vmsnap_core::{
-    Bytes, DiskFormat, Error, ErrorKind, ExternalRef, Finding, Findings, Layer, LayerExt,
-    MissingPolicy, OpenCtx, RefDecision, RefKind, Result,
+    Bytes, DiskFormat, Error, ExternalRef, Finding, Findings, Layer, LayerExt, MissingPolicy,
+    OpenCtx, OptionType, PluginOption, RefDecision, RefKind, Result,
 };
 
 use crate::checks::{self, Region};
@@ -18,6 +18,13 @@ use crate::snapshot::{self, Snapshot};
 
 /// The option that sizes the L2 table cache, in bytes.
 pub const OPT_L2_CACHE_SIZE: &str = "qcow2.l2-cache-size";
+
+/// The declared `qcow2.l2-cache-size` option.
+pub(crate) const L2_CACHE_SIZE: PluginOption = PluginOption {
+    name: OPT_L2_CACHE_SIZE,
+    ty: OptionType::Size,
+    help: "bytes of L2 tables kept in memory per image (default 32M)",
+};
 
 /// Everything `open` found, before it is wrapped into layers.
 #[derive(Debug)]
@@ -343,15 +350,7 @@ pub fn open(file: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Opened> {
         backing = Some(b.layer);
     }
 
-    let cache = match ctx.options.get(OPT_L2_CACHE_SIZE) {
-        Some(v) => Some(vmsnap_core::option::parse_size(v).ok_or_else(|| {
-            Error::new(
-                ErrorKind::InvalidArgument,
-                format!("{OPT_L2_CACHE_SIZE}={v:?}: expected a size (4096, 1M)"),
-            )
-        })?),
-        None => None,
-    };
+    let cache = L2_CACHE_SIZE.number(ctx.options)?;
     let image = Arc::new(Image::new(file, h, data, backing, cache));
     Ok(Opened {
         image,

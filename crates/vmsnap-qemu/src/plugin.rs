@@ -57,11 +57,14 @@ fn open_libvirt(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Arc<dyn Laye
 }
 
 /// The options every QEMU stream plugin reads.
-const OPTIONS: &[PluginOption] = &[PluginOption {
+/// The declared `qemu.ram-below-4g` option.
+pub(crate) const RAM_BELOW_4G: PluginOption = PluginOption {
     name: crate::layer::OPT_RAM_BELOW_4G,
     ty: OptionType::Size,
     help: "RAM placed below 4 GiB (default: the machine type's rule, as QEMU's -m splits it)",
-}];
+};
+
+const OPTIONS: &[PluginOption] = &[RAM_BELOW_4G];
 
 /// QEMU migration / savevm stream (QEVM v3) as guest-physical memory.
 pub const PLUGIN: Plugin = Plugin {

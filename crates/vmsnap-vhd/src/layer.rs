@@ -8,8 +8,8 @@ use std::sync::Arc;
 use serde_json::json;
 use vmsnap_core::{
     none_opened, AddressSpace, BitOrder, BitmapCache, Error, Extent, ExternalRef, Finding,
-    Findings, Layer, LayerExt, OpenCtx, RefKind, Result, ResultExt, Run, RunKind, RunMap,
-    RunSources, SectorBitmap,
+    Findings, Layer, LayerExt, OpenCtx, OptionType, PluginOption, RefKind, Result, ResultExt, Run,
+    RunKind, RunMap, RunSources, SectorBitmap,
 };
 
 use crate::parent::{resolve, ParentName};
@@ -22,6 +22,13 @@ use crate::raw::{
 /// Option key overriding the size rule (`chs` or `current_size`), like QEMU's
 /// `force_size_calc`.
 pub const OPT_FORCE_SIZE: &str = "vhd.force_size_calc";
+
+/// The declared `vhd.force_size_calc` option.
+pub(crate) const FORCE_SIZE: PluginOption = PluginOption {
+    name: OPT_FORCE_SIZE,
+    ty: OptionType::Choice(&["chs", "current_size"]),
+    help: "which footer field gives the virtual size (default: qemu-img 10's rule by creator)",
+};
 
 /// Which kind of VHD.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,16 +188,10 @@ impl Vhd {
                 .at(footer.at + 64),
             );
         }
-        let force = match ctx.options.get(OPT_FORCE_SIZE) {
-            None => None,
+        let force = match FORCE_SIZE.choice(ctx.options)? {
             Some("chs") => Some(SizeRule::Chs),
-            Some("current_size") => Some(SizeRule::CurrentSize),
-            Some(v) => {
-                return Err(Error::new(
-                    vmsnap_core::ErrorKind::InvalidArgument,
-                    format!("{OPT_FORCE_SIZE}={v}: expected `chs` or `current_size`"),
-                ))
-            }
+            Some(_) => Some(SizeRule::CurrentSize),
+            None => None,
         };
         let rule = size_rule(&footer, force);
         let size = match rule {
