@@ -52,6 +52,7 @@ pub mod parallel;
 pub mod plugin;
 pub mod policy;
 pub mod registry;
+pub mod rule;
 pub mod runs;
 pub mod segment;
 #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -284,7 +284,7 @@ impl<'a> Stacker<'a> {
             stack.findings.push((
                 on,
                 Finding::unsafe_(
-                    "multiple_formats",
+                    vmsnap_core::rule::MULTIPLE_FORMATS,
                     format!(
                         "more than one format matches at the same priority: {} (using {})",
                         ties.join(", "),

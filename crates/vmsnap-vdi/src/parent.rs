@@ -128,7 +128,7 @@ pub fn find(
                                 && h.uuid_last_snap != header.uuid_parent
                             {
                                 findings.push(Finding::warning(
-                                    "parent",
+                                    vmsnap_core::rule::PARENT,
                                     format!(
                                         "parent {name:?} was modified after this image was made: \
                                          its modification UUID is {}, this image recorded {}",

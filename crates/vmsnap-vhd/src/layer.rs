@@ -341,7 +341,7 @@ impl Vhd {
             if let Some(p) = &out.layer {
                 if p.len() != self.size {
                     self.findings.push(Finding::warning(
-                        "parent",
+                        vmsnap_core::rule::PARENT,
                         format!(
                             "parent virtual size {} differs from this disk's {}",
                             p.len(),
@@ -367,7 +367,7 @@ impl Vhd {
             self.parent_names = out.names;
         } else if hdr.parent_uuid != [0; 16] || !hdr.locators.is_empty() {
             self.findings.push(Finding::warning(
-                "parent",
+                vmsnap_core::rule::PARENT,
                 "a dynamic (not differencing) disk has parent fields set; they are ignored",
             ));
         }

@@ -93,7 +93,7 @@ pub fn names(lower: &dyn Layer, hdr: &DynHeader, findings: &mut Vec<Finding>) ->
         if l.length > MAX_LOCATOR_BYTES {
             findings.push(
                 Finding::warning(
-                    "parent",
+                    vmsnap_core::rule::PARENT,
                     format!(
                         "parent locator {code:?} claims {} bytes, above the limit of {MAX_LOCATOR_BYTES}; ignored",
                         l.length
@@ -113,7 +113,7 @@ pub fn names(lower: &dyn Layer, hdr: &DynHeader, findings: &mut Vec<Finding>) ->
             Err(e) => {
                 findings.push(
                     Finding::warning(
-                        "parent",
+                        vmsnap_core::rule::PARENT,
                         format!("parent locator {code:?} cannot be read: {e}"),
                     )
                     .at(l.offset),
@@ -125,7 +125,7 @@ pub fn names(lower: &dyn Layer, hdr: &DynHeader, findings: &mut Vec<Finding>) ->
             Some(s) => add(code, s),
             None => findings.push(
                 Finding::info(
-                    "parent",
+                    vmsnap_core::rule::PARENT,
                     format!("parent locator of platform {code:?} is not decoded"),
                 )
                 .at(l.offset),
@@ -185,7 +185,7 @@ pub fn resolve(
                         uuid_text(&f.uuid)
                     );
                     out.findings.push(Finding::unsafe_(
-                        "parent",
+                        vmsnap_core::rule::PARENT,
                         format!("parent candidate {:?}: {reason}", n.name),
                     ));
                     Err(reason)
@@ -198,7 +198,7 @@ pub fn resolve(
     }
     if out.layer.is_none() {
         out.findings.push(Finding::unsafe_(
-            "parent",
+            vmsnap_core::rule::PARENT,
             format!(
                 "differencing disk: parent {want} ({}) was not opened; blocks it would supply are unavailable",
                 out.names

@@ -56,7 +56,7 @@ pub fn resolve(lower: &Arc<dyn Layer>, loc: &ParentLocator, ctx: &OpenCtx<'_>) -
         .collect();
     if linkage.is_empty() {
         out.findings.push(Finding::unsafe_(
-            "parent",
+            vmsnap_core::rule::PARENT,
             "the parent locator has no usable parent_linkage GUID; no parent is opened",
         ));
     }
@@ -87,7 +87,7 @@ pub fn resolve(lower: &Arc<dyn Layer>, loc: &ParentLocator, ctx: &OpenCtx<'_>) -
                             linkage.first().map(guid_text).unwrap_or_default()
                         );
                         out.findings.push(Finding::unsafe_(
-                            "parent",
+                            vmsnap_core::rule::PARENT,
                             format!("parent candidate {name:?}: {reason}"),
                         ));
                         Err(reason)
@@ -101,7 +101,7 @@ pub fn resolve(lower: &Arc<dyn Layer>, loc: &ParentLocator, ctx: &OpenCtx<'_>) -
     }
     if out.layer.is_none() {
         out.findings.push(Finding::unsafe_(
-            "parent",
+            vmsnap_core::rule::PARENT,
             format!(
                 "differencing disk: parent ({}) was not opened; blocks and sectors it would supply are unavailable",
                 names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")

@@ -86,7 +86,7 @@ const QEMU_DESCRIPTOR_TYPES: &[&str] = &[
 const SAFE_CREATE_TYPES: &[&str] = &["monolithicSparse", "streamOptimized"];
 
 fn descriptor_finding(msg: impl Into<String>) -> Finding {
-    Finding::unsafe_("descriptor", msg)
+    Finding::unsafe_(vmsnap_core::rule::DESCRIPTOR, msg)
 }
 
 /// Reads a KDMV header at 0 of `file` and, when its gdOffset is GD_AT_END, validates the
@@ -341,7 +341,7 @@ impl Vmdk {
             if let Some(ct) = d.create_type() {
                 if !ct.eq_ignore_ascii_case(default) {
                     self.findings.push(Finding::warning(
-                        "descriptor",
+                        vmsnap_core::rule::DESCRIPTOR,
                         format!("embedded createType {ct:?}; a KDMV file is read as {default}"),
                     ));
                 }
@@ -379,7 +379,7 @@ impl Vmdk {
                 .any(|s| s.eq_ignore_ascii_case(&self.create_type))
         {
             self.findings.push(Finding::warning(
-                "descriptor",
+                vmsnap_core::rule::DESCRIPTOR,
                 format!(
                     "createType {:?} is not one QEMU opens as a descriptor file",
                     self.create_type
@@ -517,7 +517,7 @@ impl Vmdk {
         let Some(hint) = hint else {
             if has_pcid {
                 self.findings.push(Finding::unsafe_(
-                    "parent",
+                    vmsnap_core::rule::PARENT,
                     format!(
                         "parentCID {:08x} names a parent but there is no parentFileNameHint",
                         pcid.unwrap_or(0)
@@ -528,13 +528,13 @@ impl Vmdk {
         };
         if !has_pcid {
             self.findings.push(Finding::warning(
-                "parent",
+                vmsnap_core::rule::PARENT,
                 "parentFileNameHint is set but parentCID is ffffffff (QEMU still opens the hint)",
             ));
         }
         if is_absolute_anywhere(&hint) || has_parent_component(&hint) || is_protocol(&hint) {
             self.findings.push(Finding::unsafe_(
-                "parent",
+                vmsnap_core::rule::PARENT,
                 format!("parentFileNameHint {hint:?} is absolute, has `..` or a protocol prefix"),
             ));
         }
