@@ -21,12 +21,7 @@ fn open(path: &Path) -> Arc<dyn Layer> {
     let reg = Registry::empty().with(&PLUGIN).unwrap();
     let r = Resolver::new(ExternalPolicy::Deny);
     let o = Options::new();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     Arc::new(Qcow2::open(Arc::new(FileLayer::open_mapped(path).unwrap()), &ctx).unwrap())
 }
 
@@ -47,12 +42,7 @@ fn qcow2(c: &mut Criterion) {
     let reg = Registry::empty().with(&PLUGIN).unwrap();
     let r = Resolver::new(ExternalPolicy::Deny);
     let o = Options::new();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     let pread: Arc<dyn Layer> =
         Arc::new(Qcow2::open(Arc::new(FileLayer::open(&plain).unwrap()), &ctx).unwrap());
     bench_random_4k(c, "qcow2-pread", &pread);

@@ -84,12 +84,7 @@ fn open(path: &Path) -> Arc<dyn Layer> {
     let reg = Registry::empty().with(&vmsnap_qemu::PLUGIN).unwrap();
     let r = Resolver::new(ExternalPolicy::Deny);
     let o = Options::new();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     let lower: Arc<dyn Layer> = Arc::new(FileLayer::open_mapped(path).unwrap());
     Arc::new(QemuMemory::open(lower, &ctx).unwrap())
 }

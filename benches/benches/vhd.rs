@@ -18,12 +18,7 @@ fn vhd(c: &mut Criterion) {
     let reg = Registry::empty().with(&vmsnap_vhd::PLUGIN).unwrap();
     let resolver = Resolver::new(ExternalPolicy::Deny);
     let options = Options::new();
-    let ctx = OpenCtx {
-        resolver: &resolver,
-        registry: &reg,
-        depth: 0,
-        options: &options,
-    };
+    let ctx = OpenCtx::new(&resolver, &reg, &options);
     let open = || {
         let file: Arc<dyn Layer> = Arc::new(FileLayer::open_mapped(&path).unwrap());
         (vmsnap_vhd::PLUGIN.open)(file, &ctx).unwrap()

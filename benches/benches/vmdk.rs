@@ -18,12 +18,7 @@ fn open(path: &Path) -> Arc<dyn Layer> {
     let r = Resolver::mapped(ExternalPolicy::SameDir);
     let reg = Registry::empty().with(&vmsnap_vmdk::PLUGIN).unwrap();
     let o = Options::new();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     (vmsnap_vmdk::PLUGIN.open)(Arc::new(FileLayer::open_mapped(path).unwrap()), &ctx).unwrap()
 }
 

@@ -23,12 +23,7 @@ fn open(path: &Path) -> Arc<dyn Layer> {
     let r = Resolver::mapped(ExternalPolicy::SameDir);
     let reg = Registry::empty();
     let o = Options::new();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     (vmsnap_vmware::PLUGIN.open)(Arc::new(FileLayer::open_mapped(path).unwrap()), &ctx).unwrap()
 }
 

@@ -119,12 +119,7 @@ pub fn open_with(plugin: &'static Plugin, path: &Path) -> Arc<dyn Layer> {
     let reg = Registry::empty().with(plugin).unwrap();
     let r = Resolver::default();
     let o = Options::new();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     let lower: Arc<dyn Layer> = Arc::new(FileLayer::open_mapped(path).unwrap());
     (plugin.open)(lower, &ctx).unwrap()
 }

@@ -20,6 +20,7 @@ pub fn run(args: &FormatsArgs) -> Result<Outcome> {
                     "name": p.name,
                     "plugin_kind": p.kind.as_str(),
                     "priority": p.priority,
+                    "stacks_on": p.stacks_on,
                     "summary": p.summary,
                     "options": p.options,
                 })

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use vmsnap::core::{
-    Extent, ExtentKind, ExternalPolicy, FileLayer, Layer, OpenCtx, Options, PluginKind,
-    RefDecision, RefKind, Registry, Resolver, Result, Sniff,
+    Extent, ExtentKind, ExternalPolicy, FileLayer, Layer, OpenCtx, Options, RefDecision, RefKind,
+    Registry, Resolver, Result, Sniff,
 };
 
 use crate::open::Opened;
@@ -56,11 +56,7 @@ fn open_alone(path: &PathBuf, registry: &Registry) -> Result<Member> {
     let file: Arc<dyn Layer> = Arc::new(FileLayer::open(path)?);
     let sniff = Sniff::read(file.as_ref())?;
     let window = sniff.window(file.as_ref());
-    let plugin = registry
-        .plugins()
-        .iter()
-        .filter(|p| p.kind == PluginKind::Disk)
-        .find(|p| (p.probe)(&window).is_yes());
+    let plugin = registry.disk_for(&window);
     let Some(plugin) = plugin else {
         // A raw file stores everything it has.
         return Ok(Member {
@@ -70,12 +66,7 @@ fn open_alone(path: &PathBuf, registry: &Registry) -> Result<Member> {
     };
     let resolver = Resolver::new(ExternalPolicy::Deny);
     let options = Options::new();
-    let ctx = OpenCtx {
-        resolver: &resolver,
-        registry,
-        depth: 0,
-        options: &options,
-    };
+    let ctx = OpenCtx::new(&resolver, registry, &options);
     Ok(Member {
         layer: (plugin.open)(file, &ctx)?,
         compresses: compresses(plugin.name),

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::Value;
-use vmsnap::core::{FileLayer, Layer, PluginKind, RefDecision, RefKind, Registry, Sniff};
+use vmsnap::core::{FileLayer, Layer, RefDecision, RefKind, Registry, Sniff};
 
 use crate::open::Opened;
 use crate::output::human_size;
@@ -110,12 +110,7 @@ fn format_of(path: &Path, registry: &Registry) -> &'static str {
         return "unreadable";
     };
     let window = sniff.window(file.as_ref());
-    registry
-        .plugins()
-        .iter()
-        .filter(|p| p.kind == PluginKind::Disk)
-        .find(|p| (p.probe)(&window).is_yes())
-        .map_or("raw", |p| p.name)
+    registry.disk_for(&window).map_or("raw", |p| p.name)
 }
 
 /// qemu-img's snapshot table from a `snapshots` list with `id`, `name`, `vm_state_size`,

@@ -54,12 +54,33 @@ fn explain_lists_every_plugin_refusal() {
     let v = json(&out);
     let attempts = v["attempts"].as_array().unwrap();
     let plugins = json(&vmsnap(&["formats", "--json"]));
-    // Every registered plugin was asked on the file and said why not.
+    // Every registered plugin is listed with why not: asked on the file and refused, or
+    // not asked because it stacks on other spaces.
     assert_eq!(attempts.len(), plugins["formats"].as_array().unwrap().len());
     for a in attempts {
-        assert_eq!(a["outcome"], "refused", "{a}");
-        assert!(!a["reason"].as_str().unwrap().is_empty());
+        let stacks_on: Vec<&str> = plugins["formats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == a["plugin"])
+            .unwrap()["stacks_on"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        if stacks_on.contains(&"file") {
+            assert_eq!(a["outcome"], "refused", "{a}");
+            assert!(!a["reason"].as_str().unwrap().is_empty());
+        } else {
+            assert_eq!(a["outcome"], "not_tried", "{a}");
+            assert_eq!(a["reason"], format!("stacks on {}", stacks_on.join(", ")));
+        }
     }
+    let x86 = attempts.iter().find(|a| a["plugin"] == "x86").unwrap();
+    assert_eq!(x86["reason"], "stacks on guest_physical");
+    let qcow2 = attempts.iter().find(|a| a["plugin"] == "qcow2").unwrap();
+    assert_eq!(qcow2["outcome"], "refused");
 }
 
 #[test]

@@ -38,6 +38,9 @@ pub enum ErrorKind {
     /// The bytes read come from an external reference (backing file, parent, extent,
     /// companion) that was not opened: missing, or refused by the policy.
     Unavailable,
+    /// Not an error: a plugin's `open` found the layer is not its format after all (see
+    /// [`crate::OpenFn`]). The stacker reports it as a refusal and tries the next plugin.
+    Declined,
 }
 
 impl ErrorKind {
@@ -56,6 +59,7 @@ impl ErrorKind {
             ErrorKind::NotFound => "not_found",
             ErrorKind::InvalidArgument => "invalid_argument",
             ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Declined => "declined",
         }
     }
 }
@@ -106,6 +110,12 @@ impl Error {
     /// Shorthand for a [`ErrorKind::Truncated`] error at `offset`.
     pub fn truncated(offset: u64, message: impl Into<String>) -> Self {
         Error::new(ErrorKind::Truncated, message).at(offset)
+    }
+
+    /// A plugin's "not this format after all" ([`ErrorKind::Declined`]), with the reason
+    /// `info --explain` shows.
+    pub fn declined(reason: impl Into<String>) -> Self {
+        Error::new(ErrorKind::Declined, reason)
     }
 
     /// Shorthand for a [`ErrorKind::Unsupported`] error.

@@ -33,6 +33,20 @@ pub enum AddressSpace {
     Metadata,
 }
 
+impl AddressSpace {
+    /// The snake_case name JSON uses: `guest_physical`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AddressSpace::File => "file",
+            AddressSpace::GuestDisk => "guest_disk",
+            AddressSpace::Stream => "stream",
+            AddressSpace::GuestPhysical => "guest_physical",
+            AddressSpace::GuestVirtual => "guest_virtual",
+            AddressSpace::Metadata => "metadata",
+        }
+    }
+}
+
 /// What an alternative address space of a layer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -443,5 +457,20 @@ mod tests {
         assert_eq!(b, [98, 99, 0, 0]);
         f.read_padded(u64::MAX, &mut b).unwrap();
         assert_eq!(b, [0; 4]);
+    }
+
+    #[test]
+    fn space_names_are_the_json_names() {
+        use AddressSpace::*;
+        for s in [
+            File,
+            GuestDisk,
+            Stream,
+            GuestPhysical,
+            GuestVirtual,
+            Metadata,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
     }
 }

@@ -10,7 +10,8 @@
 //! * [`Error`] — one error type with a stable [`ErrorKind`] and context.
 //! * [`Resolver`] — the external-reference policy every backing file, extent, parent and
 //!   companion file goes through; [`UnavailableLayer`] stands in for one that was not
-//!   opened, so its bytes fail to read instead of reading as zeros.
+//!   opened, so its bytes fail to read instead of reading as zeros; formats follow a
+//!   reference with [`OpenCtx::follow_disk`] and [`OpenCtx::follow_file`].
 //! * [`sink::Output`] — outputs that never overwrite an input and appear only when
 //!   complete (atomic files, block devices with holes zeroed, streams).
 //! * [`Plugin`] and [`Registry`] — how formats join, with [`register_plugin!`].
@@ -42,6 +43,7 @@ pub mod cpu;
 pub mod error;
 pub mod extent;
 pub mod finding;
+pub mod follow;
 pub mod hex;
 pub mod layer;
 pub mod limits;
@@ -50,6 +52,7 @@ pub mod parallel;
 pub mod plugin;
 pub mod policy;
 pub mod registry;
+pub mod rule;
 pub mod runs;
 pub mod segment;
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -66,6 +69,7 @@ pub use cpu::CpuState;
 pub use error::{Context, Error, ErrorKind, Result, ResultExt};
 pub use extent::{push_coalesced, Extent, ExtentKind};
 pub use finding::{Finding, Findings, Severity};
+pub use follow::{DiskFormat, Followed};
 pub use layer::{
     check_read, AddressSpace, ChildRole, FileLayer, Layer, LayerExt, NamedLayer, SliceLayer,
 };

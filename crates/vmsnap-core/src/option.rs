@@ -58,6 +58,57 @@ pub struct PluginOption {
     pub help: &'static str,
 }
 
+impl PluginOption {
+    /// Its value in `options`, checked against its type: `None` when unset, an
+    /// [`ErrorKind::InvalidArgument`] error naming what is valid when malformed.
+    pub fn value<'o>(&self, options: &'o Options) -> Result<Option<&'o str>> {
+        match options.get(self.name) {
+            Some(v) if !self.ty.accepts(v) => Err(self.invalid(v)),
+            v => Ok(v),
+        }
+    }
+
+    /// Its value as a number: a [`OptionType::Size`] or an [`OptionType::Address`].
+    pub fn number(&self, options: &Options) -> Result<Option<u64>> {
+        let Some(v) = self.value(options)? else {
+            return Ok(None);
+        };
+        let n = match self.ty {
+            OptionType::Size => parse_size(v),
+            OptionType::Address => parse_address(v),
+            OptionType::Choice(_) => None,
+        };
+        n.map(Some).ok_or_else(|| self.invalid(v))
+    }
+
+    /// Its value as one of the words of an [`OptionType::Choice`].
+    pub fn choice(&self, options: &Options) -> Result<Option<&'static str>> {
+        let Some(v) = self.value(options)? else {
+            return Ok(None);
+        };
+        match self.ty {
+            OptionType::Choice(words) => words
+                .iter()
+                .copied()
+                .find(|w| *w == v)
+                .map(Some)
+                .ok_or_else(|| self.invalid(v)),
+            _ => Err(self.invalid(v)),
+        }
+    }
+
+    fn invalid(&self, value: &str) -> Error {
+        Error::new(
+            ErrorKind::InvalidArgument,
+            format!(
+                "option {}={value:?}: expected {}",
+                self.name,
+                self.ty.syntax()
+            ),
+        )
+    }
+}
+
 impl Serialize for PluginOption {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
@@ -111,7 +162,7 @@ pub fn check_options<'a>(
     plugins: impl IntoIterator<Item = &'a Plugin> + Clone,
     options: &Options,
 ) -> Result<()> {
-    for (key, value) in options.iter() {
+    for (key, _) in options.iter() {
         let found = plugins
             .clone()
             .into_iter()
@@ -133,12 +184,7 @@ pub fn check_options<'a>(
                 ),
             ));
         };
-        if !opt.ty.accepts(value) {
-            return Err(Error::new(
-                ErrorKind::InvalidArgument,
-                format!("option {key}={value:?}: expected {}", opt.ty.syntax()),
-            ));
-        }
+        opt.value(options)?;
     }
     Ok(())
 }
@@ -158,5 +204,46 @@ mod tests {
         assert_eq!(parse_address("4K"), None);
         assert!(OptionType::Choice(&["chs", "current_size"]).accepts("chs"));
         assert!(!OptionType::Choice(&["chs", "current_size"]).accepts("CHS"));
+    }
+
+    #[test]
+    fn typed_values_of_declared_options() {
+        const SIZE: PluginOption = PluginOption {
+            name: "t.size",
+            ty: OptionType::Size,
+            help: "",
+        };
+        const ADDR: PluginOption = PluginOption {
+            name: "t.addr",
+            ty: OptionType::Address,
+            help: "",
+        };
+        const PICK: PluginOption = PluginOption {
+            name: "t.pick",
+            ty: OptionType::Choice(&["chs", "current_size"]),
+            help: "",
+        };
+        let mut o = Options::new();
+        assert_eq!(SIZE.number(&o).unwrap(), None);
+        assert_eq!(PICK.choice(&o).unwrap(), None);
+        o.set("t.size", "2M");
+        o.set("t.addr", "0x7000");
+        o.set("t.pick", "chs");
+        assert_eq!(SIZE.number(&o).unwrap(), Some(2 << 20));
+        assert_eq!(ADDR.number(&o).unwrap(), Some(0x7000));
+        assert_eq!(PICK.choice(&o).unwrap(), Some("chs"));
+        o.set("t.addr", "4K");
+        o.set("t.pick", "CHS");
+        let e = ADDR.number(&o).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert_eq!(
+            e.to_string(),
+            "option t.addr=\"4K\": expected an address (0x1ab000 or decimal)"
+        );
+        assert!(PICK
+            .choice(&o)
+            .unwrap_err()
+            .to_string()
+            .contains("one of chs, current_size"));
     }
 }

@@ -116,7 +116,17 @@ impl Options {
 
 /// What `open` gets besides its input: the external-reference resolver, the registry (to
 /// open a backing file or parent as a disk), the chain depth so far and user options.
+/// Made with [`OpenCtx::new`] (the fields are read, never listed, by other crates).
+///
+/// ```
+/// use vmsnap_core::{OpenCtx, Options, Registry, Resolver};
+/// let (resolver, registry, options) = (Resolver::default(), Registry::empty(), Options::new());
+/// let ctx = OpenCtx::new(&resolver, &registry, &options);
+/// assert_eq!(ctx.depth, 0);
+/// assert_eq!(ctx.deeper().depth, 1);
+/// ```
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct OpenCtx<'a> {
     /// Resolves backing files, extents, parents and companions under the policy.
     pub resolver: &'a Resolver,
@@ -129,6 +139,17 @@ pub struct OpenCtx<'a> {
 }
 
 impl<'a> OpenCtx<'a> {
+    /// The context of a top-level open (depth 0): references resolved by `resolver`,
+    /// chained opens through `registry`, user `options`.
+    pub fn new(resolver: &'a Resolver, registry: &'a Registry, options: &'a Options) -> Self {
+        OpenCtx {
+            resolver,
+            registry,
+            depth: 0,
+            options,
+        }
+    }
+
     /// The context one link further down a backing or parent chain.
     pub fn deeper(&self) -> OpenCtx<'a> {
         OpenCtx {
@@ -148,16 +169,52 @@ pub struct Plugin {
     /// Lower probes first (Volatility's `stack_order`); ties are ordered by name and two
     /// equal-priority plugins that both accept is an ambiguity.
     pub priority: u16,
+    /// The address spaces of the layers it stacks on (a disk format on a host file or a
+    /// guest disk, x86 paging on guest-physical memory). Its probe is never run on a layer
+    /// of another space: the stacker skips it ("not tried: stacks on …").
+    pub stacks_on: &'static [AddressSpace],
     /// One line for `vmsnap formats`.
     pub summary: &'static str,
     /// The `-o` options `open` reads (`vmsnap formats` lists them; a front end refuses any
     /// other key with [`crate::check_options`]).
     pub options: &'static [PluginOption],
-    /// Pure, bounded recognition of the format.
+    /// Pure, bounded recognition of the format, on a window of a layer whose space is one
+    /// of [`Plugin::stacks_on`].
     pub probe: fn(&SniffWindow<'_>) -> Probe,
-    /// Opens the format on `lower`.
+    /// Opens the format on `lower` (see [`OpenFn`] for what its errors mean).
     pub open: OpenFn,
 }
 
-/// A plugin's `open`: builds its layer on `lower`.
+impl Plugin {
+    /// Whether it stacks on layers of `space` (see [`Plugin::stacks_on`]).
+    pub fn stacks_on_space(&self, space: AddressSpace) -> bool {
+        self.stacks_on.contains(&space)
+    }
+
+    /// Its probe on `w`, or a refusal without probing when `w` is of a space it does not
+    /// stack on.
+    pub fn recognises(&self, w: &SniffWindow<'_>) -> Probe {
+        if self.stacks_on_space(w.space) {
+            (self.probe)(w)
+        } else {
+            Probe::No("not a space it stacks on")
+        }
+    }
+
+    /// The spaces it stacks on, in words: `file, guest_disk`.
+    pub fn stacks_on_names(&self) -> String {
+        let names: Vec<&str> = self.stacks_on.iter().map(|s| s.as_str()).collect();
+        names.join(", ")
+    }
+}
+
+/// A plugin's `open`: builds its layer on `lower`. Its outcomes are three:
+///
+/// - `Ok(layer)`: the format's layer;
+/// - `Err` of kind [`crate::ErrorKind::Declined`] ([`crate::Error::declined`]): not this
+///   format after all, which the probe could not tell from head and tail (a Hyper-V
+///   container without guest RAM); the stacker records it as a refusal, with the message,
+///   and tries the next plugin. Return it only about `lower` itself, never pass one up from
+///   a nested open;
+/// - any other `Err`: the format is recognised but cannot be opened, which is reported.
 pub type OpenFn = fn(Arc<dyn Layer>, &OpenCtx<'_>) -> Result<Arc<dyn Layer>>;

@@ -152,12 +152,12 @@ impl ExternalRef {
     /// `backing_file` / `data_file` / `descriptor` where those apply).
     pub fn finding(&self) -> Finding {
         let rule = match self.kind {
-            RefKind::Backing => "backing_file",
-            RefKind::DataFile => "data_file",
-            RefKind::Extent => "descriptor",
-            RefKind::Parent => "parent",
-            RefKind::Companion => "companion_file",
-            RefKind::Configured => "configured_path",
+            RefKind::Backing => crate::rule::BACKING_FILE,
+            RefKind::DataFile => crate::rule::DATA_FILE,
+            RefKind::Extent => crate::rule::DESCRIPTOR,
+            RefKind::Parent => crate::rule::PARENT,
+            RefKind::Companion => crate::rule::COMPANION_FILE,
+            RefKind::Configured => crate::rule::CONFIGURED_PATH,
         };
         let what = self.decision.describe();
         let severity = match self.kind {

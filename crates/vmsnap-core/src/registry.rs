@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::layer::Layer;
-use crate::limits::{MAX_CHAIN_DEPTH, PROBE_HEAD, PROBE_TAIL};
-use crate::plugin::{OpenCtx, Plugin, PluginKind, Probe, SniffWindow};
+use crate::limits::{PROBE_HEAD, PROBE_TAIL};
+use crate::plugin::{OpenCtx, Plugin, PluginKind, SniffWindow};
 
 #[cfg(feature = "registry")]
 inventory::collect!(&'static Plugin);
@@ -89,21 +89,14 @@ impl Registry {
 
     /// Opens `lower` as a disk for a backing or parent chain: with the plugin named
     /// `format` when given, otherwise with the first disk plugin whose probe accepts; a
-    /// layer no disk plugin accepts is used raw. Fails past [`MAX_CHAIN_DEPTH`].
+    /// layer no disk plugin accepts is used raw. Fails past [`crate::limits::MAX_CHAIN_DEPTH`].
     pub fn open_chained(
         &self,
         lower: Arc<dyn Layer>,
         format: Option<&str>,
         ctx: &OpenCtx<'_>,
     ) -> Result<Arc<dyn Layer>> {
-        let ctx = ctx.deeper();
-        if ctx.depth > MAX_CHAIN_DEPTH {
-            return Err(Error::limit(
-                "backing/parent chain depth",
-                u64::from(ctx.depth),
-                u64::from(MAX_CHAIN_DEPTH),
-            ));
-        }
+        let ctx = ctx.next_link()?;
         if let Some(name) = format {
             if name == "raw" || name == "file" {
                 return Ok(lower);
@@ -117,13 +110,20 @@ impl Registry {
             return (plugin.open)(lower, &ctx);
         }
         let sniff = Sniff::read(lower.as_ref())?;
-        let window = sniff.window(lower.as_ref());
-        for p in self.plugins.iter().filter(|p| p.kind == PluginKind::Disk) {
-            if (p.probe)(&window) == Probe::Yes {
-                return (p.open)(lower, &ctx);
-            }
+        match self.disk_for(&sniff.window(lower.as_ref())) {
+            Some(p) => (p.open)(lower, &ctx),
+            None => Ok(lower),
         }
-        Ok(lower)
+    }
+
+    /// The first disk plugin (in probe order) that stacks on `window`'s space and whose
+    /// probe accepts it: the format a backing file or a chain member is read as.
+    pub fn disk_for(&self, window: &SniffWindow<'_>) -> Option<&'static Plugin> {
+        self.plugins
+            .iter()
+            .copied()
+            .filter(|p| p.kind == PluginKind::Disk)
+            .find(|p| p.recognises(window).is_yes())
     }
 }
 
@@ -168,7 +168,9 @@ impl Sniff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layer::FileLayer;
+    use crate::layer::{AddressSpace, FileLayer};
+    use crate::limits::MAX_CHAIN_DEPTH;
+    use crate::plugin::Probe;
 
     fn yes(_: &SniffWindow<'_>) -> Probe {
         Probe::Yes
@@ -180,6 +182,7 @@ mod tests {
         name: "a",
         kind: PluginKind::Disk,
         priority: 20,
+        stacks_on: &[AddressSpace::File],
         summary: "",
         options: &[],
         probe: yes,
@@ -189,6 +192,7 @@ mod tests {
         name: "b",
         kind: PluginKind::Disk,
         priority: 10,
+        stacks_on: &[AddressSpace::File],
         summary: "",
         options: &[],
         probe: yes,
@@ -198,6 +202,7 @@ mod tests {
         name: "c",
         kind: PluginKind::Memory,
         priority: 10,
+        stacks_on: &[AddressSpace::File],
         summary: "",
         options: &[],
         probe: yes,
@@ -207,6 +212,7 @@ mod tests {
         name: "a",
         kind: PluginKind::Memory,
         priority: 1,
+        stacks_on: &[AddressSpace::File],
         summary: "",
         options: &[],
         probe: yes,
@@ -247,6 +253,28 @@ mod tests {
         assert_eq!(r.with(&A).unwrap().plugins().len(), 1);
     }
 
+    static PHYS: Plugin = Plugin {
+        name: "phys",
+        stacks_on: &[AddressSpace::GuestPhysical],
+        ..B
+    };
+
+    #[test]
+    fn a_disk_is_looked_for_only_among_plugins_that_stack_on_the_space() {
+        let reg = Registry::empty().with(&PHYS).unwrap();
+        let w = SniffWindow::of_bytes(b"x", b"x", 1);
+        assert_eq!(PHYS.recognises(&w), Probe::No("not a space it stacks on"));
+        assert!(reg.disk_for(&w).is_none());
+        let reg = reg.with(&A).unwrap();
+        assert_eq!(reg.disk_for(&w).map(|p| p.name), Some("a"));
+        let w = SniffWindow {
+            space: AddressSpace::GuestPhysical,
+            ..w
+        };
+        assert_eq!(reg.disk_for(&w).map(|p| p.name), Some("phys"));
+        assert_eq!(PHYS.stacks_on_names(), "guest_physical");
+    }
+
     #[test]
     fn chained_open_stops_at_the_depth_cap() {
         let reg = Registry::empty().with(&B).unwrap();
@@ -255,12 +283,8 @@ mod tests {
         let lower: Arc<dyn Layer> = Arc::new(FileLayer::new(Arc::new(
             crate::source::MemSource::new(vec![0u8; 10]),
         )));
-        let mut ctx = OpenCtx {
-            resolver: &resolver,
-            registry: &reg,
-            depth: MAX_CHAIN_DEPTH - 1,
-            options: &options,
-        };
+        let mut ctx = OpenCtx::new(&resolver, &reg, &options);
+        ctx.depth = MAX_CHAIN_DEPTH - 1;
         assert!(reg.open_chained(lower.clone(), None, &ctx).is_ok());
         ctx.depth = MAX_CHAIN_DEPTH;
         let e = reg.open_chained(lower.clone(), None, &ctx).unwrap_err();

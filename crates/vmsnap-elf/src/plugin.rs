@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use vmsnap_core::{Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
+use vmsnap_core::{AddressSpace, Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
 
 use crate::kdump;
 use crate::layer::{ElfCore, NAME};
@@ -13,6 +13,7 @@ pub const PLUGIN: Plugin = Plugin {
     name: NAME,
     kind: PluginKind::Memory,
     priority: 30,
+    stacks_on: &[AddressSpace::File],
     summary: "ELF core dumps (QEMU dump-guest-memory, virsh dump, kdump vmcore) as guest-physical memory; recognises kdump-compressed dumps",
     options: &[],
     probe,

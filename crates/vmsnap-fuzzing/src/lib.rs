@@ -152,12 +152,7 @@ pub(crate) fn open(
     }
     let resolver = Resolver::new(policy);
     let options = Options::new();
-    let ctx = OpenCtx {
-        resolver: &resolver,
-        registry: &reg,
-        depth: 0,
-        options: &options,
-    };
+    let ctx = OpenCtx::new(&resolver, &reg, &options);
     (plugin.open)(lower, &ctx).ok()
 }
 

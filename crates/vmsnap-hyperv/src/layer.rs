@@ -271,18 +271,17 @@ pub struct RamView {
 }
 
 impl RamView {
-    /// Takes the `ram` child of a `hyperv-vmcx` layer.
+    /// Takes the `ram` child of a `hyperv-vmcx` layer; a container without one (a
+    /// configuration) is [`ErrorKind::Declined`](vmsnap_core::ErrorKind::Declined): not
+    /// a saved state after all.
     pub fn of_container(container: Arc<dyn Layer>) -> Result<Self> {
         let child = container
             .children()
             .into_iter()
             .find(|c| c.name == "ram")
             .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::NotFound,
-                    "the container has no guest RAM keys (/savedstate/RamMemoryBlock0)",
-                )
-                .in_layer(RAM_NAME)
+                Error::declined("the container has no guest RAM keys (/savedstate/RamMemoryBlock0)")
+                    .in_layer(RAM_NAME)
             })?;
         Ok(RamView {
             inner: child.layer,

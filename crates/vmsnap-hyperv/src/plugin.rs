@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use vmsnap_core::{AddressSpace, Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
+use vmsnap_core::{
+    AddressSpace, Error, ErrorKind, Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow,
+};
 
 use crate::layer::{HyperVContainer, HyperVRam, RamView};
 use crate::raw::FILE_SIGNATURE;
@@ -61,7 +63,12 @@ fn open_ram(lower: Arc<dyn Layer>, _ctx: &OpenCtx<'_>) -> Result<Arc<dyn Layer>>
     if lower.name() == CONTAINER_NAME {
         return Ok(Arc::new(RamView::of_container(lower)?));
     }
-    Ok(Arc::new(HyperVRam::open(lower)?))
+    match HyperVRam::open(lower) {
+        Ok(ram) => Ok(Arc::new(ram)),
+        // No RAM keys: a configuration, not a saved state.
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(Error::declined(e.to_string())),
+        Err(e) => Err(e),
+    }
 }
 
 /// The Hyper-V storage container plugin (`.vmcx`, `.vmrs`, `.vsv`).
@@ -69,6 +76,7 @@ pub const PLUGIN: Plugin = Plugin {
     name: CONTAINER_NAME,
     kind: PluginKind::Container,
     priority: 15,
+    stacks_on: &[AddressSpace::File, AddressSpace::Stream],
     summary: "Hyper-V storage container (.vmcx/.vmrs/.vsv): verified lossless key tree, VM summary",
     options: &[],
     probe: probe_container,
@@ -80,6 +88,7 @@ pub const RAM_PLUGIN: Plugin = Plugin {
     name: RAM_NAME,
     kind: PluginKind::Memory,
     priority: 30,
+    stacks_on: &[AddressSpace::Metadata],
     summary: "Hyper-V saved-state guest RAM (RamMemoryBlock/RamBlock keys, raw and XPRESS pages)",
     options: &[],
     probe: probe_ram,

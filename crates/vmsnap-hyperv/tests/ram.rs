@@ -241,11 +241,14 @@ fn older_key_names() {
 }
 
 #[test]
-fn no_ram_keys_is_not_found() {
+fn no_ram_keys_is_declined_by_the_plugin_and_not_found_by_the_reader() {
     let keys = vec![K::node("configuration", vec![K::leaf("x", V::Int(1))])];
     let b = build(&keys, &Opts::default());
+    // The RAM plugin on a configuration: not its format after all (the stacker's refusal).
     let e = open_with(b.bytes.clone(), &[&PLUGIN, &RAM_PLUGIN]).unwrap_err();
-    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert_eq!(e.kind(), ErrorKind::Declined);
+    let e = open_with(b.bytes.clone(), &[&RAM_PLUGIN]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Declined);
     let e =
         HyperVRam::open(Arc::new(FileLayer::new(Arc::new(MemSource::new(b.bytes))))).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use vmsnap_core::{
-    ErrorKind, ExternalPolicy, Finding, Layer, Options, Probe, Registry, Resolver, Severity, Sniff,
+    ErrorKind, ExternalPolicy, Finding, Layer, Options, Registry, Resolver, Severity, Sniff,
 };
 use vmsnap_stack::Stacker;
 
@@ -208,7 +208,7 @@ pub(crate) fn inspect_with(
         .plugins()
         .iter()
         .filter(|p| p.kind != vmsnap_core::PluginKind::Translation)
-        .filter(|p| (p.probe)(&window) == Probe::Yes)
+        .filter(|p| p.recognises(&window).is_yes())
         .map(|p| p.name.to_string())
         .collect();
     detected.extend(signatures.iter().map(|s| s.name.to_string()));
@@ -224,12 +224,12 @@ pub(crate) fn inspect_with(
     }
     if detected.len() > 1 && !allowed(&detected, opts) {
         let f = Finding::unsafe_(
-            "multiple_formats",
+            vmsnap_core::rule::MULTIPLE_FORMATS,
             format!("Multiple formats detected: {}", detected.join(", ")),
         );
-        rules.push(rule("multiple_formats", Some(&f), Some(0)));
+        rules.push(rule(vmsnap_core::rule::MULTIPLE_FORMATS, Some(&f), Some(0)));
     } else {
-        rules.push(rule("multiple_formats", None, None));
+        rules.push(rule(vmsnap_core::rule::MULTIPLE_FORMATS, None, None));
     }
     if gpt {
         let fs = detect::mbr_findings(&sniff.head);
@@ -272,13 +272,13 @@ pub(crate) fn inspect_with(
     if let Some(claimed) = &opts.expected_format {
         let list: Vec<String> = claimed.split(',').map(names::canonical).collect();
         if list.contains(&format) {
-            rules.push(rule("format_mismatch", None, None));
+            rules.push(rule(vmsnap_core::rule::FORMAT_MISMATCH, None, None));
         } else {
             let f = Finding::unsafe_(
-                "format_mismatch",
+                vmsnap_core::rule::FORMAT_MISMATCH,
                 format!("declared format {claimed:?} but the image is {format:?}"),
             );
-            rules.push(rule("format_mismatch", Some(&f), Some(0)));
+            rules.push(rule(vmsnap_core::rule::FORMAT_MISMATCH, Some(&f), Some(0)));
         }
     }
     for s in &signatures {
@@ -287,7 +287,7 @@ pub(crate) fn inspect_with(
         }
     }
     for (i, f) in stack.all_findings() {
-        if f.rule == "multiple_formats" && i == 0 {
+        if f.rule == vmsnap_core::rule::MULTIPLE_FORMATS && i == 0 {
             continue; // already judged above, with ISO and GPT included
         }
         rules.push(rule(f.rule, Some(&f), Some(i)));
@@ -305,7 +305,7 @@ pub(crate) fn inspect_with(
         }
     }
     if refs == 0 {
-        rules.push(rule("external_references", None, None));
+        rules.push(rule(vmsnap_core::rule::EXTERNAL_REFERENCES, None, None));
     }
     // A refusal to open is a verdict naming the rule or limit the header breaks, unless
     // the bytes could not be read (I/O, or a stream that did not keep them).
@@ -361,8 +361,8 @@ fn refusal_rule(e: &vmsnap_core::Error) -> Option<&'static str> {
         ErrorKind::Truncated => Some("truncated"),
         ErrorKind::Unsupported => Some("unsupported"),
         ErrorKind::Unsafe => Some("refused"),
-        ErrorKind::Ambiguous => Some("multiple_formats"),
-        ErrorKind::PolicyDenied => Some("external_references"),
+        ErrorKind::Ambiguous => Some(vmsnap_core::rule::MULTIPLE_FORMATS),
+        ErrorKind::PolicyDenied => Some(vmsnap_core::rule::EXTERNAL_REFERENCES),
         _ => None, // I/O, and caller errors
     }
 }

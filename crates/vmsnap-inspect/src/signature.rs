@@ -58,7 +58,7 @@ pub fn detect(file: &dyn Layer, head: &[u8], tail: &[u8], size: u64) -> Result<V
             name,
             None,
             Finding::unsafe_(
-                "compressed",
+                vmsnap_core::rule::COMPRESSED,
                 format!(
                     "compressed image ({name}): decompress first; a hypervisor would read the \
                      compressed bytes as the disk"

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use vmsnap_core::{Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
+use vmsnap_core::{AddressSpace, Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
 
 use crate::layer::{Lime, NAME};
 use crate::raw::*;
@@ -12,6 +12,7 @@ pub const PLUGIN: Plugin = Plugin {
     name: NAME,
     kind: PluginKind::Memory,
     priority: 30,
+    stacks_on: &[AddressSpace::File],
     summary: "LiME (Linux Memory Extractor) dumps as guest-physical memory",
     options: &[],
     probe,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use vmsnap_core::{Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
+use vmsnap_core::{AddressSpace, Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
 
 use crate::layer::Parallels;
 use crate::raw::{MAGIC_EXT, MAGIC_OLD, VERSION};
@@ -12,6 +12,7 @@ pub const PLUGIN: Plugin = Plugin {
     name: "parallels",
     kind: PluginKind::Disk,
     priority: 20,
+    stacks_on: &[AddressSpace::File, AddressSpace::GuestDisk],
     summary: "Parallels disk image (WithoutFreeSpace / WithouFreSpacExt), dirty bitmaps listed",
     options: &[],
     probe,

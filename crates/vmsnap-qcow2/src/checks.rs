@@ -24,7 +24,7 @@ pub fn header_findings(h: &Header, out: &mut Findings) {
     if h.backing_file_offset != 0 && h.backing_file.is_none() {
         out.push(
             Finding::unsafe_(
-                "backing_file",
+                vmsnap_core::rule::BACKING_FILE,
                 format!(
                     "backing_file_offset is {:#x} (with an empty name): OpenStack treats any \
                      backing file offset as a backing file",
@@ -38,7 +38,7 @@ pub fn header_findings(h: &Header, out: &mut Findings) {
     if h.version == 2 && h.raw_bytes_72 & raw::INCOMPAT_DATA_FILE != 0 {
         out.push(
             Finding::unsafe_(
-                "data_file",
+                vmsnap_core::rule::DATA_FILE,
                 "version 2 image with bit 2 set in bytes 72..80 (the v3 data-file bit); \
                  not a data file for QEMU, but OpenStack's inspector rejects it",
             )
@@ -48,7 +48,7 @@ pub fn header_findings(h: &Header, out: &mut Findings) {
     if h.has_data_file() && h.data_file.is_none() {
         out.push(
             Finding::unsafe_(
-                "data_file",
+                vmsnap_core::rule::DATA_FILE,
                 "external data file bit set but no data file name extension",
             )
             .at(raw::off::INCOMPAT as u64),
@@ -56,7 +56,7 @@ pub fn header_findings(h: &Header, out: &mut Findings) {
     }
     if !h.has_data_file() && h.data_file.is_some() {
         out.push(Finding::warning(
-            "data_file",
+            vmsnap_core::rule::DATA_FILE,
             format!(
                 "data file name extension {:?} present, but the data-file bit is clear: QEMU \
                  ignores it",

@@ -31,7 +31,7 @@
 //! let reg = Registry::empty().with(&PLUGIN).unwrap();
 //! let resolver = Resolver::new(ExternalPolicy::SameDir);
 //! let options = Options::new();
-//! let ctx = OpenCtx { resolver: &resolver, registry: &reg, depth: 0, options: &options };
+//! let ctx = OpenCtx::new(&resolver, &reg, &options);
 //! let img = Qcow2::open(Arc::new(FileLayer::open("disk.qcow2").unwrap()), &ctx).unwrap();
 //! let mut buf = [0u8; 512];
 //! img.read_at(0, &mut buf).unwrap();

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use vmsnap_core::{
-    Bytes, Error, ErrorKind, ExternalRef, FileLayer, Finding, Findings, Layer, LayerExt,
-    MissingPolicy, OpenCtx, RefDecision, RefKind, Result,
+    Bytes, DiskFormat, Error, ExternalRef, Finding, Findings, Layer, LayerExt, MissingPolicy,
+    OpenCtx, OptionType, PluginOption, RefDecision, RefKind, Result,
 };
 
 use crate::checks::{self, Region};
@@ -18,6 +18,13 @@ use crate::snapshot::{self, Snapshot};
 
 /// The option that sizes the L2 table cache, in bytes.
 pub const OPT_L2_CACHE_SIZE: &str = "qcow2.l2-cache-size";
+
+/// The declared `qcow2.l2-cache-size` option.
+pub(crate) const L2_CACHE_SIZE: PluginOption = PluginOption {
+    name: OPT_L2_CACHE_SIZE,
+    ty: OptionType::Size,
+    help: "bytes of L2 tables kept in memory per image (default 32M)",
+};
 
 /// Everything `open` found, before it is wrapped into layers.
 #[derive(Debug)]
@@ -99,32 +106,19 @@ pub(crate) fn open_backing(
     referrer: &str,
     len: u64,
 ) -> Result<Backing> {
-    let (mut r, src) = ctx.resolver.open(RefKind::Backing, file.path(), name);
-    if let Ok(s) = src {
-        let lower: Arc<dyn Layer> = Arc::new(FileLayer::new(s));
-        match ctx.registry.open_chained(lower, format, ctx) {
-            Ok(layer) => {
-                return Ok(Backing {
-                    reference: r,
-                    layer,
-                    opened: true,
-                })
-            }
-            Err(e) if e.kind() == ErrorKind::LimitExceeded => {
-                return Err(e.during("opening the backing chain"))
-            }
-            Err(e) => {
-                r.decision = RefDecision::Failed {
-                    reason: e.to_string(),
-                };
-            }
-        }
-    }
-    let layer = ctx.resolver.unavailable(&r, referrer, file.path(), len);
+    let f = ctx
+        .follow_disk(
+            RefKind::Backing,
+            file.path(),
+            name,
+            DiskFormat::Named(format),
+            |_| Ok(()),
+        )
+        .deny_too_deep()?;
     Ok(Backing {
-        reference: r,
-        layer,
-        opened: false,
+        layer: f.layer_or_stand_in(ctx, referrer, file.path(), len),
+        opened: f.opened(),
+        reference: f.reference,
     })
 }
 
@@ -293,19 +287,18 @@ pub fn open(file: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Opened> {
                 DataFile::Unavailable(l)
             }
             Some(name) => {
-                let (r, src) = ctx.resolver.open(RefKind::DataFile, file.path(), &name);
-                let r_for_data = r.clone();
-                let f = r.finding();
+                let data = ctx.follow_file(RefKind::DataFile, file.path(), &name);
+                let f = data.reference.finding();
                 findings.push(Finding {
                     message: format!("{} (external data file)", f.message),
                     ..f
                 });
-                refs.push(r);
-                match src {
-                    Ok(s) => DataFile::External(Arc::new(FileLayer::new(s))),
+                refs.push(data.reference.clone());
+                match &data.layer {
+                    Some(l) => DataFile::External(l.clone()),
                     // Host offsets equal guest offsets in a data file: it spans the disk.
-                    Err(_) => DataFile::Unavailable(ctx.resolver.unavailable(
-                        &r_for_data,
+                    None => DataFile::Unavailable(data.stand_in(
+                        ctx,
                         "qcow2",
                         file.path(),
                         h.size.saturating_add(cs),
@@ -357,15 +350,7 @@ pub fn open(file: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Opened> {
         backing = Some(b.layer);
     }
 
-    let cache = match ctx.options.get(OPT_L2_CACHE_SIZE) {
-        Some(v) => Some(vmsnap_core::option::parse_size(v).ok_or_else(|| {
-            Error::new(
-                ErrorKind::InvalidArgument,
-                format!("{OPT_L2_CACHE_SIZE}={v:?}: expected a size (4096, 1M)"),
-            )
-        })?),
-        None => None,
-    };
+    let cache = L2_CACHE_SIZE.number(ctx.options)?;
     let image = Arc::new(Image::new(file, h, data, backing, cache));
     Ok(Opened {
         image,

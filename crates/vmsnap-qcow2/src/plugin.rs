@@ -2,9 +2,7 @@
 
 use std::sync::Arc;
 
-use vmsnap_core::{
-    Layer, OpenCtx, OptionType, Plugin, PluginKind, PluginOption, Probe, Result, SniffWindow,
-};
+use vmsnap_core::{AddressSpace, Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
 
 use crate::layer::Qcow2;
 use crate::raw;
@@ -14,12 +12,9 @@ pub const PLUGIN: Plugin = Plugin {
     name: "qcow2",
     kind: PluginKind::Disk,
     priority: 20,
+    stacks_on: &[AddressSpace::File, AddressSpace::GuestDisk],
     summary: "QEMU qcow2 v2/v3: snapshots, VM state, backing chains",
-    options: &[PluginOption {
-        name: crate::open::OPT_L2_CACHE_SIZE,
-        ty: OptionType::Size,
-        help: "bytes of L2 tables kept in memory per image (default 32M)",
-    }],
+    options: &[crate::open::L2_CACHE_SIZE],
     probe,
     open,
 };

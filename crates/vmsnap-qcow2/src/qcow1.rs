@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use vmsnap_core::{
-    Bytes, DataExtents, EncodedRead, Error, ErrorKind, ExternalRef, Finding, Layer, LayerExt,
-    OpenCtx, Plugin, PluginKind, Probe, Result, Run, RunKind, RunMap, RunSources, SniffWindow,
+    AddressSpace, Bytes, DataExtents, EncodedRead, Error, ErrorKind, ExternalRef, Finding, Layer,
+    LayerExt, OpenCtx, Plugin, PluginKind, Probe, Result, Run, RunKind, RunMap, RunSources,
+    SniffWindow,
 };
 
 use crate::compress;
@@ -31,6 +32,7 @@ pub const PLUGIN: Plugin = Plugin {
     name: "qcow",
     kind: PluginKind::Disk,
     priority: 20,
+    stacks_on: &[AddressSpace::File, AddressSpace::GuestDisk],
     summary: "QEMU qcow version 1 (read-only; compressed clusters, backing file)",
     options: &[],
     probe,

@@ -37,12 +37,7 @@ fn open_with(path: &Path, policy: ExternalPolicy) -> Qcow2 {
     let reg = Registry::empty().with(&PLUGIN).unwrap();
     let r = Resolver::new(policy);
     let o = Options::new();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     Qcow2::open(Arc::new(FileLayer::open(path).unwrap()), &ctx).unwrap()
 }
 
@@ -384,12 +379,7 @@ fn open_qcow1(p: &Path) -> Arc<dyn Layer> {
         .unwrap();
     let r = Resolver::new(ExternalPolicy::SameDir);
     let o = Options::new();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     let l: Arc<dyn Layer> = Arc::new(FileLayer::open(p).unwrap());
     (vmsnap_qcow2::QCOW1_PLUGIN.open)(l, &ctx).unwrap()
 }

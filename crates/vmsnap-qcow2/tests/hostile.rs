@@ -37,12 +37,7 @@ fn try_open(b: Vec<u8>) -> vmsnap_core::Result<Qcow2> {
     let reg = Registry::empty().with(&PLUGIN).unwrap();
     let r = Resolver::new(ExternalPolicy::SameDir);
     let o = Options::new();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     Qcow2::open(Arc::new(FileLayer::new(Arc::new(MemSource::new(b)))), &ctx)
 }
 
@@ -451,22 +446,12 @@ fn backing_loop_hits_the_chain_depth_cap() {
     let reg = Registry::empty().with(&PLUGIN).unwrap();
     let r = Resolver::new(ExternalPolicy::SameDir);
     let o = Options::new();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     let e = Qcow2::open(Arc::new(FileLayer::open(&p).unwrap()), &ctx).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::LimitExceeded, "{e}");
     // With the default (deny) policy nothing is opened and it reads as zeros.
     let r = Resolver::default();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     let img = Qcow2::open(Arc::new(FileLayer::open(&p).unwrap()), &ctx).unwrap();
     assert!(has_finding(&img, "backing_file", Severity::Unsafe));
     assert_eq!(r.log().len(), 1);

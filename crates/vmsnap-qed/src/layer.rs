@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 use vmsnap_core::{
-    block_run, Error, ErrorKind, ExternalRef, FileLayer, Finding, Layer, LayerExt, OpenCtx,
-    RefDecision, RefKind, Result, ResultExt, Run, RunKind, RunMap, RunSources,
+    block_run, DiskFormat, Error, ExternalRef, Finding, Layer, LayerExt, OpenCtx, RefKind, Result,
+    ResultExt, Run, RunKind, RunMap, RunSources,
 };
 
 use crate::header::Header;
@@ -89,32 +89,32 @@ impl Qed {
                 "QED backing file name",
             )?;
             let name = String::from_utf8_lossy(&raw).into_owned();
-            let (mut r, src) = ctx.resolver.open(RefKind::Backing, lower.path(), &name);
-            match src.and_then(|src| {
-                ctx.registry.open_chained(
-                    Arc::new(FileLayer::new(src)),
-                    header.backing_format(),
-                    ctx,
+            let f = ctx
+                .follow_disk(
+                    RefKind::Backing,
+                    lower.path(),
+                    &name,
+                    DiskFormat::Named(header.backing_format()),
+                    |_| Ok(()),
                 )
-            }) {
-                Ok(b) => backing = Some(b),
-                Err(e) if e.kind() == ErrorKind::LimitExceeded => return Err(e),
-                Err(e) => {
-                    if matches!(r.decision, RefDecision::Opened { .. }) {
-                        r.decision = RefDecision::Failed {
-                            reason: e.to_string(),
-                        };
-                    }
-                    let mut f = r.finding().at(u64::from(header.backing_filename_offset));
-                    f.message.push_str("; unallocated clusters are unavailable");
-                    findings.push(f);
+                .deny_too_deep()?;
+            match &f.layer {
+                Some(b) => backing = Some(b.clone()),
+                None => {
+                    let mut finding = f
+                        .reference
+                        .finding()
+                        .at(u64::from(header.backing_filename_offset));
+                    finding
+                        .message
+                        .push_str("; unallocated clusters are unavailable");
+                    findings.push(finding);
                     let stand_in: Arc<dyn Layer> =
-                        ctx.resolver
-                            .unavailable(&r, "qed", lower.path(), header.image_size);
+                        f.stand_in(ctx, "qed", lower.path(), header.image_size);
                     unavailable = Some(stand_in);
                 }
             }
-            refs.push(r);
+            refs.push(f.reference);
             backing_name = Some(name);
         }
         Ok(Qed {

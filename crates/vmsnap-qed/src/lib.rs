@@ -11,7 +11,7 @@
 //!
 //! let lower = Arc::new(FileLayer::open("disk.qed")?);
 //! let (r, reg, o) = (Resolver::default(), Registry::empty(), Options::new());
-//! let ctx = OpenCtx { resolver: &r, registry: &reg, depth: 0, options: &o };
+//! let ctx = OpenCtx::new(&r, &reg, &o);
 //! let qed = vmsnap_qed::Qed::open(lower, &ctx)?;
 //! let mut sector = [0u8; 512];
 //! qed.read_at(0, &mut sector)?;

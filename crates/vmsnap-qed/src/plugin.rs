@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use vmsnap_core::{Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
+use vmsnap_core::{AddressSpace, Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
 
 use crate::layer::Qed;
 use crate::raw::MAGIC;
@@ -12,6 +12,7 @@ pub const PLUGIN: Plugin = Plugin {
     name: "qed",
     kind: PluginKind::Disk,
     priority: 20,
+    stacks_on: &[AddressSpace::File, AddressSpace::GuestDisk],
     summary: "QEMU Enhanced Disk (QED) image, backing file through the policy",
     options: &[],
     probe,

@@ -12,7 +12,7 @@ use vmsnap_core::{
 };
 
 use crate::cpu::cpu_states;
-use crate::layout::{layout, parse_size, Layout};
+use crate::layout::{layout, Layout};
 use crate::pages::{emit, runs_from_bitmap, runs_from_records, Run};
 use crate::stream::{bitmap_bytes, parse, sections_json, Parsed};
 
@@ -66,10 +66,7 @@ impl QemuMemory {
         p.stats.resent = resent;
         let mapped_runs = mapped_runs(&lower, &p)?;
         let pam = read_pam(&lower, &p)?;
-        let below = match ctx.options.get(OPT_RAM_BELOW_4G) {
-            Some(s) => Some(parse_size(s)?),
-            None => None,
-        };
+        let below = crate::plugin::RAM_BELOW_4G.number(ctx.options)?;
         let lay = layout(p.machine.as_deref(), &p.blocks, pam, below)?;
         let runs_of = |i: usize| -> [&[Run]; 2] {
             [

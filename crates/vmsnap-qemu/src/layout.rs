@@ -35,29 +35,6 @@ pub struct Layout {
     pub rule: Value,
 }
 
-/// Parses `3G`, `2048M`, `0x80000000`, `1073741824`.
-pub fn parse_size(s: &str) -> Result<u64> {
-    let t = s.trim();
-    let (num, mul) = match t.chars().last().map(|c| c.to_ascii_uppercase()) {
-        Some('K') => (&t[..t.len() - 1], 1u64 << 10),
-        Some('M') => (&t[..t.len() - 1], 1 << 20),
-        Some('G') => (&t[..t.len() - 1], 1 << 30),
-        Some('T') => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    let v = if let Some(h) = num.strip_prefix("0x") {
-        u64::from_str_radix(h, 16).ok()
-    } else {
-        num.parse::<u64>().ok()
-    };
-    v.and_then(|v| v.checked_mul(mul)).ok_or_else(|| {
-        Error::new(
-            vmsnap_core::ErrorKind::InvalidArgument,
-            format!("qemu.ram-below-4g: cannot read {s:?} as a size (bytes or K/M/G suffix)"),
-        )
-    })
-}
-
 fn main_block(blocks: &[Block]) -> Option<usize> {
     if let Some(i) = blocks.iter().position(|b| b.name == "pc.ram") {
         return Some(i);

@@ -104,7 +104,7 @@ impl LibvirtSave {
         let compressed = !matches!(format, 0 | 6);
         if compressed {
             findings.push(Finding::warning(
-                "compressed",
+                vmsnap_core::rule::COMPRESSED,
                 format!("the QEMU stream at offset {offset} is {comp}-compressed (libvirt format {format}); decompress it to read guest memory"),
             ).at(28));
         }

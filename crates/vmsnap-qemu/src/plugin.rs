@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use vmsnap_core::{
-    Layer, OpenCtx, OptionType, Plugin, PluginKind, PluginOption, Probe, Result, SniffWindow,
+    AddressSpace, Layer, OpenCtx, OptionType, Plugin, PluginKind, PluginOption, Probe, Result,
+    SniffWindow,
 };
 
 use crate::layer::QemuMemory;
@@ -56,17 +57,21 @@ fn open_libvirt(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Arc<dyn Laye
 }
 
 /// The options every QEMU stream plugin reads.
-const OPTIONS: &[PluginOption] = &[PluginOption {
+/// The declared `qemu.ram-below-4g` option.
+pub(crate) const RAM_BELOW_4G: PluginOption = PluginOption {
     name: crate::layer::OPT_RAM_BELOW_4G,
     ty: OptionType::Size,
     help: "RAM placed below 4 GiB (default: the machine type's rule, as QEMU's -m splits it)",
-}];
+};
+
+const OPTIONS: &[PluginOption] = &[RAM_BELOW_4G];
 
 /// QEMU migration / savevm stream (QEVM v3) as guest-physical memory.
 pub const PLUGIN: Plugin = Plugin {
     name: "qemu",
     kind: PluginKind::Memory,
     priority: 30,
+    stacks_on: &[AddressSpace::File, AddressSpace::Stream],
     summary: "QEMU migration / savevm stream (QEVM v3) as guest-physical memory",
     options: OPTIONS,
     probe: probe_qemu,
@@ -78,6 +83,7 @@ pub const MAPPED_RAM_PLUGIN: Plugin = Plugin {
     name: "qemu-mapped-ram",
     kind: PluginKind::Memory,
     priority: 30,
+    stacks_on: &[AddressSpace::File, AddressSpace::Stream],
     summary: "QEMU mapped-ram migration file (fixed page offsets + dirty bitmap)",
     options: OPTIONS,
     probe: probe_mapped,
@@ -89,6 +95,7 @@ pub const LIBVIRT_PLUGIN: Plugin = Plugin {
     name: "libvirt-save",
     kind: PluginKind::Container,
     priority: 15,
+    stacks_on: &[AddressSpace::File],
     summary: "libvirt save image (LibvirtQemudSave header + domain XML + QEMU stream)",
     options: OPTIONS,
     probe: probe_libvirt,

@@ -18,12 +18,7 @@ fn compare(stream: &Path, elf: &Path) -> QemuMemory {
     let reg = Registry::empty().with(&PLUGIN).unwrap();
     let r = Resolver::new(ExternalPolicy::SameDir);
     let o = Options::new();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     let lower: Arc<dyn Layer> = Arc::new(FileLayer::open(stream).unwrap());
     let mem = QemuMemory::open(lower, &ctx).unwrap();
     let loads = vmsnap_testkit::elf::loads(elf);

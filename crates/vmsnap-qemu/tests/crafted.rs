@@ -23,12 +23,7 @@ fn open(bytes: Vec<u8>) -> vmsnap_core::Result<QemuMemory> {
     let reg = Registry::empty().with(&PLUGIN).unwrap();
     let r = Resolver::new(ExternalPolicy::SameDir);
     let o = Options::new();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     let lower: Arc<dyn Layer> = Arc::new(FileLayer::new(Arc::new(MemSource::new(bytes))));
     QemuMemory::open(lower, &ctx)
 }

@@ -55,12 +55,7 @@ fn ctx_parts() -> (Resolver, Registry, Options) {
 
 fn open_bytes(bytes: Vec<u8>, opts: &Options) -> vmsnap_core::Result<QemuMemory> {
     let (r, reg, _) = ctx_parts();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: opts,
-    };
+    let ctx = OpenCtx::new(&r, &reg, opts);
     let lower: Arc<dyn Layer> = Arc::new(FileLayer::new(Arc::new(MemSource::new(bytes))));
     QemuMemory::open(lower, &ctx)
 }
@@ -292,12 +287,7 @@ fn libvirt_wrap(stream: &[u8], format: u32, xml: &str) -> Vec<u8> {
 #[test]
 fn libvirt_wrapper_exposes_xml_and_stacks_the_stream() {
     let (r, reg, o) = ctx_parts();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     let stream = load("qemu/pc-64m.qevm");
     let xml = "<domain type='kvm'><name>t</name></domain>";
     let file: Arc<dyn Layer> = Arc::new(FileLayer::new(Arc::new(MemSource::new(libvirt_wrap(
@@ -372,12 +362,7 @@ fn slice_of_stream_opens_like_a_vmstate_layer() {
     let s: Arc<dyn Layer> =
         Arc::new(SliceLayer::new("vmstate", AddressSpace::Stream, file, 4096, n).unwrap());
     let (r, reg, o) = ctx_parts();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     let mem = QemuMemory::open(s, &ctx).unwrap();
     check_against_elf(&mem, "qemu/pc-64m.elf.gz");
 }

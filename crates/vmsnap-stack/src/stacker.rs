@@ -39,6 +39,9 @@ pub enum Outcome {
     Failed(String),
     /// Not tried: already stacked in this chain.
     AlreadyStacked,
+    /// Not tried: the layer's space is not one the plugin stacks on (`stacks on file,
+    /// guest_disk`).
+    NotTried(String),
 }
 
 /// One plugin tried on one layer.
@@ -162,12 +165,7 @@ impl<'a> Stacker<'a> {
     }
 
     fn ctx(&self) -> OpenCtx<'a> {
-        OpenCtx {
-            resolver: self.resolver,
-            registry: self.registry,
-            depth: 0,
-            options: self.options,
-        }
+        OpenCtx::new(self.resolver, self.registry, self.options)
     }
 
     /// Grows a chain from entry `from`; `used` are the plugins stacked below it.
@@ -264,6 +262,13 @@ impl<'a> Stacker<'a> {
                 self.note(stack, on, plugin.name, Outcome::AlreadyStacked);
                 continue;
             }
+            if !plugin.stacks_on_space(window.space) {
+                if self.explain {
+                    let why = format!("stacks on {}", plugin.stacks_on_names());
+                    self.note(stack, on, plugin.name, Outcome::NotTried(why));
+                }
+                continue;
+            }
             match (plugin.probe)(&window) {
                 Probe::Yes => accepting.push(plugin),
                 Probe::No(why) => self.note(stack, on, plugin.name, Outcome::Refused(why.into())),
@@ -279,7 +284,7 @@ impl<'a> Stacker<'a> {
             stack.findings.push((
                 on,
                 Finding::unsafe_(
-                    "multiple_formats",
+                    vmsnap_core::rule::MULTIPLE_FORMATS,
                     format!(
                         "more than one format matches at the same priority: {} (using {})",
                         ties.join(", "),
@@ -304,7 +309,7 @@ impl<'a> Stacker<'a> {
                 }
                 // "Not this format after all" (a probe can only guess from head and tail):
                 // a refusal with its reason, not a failure.
-                Err(e) if e.kind() == ErrorKind::NotFound => {
+                Err(e) if e.kind() == ErrorKind::Declined => {
                     self.note(stack, on, plugin.name, Outcome::Refused(e.to_string()));
                 }
                 // It needs bytes of a reference that was not opened (page tables in a

@@ -77,6 +77,7 @@ const fn plugin(
         name,
         kind: PluginKind::Disk,
         priority,
+        stacks_on: &[AddressSpace::File, AddressSpace::Stream],
         summary: "test",
         options: &[],
         probe,
@@ -265,13 +266,10 @@ fn stackable_children_become_branches_and_every_child_is_selectable() {
     assert!(e.to_string().contains("p/snapshot:1"), "{e}");
 }
 
-fn open_not_found(_: Arc<dyn Layer>, _: &OpenCtx<'_>) -> Result<Arc<dyn Layer>> {
-    Err(Error::new(
-        vmsnap_core::ErrorKind::NotFound,
-        "no RAM keys in this saved state",
-    ))
+fn open_declined(_: Arc<dyn Layer>, _: &OpenCtx<'_>) -> Result<Arc<dyn Layer>> {
+    Err(Error::declined("no RAM keys in this saved state"))
 }
-static GUESS: Plugin = plugin("guess", 5, probe_aaaa, open_not_found);
+static GUESS: Plugin = plugin("guess", 5, probe_aaaa, open_declined);
 
 #[test]
 fn an_open_that_finds_it_is_not_its_format_is_a_refusal_not_an_error() {
@@ -284,4 +282,60 @@ fn an_open_that_finds_it_is_not_its_format_is_a_refusal_not_an_error() {
     assert!(stack.error.is_none());
     assert!(stack.attempts.iter().any(|a| a.plugin == "guess"
         && matches!(&a.outcome, Outcome::Refused(m) if m.contains("no RAM keys"))));
+}
+
+fn open_not_found(_: Arc<dyn Layer>, _: &OpenCtx<'_>) -> Result<Arc<dyn Layer>> {
+    Err(Error::new(
+        vmsnap_core::ErrorKind::NotFound,
+        "a file the format needs is missing",
+    ))
+}
+static NOT_FOUND: Plugin = plugin("needs-file", 5, probe_aaaa, open_not_found);
+
+#[test]
+fn any_other_error_of_an_open_is_a_failure_even_not_found() {
+    let reg = Registry::empty()
+        .with(&NOT_FOUND)
+        .unwrap()
+        .with(&A)
+        .unwrap();
+    let (r, o) = (Resolver::default(), Options::new());
+    let stack = Stacker::new(&reg, &r, &o).stack(file(b"AAAAdata"));
+    // The next plugin is still tried, but the failure is reported, not taken for "not
+    // this format".
+    assert_eq!(names(&stack), ["file", "a"]);
+    assert!(stack.attempts.iter().any(|a| a.plugin == "needs-file"
+        && matches!(&a.outcome, Outcome::Failed(m) if m.contains("missing"))));
+}
+
+fn never_probed(_: &SniffWindow<'_>) -> Probe {
+    panic!("probed on a space it does not stack on")
+}
+static PHYS_ONLY: Plugin = Plugin {
+    stacks_on: &[AddressSpace::GuestPhysical],
+    ..plugin("phys-only", 1, never_probed, open_wrap)
+};
+
+#[test]
+fn a_plugin_is_not_probed_on_a_space_it_does_not_stack_on() {
+    let reg = Registry::empty()
+        .with(&PHYS_ONLY)
+        .unwrap()
+        .with(&A)
+        .unwrap();
+    let (r, o) = (Resolver::default(), Options::new());
+    let stack = Stacker::new(&reg, &r, &o)
+        .explain(true)
+        .stack(file(b"AAAAdata"));
+    assert_eq!(names(&stack), ["file", "a"]);
+    let on_file: Vec<&Outcome> = stack
+        .attempts
+        .iter()
+        .filter(|a| a.plugin == "phys-only" && a.on == 0)
+        .map(|a| &a.outcome)
+        .collect();
+    assert_eq!(
+        on_file,
+        [&Outcome::NotTried("stacks on guest_physical".into())]
+    );
 }

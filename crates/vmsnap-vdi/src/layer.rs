@@ -59,7 +59,7 @@ impl Vdi {
             findings.extend(found.findings);
             let mut f = match found.refs.last() {
                 Some(r) => r.finding(),
-                None => Finding::unsafe_("parent", "differencing image"),
+                None => Finding::unsafe_(vmsnap_core::rule::PARENT, "differencing image"),
             };
             f.message = if found.opened {
                 format!("differencing image: parent {} opened", header.uuid_link)

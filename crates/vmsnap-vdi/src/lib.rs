@@ -9,7 +9,7 @@
 //!
 //! let lower = Arc::new(FileLayer::open("disk.vdi")?);
 //! let (r, reg, o) = (Resolver::default(), Registry::empty(), Options::new());
-//! let ctx = OpenCtx { resolver: &r, registry: &reg, depth: 0, options: &o };
+//! let ctx = OpenCtx::new(&r, &reg, &o);
 //! let vdi = vmsnap_vdi::Vdi::open(lower, &ctx)?;
 //! let mut sector = [0u8; 512];
 //! vdi.read_at(0, &mut sector)?;

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use vmsnap_core::{
-    none_opened, ErrorKind, ExternalPolicy, ExternalRef, FileLayer, Finding, Layer, OpenCtx,
-    RefDecision, RefKind, Result,
+    none_opened, DiskFormat, ExternalPolicy, ExternalRef, Finding, Layer, OpenCtx, RefDecision,
+    RefKind, Result,
 };
 
 use crate::header::Header;
@@ -107,60 +107,55 @@ pub fn find(
         }
     };
     for name in &names {
-        let (mut r, res) = ctx.resolver.open(RefKind::Parent, lower.path(), name);
-        if let Ok(src) = res {
-            let file: Arc<dyn Layer> = Arc::new(FileLayer::new(src));
-            let mut head = [0u8; HEADER_LEN];
-            let parsed = if file.len() < HEADER_LEN as u64 {
-                None
-            } else {
-                file.read_at(0, &mut head)
-                    .ok()
-                    .and_then(|()| Header::parse(&head).ok())
-            };
-            match parsed {
-                Some(h) if h.uuid_image == want => {
-                    if !header.uuid_parent.is_null() && h.uuid_last_snap != header.uuid_parent {
-                        findings.push(Finding::warning(
-                            "parent",
-                            format!(
-                                "parent {name:?} was modified after this image was made: its \
-                                 modification UUID is {}, this image recorded {}",
-                                h.uuid_last_snap, header.uuid_parent
-                            ),
-                        ));
-                    }
-                    match ctx.registry.open_chained(file, Some("vdi"), ctx) {
-                        Ok(layer) => {
-                            refs.push(r);
-                            return Ok(ParentSearch {
-                                refs,
-                                findings,
-                                layer,
-                                opened: true,
-                            });
-                        }
-                        Err(e) if e.kind() == ErrorKind::LimitExceeded => return Err(e),
-                        Err(e) => {
-                            r.decision = RefDecision::Failed {
-                                reason: e.to_string(),
+        let followed = ctx
+            .follow_disk(
+                RefKind::Parent,
+                lower.path(),
+                name,
+                DiskFormat::Plugin(&crate::PLUGIN),
+                |file| {
+                    let mut head = [0u8; HEADER_LEN];
+                    let parsed = if file.len() < HEADER_LEN as u64 {
+                        None
+                    } else {
+                        file.read_at(0, &mut head)
+                            .ok()
+                            .and_then(|()| Header::parse(&head).ok())
+                    };
+                    match parsed {
+                        Some(h) if h.uuid_image == want => {
+                            if !header.uuid_parent.is_null()
+                                && h.uuid_last_snap != header.uuid_parent
+                            {
+                                findings.push(Finding::warning(
+                                    vmsnap_core::rule::PARENT,
+                                    format!(
+                                        "parent {name:?} was modified after this image was made: \
+                                         its modification UUID is {}, this image recorded {}",
+                                        h.uuid_last_snap, header.uuid_parent
+                                    ),
+                                ));
                             }
+                            Ok(())
                         }
+                        Some(h) => Err(format!(
+                            "its UUID {} is not the parent UUID {want}",
+                            h.uuid_image
+                        )),
+                        None => Err("not a VDI image".into()),
                     }
-                }
-                Some(h) => {
-                    r.decision = RefDecision::Failed {
-                        reason: format!("its UUID {} is not the parent UUID {want}", h.uuid_image),
-                    }
-                }
-                None => {
-                    r.decision = RefDecision::Failed {
-                        reason: "not a VDI image".into(),
-                    }
-                }
-            }
+                },
+            )
+            .deny_too_deep()?;
+        refs.push(followed.reference);
+        if let Some(layer) = followed.layer {
+            return Ok(ParentSearch {
+                refs,
+                findings,
+                layer,
+                opened: true,
+            });
         }
-        refs.push(r);
     }
     let summary = none_opened(RefKind::Parent, &want.to_string(), &refs);
     let layer = ctx

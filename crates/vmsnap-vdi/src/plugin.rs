@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use vmsnap_core::{Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
+use vmsnap_core::{AddressSpace, Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
 
 use crate::layer::Vdi;
 use crate::raw::{OFF_SIGNATURE, SIGNATURE};
@@ -12,6 +12,7 @@ pub const PLUGIN: Plugin = Plugin {
     name: "vdi",
     kind: PluginKind::Disk,
     priority: 20,
+    stacks_on: &[AddressSpace::File, AddressSpace::GuestDisk],
     summary: "VirtualBox VDI disk image (static, dynamic; differencing parents listed)",
     options: &[],
     probe,

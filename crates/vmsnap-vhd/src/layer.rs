@@ -7,7 +7,8 @@ use std::sync::Arc;
 use serde_json::json;
 use vmsnap_core::{
     none_opened, BitOrder, BitmapCache, Error, ExternalRef, Finding, Findings, Layer, LayerExt,
-    OpenCtx, RefKind, Result, ResultExt, Run, RunKind, RunMap, RunSources, SectorBitmap,
+    OpenCtx, OptionType, PluginOption, RefKind, Result, ResultExt, Run, RunKind, RunMap,
+    RunSources, SectorBitmap,
 };
 
 use crate::parent::{resolve, ParentName};
@@ -20,6 +21,13 @@ use crate::raw::{
 /// Option key overriding the size rule (`chs` or `current_size`), like QEMU's
 /// `force_size_calc`.
 pub const OPT_FORCE_SIZE: &str = "vhd.force_size_calc";
+
+/// The declared `vhd.force_size_calc` option.
+pub(crate) const FORCE_SIZE: PluginOption = PluginOption {
+    name: OPT_FORCE_SIZE,
+    ty: OptionType::Choice(&["chs", "current_size"]),
+    help: "which footer field gives the virtual size (default: qemu-img 10's rule by creator)",
+};
 
 /// Which kind of VHD.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,16 +187,10 @@ impl Vhd {
                 .at(footer.at + 64),
             );
         }
-        let force = match ctx.options.get(OPT_FORCE_SIZE) {
-            None => None,
+        let force = match FORCE_SIZE.choice(ctx.options)? {
             Some("chs") => Some(SizeRule::Chs),
-            Some("current_size") => Some(SizeRule::CurrentSize),
-            Some(v) => {
-                return Err(Error::new(
-                    vmsnap_core::ErrorKind::InvalidArgument,
-                    format!("{OPT_FORCE_SIZE}={v}: expected `chs` or `current_size`"),
-                ))
-            }
+            Some(_) => Some(SizeRule::CurrentSize),
+            None => None,
         };
         let rule = size_rule(&footer, force);
         let size = match rule {
@@ -338,7 +340,7 @@ impl Vhd {
             if let Some(p) = &out.layer {
                 if p.len() != self.size {
                     self.findings.push(Finding::warning(
-                        "parent",
+                        vmsnap_core::rule::PARENT,
                         format!(
                             "parent virtual size {} differs from this disk's {}",
                             p.len(),
@@ -364,7 +366,7 @@ impl Vhd {
             self.parent_names = out.names;
         } else if hdr.parent_uuid != [0; 16] || !hdr.locators.is_empty() {
             self.findings.push(Finding::warning(
-                "parent",
+                vmsnap_core::rule::PARENT,
                 "a dynamic (not differencing) disk has parent fields set; they are ignored",
             ));
         }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use vmsnap_core::{
-    ExternalRef, FileLayer, Finding, Layer, LayerExt, OpenCtx, RefDecision, RefKind, Result,
+    DiskFormat, ExternalRef, Finding, Layer, LayerExt, OpenCtx, RefDecision, RefKind, Result,
 };
 
 use crate::raw::{utf16_until_nul, uuid_text, DynHeader, Footer, FOOTER_COOKIE, MAX_LOCATOR_BYTES};
@@ -93,7 +93,7 @@ pub fn names(lower: &dyn Layer, hdr: &DynHeader, findings: &mut Vec<Finding>) ->
         if l.length > MAX_LOCATOR_BYTES {
             findings.push(
                 Finding::warning(
-                    "parent",
+                    vmsnap_core::rule::PARENT,
                     format!(
                         "parent locator {code:?} claims {} bytes, above the limit of {MAX_LOCATOR_BYTES}; ignored",
                         l.length
@@ -113,7 +113,7 @@ pub fn names(lower: &dyn Layer, hdr: &DynHeader, findings: &mut Vec<Finding>) ->
             Err(e) => {
                 findings.push(
                     Finding::warning(
-                        "parent",
+                        vmsnap_core::rule::PARENT,
                         format!("parent locator {code:?} cannot be read: {e}"),
                     )
                     .at(l.offset),
@@ -125,7 +125,7 @@ pub fn names(lower: &dyn Layer, hdr: &DynHeader, findings: &mut Vec<Finding>) ->
             Some(s) => add(code, s),
             None => findings.push(
                 Finding::info(
-                    "parent",
+                    vmsnap_core::rule::PARENT,
                     format!("parent locator of platform {code:?} is not decoded"),
                 )
                 .at(l.offset),
@@ -171,43 +171,34 @@ pub fn resolve(
             });
             continue;
         }
-        let (mut r, res) = ctx.resolver.open(RefKind::Parent, lower.path(), &n.name);
-        if let Ok(src) = res {
-            let file: Arc<dyn Layer> = Arc::new(FileLayer::new(src));
-            match parent_footer(file.as_ref()) {
-                Some(f) if f.uuid == hdr.parent_uuid => {
-                    match ctx.registry.open_chained(file, Some("vhd"), ctx) {
-                        Ok(layer) => out.layer = Some(layer),
-                        Err(e) => {
-                            r.decision = RefDecision::Failed {
-                                reason: e.to_string(),
-                            }
-                        }
-                    }
-                }
+        // Past the chain-depth cap the parent is unavailable, not the whole disk.
+        let followed = ctx.follow_disk(
+            RefKind::Parent,
+            lower.path(),
+            &n.name,
+            DiskFormat::Plugin(&crate::PLUGIN),
+            |file| match parent_footer(file) {
+                Some(f) if f.uuid == hdr.parent_uuid => Ok(()),
                 Some(f) => {
                     let reason = format!(
                         "its unique id {} is not the recorded parent id {want}",
                         uuid_text(&f.uuid)
                     );
                     out.findings.push(Finding::unsafe_(
-                        "parent",
+                        vmsnap_core::rule::PARENT,
                         format!("parent candidate {:?}: {reason}", n.name),
                     ));
-                    r.decision = RefDecision::Failed { reason };
+                    Err(reason)
                 }
-                None => {
-                    r.decision = RefDecision::Failed {
-                        reason: "not a VHD (no footer)".into(),
-                    }
-                }
-            }
-        }
-        out.refs.push(r);
+                None => Err("not a VHD (no footer)".into()),
+            },
+        );
+        out.layer = followed.layer;
+        out.refs.push(followed.reference);
     }
     if out.layer.is_none() {
         out.findings.push(Finding::unsafe_(
-            "parent",
+            vmsnap_core::rule::PARENT,
             format!(
                 "differencing disk: parent {want} ({}) was not opened; blocks it would supply are unavailable",
                 out.names

@@ -2,9 +2,7 @@
 
 use std::sync::Arc;
 
-use vmsnap_core::{
-    Layer, OpenCtx, OptionType, Plugin, PluginKind, PluginOption, Probe, Result, SniffWindow,
-};
+use vmsnap_core::{AddressSpace, Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
 
 use crate::layer::Vhd;
 use crate::raw::FOOTER_COOKIE;
@@ -38,12 +36,9 @@ pub const PLUGIN: Plugin = Plugin {
     name: "vhd",
     kind: PluginKind::Disk,
     priority: 20,
+    stacks_on: &[AddressSpace::File, AddressSpace::GuestDisk],
     summary: "VHD / Virtual PC disk image (fixed, dynamic, differencing)",
-    options: &[PluginOption {
-        name: crate::layer::OPT_FORCE_SIZE,
-        ty: OptionType::Choice(&["chs", "current_size"]),
-        help: "which footer field gives the virtual size (default: qemu-img 10's rule by creator)",
-    }],
+    options: &[crate::layer::FORCE_SIZE],
     probe,
     open,
 };

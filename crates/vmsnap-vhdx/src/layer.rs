@@ -165,7 +165,7 @@ impl Vhdx {
                 if let Some(p) = &out.layer {
                     if p.len() != v.meta.virtual_size {
                         found.push(Finding::warning(
-                            "parent",
+                            vmsnap_core::rule::PARENT,
                             format!(
                                 "parent virtual size {} differs from this disk's {}",
                                 p.len(),
@@ -189,7 +189,7 @@ impl Vhdx {
             }
         } else if v.meta.parent.is_some() {
             found.push(Finding::warning(
-                "parent",
+                vmsnap_core::rule::PARENT,
                 "a parent locator is present but HasParent is not set; it is ignored",
             ));
         }

@@ -87,7 +87,7 @@ fn parse_locator(b: Bytes<'_>, findings: &mut Vec<Finding>) -> Result<ParentLoca
     let locator_type: Guid = b.array(0)?;
     if locator_type != GUID_VHDX_PARENT_TYPE {
         findings.push(Finding::warning(
-            "parent",
+            vmsnap_core::rule::PARENT,
             format!(
                 "parent locator type {} is not the VHDX parent type",
                 guid_text(&locator_type)
@@ -274,7 +274,7 @@ pub fn read(lower: &dyn Layer, r: &Region, findings: &mut Vec<Finding>) -> Resul
         // A differencing disk that cannot say which file it needs still needs one.
         return Err(
             Error::malformed(fp_at, "HasParent is set but there is no parent locator")
-                .for_rule("parent"),
+                .for_rule(vmsnap_core::rule::PARENT),
         );
     }
     Ok(Metadata {

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use vmsnap_core::{ExternalRef, FileLayer, Finding, Layer, OpenCtx, RefDecision, RefKind};
+use vmsnap_core::{DiskFormat, ExternalRef, Finding, Layer, OpenCtx, RefDecision, RefKind};
 
 use crate::header::active_header;
 use crate::metadata::ParentLocator;
@@ -56,7 +56,7 @@ pub fn resolve(lower: &Arc<dyn Layer>, loc: &ParentLocator, ctx: &OpenCtx<'_>) -
         .collect();
     if linkage.is_empty() {
         out.findings.push(Finding::unsafe_(
-            "parent",
+            vmsnap_core::rule::PARENT,
             "the parent locator has no usable parent_linkage GUID; no parent is opened",
         ));
     }
@@ -70,45 +70,38 @@ pub fn resolve(lower: &Arc<dyn Layer>, loc: &ParentLocator, ctx: &OpenCtx<'_>) -
             });
             continue;
         }
-        let (mut r, res) = ctx.resolver.open(RefKind::Parent, lower.path(), name);
-        if let Ok(src) = res {
-            let file: Arc<dyn Layer> = Arc::new(FileLayer::new(src));
-            let mut scratch = Vec::new();
-            match active_header(file.as_ref(), &mut scratch) {
-                Ok(h) if linkage.contains(&h.data_write_guid) => {
-                    match ctx.registry.open_chained(file, Some("vhdx"), ctx) {
-                        Ok(l) => out.layer = Some(l),
-                        Err(e) => {
-                            r.decision = RefDecision::Failed {
-                                reason: e.to_string(),
-                            }
-                        }
+        // Past the chain-depth cap the parent is unavailable, not the whole disk.
+        let followed = ctx.follow_disk(
+            RefKind::Parent,
+            lower.path(),
+            name,
+            DiskFormat::Plugin(&crate::PLUGIN),
+            |file| {
+                let mut scratch = Vec::new();
+                match active_header(file, &mut scratch) {
+                    Ok(h) if linkage.contains(&h.data_write_guid) => Ok(()),
+                    Ok(h) => {
+                        let reason = format!(
+                            "its data write GUID {} is not the recorded parent_linkage {}",
+                            guid_text(&h.data_write_guid),
+                            linkage.first().map(guid_text).unwrap_or_default()
+                        );
+                        out.findings.push(Finding::unsafe_(
+                            vmsnap_core::rule::PARENT,
+                            format!("parent candidate {name:?}: {reason}"),
+                        ));
+                        Err(reason)
                     }
+                    Err(e) => Err(format!("not a VHDX: {e}")),
                 }
-                Ok(h) => {
-                    let reason = format!(
-                        "its data write GUID {} is not the recorded parent_linkage {}",
-                        guid_text(&h.data_write_guid),
-                        linkage.first().map(guid_text).unwrap_or_default()
-                    );
-                    out.findings.push(Finding::unsafe_(
-                        "parent",
-                        format!("parent candidate {name:?}: {reason}"),
-                    ));
-                    r.decision = RefDecision::Failed { reason };
-                }
-                Err(e) => {
-                    r.decision = RefDecision::Failed {
-                        reason: format!("not a VHDX: {e}"),
-                    }
-                }
-            }
-        }
-        out.refs.push(r);
+            },
+        );
+        out.layer = followed.layer;
+        out.refs.push(followed.reference);
     }
     if out.layer.is_none() {
         out.findings.push(Finding::unsafe_(
-            "parent",
+            vmsnap_core::rule::PARENT,
             format!(
                 "differencing disk: parent ({}) was not opened; blocks and sectors it would supply are unavailable",
                 names.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", ")

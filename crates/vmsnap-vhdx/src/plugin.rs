@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use vmsnap_core::{Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
+use vmsnap_core::{AddressSpace, Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
 
 use crate::layer::Vhdx;
 use crate::raw::FILE_SIGNATURE;
@@ -25,6 +25,7 @@ pub const PLUGIN: Plugin = Plugin {
     name: "vhdx",
     kind: PluginKind::Disk,
     priority: 20,
+    stacks_on: &[AddressSpace::File, AddressSpace::GuestDisk],
     summary: "VHDX / Hyper-V disk image (fixed, dynamic, differencing; log replayed in memory)",
     options: &[],
     probe,

@@ -92,7 +92,7 @@ impl Descriptor {
                         // the next extent line twice.
                         if after_blank && e.access == Access::Rw {
                             d.findings.push(Finding::warning(
-                                "descriptor",
+                                vmsnap_core::rule::DESCRIPTOR,
                                 format!(
                                     "line {}: blank line before an extent line; QEMU reads this extent twice",
                                     i + 1
@@ -104,7 +104,7 @@ impl Descriptor {
                     None => {
                         bad_lines = bad_lines.saturating_add(1);
                         d.findings.push(Finding::unsafe_(
-                            "descriptor",
+                            vmsnap_core::rule::DESCRIPTOR,
                             format!("V4: line {} is not a valid extent line: {line:?}", i + 1),
                         ));
                     }
@@ -113,7 +113,7 @@ impl Descriptor {
                 if k.trim().contains(char::is_whitespace) {
                     bad_lines = bad_lines.saturating_add(1);
                     d.findings.push(Finding::unsafe_(
-                        "descriptor",
+                        vmsnap_core::rule::DESCRIPTOR,
                         format!("V4: invalid VMDK descriptor data at line {}", i + 1),
                     ));
                 } else {
@@ -123,7 +123,7 @@ impl Descriptor {
                 bad_lines = bad_lines.saturating_add(1);
                 if bad_lines <= 16 {
                     d.findings.push(Finding::unsafe_(
-                        "descriptor",
+                        vmsnap_core::rule::DESCRIPTOR,
                         format!("V4: invalid VMDK descriptor data at line {}", i + 1),
                     ));
                 }
@@ -131,13 +131,15 @@ impl Descriptor {
         }
         if d.extents.iter().any(|e| e.name.contains('/')) {
             d.findings.push(Finding::unsafe_(
-                "descriptor",
+                vmsnap_core::rule::DESCRIPTOR,
                 "V5: invalid extent filenames found (an extent name contains '/')",
             ));
         }
         if d.extents.is_empty() {
-            d.findings
-                .push(Finding::unsafe_("descriptor", "V6: no extents found"));
+            d.findings.push(Finding::unsafe_(
+                vmsnap_core::rule::DESCRIPTOR,
+                "V6: no extents found",
+            ));
         }
         Ok(d)
     }

@@ -8,9 +8,8 @@ use std::sync::Arc;
 use serde_json::json;
 use vmsnap_core::policy::{has_parent_component, is_absolute_anywhere, is_protocol};
 use vmsnap_core::{
-    check_read, push_coalesced, AddressSpace, Error, ErrorKind, Extent, ExtentKind, ExternalRef,
-    FileLayer, Finding, Layer, LayerExt, OpenCtx, RefDecision, RefKind, Result, RunMap,
-    UnavailableLayer,
+    check_read, push_coalesced, AddressSpace, DiskFormat, Error, ErrorKind, Extent, ExtentKind,
+    ExternalRef, Finding, Layer, LayerExt, OpenCtx, RefKind, Result, RunMap, UnavailableLayer,
 };
 
 use crate::descriptor::{Access, Descriptor, ExtentLine};
@@ -86,7 +85,7 @@ const QEMU_DESCRIPTOR_TYPES: &[&str] = &[
 const SAFE_CREATE_TYPES: &[&str] = &["monolithicSparse", "streamOptimized"];
 
 fn descriptor_finding(msg: impl Into<String>) -> Finding {
-    Finding::unsafe_("descriptor", msg)
+    Finding::unsafe_(vmsnap_core::rule::DESCRIPTOR, msg)
 }
 
 /// Reads a KDMV header at 0 of `file` and, when its gdOffset is GD_AT_END, validates the
@@ -341,7 +340,7 @@ impl Vmdk {
             if let Some(ct) = d.create_type() {
                 if !ct.eq_ignore_ascii_case(default) {
                     self.findings.push(Finding::warning(
-                        "descriptor",
+                        vmsnap_core::rule::DESCRIPTOR,
                         format!("embedded createType {ct:?}; a KDMV file is read as {default}"),
                     ));
                 }
@@ -379,7 +378,7 @@ impl Vmdk {
                 .any(|s| s.eq_ignore_ascii_case(&self.create_type))
         {
             self.findings.push(Finding::warning(
-                "descriptor",
+                vmsnap_core::rule::DESCRIPTOR,
                 format!(
                     "createType {:?} is not one QEMU opens as a descriptor file",
                     self.create_type
@@ -469,19 +468,16 @@ impl Vmdk {
             }
             _ => {}
         }
-        let (r, src) = ctx
-            .resolver
-            .open(RefKind::Extent, self.lower.path(), &e.name);
-        let file: Arc<dyn Layer> = match src {
-            Ok(s) => Arc::new(FileLayer::new(s)),
-            Err(_) => {
-                let body =
-                    Body::Unavailable(ctx.resolver.unavailable(&r, "vmdk", self.lower.path(), len));
-                self.refs.push(r);
+        let extent = ctx.follow_file(RefKind::Extent, self.lower.path(), &e.name);
+        let file: Arc<dyn Layer> = match &extent.layer {
+            Some(file) => file.clone(),
+            None => {
+                let body = Body::Unavailable(extent.stand_in(ctx, "vmdk", self.lower.path(), len));
+                self.refs.push(extent.reference);
                 return self.push_piece(len, body, kind, &e.name, access);
             }
         };
-        self.refs.push(r);
+        self.refs.push(extent.reference);
         let body = match kind {
             "FLAT" | "VMFS" => {
                 let base = e.offset.unwrap_or(0).checked_mul(SECTOR).ok_or_else(|| {
@@ -520,7 +516,7 @@ impl Vmdk {
         let Some(hint) = hint else {
             if has_pcid {
                 self.findings.push(Finding::unsafe_(
-                    "parent",
+                    vmsnap_core::rule::PARENT,
                     format!(
                         "parentCID {:08x} names a parent but there is no parentFileNameHint",
                         pcid.unwrap_or(0)
@@ -531,58 +527,33 @@ impl Vmdk {
         };
         if !has_pcid {
             self.findings.push(Finding::warning(
-                "parent",
+                vmsnap_core::rule::PARENT,
                 "parentFileNameHint is set but parentCID is ffffffff (QEMU still opens the hint)",
             ));
         }
         if is_absolute_anywhere(&hint) || has_parent_component(&hint) || is_protocol(&hint) {
             self.findings.push(Finding::unsafe_(
-                "parent",
+                vmsnap_core::rule::PARENT,
                 format!("parentFileNameHint {hint:?} is absolute, has `..` or a protocol prefix"),
             ));
         }
-        let (mut r, src) = ctx.resolver.open(RefKind::Parent, self.lower.path(), &hint);
-        let opened = src.and_then(|src| {
-            let file: Arc<dyn Layer> = Arc::new(FileLayer::new(src));
-            if ctx.registry.get(crate::PLUGIN.name).is_some() {
-                ctx.registry
-                    .open_chained(file, Some(crate::PLUGIN.name), ctx)
-            } else {
-                let deeper = ctx.deeper();
-                if deeper.depth > vmsnap_core::limits::MAX_CHAIN_DEPTH {
-                    return Err(Error::limit(
-                        "backing/parent chain depth",
-                        u64::from(deeper.depth),
-                        u64::from(vmsnap_core::limits::MAX_CHAIN_DEPTH),
-                    ));
-                }
-                Ok(Arc::new(Vmdk::open(file, &deeper)?) as Arc<dyn Layer>)
-            }
-        });
-        let parent = match opened {
-            Ok(p) => p,
-            Err(e) if e.kind() == ErrorKind::LimitExceeded => {
-                self.refs.push(r);
-                return Err(e.during("opening the parent disk"));
-            }
-            Err(e) => {
-                // Refused, missing or unreadable: grains the parent supplies are
-                // unavailable.
-                if matches!(r.decision, RefDecision::Opened { .. }) {
-                    r.decision = RefDecision::Failed {
-                        reason: e.to_string(),
-                    };
-                }
-                self.unavailable_parent =
-                    Some(
-                        ctx.resolver
-                            .unavailable(&r, "vmdk", self.lower.path(), self.len),
-                    );
-                self.refs.push(r);
-                return Ok(());
-            }
+        let followed = ctx
+            .follow_disk(
+                RefKind::Parent,
+                self.lower.path(),
+                &hint,
+                DiskFormat::Plugin(&crate::PLUGIN),
+                |_| Ok(()),
+            )
+            .deny_too_deep()?;
+        let Some(parent) = followed.layer.clone() else {
+            // Refused, missing or unreadable: grains the parent supplies are unavailable.
+            self.unavailable_parent =
+                Some(followed.stand_in(ctx, "vmdk", self.lower.path(), self.len));
+            self.refs.push(followed.reference);
+            return Ok(());
         };
-        self.refs.push(r);
+        self.refs.push(followed.reference);
         let got = parent
             .describe()
             .get("cid")

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use vmsnap_core::{Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
+use vmsnap_core::{AddressSpace, Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
 
 use crate::layer::Vmdk;
 use crate::raw::{COWD_MAGIC, KDMV_MAGIC, MAX_DESCRIPTOR_BYTES, SESPARSE_MAGIC};
@@ -12,6 +12,7 @@ pub const PLUGIN: Plugin = Plugin {
     name: "vmdk",
     kind: PluginKind::Disk,
     priority: 20,
+    stacks_on: &[AddressSpace::File, AddressSpace::GuestDisk],
     summary: "VMware VMDK: monolithicSparse, streamOptimized, flat/split descriptors, COWD, seSparse, parent chains",
     options: &[],
     probe,

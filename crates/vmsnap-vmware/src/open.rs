@@ -46,7 +46,7 @@ fn cfg_text(ck: &Checkpoint, findings: &mut Vec<Finding>) -> Option<String> {
         Ok(t) => Some(t),
         Err(e) => {
             findings.push(Finding::warning(
-                "descriptor",
+                vmsnap_core::rule::DESCRIPTOR,
                 format!("Snapshot/cfgFile unreadable: {e}"),
             ));
             None
@@ -277,7 +277,7 @@ fn open_vmem(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Vmware> {
             .map(|r| r.finding().message)
             .unwrap_or_else(|| "the .vmem has no file name".into());
         findings.push(Finding::warning(
-            "companion_file",
+            vmsnap_core::rule::COMPANION_FILE,
             format!("no .vmss/.vmsn metadata opened beside the .vmem ({why}); memory identity-mapped, which is wrong for guests with more than ~3 GiB (PCI hole)"),
         ));
         let info = MemoryInfo::default();
@@ -331,7 +331,7 @@ fn open_vmem(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Vmware> {
         }
         Err(e) => {
             findings.push(Finding::warning(
-                "companion_file",
+                vmsnap_core::rule::COMPANION_FILE,
                 format!("metadata {name:?} is unreadable ({e}); memory identity-mapped, which may be wrong"),
             ));
             let map = build_map(&[], 0, lower.len())?;

@@ -12,6 +12,7 @@ pub const PLUGIN: Plugin = Plugin {
     name: "vmware",
     kind: PluginKind::Memory,
     priority: 30,
+    stacks_on: &[AddressSpace::File, AddressSpace::Stream],
     summary: "VMware suspend/snapshot state (.vmss, .vmsn) and .vmem guest memory",
     options: &[],
     probe,

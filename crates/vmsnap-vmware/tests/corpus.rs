@@ -36,12 +36,11 @@ fn corpus_samples_match_the_builder() {
             assert_eq!(d["screenshot"]["bytes"], TINY_PNG.len(), "{name}");
             let l = vmsnap_vmware::Vmware::open(
                 std::sync::Arc::new(vmsnap_core::FileLayer::open(&path).unwrap()),
-                &vmsnap_core::OpenCtx {
-                    resolver: &vmsnap_core::Resolver::new(ExternalPolicy::SameDir),
-                    registry: &vmsnap_core::Registry::empty(),
-                    depth: 0,
-                    options: &vmsnap_core::Options::new(),
-                },
+                &vmsnap_core::OpenCtx::new(
+                    &vmsnap_core::Resolver::new(ExternalPolicy::SameDir),
+                    &vmsnap_core::Registry::empty(),
+                    &vmsnap_core::Options::new(),
+                ),
             )
             .unwrap();
             assert_eq!(

@@ -11,17 +11,21 @@ use vmsnap_core::{
 use crate::layer::VirtualLayer;
 use crate::mode::{Mode, EFER_NXE};
 
+/// The declared `x86.cr3` option.
+const CR3: PluginOption = PluginOption {
+    name: "x86.cr3",
+    ty: OptionType::Address,
+    help: "page-table root to walk instead of the first paging vCPU's CR3",
+};
+
 /// The plugin.
 pub const PLUGIN: Plugin = Plugin {
     name: "x86",
     kind: PluginKind::Translation,
     priority: 50,
+    stacks_on: &[AddressSpace::GuestPhysical],
     summary: "x86 paging (32-bit, PAE, 4- and 5-level) from the CPU state a snapshot recorded",
-    options: &[PluginOption {
-        name: "x86.cr3",
-        ty: OptionType::Address,
-        help: "page-table root to walk instead of the first paging vCPU's CR3",
-    }],
+    options: &[CR3],
     probe,
     open,
 };
@@ -37,13 +41,6 @@ fn probe(w: &SniffWindow<'_>) -> Probe {
         return Probe::No("no recorded vCPU has paging enabled (CR0.PG clear)");
     }
     Probe::Yes
-}
-
-fn parse_u64(s: &str) -> Option<u64> {
-    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(h) => u64::from_str_radix(h, 16).ok(),
-        None => s.parse().ok(),
-    }
 }
 
 /// The translation layer with its per-root siblings.
@@ -74,16 +71,8 @@ impl X86 {
             ));
         };
         let nxe = first.efer & EFER_NXE != 0;
-        let main = match ctx.options.get("x86.cr3") {
-            Some(s) => {
-                let cr3 = parse_u64(s).ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::InvalidArgument,
-                        format!("x86.cr3={s:?} is not a number"),
-                    )
-                })?;
-                VirtualLayer::new(lower.clone(), mode, cr3, nxe)
-            }
+        let main = match CR3.number(ctx.options)? {
+            Some(cr3) => VirtualLayer::new(lower.clone(), mode, cr3, nxe),
             None => VirtualLayer::new(lower.clone(), mode, first.cr3, nxe).from_cpu(first.index),
         };
         let mut others: Vec<(String, Arc<VirtualLayer>)> = Vec::new();

@@ -358,12 +358,7 @@ fn the_plugin_stacks_on_cpu_state_and_offers_other_roots() {
     ));
     let reg = Registry::empty().with(&vmsnap_x86::PLUGIN).unwrap();
     let (r, mut o) = (Resolver::default(), Options::new());
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     let x = X86::open(mem.clone(), &ctx).unwrap();
     assert_eq!(x.main().root(), 0x1000);
     assert_eq!(x.main().mode(), Mode::Level4);
@@ -374,12 +369,7 @@ fn the_plugin_stacks_on_cpu_state_and_offers_other_roots() {
     assert_eq!(t["walk"]["physical"], "0x101000");
     // A root given by hand wins.
     o.set("x86.cr3", "0x7000");
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     assert_eq!(X86::open(mem.clone(), &ctx).unwrap().main().root(), 0x7000);
     // The probe wants guest-physical memory with paging on.
     let sniff = vmsnap_core::Sniff::read(mem.as_ref()).unwrap();

@@ -48,12 +48,7 @@ pub fn open(bytes: impl Into<Arc<[u8]>>) -> vmsnap_core::Result<Arc<dyn Layer>> 
     let reg = Registry::empty().with(&vmsnap_elf::PLUGIN).unwrap();
     let r = Resolver::new(ExternalPolicy::SameDir);
     let o = Options::new();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     (vmsnap_elf::PLUGIN.open)(file_layer(bytes), &ctx)
 }
 

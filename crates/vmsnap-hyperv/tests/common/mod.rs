@@ -22,12 +22,7 @@ pub fn open_with(
     }
     let r = Resolver::new(ExternalPolicy::SameDir);
     let o = Options::new();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     let mut layer: Arc<dyn Layer> = Arc::new(FileLayer::new(Arc::new(MemSource::new(bytes))));
     for p in plugins {
         layer = (p.open)(layer, &ctx)?;

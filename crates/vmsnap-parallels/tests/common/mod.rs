@@ -18,12 +18,7 @@ fn open_layer(lower: Arc<dyn Layer>) -> Result<Arc<dyn Layer>> {
     let reg = Registry::empty().with(&vmsnap_parallels::PLUGIN)?;
     let r = Resolver::new(ExternalPolicy::SameDir);
     let o = Options::new();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     (vmsnap_parallels::PLUGIN.open)(lower, &ctx)
 }
 

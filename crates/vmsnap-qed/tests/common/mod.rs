@@ -19,12 +19,7 @@ pub fn open_with(lower: Arc<dyn Layer>, policy: ExternalPolicy) -> Result<Arc<dy
     let reg = Registry::empty().with(&vmsnap_qed::PLUGIN)?;
     let r = Resolver::new(policy);
     let o = Options::new();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     (vmsnap_qed::PLUGIN.open)(lower, &ctx)
 }
 

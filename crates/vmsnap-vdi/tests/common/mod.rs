@@ -29,12 +29,7 @@ fn open_layer(lower: Arc<dyn Layer>) -> Result<Arc<dyn Layer>> {
     let reg = Registry::empty().with(&vmsnap_vdi::PLUGIN)?;
     let r = Resolver::new(ExternalPolicy::SameDir);
     let o = Options::new();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     (vmsnap_vdi::PLUGIN.open)(lower, &ctx)
 }
 

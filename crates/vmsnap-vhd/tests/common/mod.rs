@@ -263,12 +263,7 @@ pub fn open_bytes_with(
 ) -> Result<Arc<dyn Layer>> {
     let reg = registry();
     let r = Resolver::new(policy);
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: opts,
-    };
+    let ctx = OpenCtx::new(&r, &reg, opts);
     let lower: Arc<dyn Layer> = Arc::new(FileLayer::new(Arc::new(MemSource::new(bytes))));
     (vmsnap_vhd::PLUGIN.open)(lower, &ctx)
 }
@@ -293,12 +288,7 @@ pub fn open_path_missing(
     let reg = registry();
     let r = Resolver::new(policy).with_missing(missing);
     let o = Options::new();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     let lower: Arc<dyn Layer> = Arc::new(FileLayer::open(path)?);
     (vmsnap_vhd::PLUGIN.open)(lower, &ctx)
 }

@@ -428,12 +428,7 @@ pub fn open_bytes_with(bytes: Vec<u8>, policy: ExternalPolicy) -> Result<Arc<dyn
     let reg = registry();
     let r = Resolver::new(policy);
     let o = Options::new();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     let lower: Arc<dyn Layer> = Arc::new(FileLayer::new(Arc::new(MemSource::new(bytes))));
     (vmsnap_vhdx::PLUGIN.open)(lower, &ctx)
 }
@@ -457,12 +452,7 @@ pub fn open_path_missing(
     let reg = registry();
     let r = Resolver::new(policy).with_missing(missing);
     let o = Options::new();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     let lower: Arc<dyn Layer> = Arc::new(FileLayer::open(path)?);
     (vmsnap_vhdx::PLUGIN.open)(lower, &ctx)
 }

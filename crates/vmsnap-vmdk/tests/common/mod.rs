@@ -20,12 +20,7 @@ use vmsnap_core::{
 pub fn open_with(path: &Path, resolver: &Resolver) -> Result<Arc<dyn Layer>> {
     let reg = Registry::empty().with(&vmsnap_vmdk::PLUGIN)?;
     let o = Options::new();
-    let ctx = OpenCtx {
-        resolver,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(resolver, &reg, &o);
     let lower = Arc::new(FileLayer::open(path)?);
     (vmsnap_vmdk::PLUGIN.open)(lower, &ctx)
 }

@@ -31,12 +31,7 @@ pub fn open_layer_missing(
     let r = Resolver::new(policy).with_missing(missing);
     let reg = Registry::empty().with(&PLUGIN)?;
     let o = Options::new();
-    let ctx = OpenCtx {
-        resolver: &r,
-        registry: &reg,
-        depth: 0,
-        options: &o,
-    };
+    let ctx = OpenCtx::new(&r, &reg, &o);
     (PLUGIN.open)(lower, &ctx)
 }
 
