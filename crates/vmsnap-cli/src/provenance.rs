@@ -18,18 +18,7 @@ use vmsnap::core::{
 
 use crate::open::Opened;
 
-/// Where a range of the disk comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Origin {
-    /// The range.
-    pub range: Range<u64>,
-    /// Depth in the chain (0: the input), `None` when no file stores it.
-    pub depth: Option<usize>,
-    /// Whether that file stores it compressed.
-    pub compressed: bool,
-    /// Where `range.start` lies in that file, when it maps 1:1.
-    pub offset: Option<u64>,
-}
+pub use vmsnap_report::map::Origin;
 
 /// One file of the chain, opened alone.
 struct Member {
@@ -189,20 +178,6 @@ fn push(
         compressed,
         offset,
     });
-}
-
-impl Origin {
-    /// The part of this origin that starts at `start` (inside its range).
-    fn from(&self, start: u64) -> Origin {
-        Origin {
-            range: start..self.range.end,
-            depth: self.depth,
-            compressed: self.compressed,
-            offset: self
-                .offset
-                .map(|o| o.saturating_add(start.saturating_sub(self.range.start))),
-        }
-    }
 }
 
 /// `extents` split where their origin changes, each with its origin. Where the two views
