@@ -13,11 +13,14 @@ use pyo3::types::{PyBytes, PyDict};
 use serde_json::Value;
 use vmsnap::core::{
     check_options, Error, ErrorKind, ExtentKind, ExternalPolicy, FileLayer, InputKind, Layer,
-    MissingPolicy, Options, RefDecision, Registry, Resolver,
+    MissingPolicy, Options, RefDecision, RefKind, Registry, Resolver,
 };
 use vmsnap::inspect::{inspect, names, CheckOptions};
 use vmsnap::stack::{Stack, Stacker};
 use vmsnap_report::check::{error_of, report_json, LimitedInspector, DEFAULT_MAX_STREAM};
+use vmsnap_report::map::{
+    alone_pieces, annotate, compresses, extent_json, resolve_origins, Member,
+};
 
 /// The exception type, in a module of its own so that Python sees it as `vmsnap.Error`.
 mod exc {
@@ -355,6 +358,9 @@ impl PyLayer {
         n: usize,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let n = self.clamp(offset, n);
+        if n == 0 {
+            return Ok(PyBytes::new(py, b""));
+        }
         let layer = &self.layer;
         let mut failure: Option<Error> = None;
         let bytes = PyBytes::new_with(py, n, |buf| {
@@ -410,19 +416,34 @@ impl PyLayer {
             .map_err(|e| self.err(py, &e))?;
         let o = &self.opened;
         let zeros = o.resolver.missing() == MissingPolicy::Zeros;
-        // Which file stores what is known without a chain only: a chain's depths are the
-        // CLI's `map` (it opens each file of the chain alone).
-        let alone = !o
-            .resolver
-            .log()
+        let log = o.resolver.log();
+        let alone = !log
             .iter()
             .any(|r| matches!(r.decision, RefDecision::Opened { .. }));
+        let chain = log.iter().any(|r| {
+            matches!(r.kind, RefKind::Backing | RefKind::Parent)
+                && matches!(r.decision, RefDecision::Opened { .. })
+        });
         let is_input_disk = o
             .stack
             .entries
             .get(self.index)
             .is_some_and(|e| e.parent == Some(0) && e.via.is_none());
-        let pieces = vmsnap_report::map::alone_pieces(&extents, alone && is_input_disk);
+        // As `vmsnap map`: the input's own disk says which file stores each extent and
+        // whether compressed. A chain's depths need each file opened alone, which only
+        // the CLI does: here they are null.
+        let pieces = if is_input_disk && !chain {
+            let member = Member {
+                layer: layer.clone(),
+                compresses: compresses(layer.name()),
+            };
+            let origins = py
+                .detach(|| resolve_origins(&[member], layer.len()))
+                .map_err(|e| self.err(py, &e))?;
+            annotate(&extents, &origins)
+        } else {
+            alone_pieces(&extents, alone && !is_input_disk)
+        };
         let v: Vec<Value> = pieces
             .iter()
             .map(|(e, origin)| {
@@ -430,7 +451,7 @@ impl PyLayer {
                     .as_ref()
                     .filter(|o| o.depth == Some(0))
                     .map(|_| o.file.clone());
-                vmsnap_report::map::extent_json(layer.as_ref(), e, origin.as_ref(), file, zeros)
+                extent_json(layer.as_ref(), e, origin.as_ref(), file, zeros)
             })
             .collect();
         to_py(py, &Value::Array(v))
