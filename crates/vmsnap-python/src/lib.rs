@@ -46,7 +46,7 @@ fn py_err(py: Python<'_>, e: &Error, input: Option<&Path>) -> PyErr {
     let err = exc::Error::new_err(line);
     let value = err.value(py);
     for key in ["kind", "file", "layer", "offset"] {
-        let v = to_py(py, &obj[key]).unwrap_or_else(|_| py.None());
+        let v = to_py(py, obj.get(key).unwrap_or(&Value::Null)).unwrap_or_else(|_| py.None());
         // Setting attributes on a fresh exception instance cannot fail in practice; if it
         // did, the message still says everything.
         let _ = value.setattr(key, v);
@@ -60,6 +60,13 @@ fn to_py(py: Python<'_>, v: &Value) -> PyResult<Py<PyAny>> {
         serde_json::to_string(v).map_err(|e| PyErr::new::<PyException, _>(format!("JSON: {e}")))?;
     let json = py.import("json")?;
     Ok(json.call_method1("loads", (text,))?.unbind())
+}
+
+/// An offset or count from Python: negative ones are a ValueError, as for `os.pread`.
+fn non_negative(v: i64) -> PyResult<u64> {
+    u64::try_from(v).map_err(|_| {
+        PyErr::new::<pyo3::exceptions::PyValueError, _>("offset and count must not be negative")
+    })
 }
 
 fn invalid(msg: String) -> Error {
@@ -243,7 +250,7 @@ impl PyStack {
     fn findings(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let o = &self.opened;
         let doc = vmsnap_report::info::report(&o.stack, o.policy, &o.file, false);
-        to_py(py, &doc["findings"])
+        to_py(py, doc.get("findings").unwrap_or(&Value::Null))
     }
 
     /// Every external reference the stack's files make, with what became of it.
@@ -351,13 +358,9 @@ impl PyLayer {
 
     /// Reads up to `n` bytes at `offset`: fewer past the end, like `os.pread`. The GIL is
     /// released while reading.
-    fn read_at<'py>(
-        &self,
-        py: Python<'py>,
-        offset: u64,
-        n: usize,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        let n = self.clamp(offset, n);
+    fn read_at<'py>(&self, py: Python<'py>, offset: i64, n: i64) -> PyResult<Bound<'py, PyBytes>> {
+        let (offset, n) = (non_negative(offset)?, non_negative(n)?);
+        let n = self.clamp(offset, usize::try_from(n).unwrap_or(usize::MAX));
         if n == 0 {
             return Ok(PyBytes::new(py, b""));
         }
@@ -378,7 +381,8 @@ impl PyLayer {
     /// Reads into `buffer` (any writable C-contiguous buffer: bytearray, memoryview,
     /// numpy array) at `offset`, without an intermediate copy; returns how many bytes were
     /// read (fewer past the end). The GIL is released while reading.
-    fn readinto_at(&self, py: Python<'_>, offset: u64, buffer: PyBuffer<u8>) -> PyResult<usize> {
+    fn readinto_at(&self, py: Python<'_>, offset: i64, buffer: PyBuffer<u8>) -> PyResult<usize> {
+        let offset = non_negative(offset)?;
         if buffer.readonly() {
             return Err(PyErr::new::<pyo3::exceptions::PyTypeError, _>(
                 "readinto needs a writable buffer",
@@ -489,6 +493,27 @@ impl PyLayer {
             .map(|e| e.len)
             .sum();
         Ok(covered >= end - offset)
+    }
+
+    /// For benchmarks: reads `0..min(limit, size)` front to back in `chunk`-byte reads
+    /// from Rust alone (one reused buffer, the GIL released); returns (bytes, seconds).
+    fn bench_sequential(&self, py: Python<'_>, chunk: usize, limit: u64) -> PyResult<(u64, f64)> {
+        let layer = &self.layer;
+        let end = limit.min(layer.len());
+        let chunk = chunk.clamp(1, 1 << 30);
+        py.detach(|| -> Result<(u64, f64), Error> {
+            let mut buf = vec![0u8; chunk];
+            let start = std::time::Instant::now();
+            let mut pos = 0u64;
+            while pos < end {
+                let n = usize::try_from(end - pos).map_or(chunk, |left| left.min(chunk));
+                let b = buf.get_mut(..n).unwrap_or_default();
+                layer.read_at(pos, b)?;
+                pos += n as u64;
+            }
+            Ok((pos, start.elapsed().as_secs_f64()))
+        })
+        .map_err(|e| self.err(py, &e))
     }
 
     fn __repr__(&self) -> String {

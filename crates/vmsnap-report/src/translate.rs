@@ -8,8 +8,9 @@ use crate::json::envelope;
 /// The `translate --json` document of `addr` in layer `name` (a translation layer) of
 /// `file`.
 pub fn document(layer: &dyn Layer, name: &str, file: &str, addr: u64) -> Result<Value> {
-    let mode = layer.describe()["mode"].as_str().map(str::to_string);
-    let offset = offset_of(addr, mode.as_deref(), layer.len())?;
+    let describe = layer.describe();
+    let mode = describe.get("mode").and_then(Value::as_str);
+    let offset = offset_of(addr, mode, layer.len())?;
     let mut walk = layer.translate(offset)?.ok_or_else(|| {
         Error::new(
             ErrorKind::Unsupported,
