@@ -12,8 +12,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use serde_json::Value;
 use vmsnap::core::{
-    check_options, Error, ErrorKind, ExtentKind, ExternalPolicy, FileLayer, InputKind, Layer,
-    MissingPolicy, Options, RefDecision, RefKind, Registry, Resolver,
+    check_options, Error, ErrorKind, ExternalPolicy, FileLayer, InputKind, Layer, MissingPolicy,
+    Options, RefDecision, RefKind, Registry, Resolver,
 };
 use vmsnap::inspect::{inspect, names, CheckOptions};
 use vmsnap::stack::{Stack, Stacker};
@@ -475,24 +475,6 @@ impl PyLayer {
     /// The CPU state the snapshot records (`info --json`'s `cpu`), registers as ints.
     fn cpu_state(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         to_py(py, &serde_json::json!(self.layer.cpu_state()))
-    }
-
-    /// Whether reading `offset..offset+n` touches only stored data (no holes).
-    fn is_data(&self, py: Python<'_>, offset: u64, n: u64) -> PyResult<bool> {
-        let end = offset.saturating_add(n).min(self.layer.len());
-        if offset >= end {
-            return Ok(false);
-        }
-        let layer = &self.layer;
-        let ex = py
-            .detach(|| layer.extents(offset..end))
-            .map_err(|e| self.err(py, &e))?;
-        let covered: u64 = ex
-            .iter()
-            .filter(|e| e.kind == ExtentKind::Data)
-            .map(|e| e.len)
-            .sum();
-        Ok(covered >= end - offset)
     }
 
     /// For benchmarks: reads `0..min(limit, size)` front to back in `chunk`-byte reads
