@@ -16,9 +16,9 @@ if [ ! -x "$py" ]; then
   python3 -m venv "$venv"
 fi
 # Pinned where the tests compare answers: another oslo.utils may answer differently.
-if ! "$py" -c 'import maturin, pytest, cryptography, oslo_utils, volatility3' >/dev/null 2>&1; then
+if ! "$py" -c 'import maturin, pytest, cryptography, oslo_utils, volatility3, importlib.metadata as m; assert m.version("volatility3") == "2.28.2"' >/dev/null 2>&1; then
   "$py" -m pip install -q --upgrade pip
-  "$py" -m pip install -q 'maturin>=1.5,<2' 'pytest>=7' 'oslo.utils==10.2.0' cryptography 'volatility3==2.26.2'
+  "$py" -m pip install -q 'maturin>=1.5,<2' 'pytest>=7' 'oslo.utils==10.2.0' cryptography 'volatility3==2.28.2'
 fi
 if [ "${VMSNAP_PY_SKIP_WHEEL:-}" != 1 ]; then
   export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
