@@ -3,15 +3,14 @@
 
 use std::sync::Arc;
 
-use serde_json::{json, Value};
 use vmsnap::core::{ExtentKind, RefDecision, Result};
 
 use crate::cli::MapArgs;
-use crate::json::envelope;
 use crate::open::{open_for_data, select};
 use crate::output::print_json;
 use crate::provenance::{annotate, chain_files, origins, Origin};
 use crate::Outcome;
+use vmsnap_report::map::{alone_pieces, document, extent_json};
 
 /// Runs `map`.
 pub fn run(args: &MapArgs) -> Result<Outcome> {
@@ -40,19 +39,7 @@ pub fn run(args: &MapArgs) -> Result<Outcome> {
         .any(|r| matches!(r.decision, RefDecision::Opened { .. }));
     let pieces: Vec<_> = match &origins {
         Some(o) => annotate(&extents, o),
-        None => extents
-            .iter()
-            .map(|e| {
-                let stored = matches!(e.kind, ExtentKind::Data | ExtentKind::Zero);
-                let origin = (alone && stored).then(|| Origin {
-                    range: e.offset..e.end(),
-                    depth: Some(0),
-                    compressed: false,
-                    offset: e.lower_offset,
-                });
-                (*e, origin)
-            })
-            .collect(),
+        None => alone_pieces(&extents, alone),
     };
     let file_of = |o: &Option<Origin>| -> Option<String> {
         let d = o.as_ref()?.depth?;
@@ -61,35 +48,14 @@ pub fn run(args: &MapArgs) -> Result<Outcome> {
     if args.json {
         let v: Vec<_> = pieces
             .iter()
-            .map(|(e, o)| {
-                let mut v = json!({
-                    "start": e.offset, "length": e.len,
-                    "data": e.kind == ExtentKind::Data,
-                    // Unavailable bytes read as zeros only under --missing=zeros.
-                    "zero": match e.kind {
-                        ExtentKind::Data => false,
-                        ExtentKind::Unavailable => zeros,
-                        _ => true,
-                    },
-                    "kind": e.kind,
-                    // In the file that holds it (qemu-img's offset), else in the layer below.
-                    "offset": o.as_ref().filter(|o| o.depth.is_some()).map_or(e.lower_offset, |o| o.offset),
-                    "depth": o.as_ref().and_then(|o| o.depth),
-                    "file": file_of(o),
-                    "compressed": o.as_ref().is_some_and(|o| o.compressed),
-                });
-                if let (Some(a), Some(obj)) = (sel.layer.extent_attributes(e), v.as_object_mut()) {
-                    obj.insert("attributes".into(), a);
-                }
-                v
-            })
+            .map(|(e, o)| extent_json(sel.layer.as_ref(), e, o.as_ref(), file_of(o), zeros))
             .collect();
-        print_json(&envelope(json!({
-            "file": args.open.file.display().to_string(),
-            "layer": sel.name,
-            "size": sel.layer.len(),
-            "extents": Value::Array(v),
-        })))?;
+        print_json(&document(
+            &args.open.file.display().to_string(),
+            &sel.name,
+            sel.layer.len(),
+            v,
+        ))?;
     } else {
         println!("layer: {} ({} bytes)", sel.name, sel.layer.len());
         println!(

@@ -1,13 +1,15 @@
 //! `vmsnap translate`: how a virtual address becomes a physical one, step by step.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use vmsnap::core::{AddressSpace, Error, ErrorKind, Result};
 
 use crate::cli::TranslateArgs;
-use crate::json::envelope;
 use crate::open::open_for_data;
 use crate::output::{parse_address, print_json};
 use crate::Outcome;
+#[cfg(test)]
+use vmsnap_report::translate::offset_of;
+use vmsnap_report::translate::{document, human_mode};
 
 /// Runs `translate`.
 pub fn run(args: &TranslateArgs) -> Result<Outcome> {
@@ -31,72 +33,14 @@ pub fn run(args: &TranslateArgs) -> Result<Outcome> {
             stack.select(&idx.to_string())?
         }
     };
-    let mode = sel.layer.describe()["mode"].as_str().map(str::to_string);
-    let offset = offset_of(addr, mode.as_deref(), sel.layer.len())?;
-    let walk = sel.layer.translate(offset)?.ok_or_else(|| {
-        Error::new(
-            ErrorKind::Unsupported,
-            format!("layer {} does not translate addresses", sel.name),
-        )
-    })?;
+    let file = args.open.file.display().to_string();
+    let walk = document(sel.layer.as_ref(), &sel.name, &file, addr)?;
     if args.json {
-        let mut v = walk;
-        if let Some(o) = v.as_object_mut() {
-            o.insert("file".into(), json!(args.open.file.display().to_string()));
-            o.insert("layer".into(), json!(sel.name));
-        }
-        print_json(&envelope(v))?;
+        print_json(&walk)?;
         return Ok(Outcome::Ok);
     }
     print_text(addr, &sel.name, &walk);
     Ok(Outcome::Ok)
-}
-
-/// The layer offset of a virtual address. 4- and 5-level paging take canonical addresses
-/// only (bits above 47, or 56, copies of that bit) and store the low 48 (57) bits; other
-/// modes take addresses below the end of their space.
-fn offset_of(addr: u64, mode: Option<&str>, len: u64) -> Result<u64> {
-    let bits = match mode {
-        Some("level_4") => Some(48u32),
-        Some("level_5") => Some(57),
-        _ => None,
-    };
-    match bits {
-        Some(bits) => {
-            let high = addr >> (bits - 1);
-            if high != 0 && high != u64::MAX >> (bits - 1) {
-                return Err(Error::new(
-                    ErrorKind::InvalidArgument,
-                    format!(
-                        "{addr:#x} is not a canonical address for {} paging (bits 63..{} must all equal bit {})",
-                        human_mode(mode.unwrap_or("")),
-                        bits - 1,
-                        bits - 1
-                    ),
-                ));
-            }
-            Ok(addr & ((1u64 << bits) - 1))
-        }
-        None if addr < len => Ok(addr),
-        None => Err(Error::new(
-            ErrorKind::InvalidArgument,
-            format!(
-                "{addr:#x} is past the end of the {} address space ({len:#x})",
-                human_mode(mode.unwrap_or("virtual"))
-            ),
-        )),
-    }
-}
-
-/// `level_4` as people say it: `4-level`.
-fn human_mode(id: &str) -> &str {
-    match id {
-        "bits_32" => "32-bit",
-        "bits_32_pse" => "32-bit+pse",
-        "level_4" => "4-level",
-        "level_5" => "5-level",
-        other => other,
-    }
 }
 
 fn hex_field(v: &Value) -> &str {

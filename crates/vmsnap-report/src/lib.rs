@@ -1,0 +1,18 @@
+//! vmsnap-report: the JSON documents vmsnap prints (`info --json`, `map --json`,
+//! `check --json`, the error object) and streaming `check` with its length limit, in one
+//! place so that the CLI and the Python package give the same answers with the same names.
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::panic
+    )
+)]
+
+pub mod check;
+pub mod info;
+pub mod json;
+pub mod map;
+pub mod translate;
