@@ -55,7 +55,7 @@ pub fn run(args: &TranslateArgs) -> Result<Outcome> {
 /// The layer offset of a virtual address. 4- and 5-level paging take canonical addresses
 /// only (bits above 47, or 56, copies of that bit) and store the low 48 (57) bits; other
 /// modes take addresses below the end of their space.
-fn offset_of(addr: u64, mode: Option<&str>, len: u64) -> Result<u64> {
+pub(crate) fn offset_of(addr: u64, mode: Option<&str>, len: u64) -> Result<u64> {
     let bits = match mode {
         Some("level_4") => Some(48u32),
         Some("level_5") => Some(57),
