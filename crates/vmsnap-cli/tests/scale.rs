@@ -182,6 +182,15 @@ fn memory_formats_declaring_a_terabyte_stay_small() {
     write_lime(&dir.join("holes.lime"), &pages);
     let real = std::fs::read(vmsnap_testkit::corpus("qemu/pc-64m.qevm")).unwrap();
     std::fs::write(dir.join("big.qevm"), qemu_stream_declaring(&real, TIB)).unwrap();
+    // 16 GiB sent as QEMU sends untouched RAM without mapped-ram: a ZERO record per page
+    // (4 Mi records, 36 MiB). Kept one by one they took 64 MiB; as runs, a few bytes.
+    let zeros = qemu_stream_declaring(&real, 16 << 30);
+    let zeros = qemu_stream_with_zero_records(
+        &zeros,
+        (64 << 20) / PAGE,
+        (16 << 30) / PAGE - (64 << 20) / PAGE,
+    );
+    std::fs::write(dir.join("zeros.qevm"), zeros).unwrap();
     let (files, _, written) = vmsnap_vmware::builder::huge_sample(TIB / PAGE, 1 << 22);
     for (name, image) in files {
         image.write_to(&dir.join(name)).unwrap();
@@ -202,6 +211,7 @@ fn memory_formats_declaring_a_terabyte_stay_small() {
             (TIB - PAGE).to_le_bytes().to_vec(),
         ),
         ("big.qevm", qemu_size, TIB, vec![0; 8]),
+        ("zeros.qevm", (17 << 30), 8 << 30, vec![0; 8]),
         ("huge.vmss", qemu_size, vmware_page, vmware_word.to_vec()),
     ];
     for (name, size, at, want) in &cases {

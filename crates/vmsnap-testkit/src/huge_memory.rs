@@ -100,3 +100,50 @@ pub fn qemu_stream_declaring(stream: &[u8], ram: u64) -> Vec<u8> {
     d[size_at..size_at + 8].copy_from_slice(&ram.to_be_bytes());
     d
 }
+
+/// `stream` (a real QEMU stream with vmdesc, as [`qemu_stream_declaring`] takes) with a
+/// RAM part section before its EOF holding one zero-page record per page of `pc.ram`
+/// from page `first` on, `count` of them: what QEMU sends for untouched memory (9 bytes a
+/// page) when mapped-ram is off.
+pub fn qemu_stream_with_zero_records(stream: &[u8], first: u64, count: u64) -> Vec<u8> {
+    let at = stream
+        .windows(4)
+        .position(|w| w == b"\x03ram")
+        .expect("a ram section");
+    assert_eq!(
+        stream[at - 5],
+        0x01,
+        "SECTION_START before the ram section's name"
+    );
+    let id = &stream[at - 4..at];
+    // EOF (0x00), then the vmdesc: 0x06, its big-endian length, the JSON to the end.
+    let eof = (0..stream.len().saturating_sub(6))
+        .rev()
+        .find(|&i| {
+            stream[i] == 0
+                && stream[i + 1] == 0x06
+                && stream.get(i + 6) == Some(&b'{')
+                && i + 6 + u32::from_be_bytes(stream[i + 2..i + 6].try_into().unwrap()) as usize
+                    == stream.len()
+        })
+        .expect("EOF before the vmdesc");
+    let mut out = stream[..eof].to_vec();
+    out.push(0x02); // SECTION_PART
+    out.extend_from_slice(id);
+    for i in 0..count {
+        let addr = (first + i) * PAGE;
+        if i == 0 {
+            out.extend_from_slice(&(addr | 0x02).to_be_bytes()); // ZERO, block named
+            out.push(6);
+            out.extend_from_slice(b"pc.ram");
+        } else {
+            out.extend_from_slice(&(addr | 0x02 | 0x20).to_be_bytes()); // ZERO | CONTINUE
+        }
+        out.push(0); // the fill byte
+    }
+    out.extend_from_slice(&0x10u64.to_be_bytes()); // EOS
+    out.push(0x7e); // footer
+    out.extend_from_slice(id);
+    out.extend_from_slice(&stream[eof..]);
+    out
+}
