@@ -13,6 +13,12 @@
 #   paging.elf.gz  dump-guest-memory -p FILE (paging is off in a -S guest, so QEMU maps
 #                  virtual = physical; a real paging test comes with the x86 issue)
 #   z.kdump.gz     dump-guest-memory -z FILE (kdump-compressed, zlib, flattened format)
+#   guest-slice.elf (+ .txt) a 48 KiB slice of a real booted Debian guest: the 4-level guest
+#                  of tools/make-paging-guest.py (made here if missing, ~1 min under TCG),
+#                  cut by tools/make-guest-slice.py to its CPU notes, the page tables of a
+#                  few walks (linux_banner, its direct-map alias, RIP, RSP, 0) and the
+#                  pages they reach; .txt holds QEMU's physical answers. Not gzipped: the
+#                  README's `translate` example runs on it as shipped.
 # -l (lzo) and -s (snappy) are not compiled into this QEMU ("kdump-lzo is not available
 # now"), so those variants are covered by crafted headers in the tests.
 set -euo pipefail
@@ -48,4 +54,8 @@ for f in core.elf paging.elf z.kdump; do
   test -s "$tmp/$f" || { cat "$tmp/monitor.log"; echo "missing $f" >&2; exit 1; }
   gzip -9n -c "$tmp/$f" > "$out/$f.gz"
 done
+
+python3 tools/make-paging-guest.py --name pc-4level
+cargo build -q -p vmsnap-cli
+python3 tools/make-guest-slice.py target/debug/vmsnap target/paging/pc-4level "$out/guest-slice.elf"
 ls -l "$out"

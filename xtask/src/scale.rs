@@ -50,7 +50,8 @@ const IMAGES: &[(&str, &str, &str, &str)] = &[
 const TIMEOUT: &str = "60";
 
 /// Runs the benchmark: `--no-build` skips the release build, `--only SUBSTRING` keeps
-/// the images whose label contains it, `--no-write` leaves docs/performance.md alone.
+/// the images whose label contains it (`--only memory`: the memory formats), `--no-write`
+/// leaves docs/performance.md alone.
 pub fn run(args: &[String]) -> bool {
     if !can_measure() {
         eprintln!("bench-scale: needs /usr/bin/time (GNU time)");
@@ -72,6 +73,7 @@ pub fn run(args: &[String]) -> bool {
     std::fs::create_dir_all(&dir).unwrap();
 
     let mut rows = String::new();
+    let mut memory_rows = String::new();
     let mut cases: Vec<(String, PathBuf, Option<&str>)> = Vec::new();
     for (i, (label, fmt, opts, size)) in IMAGES.iter().enumerate() {
         if only.as_ref().is_some_and(|o| !label.contains(o.as_str())) {
@@ -109,9 +111,9 @@ pub fn run(args: &[String]) -> bool {
             ));
         }
     }
+    memory_cases(&dir, only.as_deref(), &mut cases);
     for (label, path, fmt) in &cases {
         eprintln!("bench-scale: {label}");
-        let size = virtual_size(path);
         let p = path.to_str().unwrap();
         let v = |args: &[&str]| {
             let mut c = Command::new("timeout");
@@ -123,8 +125,23 @@ pub fn run(args: &[String]) -> bool {
             c.arg(TIMEOUT).arg("qemu-img").args(args).current_dir(&dir);
             measure(&c)
         };
-        let fmt = fmt.unwrap_or("raw");
-        let null = format!("driver=null-co,size={size}");
+        let Some(fmt) = *fmt else {
+            // A memory format: qemu-img reads none of them.
+            let mut row = format!("| {label} |");
+            for args in [
+                &["info", p][..],
+                &["map", p],
+                &["check", p],
+                &["convert", p, "/dev/null"],
+            ] {
+                let _ = write!(row, " {} | — |", cell(&v(args), true));
+            }
+            println!("{row}");
+            memory_rows.push_str(&row);
+            memory_rows.push('\n');
+            continue;
+        };
+        let null = format!("driver=null-co,size={}", virtual_size(path));
         let cells = [
             (v(&["info", p]), q(&["info", "-f", fmt, p])),
             (v(&["map", p]), q(&["map", "-f", fmt, p])),
@@ -155,8 +172,18 @@ pub fn run(args: &[String]) -> bool {
     let table = format!(
         "| image | vmsnap info | qemu-img info | vmsnap map | qemu-img map | vmsnap check | qemu-img check | vmsnap convert → /dev/null | qemu-img convert → null-co |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n{rows}"
     );
+    let memory_table = format!(
+        "| guest memory | vmsnap info | qemu-img | vmsnap map | qemu-img | vmsnap check | qemu-img | vmsnap convert → /dev/null | qemu-img |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n{memory_rows}"
+    );
+    // A table is rewritten only when this run measured rows of it (`--only` keeps the
+    // other).
     if !flag("--no-write") {
-        write_table(&table);
+        if !rows.is_empty() {
+            write_table("bench-scale", &table);
+        }
+        if !memory_rows.is_empty() {
+            write_table("bench-scale memory", &memory_table);
+        }
     }
     true
 }
@@ -201,6 +228,150 @@ fn scatter(path: &Path, fmt: &str) -> bool {
     if !ok {
         eprintln!("bench-scale: qemu-io cannot write {}", path.display());
     }
+    ok
+}
+
+/// The memory formats, each declaring ≥ 1 TiB of guest RAM with a few pages present
+/// (`vmsnap_testkit::huge_memory`, the VMware builder), and a real QEMU guest of 1 TiB
+/// saved with mapped-ram when qemu-system-x86_64 is installed.
+fn memory_cases(dir: &Path, only: Option<&str>, cases: &mut Vec<(String, PathBuf, Option<&str>)>) {
+    use vmsnap_testkit::huge_memory::*;
+    let mut add = |label: &str, name: &str, make: &dyn Fn(&Path) -> bool| {
+        // `--only memory` keeps every memory format.
+        if only.is_some_and(|o| o != "memory" && !label.contains(o)) {
+            return;
+        }
+        let path = dir.join(name);
+        if make(&path) {
+            cases.push((label.to_string(), path, None));
+        }
+    };
+    let pages = scattered_pages(TIB);
+    add("ELF core 1 TiB, 4 pages (crafted)", "holes.elf", &|p| {
+        write_elf_core(p, &pages, None);
+        true
+    });
+    add(
+        "ELF core 1 TiB p_memsz, 1 page (crafted)",
+        "fill.elf",
+        &|p| {
+            write_elf_core(p, &[0], Some(TIB));
+            true
+        },
+    );
+    add("LiME 1 TiB, 4 pages (crafted)", "holes.lime", &|p| {
+        write_lime(p, &pages);
+        true
+    });
+    let real = std::fs::read(root().join("corpus/qemu/pc-64m.qevm")).unwrap();
+    add(
+        "QEMU stream, pc.ram declared 1 TiB (real stream, rewritten)",
+        "big.qevm",
+        &|p| {
+            std::fs::write(p, qemu_stream_declaring(&real, TIB)).unwrap();
+            true
+        },
+    );
+    add(
+        "QEMU stream 64 GiB, a ZERO record per page (crafted)",
+        "zeros.qevm",
+        &|p| {
+            let s = qemu_stream_declaring(&real, 64 << 30);
+            let first = (64 << 20) / PAGE;
+            let s = qemu_stream_with_zero_records(&s, first, (64 << 30) / PAGE - first);
+            std::fs::write(p, s).unwrap();
+            true
+        },
+    );
+    add(
+        "QEMU 1 TiB guest, mapped-ram (real QEMU)",
+        "mapped.qevm",
+        &|p| qemu_mapped_ram_1t(p),
+    );
+    add(
+        "VMware .vmss + sparse 1 TiB .vmem (crafted)",
+        "huge.vmss",
+        &|p| {
+            let (files, _, _) = vmsnap_vmware::builder::huge_sample(TIB / PAGE, 1 << 22);
+            for (name, image) in files {
+                image.write_to(&p.with_file_name(name)).unwrap();
+            }
+            true
+        },
+    );
+}
+
+/// Saves a paused 1 TiB QEMU guest (`memory-backend-ram,reserve=off`: nothing is
+/// allocated) to `path` with mapped-ram: a sparse file of 1 TiB holding its 32 MiB dirty
+/// bitmap and the few pages the firmware wrote. A few minutes under TCG.
+fn qemu_mapped_ram_1t(path: &Path) -> bool {
+    use std::io::{BufRead, BufReader};
+    let spawned = Command::new("qemu-system-x86_64")
+        .args([
+            "-M",
+            "pc,memory-backend=m",
+            "-cpu",
+            "max,phys-bits=42",
+            "-m",
+            "1T",
+            "-object",
+            "memory-backend-ram,id=m,size=1T,reserve=off",
+            "-S",
+            "-accel",
+            "tcg",
+            "-display",
+            "none",
+            "-nodefaults",
+            "-qmp",
+            "stdio",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut vm) = spawned else {
+        eprintln!("bench-scale: no qemu-system-x86_64 (tools/install-qemu-system.sh)");
+        return false;
+    };
+    let mut input = vm.stdin.take().unwrap();
+    let mut output = BufReader::new(vm.stdout.take().unwrap());
+    let mut send = |cmd: &str| -> String {
+        if writeln!(input, "{cmd}").is_err() {
+            return String::new();
+        }
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if output.read_line(&mut line).unwrap_or(0) == 0 {
+                return String::new();
+            }
+            if line.contains("\"return\"") || line.contains("\"error\"") {
+                return line.clone();
+            }
+        }
+    };
+    send(r#"{"execute":"qmp_capabilities"}"#);
+    send(
+        r#"{"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"mapped-ram","state":true}]}}"#,
+    );
+    let uri = format!("file:{}", path.display());
+    send(&format!(
+        r#"{{"execute":"migrate","arguments":{{"uri":"{uri}"}}}}"#
+    ));
+    let mut ok = false;
+    for _ in 0..1200 {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let r = send(r#"{"execute":"query-migrate"}"#);
+        if r.contains("\"completed\"") {
+            ok = true;
+            break;
+        }
+        if r.is_empty() || r.contains("\"failed\"") {
+            eprintln!("bench-scale: the 1 TiB migration failed: {r}");
+            break;
+        }
+    }
+    send(r#"{"execute":"quit"}"#);
+    let _ = vm.wait();
     ok
 }
 
@@ -284,12 +455,16 @@ fn sesparse(dir: &Path, written: bool) -> PathBuf {
     desc
 }
 
-/// Replaces the table between the markers in docs/performance.md (appends it the first
-/// time).
-fn write_table(table: &str) {
+/// Replaces the table between the `<!-- MARKER start -->` and `<!-- MARKER end -->` lines
+/// in docs/performance.md (appends it the first time).
+fn write_table(marker: &str, table: &str) {
     let path = root().join("docs/performance.md");
     let doc = std::fs::read_to_string(&path).unwrap_or_default();
-    let (start, end) = ("<!-- bench-scale start -->", "<!-- bench-scale end -->");
+    let (start, end) = (
+        format!("<!-- {marker} start -->"),
+        format!("<!-- {marker} end -->"),
+    );
+    let (start, end) = (start.as_str(), end.as_str());
     let block = format!("{start}\n{table}{end}");
     let new = match (doc.find(start), doc.find(end)) {
         (Some(a), Some(b)) if a < b => format!("{}{block}{}", &doc[..a], &doc[b + end.len()..]),

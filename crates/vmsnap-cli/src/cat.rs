@@ -2,19 +2,28 @@
 
 use std::io::Write;
 
-use vmsnap::core::{Error, ErrorKind, Result};
+use vmsnap::core::{AddressSpace, Error, ErrorKind, Result};
 
 use crate::cli::CatArgs;
 use crate::open::{open_for_data, select};
 use crate::output::parse_size;
 use crate::Outcome;
+use vmsnap_report::translate::offset_of;
 
 /// Runs `cat`.
 pub fn run(args: &CatArgs) -> Result<Outcome> {
     let opened = open_for_data(&args.open)?;
     let sel = select(&opened.stack, &args.layer)?;
     let len = sel.layer.len();
-    let start = parse_size(&args.offset)?;
+    let mut start = parse_size(&args.offset)?;
+    // On a 4- or 5-level guest-virtual layer, an upper-half canonical address (what
+    // `translate` takes and a kernel symbol is) names its layer offset.
+    if start > len && sel.layer.space() == AddressSpace::GuestVirtual {
+        let mode = sel.layer.describe()["mode"].as_str().map(str::to_string);
+        if matches!(mode.as_deref(), Some("level_4" | "level_5")) {
+            start = offset_of(start, mode.as_deref(), len)?;
+        }
+    }
     if start > len {
         return Err(Error::new(
             ErrorKind::OutOfBounds,

@@ -214,7 +214,8 @@ pub struct CatArgs {
     /// Which layer.
     #[command(flatten)]
     pub layer: LayerArg,
-    /// Start offset (decimal or 0x hex; K/M/G suffixes).
+    /// Start offset (decimal or 0x hex; K/M/G suffixes). On a 4- or 5-level guest-virtual
+    /// layer a canonical virtual address (0xffffffff81000000) is taken too.
     #[arg(long, default_value = "0")]
     pub offset: String,
     /// Number of bytes (default: to the end).

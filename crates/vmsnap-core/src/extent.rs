@@ -86,6 +86,50 @@ pub fn push_coalesced(out: &mut Vec<Extent>, e: Extent) {
     out.push(e);
 }
 
+/// Splits the data extents of `extents` that map 1:1 onto `lower` (those with a lower
+/// offset) by `lower`'s own extents: what `lower` holds as data stays data, its holes
+/// (zero or unallocated, as the holes of a sparse `.vmem`) become zero, what it cannot
+/// provide stays unavailable. Other extents pass through. One `lower.extents` call per
+/// data extent: the cost follows the extents, not their length.
+pub fn refine_by_lower(
+    extents: Vec<Extent>,
+    lower: &dyn crate::Layer,
+) -> crate::Result<Vec<Extent>> {
+    let mut out = Vec::with_capacity(extents.len());
+    for e in extents {
+        let mapped = e.lower_offset.filter(|_| e.kind == ExtentKind::Data);
+        let Some((lo, lend)) = mapped.and_then(|lo| Some((lo, lo.checked_add(e.len)?))) else {
+            push_coalesced(&mut out, e);
+            continue;
+        };
+        let mut pos = lo;
+        for le in lower.extents(lo..lend)? {
+            let (s, t) = (le.offset.max(pos), le.end().min(lend));
+            if t <= s {
+                continue;
+            }
+            let at = e.offset.saturating_add(s - lo);
+            push_coalesced(
+                &mut out,
+                match le.kind {
+                    ExtentKind::Data => Extent::data(at, t - s, Some(s)),
+                    ExtentKind::Zero | ExtentKind::Unallocated => {
+                        Extent::of(ExtentKind::Zero, at, t - s)
+                    }
+                    ExtentKind::Unavailable => Extent::of(ExtentKind::Unavailable, at, t - s),
+                },
+            );
+            pos = t;
+        }
+        // What `lower` did not describe (it is shorter) stays data: reading it reports why.
+        if pos < lend {
+            let at = e.offset.saturating_add(pos - lo);
+            push_coalesced(&mut out, Extent::data(at, lend - pos, Some(pos)));
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +151,44 @@ mod tests {
                 Extent::of(ExtentKind::Zero, 20, 8)
             ]
         );
+    }
+
+    #[test]
+    fn refining_by_a_sparse_lower_turns_its_holes_into_zero() {
+        use crate::layer::{FileLayer, Layer};
+        use crate::source::FileSource;
+        use std::sync::Arc;
+        let dir = std::env::temp_dir().join(format!("vmsnap-refine-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sparse.bin");
+        {
+            use std::io::{Seek, SeekFrom, Write};
+            let mut f = std::fs::File::create(&path).unwrap();
+            f.set_len(64 << 20).unwrap();
+            f.seek(SeekFrom::Start(32 << 20)).unwrap();
+            f.write_all(&[1u8; 4096]).unwrap();
+        }
+        let lower = FileLayer::new(Arc::new(FileSource::open(&path).unwrap()));
+        // A layer whose 1 MiB..65 MiB maps onto the file, after an unallocated MiB.
+        let mapped = vec![
+            Extent::of(ExtentKind::Unallocated, 0, 1 << 20),
+            Extent::data(1 << 20, 64 << 20, Some(0)),
+        ];
+        let got = refine_by_lower(mapped.clone(), &lower).unwrap();
+        if lower.extents(0..64 << 20).unwrap().len() == 1 {
+            // The filesystem reports no holes: nothing to refine.
+            assert_eq!(got, mapped);
+        } else {
+            assert_eq!(got[0], mapped[0]);
+            let data: Vec<_> = got.iter().filter(|e| e.kind == ExtentKind::Data).collect();
+            assert_eq!(data.len(), 1, "{got:?}");
+            // The written block (the filesystem may report a larger block around it).
+            assert!(data[0].offset <= (33 << 20) && data[0].end() >= (33 << 20) + 4096);
+            assert_eq!(data[0].lower_offset, Some(data[0].offset - (1 << 20)));
+            assert_eq!(got.last().unwrap().kind, ExtentKind::Zero);
+            assert_eq!(got.last().unwrap().end(), 65 << 20);
+            assert!(got.iter().map(|e| e.len).sum::<u64>() == 65 << 20);
+        }
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

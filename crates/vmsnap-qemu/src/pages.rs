@@ -2,11 +2,12 @@
 //! segments. A run of pages sent back to back in the stream (each behind its 8-byte
 //! record header) is one segment read by [`PageRun`], so the map stays tiny.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use vmsnap_core::{Decoder, Layer, Result, Segment, SegmentMapBuilder};
 
-use crate::stream::{PageRecord, FILL_BIT, PAGE_BITS};
+use crate::stream::{RecordRun, FILL_BIT, PAGE_BITS};
 
 /// A run of consecutive guest pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,32 +47,62 @@ impl Run {
     }
 }
 
-/// Sorts records by (block, page) keeping stream order among equals, keeps the last copy
-/// of each page and groups them into runs per block. Returns runs per block and the
-/// number of pages sent more than once.
-pub fn runs_from_records(
-    mut records: Vec<PageRecord>,
-    blocks: usize,
-    ps: u64,
-) -> (Vec<Vec<Run>>, u64) {
-    records.sort_by_key(|r| r.0); // stable: later copies stay later
-    let mut out: Vec<Vec<Run>> = vec![Vec::new(); blocks];
+/// Resolves record runs (in stream order) so that the last copy of each page wins, and
+/// groups what remains into runs per block. Returns runs per block and the number of
+/// pages sent more than once. Works on whole runs (an interval map), never per page.
+pub fn runs_from_records(records: Vec<RecordRun>, blocks: usize, ps: u64) -> (Vec<Vec<Run>>, u64) {
+    let mut live: BTreeMap<u64, RecordRun> = BTreeMap::new();
     let mut resent = 0u64;
-    let mut i = 0usize;
-    while let Some(&(key, _)) = records.get(i) {
-        // Last of the equal keys.
-        let mut j = i;
-        while records.get(j + 1).is_some_and(|r| r.0 == key) {
-            j += 1;
+    for r in records {
+        let (s, e) = (r.key, r.end());
+        // Runs overlapping [s, e): one starting before s, and every one starting in it.
+        let mut hit: Vec<u64> = Vec::new();
+        if let Some((&k, before)) = live.range(..s).next_back() {
+            if before.end() > s {
+                hit.push(k);
+            }
         }
-        resent += (j - i) as u64;
-        let val = records.get(j).map_or(0, |r| r.1);
-        let block = (key >> PAGE_BITS) as usize;
-        let page = key & ((1u64 << PAGE_BITS) - 1);
+        hit.extend(live.range(s..e).map(|(&k, _)| k));
+        for k in hit {
+            let Some(old) = live.remove(&k) else { continue };
+            resent += old.end().min(e) - old.key.max(s);
+            if old.key < s {
+                live.insert(
+                    old.key,
+                    RecordRun {
+                        n: s - old.key,
+                        ..old
+                    },
+                );
+            }
+            if old.end() > e {
+                let t = old.tail(e);
+                live.insert(t.key, t);
+            }
+        }
+        live.insert(s, r);
+    }
+    let mut out: Vec<Vec<Run>> = vec![Vec::new(); blocks];
+    for r in live.into_values() {
+        let block = (r.key >> PAGE_BITS) as usize;
+        let page = r.key & ((1u64 << PAGE_BITS) - 1);
+        let run = if r.val & FILL_BIT != 0 {
+            Run::Fill {
+                page,
+                n: r.n,
+                byte: (r.val & 0xff) as u8,
+            }
+        } else {
+            Run::Data {
+                page,
+                n: r.n,
+                off: r.val,
+                stride: if r.n == 1 { ps } else { r.stride },
+            }
+        };
         if let Some(runs) = out.get_mut(block) {
-            push_page(runs, page, val, ps);
+            push_run(runs, run, ps);
         }
-        i = j + 1;
     }
     for r in &mut out {
         r.shrink_to_fit();
@@ -79,24 +110,40 @@ pub fn runs_from_records(
     (out, resent)
 }
 
-fn push_page(runs: &mut Vec<Run>, page: u64, val: u64, ps: u64) {
-    let fill = val & FILL_BIT != 0;
+/// Appends `run` (which starts at or after the end of the last one), merging it into the
+/// last run when it continues it.
+fn push_run(runs: &mut Vec<Run>, run: Run, ps: u64) {
     if let Some(last) = runs.last_mut() {
-        let next = last.page() + last.n();
-        if next == page {
-            match last {
-                Run::Fill { n, byte, .. } if fill && u64::from(*byte) == val & 0xff => {
-                    *n += 1;
+        if last.page() + last.n() == run.page() {
+            match (last, run) {
+                (Run::Fill { n, byte, .. }, Run::Fill { n: m, byte: b, .. }) if *byte == b => {
+                    *n += m;
                     return;
                 }
-                Run::Data { n, off, stride, .. } if !fill => {
-                    if *n == 1 && val > *off && val - *off >= ps {
-                        *stride = val - *off;
-                        *n = 2;
-                        return;
-                    }
-                    if off.checked_add(*stride * *n) == Some(val) {
-                        *n += 1;
+                (
+                    Run::Data { n, off, stride, .. },
+                    Run::Data {
+                        n: m,
+                        off: o,
+                        stride: t,
+                        ..
+                    },
+                ) => {
+                    // One page continues any run whose spacing it keeps (a single page
+                    // sets the spacing of a run of one).
+                    let step = if *n == 1 {
+                        o.checked_sub(*off)
+                    } else {
+                        Some(*stride)
+                    };
+                    let fits = step.is_some_and(|d| {
+                        d >= ps
+                            && (m == 1 || t == d)
+                            && d.checked_mul(*n).and_then(|x| off.checked_add(x)) == Some(o)
+                    });
+                    if let (true, Some(d)) = (fits, step) {
+                        *stride = d;
+                        *n += m;
                         return;
                     }
                 }
@@ -104,20 +151,7 @@ fn push_page(runs: &mut Vec<Run>, page: u64, val: u64, ps: u64) {
             }
         }
     }
-    runs.push(if fill {
-        Run::Fill {
-            page,
-            n: 1,
-            byte: (val & 0xff) as u8,
-        }
-    } else {
-        Run::Data {
-            page,
-            n: 1,
-            off: val,
-            stride: ps,
-        }
-    });
+    runs.push(run);
 }
 
 /// Runs from a mapped-ram bitmap (bit i = page i present at `pages_offset + i × ps`);
@@ -248,5 +282,96 @@ impl Decoder for PageRun {
             pos += got as u64;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::push_record;
+
+    const PS: u64 = 4096;
+
+    /// Records as (page, value) in stream order, through `push_record`.
+    fn runs(recs: &[(u64, u64)]) -> (Vec<Run>, u64, usize) {
+        let mut rr = Vec::new();
+        for &(page, val) in recs {
+            push_record(&mut rr, page, val, PS);
+        }
+        let held = rr.len();
+        let (mut out, resent) = runs_from_records(rr, 1, PS);
+        (out.remove(0), resent, held)
+    }
+
+    #[test]
+    fn a_million_zero_pages_are_one_run() {
+        let recs: Vec<(u64, u64)> = (0..1 << 20).map(|p| (p, FILL_BIT)).collect();
+        let (r, resent, held) = runs(&recs);
+        assert_eq!(held, 1);
+        assert_eq!(resent, 0);
+        assert_eq!(
+            r,
+            vec![Run::Fill {
+                page: 0,
+                n: 1 << 20,
+                byte: 0
+            }]
+        );
+    }
+
+    #[test]
+    fn later_copies_split_earlier_runs() {
+        // Pages 0..10 zero, then data for 3..5 (records 4104 bytes apart), then page 9
+        // filled with 7, then page 4 zero again.
+        let mut recs: Vec<(u64, u64)> = (0..10).map(|p| (p, FILL_BIT)).collect();
+        recs.extend([
+            (3, 1000),
+            (4, 1000 + 4104),
+            (9, FILL_BIT | 7),
+            (4, FILL_BIT),
+        ]);
+        let (r, resent, _) = runs(&recs);
+        assert_eq!(resent, 4);
+        assert_eq!(
+            r,
+            vec![
+                Run::Fill {
+                    page: 0,
+                    n: 3,
+                    byte: 0
+                },
+                Run::Data {
+                    page: 3,
+                    n: 1,
+                    off: 1000,
+                    stride: PS
+                },
+                Run::Fill {
+                    page: 4,
+                    n: 5,
+                    byte: 0
+                },
+                Run::Fill {
+                    page: 9,
+                    n: 1,
+                    byte: 7
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn out_of_order_data_pages_are_put_in_place() {
+        let (r, resent, _) = runs(&[(2, 2 * 4104), (0, 0), (1, 4104)]);
+        assert_eq!(resent, 0);
+        assert_eq!(
+            r,
+            vec![Run::Data {
+                page: 0,
+                n: 3,
+                off: 0,
+                stride: 4104
+            }]
+        );
     }
 }

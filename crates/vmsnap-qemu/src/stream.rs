@@ -63,6 +63,80 @@ pub struct Section {
 /// A RAM record for one page: key = block << 40 | page, value = stream offset of the page
 /// data, or `FILL_BIT | byte` for a ZERO record.
 pub type PageRecord = (u64, u64);
+
+/// Page records sent back to back, held as one: `n` pages from key `key`, each a fill of
+/// `val` (`FILL_BIT | byte`) or data at `val + k × stride`. QEMU sends untouched memory as
+/// a ZERO record per page (9 bytes): a 1 TiB guest is 2³⁸ of them, and kept one by one
+/// they took 16 bytes each; runs take a few per RAM block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRun {
+    /// Key of the first page.
+    pub key: u64,
+    /// Pages.
+    pub n: u64,
+    /// Fill value, or stream offset of the first page's data.
+    pub val: u64,
+    /// Distance between data pages in the stream (0 for fills).
+    pub stride: u64,
+}
+
+impl RecordRun {
+    /// Key past the last page.
+    pub fn end(&self) -> u64 {
+        self.key.saturating_add(self.n)
+    }
+
+    /// Pages `from ..` of this run (`from` within it).
+    pub fn tail(&self, from: u64) -> RecordRun {
+        let skip = from.saturating_sub(self.key).min(self.n);
+        RecordRun {
+            key: self.key + skip,
+            n: self.n - skip,
+            val: if self.val & FILL_BIT != 0 {
+                self.val
+            } else {
+                self.val.saturating_add(skip.saturating_mul(self.stride))
+            },
+            stride: self.stride,
+        }
+    }
+}
+
+/// Appends the record `(key, val)` to `runs`, extending the last run when it continues it
+/// (next page of the same block, same fill, or data evenly spaced after the last page).
+pub fn push_record(runs: &mut Vec<RecordRun>, key: u64, val: u64, ps: u64) {
+    if let Some(last) = runs.last_mut() {
+        let same_block = last.key >> PAGE_BITS == key >> PAGE_BITS;
+        if same_block && last.end() == key {
+            let fill = val & FILL_BIT != 0;
+            if fill && last.val == val {
+                last.n += 1;
+                return;
+            }
+            if !fill && last.val & FILL_BIT == 0 {
+                if last.n == 1 && val > last.val && val - last.val >= ps {
+                    last.stride = val - last.val;
+                    last.n = 2;
+                    return;
+                }
+                let next = last
+                    .stride
+                    .checked_mul(last.n)
+                    .and_then(|d| last.val.checked_add(d));
+                if last.n > 1 && next == Some(val) {
+                    last.n += 1;
+                    return;
+                }
+            }
+        }
+    }
+    runs.push(RecordRun {
+        key,
+        n: 1,
+        val,
+        stride: if val & FILL_BIT != 0 { 0 } else { ps },
+    });
+}
 /// Marks a fill record's value.
 pub const FILL_BIT: u64 = 1 << 63;
 /// Bits of a page index in a record key.
@@ -96,8 +170,8 @@ pub struct Parsed {
     pub page_size: u64,
     /// RAM blocks.
     pub blocks: Vec<Block>,
-    /// Page records in stream order (later ones win).
-    pub records: Vec<PageRecord>,
+    /// Page records in stream order (later ones win), consecutive ones as runs.
+    pub records: Vec<RecordRun>,
     /// Counts.
     pub stats: RamStats,
     /// Sections in stream order.
@@ -615,7 +689,7 @@ impl Walker<'_> {
                         self.cur.skip(ps, "page data")?;
                         off
                     };
-                    self.p.records.push((key, val));
+                    push_record(&mut self.p.records, key, val, ps);
                 }
                 RAM_EOS => {
                     self.p.stats.eos += 1;

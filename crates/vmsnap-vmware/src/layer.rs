@@ -166,6 +166,10 @@ impl Layer for Vmware {
                     x.lower_offset = None;
                 }
             }
+        } else {
+            // The holes of a sparse memory file (a `.vmem` of a guest that touched little
+            // of its RAM) are zero pages: `convert` skips them.
+            e = vmsnap_core::extent::refine_by_lower(e, self.p.mem.as_ref())?;
         }
         if !self.one_to_one {
             for x in &mut e {

@@ -1,0 +1,149 @@
+//! Guest-memory files that declare a huge guest (≥ 1 TiB) and hold a few pages: what the
+//! memory-cap tests (`crates/vmsnap-cli/tests/scale.rs`) and `cargo xtask bench-scale`
+//! open. Each is a few KiB on disk (sparse where the format keeps memory at its guest
+//! offset). The layouts are restated from the formats' documents, not from the readers.
+//! The VMware checkpoint comes from that crate's builder
+//! (`vmsnap_vmware::builder::huge_sample`).
+
+use std::path::Path;
+
+/// The page size of every sample here.
+pub const PAGE: u64 = 4096;
+
+/// 1 TiB.
+pub const TIB: u64 = 1 << 40;
+
+/// Guest-physical pages the samples hold: the first page, one at 1 GiB, one at 512 GiB
+/// and the last page below `size`.
+pub fn scattered_pages(size: u64) -> Vec<u64> {
+    vec![0, 1 << 30, size / 2, size - PAGE]
+}
+
+/// A page's known content: its guest-physical address repeated, so a mis-mapping shows.
+pub fn page_bytes(gpa: u64) -> Vec<u8> {
+    (0..PAGE / 8).flat_map(|_| gpa.to_le_bytes()).collect()
+}
+
+/// An ELF64 core (`ET_CORE`, x86-64) of one 4 KiB PT_LOAD per page in `pages` (each at
+/// its guest-physical address): huge holes between them. With `zero_fill`, the last
+/// PT_LOAD's `p_memsz` reaches `zero_fill` bytes past its start (memory the core declares
+/// zero, as `p_memsz > p_filesz` means).
+pub fn write_elf_core(path: &Path, pages: &[u64], zero_fill: Option<u64>) {
+    let n = pages.len() as u64;
+    let data_at = (64 + 56 * n).div_ceil(PAGE) * PAGE;
+    let mut f = Vec::new();
+    f.extend_from_slice(b"\x7fELF\x02\x01\x01");
+    f.resize(16, 0);
+    f.extend_from_slice(&4u16.to_le_bytes()); // ET_CORE
+    f.extend_from_slice(&62u16.to_le_bytes()); // EM_X86_64
+    f.extend_from_slice(&1u32.to_le_bytes());
+    f.extend_from_slice(&0u64.to_le_bytes()); // e_entry
+    f.extend_from_slice(&64u64.to_le_bytes()); // e_phoff
+    f.extend_from_slice(&0u64.to_le_bytes()); // e_shoff
+    f.extend_from_slice(&0u32.to_le_bytes()); // e_flags
+    for v in [64u16, 56, n as u16, 0, 0, 0] {
+        f.extend_from_slice(&v.to_le_bytes());
+    }
+    for (i, &gpa) in pages.iter().enumerate() {
+        let last = i + 1 == pages.len();
+        let memsz = match zero_fill {
+            Some(z) if last => z,
+            _ => PAGE,
+        };
+        f.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+        f.extend_from_slice(&0u32.to_le_bytes());
+        for v in [data_at + i as u64 * PAGE, gpa, gpa, PAGE, memsz, 0] {
+            f.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    f.resize(data_at as usize, 0);
+    for &gpa in pages {
+        f.extend_from_slice(&page_bytes(gpa));
+    }
+    std::fs::write(path, f).unwrap();
+}
+
+/// A LiME file (`lime` format: a 32-byte header per range — magic `0x4C694D45`, version
+/// 1, start, inclusive end, 8 reserved bytes — then the range's bytes) of one page per
+/// address in `pages`.
+pub fn write_lime(path: &Path, pages: &[u64]) {
+    let mut f = Vec::new();
+    for &gpa in pages {
+        f.extend_from_slice(&0x4C69_4D45u32.to_le_bytes());
+        f.extend_from_slice(&1u32.to_le_bytes());
+        f.extend_from_slice(&gpa.to_le_bytes());
+        f.extend_from_slice(&(gpa + PAGE - 1).to_le_bytes());
+        f.extend_from_slice(&[0u8; 8]);
+        f.extend_from_slice(&page_bytes(gpa));
+    }
+    std::fs::write(path, f).unwrap();
+}
+
+/// A real QEMU migration stream (`stream`, e.g. `corpus/qemu/pc-64m.qevm`) whose `pc.ram`
+/// block is declared `ram` bytes long: the MEM_SIZE record (total, then per block a
+/// length-prefixed name and a big-endian size) is rewritten, every page record is kept,
+/// so the pages past the ones QEMU sent are absent. Returns the bytes.
+pub fn qemu_stream_declaring(stream: &[u8], ram: u64) -> Vec<u8> {
+    let mut d = stream.to_vec();
+    let name = b"\x06pc.ram";
+    let at = d
+        .windows(name.len())
+        .position(|w| w == name)
+        .expect("a pc.ram block in the MEM_SIZE record");
+    let be = |d: &[u8], o: usize| u64::from_be_bytes(d[o..o + 8].try_into().unwrap());
+    let size_at = at + name.len();
+    let old = be(&d, size_at);
+    let total = be(&d, at - 8);
+    assert_eq!(total & 0xfff, 4, "the record before pc.ram is MEM_SIZE");
+    let new_total = (total & !0xfff) - old + ram;
+    d[at - 8..at].copy_from_slice(&(new_total | 4).to_be_bytes());
+    d[size_at..size_at + 8].copy_from_slice(&ram.to_be_bytes());
+    d
+}
+
+/// `stream` (a real QEMU stream with vmdesc, as [`qemu_stream_declaring`] takes) with a
+/// RAM part section before its EOF holding one zero-page record per page of `pc.ram`
+/// from page `first` on, `count` of them: what QEMU sends for untouched memory (9 bytes a
+/// page) when mapped-ram is off.
+pub fn qemu_stream_with_zero_records(stream: &[u8], first: u64, count: u64) -> Vec<u8> {
+    let at = stream
+        .windows(4)
+        .position(|w| w == b"\x03ram")
+        .expect("a ram section");
+    assert_eq!(
+        stream[at - 5],
+        0x01,
+        "SECTION_START before the ram section's name"
+    );
+    let id = &stream[at - 4..at];
+    // EOF (0x00), then the vmdesc: 0x06, its big-endian length, the JSON to the end.
+    let eof = (0..stream.len().saturating_sub(6))
+        .rev()
+        .find(|&i| {
+            stream[i] == 0
+                && stream[i + 1] == 0x06
+                && stream.get(i + 6) == Some(&b'{')
+                && i + 6 + u32::from_be_bytes(stream[i + 2..i + 6].try_into().unwrap()) as usize
+                    == stream.len()
+        })
+        .expect("EOF before the vmdesc");
+    let mut out = stream[..eof].to_vec();
+    out.push(0x02); // SECTION_PART
+    out.extend_from_slice(id);
+    for i in 0..count {
+        let addr = (first + i) * PAGE;
+        if i == 0 {
+            out.extend_from_slice(&(addr | 0x02).to_be_bytes()); // ZERO, block named
+            out.push(6);
+            out.extend_from_slice(b"pc.ram");
+        } else {
+            out.extend_from_slice(&(addr | 0x02 | 0x20).to_be_bytes()); // ZERO | CONTINUE
+        }
+        out.push(0); // the fill byte
+    }
+    out.extend_from_slice(&0x10u64.to_be_bytes()); // EOS
+    out.push(0x7e); // footer
+    out.extend_from_slice(id);
+    out.extend_from_slice(&stream[eof..]);
+    out
+}
