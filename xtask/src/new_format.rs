@@ -150,6 +150,21 @@ pub fn scaffold(root: &Path, name: &str) -> Result<(), String> {
     }
     register_in_facade(root, name)?;
     register_fuzz_target(root, name)?;
+    // Long names make long lines: leave the files as `cargo fmt` (and CI's check) wants them.
+    let rust_files: Vec<String> = FILES
+        .iter()
+        .map(|(_, dest)| fill(dest))
+        .filter(|d| d.ends_with(".rs"))
+        .chain(["crates/vmsnap-fuzzing/src/lib.rs".to_string()])
+        .collect();
+    let formatted = Command::new("rustfmt")
+        .args(["--edition", "2021"])
+        .args(&rust_files)
+        .current_dir(root)
+        .status();
+    if !formatted.is_ok_and(|s| s.success()) {
+        eprintln!("xtask new-format: rustfmt failed; run cargo fmt --all");
+    }
     let made = Command::new("bash")
         .arg(format!("corpus/{name}/make.sh"))
         .current_dir(root)
@@ -174,7 +189,11 @@ fn edit(
 }
 
 /// Inserts `what` after the last line of `text` for which `pick` holds.
-fn insert_after_last(text: &str, pick: impl Fn(&str) -> bool, what: &str) -> Result<String, String> {
+fn insert_after_last(
+    text: &str,
+    pick: impl Fn(&str) -> bool,
+    what: &str,
+) -> Result<String, String> {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
     let last = (0..lines.len())
         .rev()
@@ -208,7 +227,9 @@ fn register_in_facade(root: &Path, name: &str) -> Result<(), String> {
             .filter(|&i| lines[i].starts_with("pub use vmsnap_") && i > 0)
             .filter(|&i| lines[i - 1].starts_with("#[cfg(feature"))
             .collect();
-        let last = *uses.last().ok_or("no `pub use vmsnap_x as x;` behind a feature")?;
+        let last = *uses
+            .last()
+            .ok_or("no `pub use vmsnap_x as x;` behind a feature")?;
         let at = uses
             .iter()
             .copied()

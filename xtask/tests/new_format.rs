@@ -26,7 +26,15 @@ fn copy_workspace(to: &Path) {
     let status = Command::new("cp")
         .arg("-a")
         .args(
-            ["Cargo.toml", "Cargo.lock", "crates", "benches", "xtask", "fuzz"].map(|p| root.join(p)),
+            [
+                "Cargo.toml",
+                "Cargo.lock",
+                "crates",
+                "benches",
+                "xtask",
+                "fuzz",
+            ]
+            .map(|p| root.join(p)),
         )
         .arg(to)
         .status()
@@ -135,6 +143,14 @@ fn a_scaffolded_format_builds_registers_and_waits_for_its_oracle() {
         ]
     );
 
+    // Formatted as CI checks it.
+    let fmt = Command::new(env!("CARGO"))
+        .args(["fmt", "-p", &format!("vmsnap-{NAME}"), "--", "--check"])
+        .current_dir(&ws)
+        .status()
+        .unwrap();
+    assert!(fmt.success(), "the scaffolded crate is not rustfmt-clean");
+
     // The crate and its tests build without a warning (RUSTFLAGS=-D warnings), the hostile
     // tests pass, the oracle test fails saying what to fill in.
     let krate = format!("vmsnap-{NAME}");
@@ -155,7 +171,9 @@ fn a_scaffolded_format_builds_registers_and_waits_for_its_oracle() {
     let clippy = cargo(
         &ws,
         &target,
-        &["clippy", "-p", &krate, "--lib", "--tests", "--", "-D", "warnings"],
+        &[
+            "clippy", "-p", &krate, "--lib", "--tests", "--", "-D", "warnings",
+        ],
     );
     assert!(clippy.status.success());
     // The facade registers its plugin when (only) its feature is on.
@@ -173,10 +191,8 @@ fn a_scaffolded_format_builds_registers_and_waits_for_its_oracle() {
         ],
     );
     assert!(facade.status.success());
-    assert!(
-        String::from_utf8_lossy(&facade.stdout)
-            .contains("registered_plugins_are_exactly_the_enabled_features ... ok")
-    );
+    assert!(String::from_utf8_lossy(&facade.stdout)
+        .contains("registered_plugins_are_exactly_the_enabled_features ... ok"));
     // Its fuzz target's entry in vmsnap_fuzzing::TARGETS compiles.
     let fuzzing = cargo(&ws, &target, &["check", "-p", "vmsnap-fuzzing", "--lib"]);
     assert!(fuzzing.status.success());

@@ -22,7 +22,10 @@ fn tables(manifest: &Path, section: &str) -> Vec<(String, Option<String>)> {
     let header = format!("[[{section}]]");
     let mut out = Vec::new();
     let mut current: Option<(Option<String>, Option<String>)> = None;
-    let value = |l: &str| l.split_once('=').map(|(_, v)| v.trim().trim_matches('"').to_string());
+    let value = |l: &str| {
+        l.split_once('=')
+            .map(|(_, v)| v.trim().trim_matches('"').to_string())
+    };
     for line in text.lines().map(str::trim) {
         if line.starts_with('[') {
             if let Some((Some(n), p)) = current.take() {
@@ -173,7 +176,13 @@ fn every_bench_file_is_a_cargo_bench() {
         };
         let own = tables(&dir.join("Cargo.toml"), "bench");
         for f in rd {
-            let stem = f.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned();
+            let stem = f
+                .unwrap()
+                .path()
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             assert!(
                 own.iter().any(|(n, _)| *n == stem),
                 "{}/benches/{stem}.rs has no [[bench]] (harness = false) in its Cargo.toml",

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{oracle, open_path};
+use common::{open_path, oracle};
 use vmsnap_core::{ExtentKind, ExternalPolicy};
 use vmsnap_testkit::{assert_same_bytes, corpus, qemu_img_info, read_all};
 
