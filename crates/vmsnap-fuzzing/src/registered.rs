@@ -17,3 +17,19 @@ pub fn run(plugin: &str, data: &[u8]) {
         .unwrap_or_else(|| panic!("no plugin called {plugin} is registered"));
     crate::open_and_exercise(p, data);
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn runs_the_plugin_found_by_name() {
+        let sample = std::fs::read(vmsnap_testkit::corpus("lime/small.lime")).unwrap();
+        super::run("lime", &sample);
+        super::run("lime", &sample[..100]);
+    }
+
+    #[test]
+    #[should_panic(expected = "no plugin called no-such-format is registered")]
+    fn an_unknown_name_is_a_harness_bug() {
+        super::run("no-such-format", b"");
+    }
+}
