@@ -122,6 +122,22 @@ fn refuse(root: &Path, name: &str) -> Option<String> {
     if NOT_FORMATS.contains(&name) {
         return Some(format!("vmsnap-{name} is not a format crate"));
     }
+    let edited = [
+        "crates/vmsnap/Cargo.toml",
+        "crates/vmsnap/src/lib.rs",
+        "crates/vmsnap-fuzzing/src/lib.rs",
+        "fuzz/Cargo.toml",
+    ];
+    if let Some(absent) = edited.iter().find(|p| !root.join(p).is_file()) {
+        return Some(format!(
+            "{} is not the vmsnap workspace: it has no {absent}",
+            root.display()
+        ));
+    }
+    let facade = std::fs::read_to_string(root.join("crates/vmsnap/src/lib.rs")).unwrap_or_default();
+    if facade.contains(&format!("\"{name}\"")) {
+        return Some(format!("a plugin or feature called {name} exists already"));
+    }
     let taken = [
         format!("crates/vmsnap-{name}"),
         format!("corpus/{name}"),
