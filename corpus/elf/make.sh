@@ -13,6 +13,8 @@
 #   paging.elf.gz  dump-guest-memory -p FILE (paging is off in a -S guest, so QEMU maps
 #                  virtual = physical; a real paging test comes with the x86 issue)
 #   z.kdump.gz     dump-guest-memory -z FILE (kdump-compressed, zlib, flattened format)
+#   small.elf      dump-guest-memory FILE 0x1234000 0x2000 (one PT_LOAD: blob-b and the
+#                  zeros after it), uncompressed: the golden-file sample of the format
 #   guest-slice.elf (+ .txt) a 48 KiB slice of a real booted Debian guest: the 4-level guest
 #                  of tools/make-paging-guest.py (made here if missing, ~1 min under TCG),
 #                  cut by tools/make-guest-slice.py to its CPU notes, the page tables of a
@@ -40,6 +42,7 @@ printf '%s\n' \
   "dump-guest-memory $tmp/core.elf" \
   "dump-guest-memory -p $tmp/paging.elf" \
   "dump-guest-memory -z $tmp/z.kdump" \
+  "dump-guest-memory $tmp/small.elf 0x1234000 0x2000" \
   "quit" |
   qemu-system-x86_64 -machine pc -m 32,slots=1,maxmem=64M -S -accel tcg -display none \
     -nodefaults -monitor stdio \
@@ -54,6 +57,8 @@ for f in core.elf paging.elf z.kdump; do
   test -s "$tmp/$f" || { cat "$tmp/monitor.log"; echo "missing $f" >&2; exit 1; }
   gzip -9n -c "$tmp/$f" > "$out/$f.gz"
 done
+test -s "$tmp/small.elf" || { cat "$tmp/monitor.log"; echo "missing small.elf" >&2; exit 1; }
+install -m 644 "$tmp/small.elf" "$out/small.elf"
 
 python3 tools/make-paging-guest.py --name pc-4level
 cargo build -q -p vmsnap-cli

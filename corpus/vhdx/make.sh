@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
 # Makes the qemu-img VHDX samples in DIR (default corpus/vhdx; run from the repo root).
-# Every VHDX spans at least ~4 MiB (1 MiB header section, 1 MiB-aligned log, BAT and
-# metadata regions), above the corpus cap, so the tests run this into a scratch
-# directory (crates/vmsnap-vhdx/tests/qemu.rs) instead of committing the outputs.
+# Every VHDX spans at least 8 MiB (1 MiB header section, 1 MiB-aligned log, BAT and
+# metadata regions, mostly holes), so only sample.vhdx is committed (the corpus sample:
+# golden file, stable seeds, crates/vmsnap-vhdx/tests/corpus.rs); the larger ones are
+# made when DIR is given, into a scratch directory (crates/vmsnap-vhdx/tests/qemu.rs).
 # qemu-img 10 cannot set a 4 KiB logical sector; the tests' builder makes those.
 set -euo pipefail
 d=${1:-corpus/vhdx}
 mkdir -p "$d"
 rm -f "$d"/*.vhdx
 w() { qemu-io -f vhdx "$@" >/dev/null; }
+
+# The committed sample: dynamic, 1 MiB blocks, 3 MiB; blocks 0 and 2 written, block 1
+# never allocated.
+qemu-img create -q -f vhdx -o subformat=dynamic,block_size=1M,log_size=1M "$d/sample.vhdx" 3M
+w -c 'write -P 0xc4 0 64k' -c 'write -P 0x3c 2099200 4k' "$d/sample.vhdx"
+[ "$d" = corpus/vhdx ] && exit 0
 
 # Dynamic, 1 MiB blocks, 8 MiB, a few writes.
 qemu-img create -q -f vhdx -o subformat=dynamic,block_size=1M "$d/dynamic-1m.vhdx" 8M

@@ -20,7 +20,7 @@
 //!   WORK, SANITIZER=address) and checks it built every target with seeds and dictionary.
 //! * `fuzz-seeds` — rewrites the gzipped LiME and ELF guests into small seeds of the same
 //!   format (every header kept, each range cut to a few KiB of its real data).
-//! * `bench [ARGS…]` — the criterion benches.
+//! * `bench [ARGS…]` — the criterion benches (`benches/` and each format crate's own).
 //! * `bench-peers [--size-mib N] [--runs N] [--formats a,b]` — vmsnap against qemu-img on a
 //!   realistic image per format; prints MiB/s and ratios.
 //! * `bench-scale [--no-build] [--only SUBSTRING] [--no-write]` — time and peak RSS of
@@ -33,6 +33,8 @@
 //!   when set, is used instead of the venv).
 //! * `man [DIR]` — man pages for `vmsnap` and each command (clap_mangen), into
 //!   `target/man/` by default.
+//! * `new-format NAME [--root DIR]` — scaffolds a format crate and registers it
+//!   (docs/adding-a-format.md).
 //! * `compare-oslo` — `vmsnap check` beside OpenStack's format inspector on every corpus
 //!   disk and crafted sample (`tools/compare-oslo.py`; the Python in `$OSLO_PYTHON`, else a
 //!   venv made under `target/oslo-venv` with oslo.utils 10.2 and cryptography).
@@ -49,6 +51,7 @@ mod fuzz_cflite;
 mod fuzz_coverage;
 mod fuzz_seeds;
 mod man;
+mod new_format;
 mod peers;
 mod scale;
 
@@ -74,7 +77,7 @@ pub fn sh(cmd: &mut Command) -> bool {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: cargo xtask <ci | corpus | paging-guests | golden | fuzz [TARGET] [--seconds N] [--replay-only] | fuzz-seeds | fuzz-grow [TARGET] [--seconds N] | fuzz-seed-dirs DIR | fuzz-coverage [TARGET] | fuzz-cflite | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | bench-scale [--no-build] [--only S] [--no-write] | dissect | man [DIR] | compare-oslo>"
+        "usage: cargo xtask <ci | corpus | paging-guests | golden | fuzz [TARGET] [--seconds N] [--replay-only] | fuzz-seeds | fuzz-grow [TARGET] [--seconds N] | fuzz-seed-dirs DIR | fuzz-coverage [TARGET] | fuzz-cflite | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | bench-scale [--no-build] [--only S] [--no-write] | dissect | man [DIR] | compare-oslo | new-format NAME>"
     );
     ExitCode::from(2)
 }
@@ -99,12 +102,15 @@ fn main() -> ExitCode {
         "fuzz-coverage" => fuzz_coverage::run(rest),
         "fuzz-cflite" => fuzz_cflite::run(),
         "bench" => sh(Command::new("cargo")
-            .args(["bench", "-p", "vmsnap-benches"])
+            .arg("bench")
+            .args(bench_packages())
+            .args(["--bench", "*"])
             .args(rest)),
         "bench-peers" => peers::run(rest),
         "bench-scale" => scale::run(rest),
         "dissect" => dissect::run(),
         "man" => man::run(rest),
+        "new-format" => new_format::run(rest),
         "compare-oslo" => {
             sh(Command::new("cargo").args(["build", "--release", "-p", "vmsnap-cli"]))
                 && oslo_python().is_some_and(|py| {
@@ -183,4 +189,20 @@ fn corpus() -> bool {
     ok && sh(Command::new("cargo")
         .args(["test", "-p", "vmsnap-cli", "--test", "golden"])
         .env("VMSNAP_BLESS", "1"))
+}
+
+/// `-p` arguments for every package with criterion benches: `vmsnap-benches` and each
+/// format crate with a `benches/` folder.
+fn bench_packages() -> Vec<String> {
+    let mut crates: Vec<String> = std::fs::read_dir(root().join("crates"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("benches").is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    crates.sort();
+    std::iter::once("vmsnap-benches".to_string())
+        .chain(crates)
+        .flat_map(|c| ["-p".to_string(), c])
+        .collect()
 }

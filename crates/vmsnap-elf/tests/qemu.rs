@@ -58,6 +58,25 @@ fn qemu_core_ram_is_the_blobs_and_zeros() {
 }
 
 #[test]
+fn small_core_is_blob_b_and_zeros() {
+    // corpus/elf/small.elf: `dump-guest-memory FILE 0x1234000 0x2000` of the same guest.
+    let bytes = std::fs::read(vmsnap_testkit::corpus("elf/small.elf")).unwrap();
+    let loads = extract_loads(&bytes);
+    assert_eq!(loads.len(), 1);
+    assert_eq!((loads[0].paddr, loads[0].filesz), (0x1234000, 0x2000));
+    let core = open(bytes).unwrap();
+    assert_eq!(core.len(), 0x1236000);
+    let mut want = vec![0u8; 0x2000];
+    let b = blob("blob-b.bin");
+    want[..b.len()].copy_from_slice(&b);
+    assert_same_bytes(&read(core.as_ref(), 0x1234000, 0x2000), &want, "small.elf");
+    let ext = core.extents(0..core.len()).unwrap();
+    let data: Vec<_> = ext.iter().filter(|e| e.kind == ExtentKind::Data).collect();
+    assert_eq!(data.len(), 1);
+    assert_eq!((data[0].offset, data[0].len), (0x1234000, 0x2000));
+}
+
+#[test]
 fn qemu_core_matches_an_independent_pt_load_extractor() {
     let file = gunzip("elf/core.elf.gz");
     let loads = extract_loads(&file);

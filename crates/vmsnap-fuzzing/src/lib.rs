@@ -19,6 +19,7 @@
 
 mod memory;
 mod plain;
+pub mod registered;
 mod structured;
 mod typed;
 

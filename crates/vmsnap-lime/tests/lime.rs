@@ -96,6 +96,30 @@ fn lime_of_the_qemu_guest_matches_its_elf_core() {
 }
 
 #[test]
+fn small_lime_matches_the_small_elf_core() {
+    // corpus/lime/small.lime: one range, converted from corpus/elf/small.elf.
+    let file = std::fs::read(vmsnap_testkit::corpus("lime/small.lime")).unwrap();
+    assert_eq!(probe(&file), Probe::Yes);
+    let l = open(file).unwrap();
+    let core_file: Arc<[u8]> = std::fs::read(vmsnap_testkit::corpus("elf/small.elf"))
+        .unwrap()
+        .into();
+    let core = elfcommon::open(core_file).unwrap();
+    assert_eq!(l.len(), core.len());
+    let b = blob("blob-b.bin");
+    assert_same_bytes(&read(&l, 0x1234000, b.len()), &b, "blob-b");
+    assert_same_bytes(
+        &read(&l, 0x1234000, 0x2000),
+        &read(core.as_ref(), 0x1234000, 0x2000),
+        "the range",
+    );
+    let d = l.describe();
+    assert_eq!(d["range_count"], 1);
+    assert_eq!(d["ranges"][0]["start"], 0x1234000);
+    assert_eq!(d["ranges"][0]["end_inclusive"], 0x1235fff);
+}
+
+#[test]
 fn test_builder_reproduces_the_committed_sample() {
     let core_file = gunzip("elf/core.elf.gz");
     let loads = extract_loads(&core_file);

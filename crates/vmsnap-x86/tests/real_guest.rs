@@ -5,7 +5,8 @@
 //!
 //! The guest is made by `tools/make-paging-guest.py` into `target/paging/` (it boots the
 //! distribution's cloud kernel; a few hundred MiB, so it is not in `corpus/`). CI runs it
-//! and then these tests with `--ignored`.
+//! and then these tests with `--ignored`. A small guest with 32-bit paging is committed
+//! (`corpus/x86/`) and checked on every run.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -145,6 +146,24 @@ fn paging_core_matches(dir: &Path, mode: Mode) {
         compared += filesz;
     }
     assert!(compared > 64 << 20, "compared only {compared} bytes");
+}
+
+/// The small committed guest (corpus/x86/make.sh: a multiboot kernel that turns on 32-bit
+/// paging): its mappings equal `info mem`, and the marker page reads through both of the
+/// virtual ranges that map it.
+#[test]
+fn committed_guest_mappings_equal_info_mem() {
+    let dir = vmsnap_testkit::corpus_dir().join("x86");
+    let v = virtual_layer(&dir);
+    assert!(matches!(v.mode(), Mode::Bits32 { .. }), "{:?}", v.mode());
+    mappings_match(&dir);
+    let want = b"vmsnap x86 sample: the marker page at physical 0x110000\n";
+    for va in [0x110000u64, 0xc011_0000] {
+        let mut got = vec![0u8; want.len()];
+        v.read_at(offset_of_address(v.mode(), va).unwrap(), &mut got)
+            .unwrap();
+        assert_eq!(&got[..], &want[..], "at {va:#x}");
+    }
 }
 
 #[test]
