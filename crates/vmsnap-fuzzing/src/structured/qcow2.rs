@@ -137,9 +137,9 @@ fn build(d: &Desc) -> (Vec<u8>, Vec<u8>) {
     let mut l2_at: HashMap<usize, usize> = HashMap::new();
     for g in chosen.keys() {
         let t = g / l2_entries;
-        if !l2_at.contains_key(&t) {
+        if let std::collections::hash_map::Entry::Vacant(v) = l2_at.entry(t) {
             let at = img.alloc(1);
-            l2_at.insert(t, at);
+            v.insert(at);
             referenced.push(at / c);
             put64(&mut img.f, l1 + t * 8, at as u64 | copied);
         }
@@ -223,7 +223,7 @@ fn build(d: &Desc) -> (Vec<u8>, Vec<u8>) {
     // Refcounts: one table cluster and as many blocks as every cluster (theirs too) needs.
     let order = u32::from(d.refcount_order % 7);
     let order = if v3 { order } else { 4 };
-    let per_block = c * 8 >> order;
+    let per_block = (c * 8) >> order;
     let mut blocks = 1;
     while (img.f.len() / c + 1 + blocks).div_ceil(per_block) > blocks {
         blocks += 1;
