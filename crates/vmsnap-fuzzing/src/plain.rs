@@ -18,8 +18,12 @@ pub fn lime(data: &[u8]) {
     open_and_exercise(&vmsnap_lime::PLUGIN, data);
 }
 
-/// Parallels images.
+/// Parallels images; or, in the structured mode, a built one with its format extension
+/// (`structured::parallels`).
 pub fn parallels(data: &[u8]) {
+    if crate::structured::parallels::run(data) {
+        return;
+    }
     open_and_exercise(&vmsnap_parallels::PLUGIN, data);
 }
 

@@ -120,6 +120,7 @@ fn structured_modes_build_from_any_description() {
         ("vmdk", 200),
         ("vmware", 200),
         ("qemu_stream", 200),
+        ("parallels", 200),
     ] {
         let t = target(name).unwrap();
         for i in 0..runs {

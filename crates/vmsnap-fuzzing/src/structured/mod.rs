@@ -5,6 +5,7 @@
 //! says not to. Any other input is the file itself.
 
 pub mod hyperv;
+pub mod parallels;
 pub mod qcow2;
 pub mod qemu;
 pub mod vhd;
