@@ -19,8 +19,11 @@ case "${SANITIZER:-address}" in
   *) sanitizer=none ;; # undefined/coverage: the base image's RUSTFLAGS do the work
 esac
 
+# One target directory for every build of the repository (the workspace's, unless the
+# caller set CARGO_TARGET_DIR).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
 (cd fuzz && "${cargo_nightly[@]}" fuzz build -O --sanitizer "$sanitizer")
-bin_dir=fuzz/target/x86_64-unknown-linux-gnu/release
+bin_dir="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release"
 
 # Seeds: one directory per target, by the repository's own rule.
 cargo run --quiet -p xtask -- fuzz-seed-dirs "$WORK/seeds"

@@ -43,11 +43,29 @@ pub fn write_seeds(target: &str, into: &Path) -> bool {
     ok
 }
 
+/// The target directory fuzz builds share with the workspace (contract: one shared
+/// target directory for cargo, maturin and fuzz builds): `$CARGO_TARGET_DIR`, else the
+/// workspace's `target/`. The sanitizer and coverage builds land in their own
+/// `x86_64-unknown-linux-gnu/` subdirectories there, so nothing collides.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// `cargo +nightly fuzz ARGS` in `fuzz/`, building into [`target_dir`].
+pub fn cargo_fuzz(args: &[&str]) -> Command {
+    let mut c = Command::new("cargo");
+    c.args(["+nightly", "fuzz"])
+        .args(args)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .current_dir(root().join("fuzz"));
+    c
+}
+
 /// Every fuzz target, as `cargo fuzz list` prints them.
 pub fn targets() -> Vec<String> {
-    let out = Command::new("cargo")
-        .args(["+nightly", "fuzz", "list"])
-        .current_dir(root().join("fuzz"))
+    let out = cargo_fuzz(&["list"])
         .output()
         .expect("cargo fuzz is not installed (cargo install cargo-fuzz --locked)");
     String::from_utf8_lossy(&out.stdout)
@@ -76,10 +94,7 @@ fn limits() -> Vec<String> {
 
 /// `cargo +nightly fuzz run -O TARGET` in `fuzz/`.
 fn fuzz_run(target: &str) -> Command {
-    let mut c = Command::new("cargo");
-    c.args(["+nightly", "fuzz", "run", "-O", target])
-        .current_dir(root().join("fuzz"));
-    c
+    cargo_fuzz(&["run", "-O", target])
 }
 
 /// The artifact directory of `target` (ends with `/`, as libFuzzer's prefix wants).
@@ -130,10 +145,7 @@ pub fn run(args: &[String]) -> bool {
             t => only = Some(t.to_string()),
         }
     }
-    if !sh(Command::new("cargo")
-        .args(["+nightly", "fuzz", "build", "-O"])
-        .current_dir(root().join("fuzz")))
-    {
+    if !sh(&mut cargo_fuzz(&["build", "-O"])) {
         eprintln!("xtask: FUZZ FAILURE: the fuzz targets do not build");
         return false;
     }
@@ -201,10 +213,7 @@ pub fn grow(args: &[String]) -> bool {
             t => only = Some(t.to_string()),
         }
     }
-    if !sh(Command::new("cargo")
-        .args(["+nightly", "fuzz", "build", "-O"])
-        .current_dir(root().join("fuzz")))
-    {
+    if !sh(&mut cargo_fuzz(&["build", "-O"])) {
         return false;
     }
     let mut ok = true;

@@ -11,10 +11,9 @@
 //! (tools/setup.sh installs it).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::process::Command;
 
-use crate::fuzz::{target_files, write_seeds};
+use crate::fuzz::{cargo_fuzz, target_dir, target_files, write_seeds};
 use crate::{root, sh};
 
 /// Where Debian's llvm-19 keeps its unversioned tools.
@@ -72,29 +71,17 @@ fn target_lines(target: &str, into: &mut Lines) -> bool {
         return true;
     }
     let fuzz = root().join("fuzz");
-    if !sh(Command::new("cargo")
-        .args(["+nightly", "fuzz", "coverage", "-O", target])
+    if !sh(cargo_fuzz(&["coverage", "-O", target])
         .arg(&seeds)
-        .args(["--llvm-path", LLVM_BIN])
-        .current_dir(&fuzz))
+        .args(["--llvm-path", LLVM_BIN]))
     {
         return false;
     }
     let profdata = fuzz.join("coverage").join(target).join("coverage.profdata");
-    // cargo-fuzz builds coverage binaries in the target directory cargo picks (the
-    // workspace's when `CARGO_TARGET_DIR` says so, else `fuzz/target`).
-    let rel =
-        format!("x86_64-unknown-linux-gnu/coverage/x86_64-unknown-linux-gnu/release/{target}");
-    let binary: PathBuf = [
-        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from),
-        Some(root().join("target")),
-        Some(fuzz.join("target")),
-    ]
-    .into_iter()
-    .flatten()
-    .map(|d| d.join(&rel))
-    .find(|p| p.is_file())
-    .unwrap_or_else(|| fuzz.join("target").join(&rel));
+    // cargo-fuzz builds coverage binaries under the shared target directory.
+    let binary = target_dir().join(format!(
+        "x86_64-unknown-linux-gnu/coverage/x86_64-unknown-linux-gnu/release/{target}"
+    ));
     let out = Command::new("llvm-cov-19")
         .args(["export", "-format=lcov", "-skip-functions"])
         .arg(format!("-instr-profile={}", profdata.display()))

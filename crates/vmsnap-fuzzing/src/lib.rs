@@ -147,13 +147,23 @@ pub(crate) fn open(
     lower: Arc<dyn Layer>,
     policy: ExternalPolicy,
 ) -> Option<Arc<dyn Layer>> {
+    open_in(plugin, more, lower, &Resolver::new(policy))
+}
+
+/// Opens `lower` through `plugin` (registered with `more`), references resolved by
+/// `resolver`.
+pub(crate) fn open_in(
+    plugin: &'static Plugin,
+    more: &[&'static Plugin],
+    lower: Arc<dyn Layer>,
+    resolver: &Resolver,
+) -> Option<Arc<dyn Layer>> {
     let mut reg = Registry::empty().with(plugin).ok()?;
     for p in more {
         reg = reg.with(p).ok()?;
     }
-    let resolver = Resolver::new(policy);
     let options = Options::new();
-    let ctx = OpenCtx::new(&resolver, &reg, &options);
+    let ctx = OpenCtx::new(resolver, &reg, &options);
     (plugin.open)(lower, &ctx).ok()
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use vmsnap::core::{ExternalPolicy, FileLayer, Layer, MemSource, Options, Resolver, Sniff};
 use vmsnap::stack::Stacker;
 
-use crate::{file, open, open_and_exercise, window};
+use crate::{file, open, open_and_exercise, open_in, window};
 
 /// ELF cores (and kdump-compressed detection) through the `elf-core` plugin.
 pub fn elf_core(data: &[u8]) {
@@ -18,8 +18,12 @@ pub fn lime(data: &[u8]) {
     open_and_exercise(&vmsnap_lime::PLUGIN, data);
 }
 
-/// Parallels images.
+/// Parallels images; or, in the structured mode, a built one with its format extension
+/// (`structured::parallels`).
 pub fn parallels(data: &[u8]) {
+    if crate::structured::parallels::run(data) {
+        return;
+    }
     open_and_exercise(&vmsnap_parallels::PLUGIN, data);
 }
 
@@ -33,34 +37,50 @@ pub fn vdi(data: &[u8]) {
     open_and_exercise(&vmsnap_vdi::PLUGIN, data);
 }
 
-/// qcow2 and qcow v1 through both plugins.
+/// qcow2 and qcow v1 through both plugins; or, in the structured mode, a built image with
+/// its backing and data files (`structured::qcow2`).
 pub fn qcow2(data: &[u8]) {
+    if crate::structured::qcow2::run(data) {
+        return;
+    }
     for plugin in [&vmsnap_qcow2::PLUGIN, &vmsnap_qcow2::QCOW1_PLUGIN] {
         open_and_exercise(plugin, data);
     }
 }
 
-/// VMDK: a sparse extent (KDMV / COWD, streamOptimized) or a text descriptor, opened
-/// with no file path so every extent and parent reference is refused.
+/// VMDK: a sparse extent (KDMV / COWD / seSparse, streamOptimized) or a text descriptor,
+/// opened with no file path so every extent and parent reference is refused; or, in the
+/// structured mode, a built file with its extents and parents (`structured::vmdk`).
 pub fn vmdk(data: &[u8]) {
-    let lower = file(data);
+    if crate::structured::vmdk::run(data) {
+        return;
+    }
+    vmdk_on(file(data), &Resolver::new(ExternalPolicy::SameDir));
+}
+
+/// Probes and opens `lower` as a VMDK under `resolver`, then exercises it.
+pub(crate) fn vmdk_on(lower: Arc<dyn Layer>, resolver: &Resolver) {
     if let Ok(s) = Sniff::read(lower.as_ref()) {
         let _ = (vmsnap_vmdk::PLUGIN.probe)(&s.window(lower.as_ref()));
     }
-    if let Some(layer) = open(&vmsnap_vmdk::PLUGIN, &[], lower, ExternalPolicy::SameDir) {
+    if let Some(layer) = open_in(&vmsnap_vmdk::PLUGIN, &[], lower, resolver) {
         vmsnap_testkit::exercise(&layer, 64 << 20);
     }
 }
 
-/// VMware checkpoints (no path, so no companion), and the tag extractor.
+/// VMware checkpoints (no path, so no companion), and the tag extractor; or, in the
+/// structured mode, a built checkpoint with its `.vmem` (`structured::vmware`).
 pub fn vmware(data: &[u8]) {
-    let lower = file(data);
-    if let Some(layer) = open(
-        &vmsnap_vmware::PLUGIN,
-        &[],
-        lower.clone(),
-        ExternalPolicy::Deny,
-    ) {
+    if crate::structured::vmware::run(data) {
+        return;
+    }
+    vmware_on(file(data), &Resolver::new(ExternalPolicy::Deny));
+}
+
+/// Opens `lower` as a VMware checkpoint or `.vmem` under `resolver`, exercises it, and
+/// extracts the screenshot tag.
+pub(crate) fn vmware_on(lower: Arc<dyn Layer>, resolver: &Resolver) {
+    if let Some(layer) = open_in(&vmsnap_vmware::PLUGIN, &[], lower.clone(), resolver) {
         vmsnap_testkit::exercise(&layer, 64 << 20);
     }
     let _ = vmsnap_vmware::extract_tag(lower, "imageData", 1 << 20);
@@ -68,7 +88,7 @@ pub fn vmware(data: &[u8]) {
 
 /// A QEMU memory file through `plugin`, its RAM-block children and CPU state, and the
 /// same bytes behind a libvirt save header.
-fn qemu(plugin: &'static vmsnap_core::Plugin, data: &[u8]) {
+pub(crate) fn qemu(plugin: &'static vmsnap_core::Plugin, data: &[u8]) {
     let _ = (plugin.probe)(&window(data));
     let _ = (vmsnap_qemu::LIBVIRT_PLUGIN.probe)(&window(data));
     let lower = file(data);
@@ -90,13 +110,21 @@ fn qemu(plugin: &'static vmsnap_core::Plugin, data: &[u8]) {
     }
 }
 
-/// QEMU migration streams (and the libvirt save wrapper).
+/// QEMU migration streams (and the libvirt save wrapper); or, in the structured mode, a
+/// built stream (`structured::qemu`).
 pub fn qemu_stream(data: &[u8]) {
+    if crate::structured::qemu::run(data) {
+        return;
+    }
     qemu(&vmsnap_qemu::PLUGIN, data);
 }
 
-/// QEMU mapped-ram files (and the libvirt save wrapper).
+/// QEMU mapped-ram files (and the libvirt save wrapper); or, in the structured mode, a
+/// built stream (`structured::qemu`).
 pub fn qemu_mapped_ram(data: &[u8]) {
+    if crate::structured::qemu::run(data) {
+        return;
+    }
     qemu(&vmsnap_qemu::MAPPED_RAM_PLUGIN, data);
 }
 

@@ -112,7 +112,16 @@ fn bytes(seed: u64, len: usize) -> Vec<u8> {
 #[test]
 fn structured_modes_build_from_any_description() {
     // The builders must accept every description: a panic there would be a false crash.
-    for (name, runs) in [("vhd", 200), ("vhdx", 24), ("hyperv_container", 200)] {
+    for (name, runs) in [
+        ("vhd", 200),
+        ("vhdx", 24),
+        ("hyperv_container", 200),
+        ("qcow2", 200),
+        ("vmdk", 200),
+        ("vmware", 200),
+        ("qemu_stream", 200),
+        ("parallels", 200),
+    ] {
         let t = target(name).unwrap();
         for i in 0..runs {
             let mut data = STRUCTURED.to_vec();
