@@ -3,12 +3,6 @@
 //! format allows, made by qemu-img at test time (sparse, so they cost little disk), under
 //! a cap on the child's peak resident set (`ru_maxrss`). A reader that allocates per
 //! virtual grain or cluster needs gigabytes here and fails.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 use std::path::Path;
 use std::process::Command;

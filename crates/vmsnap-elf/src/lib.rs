@@ -10,15 +10,6 @@
 //!   `VMCOREINFO` (as `key=value` lines) are shown by `describe()`.
 //! * kdump-compressed dumps (`KDUMP   `, flattened `makedumpfile`) are recognised and
 //!   refused with an `Unsupported` error naming the compression.
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 pub mod cpu;
 pub mod header;

@@ -12,15 +12,6 @@
 //! * [`HyperVRam`] is the `hyperv-vmrs-ram` layer ([`RAM_PLUGIN`]): guest-physical memory
 //!   from `RamMemoryBlock`/`RamBlock` keys (raw blocks and XPRESS-compressed page records,
 //!   see [`xpress`] and [`pages`]) and CPU registers from `partition_state`.
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 pub mod cache;
 pub mod config;

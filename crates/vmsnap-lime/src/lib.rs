@@ -5,15 +5,6 @@
 //! range's bytes. Ranges go through the core segment map: overlaps are an error (unlike
 //! Volatility, which lets a one-byte overlap through), gaps between ranges read as zeros
 //! and are reported unallocated, unsorted ranges are accepted with a finding.
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 pub mod header;
 pub mod layer;

@@ -36,15 +36,6 @@
 //! let mut buf = [0u8; 512];
 //! img.read_at(0, &mut buf).unwrap();
 //! ```
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 pub mod cache;
 pub mod checks;

@@ -13,15 +13,6 @@
 //! Each RAM block is a child layer `ram:<name>`; the main layer places the main block by
 //! machine type (option `qemu.ram-below-4g` overrides); [`vmsnap_core::Layer::cpu_state`]
 //! returns the vCPU registers from the vmdesc-described `cpu` sections.
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 pub mod cpu;
 pub mod cursor;

@@ -1,11 +1,5 @@
 //! The stacking loop with plugins made for the test: order, ambiguity, explain, failures,
 //! loops and branches.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 use std::sync::Arc;
 

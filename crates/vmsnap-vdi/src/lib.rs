@@ -15,15 +15,6 @@
 //! vdi.read_at(0, &mut sector)?;
 //! # Ok::<(), vmsnap_core::Error>(())
 //! ```
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 pub mod blockmap;
 pub mod header;

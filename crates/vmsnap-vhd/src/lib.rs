@@ -13,15 +13,6 @@
 //! footer's current size otherwise); set option `vhd.force_size_calc` to `chs` or
 //! `current_size` to override. A bad footer checksum or disagreeing footer copies are
 //! `footer` findings, not open failures.
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 pub mod layer;
 pub mod parent;

@@ -13,15 +13,6 @@
 //! Bounds: block size 1–256 MiB power of two, logical sector 512/4096, virtual disk size
 //! ≤ 64 TiB, BAT entry count in 64 bits, every BAT index bounds-checked, log descriptor
 //! counts checked against the entry length.
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 pub mod bat;
 pub mod header;

@@ -8,15 +8,6 @@
 //! * Parents (`parentFileNameHint`, `parentCID`) and extents are external references,
 //!   opened only through the caller's [`vmsnap_core::Resolver`]; one that is not opened is
 //!   unavailable (reads of what it supplies fail unless the resolver opted into zeros).
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 pub mod cache;
 pub mod descriptor;

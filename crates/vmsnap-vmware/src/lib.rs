@@ -11,15 +11,6 @@
 //! * CPU state per vCPU ([`vmsnap_core::CpuState`], CR3 for the x86 layer).
 //! * Every group and tag in [`Layer::meta`](vmsnap_core::Layer::meta); a tag's bytes with
 //!   [`Vmware::extract_tag`] or [`extract_tag`] (the screenshot is `MKSVMX/imageData`).
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 #[cfg(any(test, feature = "builder"))]
 pub mod builder;
