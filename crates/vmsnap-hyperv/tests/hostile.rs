@@ -476,7 +476,7 @@ fn many_keys_naming_one_file_object_array_in_meta() {
     let m = c.tree_json();
     let kids = m["keys"][0]["children"].as_array().unwrap();
     assert_eq!(kids.len(), n + 1);
-    let hex = vmsnap_hyperv::value::hex(&data);
+    let hex = vmsnap_hyperv::hex(&data);
     let shown = kids.iter().filter(|k| k["value"] == hex.as_str()).count();
     let deferred = kids
         .iter()

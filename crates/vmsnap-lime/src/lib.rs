@@ -6,12 +6,18 @@
 //! Volatility, which lets a one-byte overlap through), gaps between ranges read as zeros
 //! and are reported unallocated, unsorted ranges are accepted with a finding.
 
-pub mod header;
-pub mod layer;
-pub mod plugin;
-pub mod raw;
+mod header;
+mod layer;
+mod plugin;
+// The on-disk layout as documented, whether or not the reader uses every field.
+#[allow(dead_code)]
+mod raw;
 
 pub use layer::{Lime, NAME};
 pub use plugin::PLUGIN;
+
+// Types reachable through the ones above (fields, return values), named here so an
+// embedder can name them too.
+pub use header::Range;
 
 vmsnap_core::register_plugin!(PLUGIN);

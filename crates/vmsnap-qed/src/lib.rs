@@ -18,11 +18,13 @@
 //! # Ok::<(), vmsnap_core::Error>(())
 //! ```
 
-pub mod header;
-pub mod layer;
-pub mod plugin;
-pub mod raw;
-pub mod table;
+mod header;
+mod layer;
+mod plugin;
+// The on-disk layout as documented, whether or not the reader uses every field.
+#[allow(dead_code)]
+mod raw;
+mod table;
 
 pub use header::Header;
 pub use layer::Qed;

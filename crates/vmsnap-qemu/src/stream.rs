@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use vmsnap_core::limits::MAX_ITEMS;
-use vmsnap_core::{Error, ErrorKind, Finding, Layer, Result};
+use vmsnap_core::{Error, Finding, Layer, Result};
 
 use crate::cursor::Cursor;
 use crate::raw::{limits::*, *};
@@ -776,16 +776,5 @@ pub fn sections_json(p: &Parsed) -> Value {
                        "offset": s.offset, "payload": s.payload, "size": s.size, "skipped_by": s.skipped_by})
             })
             .collect(),
-    )
-}
-
-/// Whether an error kind is one the stream walk reports for bad input (for tests).
-pub fn is_input_error(k: ErrorKind) -> bool {
-    matches!(
-        k,
-        ErrorKind::Malformed
-            | ErrorKind::Truncated
-            | ErrorKind::Unsupported
-            | ErrorKind::LimitExceeded
     )
 }

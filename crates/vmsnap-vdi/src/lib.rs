@@ -16,16 +16,23 @@
 //! # Ok::<(), vmsnap_core::Error>(())
 //! ```
 
-pub mod blockmap;
-pub mod header;
-pub mod layer;
-pub mod parent;
-pub mod plugin;
-pub mod raw;
-pub mod uuid;
+mod blockmap;
+mod header;
+mod layer;
+mod parent;
+mod plugin;
+// The on-disk layout as documented, whether or not the reader uses every field.
+#[allow(dead_code)]
+mod raw;
+mod uuid;
 
 pub use header::Header;
 pub use layer::Vdi;
 pub use plugin::PLUGIN;
+
+// Types reachable through the ones above (fields, return values), named here so an
+// embedder can name them too.
+pub use blockmap::{Block, BlockMap};
+pub use uuid::Uuid;
 
 vmsnap_core::register_plugin!(PLUGIN);

@@ -14,24 +14,34 @@
 
 #[cfg(any(test, feature = "builder"))]
 pub mod builder;
-pub mod checkpoint;
-pub mod compress;
-pub mod cpu;
-pub mod header;
-pub mod layer;
-pub mod memory;
-pub mod memsrc;
-pub mod meta;
-pub mod open;
-pub mod plugin;
-pub mod raw;
-pub mod tag;
+mod checkpoint;
+mod compress;
+mod cpu;
+mod header;
+mod layer;
+mod memory;
+mod memsrc;
+mod meta;
+mod open;
+mod plugin;
+// The on-disk layout as documented, whether or not the reader uses every field.
+#[allow(dead_code)]
+mod raw;
+mod tag;
 
 use std::sync::Arc;
 
 pub use checkpoint::Checkpoint;
+pub use cpu::GPREGS;
 pub use layer::{Entry, MemorySource, Vmware};
 pub use plugin::PLUGIN;
+
+// Types reachable through the ones above (fields, return values), named here so an
+// embedder can name them too.
+pub use checkpoint::Group;
+pub use header::{GroupDesc, Header};
+pub use memory::{MemoryInfo, Region};
+pub use tag::{Block, Tag, Value};
 
 vmsnap_core::register_plugin!(PLUGIN);
 

@@ -10,7 +10,7 @@
 //! have a fixed number of levels, so no table layout can make them loop.
 
 mod cache;
-pub mod layer;
+mod layer;
 pub mod mode;
 mod plugin;
 pub mod walk;
