@@ -22,7 +22,7 @@ mod header;
 mod image;
 mod keys;
 mod layer;
-mod limits;
+pub mod limits;
 mod log;
 mod objects;
 pub mod pages;

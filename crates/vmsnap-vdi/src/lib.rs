@@ -19,7 +19,7 @@
 mod blockmap;
 mod header;
 mod layer;
-mod parent;
+pub mod parent;
 mod plugin;
 // The on-disk layout as documented, whether or not the reader uses every field.
 #[allow(dead_code)]

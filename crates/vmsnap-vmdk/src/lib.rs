@@ -14,9 +14,7 @@ mod descriptor;
 mod header;
 mod layer;
 mod plugin;
-// The on-disk layout as documented, whether or not the reader uses every field.
-#[allow(dead_code)]
-mod raw;
+pub mod raw;
 mod sparse;
 
 pub use descriptor::Descriptor;

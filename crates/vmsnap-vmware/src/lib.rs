@@ -5,7 +5,7 @@
 //! * Header with every known magic; the version is the magic's low nibble, and version 0
 //!   uses 32-bit block sizes.
 //! * Groups and tags of every kind: inline values, blocks with their padding, compressed
-//!   blocks (recognised; inflated only when verifiably zlib — see [`compress`]).
+//!   blocks (recognised; inflated only when verifiably zlib).
 //! * Memory regions (`regionsCount`, `regionPPN`, `regionPageNum`, `regionSize`) through
 //!   the core segment map; a `.vmem` without regions is identity-mapped.
 //! * CPU state per vCPU ([`vmsnap_core::CpuState`], CR3 for the x86 layer).
@@ -24,9 +24,7 @@ mod memsrc;
 mod meta;
 mod open;
 mod plugin;
-// The on-disk layout as documented, whether or not the reader uses every field.
-#[allow(dead_code)]
-mod raw;
+pub mod raw;
 mod tag;
 
 use std::sync::Arc;
