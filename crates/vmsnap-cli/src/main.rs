@@ -7,7 +7,6 @@
 // The CLI indexes only `serde_json::Value`s, whose `Index` returns `Null` instead of
 // panicking; file data is read through the libraries' checked readers.
 #![allow(clippy::indexing_slicing)]
-#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod cat;
 mod check;

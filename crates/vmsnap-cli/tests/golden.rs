@@ -1,11 +1,5 @@
 //! Golden `info --json` dumps for every corpus sample: `corpus/golden/<dir>/<file>.json`.
 //! Regenerate with `cargo xtask golden` (sets `VMSNAP_BLESS=1`) and review the diff.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 use std::path::Path;
 use std::process::Command;

@@ -1,11 +1,5 @@
 //! Every value checked: `-o` keys and values against what the plugins declare, addresses
 //! parsed as addresses with the canonical-form check, no option silently ignored.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 mod common;
 

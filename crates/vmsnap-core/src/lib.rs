@@ -26,15 +26,6 @@
 //! assert_eq!(buf, [7u8; 16]);
 //! assert!(layer.read_at(4090, &mut buf).is_err()); // past the end is an error
 //! ```
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 pub mod bitmap;
 pub mod buffer;

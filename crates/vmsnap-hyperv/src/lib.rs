@@ -12,41 +12,50 @@
 //! * [`HyperVRam`] is the `hyperv-vmrs-ram` layer ([`RAM_PLUGIN`]): guest-physical memory
 //!   from `RamMemoryBlock`/`RamBlock` keys (raw blocks and XPRESS-compressed page records,
 //!   see [`xpress`] and [`pages`]) and CPU registers from `partition_state`.
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
-pub mod cache;
-pub mod config;
-pub mod container;
-pub mod cpu;
-pub mod decoder;
-pub mod header;
-pub mod image;
-pub mod keys;
-pub mod layer;
+mod cache;
+mod config;
+mod container;
+mod cpu;
+mod decoder;
+mod header;
+mod image;
+mod keys;
+mod layer;
 pub mod limits;
-pub mod log;
-pub mod objects;
+mod log;
+mod objects;
 pub mod pages;
-pub mod plugin;
-pub mod ram;
-pub mod raw;
-pub mod readahead;
-pub mod tree;
-pub mod value;
+mod plugin;
+mod ram;
+// The on-disk layout as documented, whether or not the reader uses every field.
+#[allow(dead_code)]
+mod raw;
+mod readahead;
+mod tree;
+mod value;
 pub mod xpress;
 
 pub use container::Container;
+pub use keys::Key;
 pub use layer::{HyperVContainer, HyperVRam, RamView};
 pub use plugin::{PLUGIN, RAM_PLUGIN};
-pub use value::{ArrayData, Value};
+pub use value::{hex, ArrayData, Value};
+
+// Types reachable through the ones above (fields, return values), named here so an
+// embedder can name them too.
+pub use cache::{BlockCache, BlockState, Claim, Ticket};
+pub use decoder::BlockDecoder;
+pub use header::FileHeader;
+pub use image::{Image, Patch};
+pub use keys::{FileStrings, KeyTableInfo};
+pub use layer::read_guest;
+pub use log::{LogEntry, ReplayLog};
+pub use objects::Object;
+pub use ram::{has_ram, MemoryBlock, Ram, MEMORY_BLOCK_LEN};
+pub use readahead::{ReadAhead, Reading};
+pub use tree::{Orphan, Tree};
+pub use value::Stored;
 
 vmsnap_core::register_plugin!(PLUGIN);
 vmsnap_core::register_plugin!(RAM_PLUGIN);

@@ -165,7 +165,7 @@ pub fn hex(b: &[u8]) -> String {
 /// Decodes UTF-16LE bytes, trimming trailing NULs; reports whether decoding was lossy
 /// (odd length or unpaired surrogates).
 pub fn utf16(bytes: &[u8]) -> (String, bool) {
-    let odd = bytes.len() % 2 != 0;
+    let odd = !bytes.len().is_multiple_of(2);
     let mut units = bytes.len() / 2;
     // Trailing NUL units are trimmed.
     while units > 0 && bytes.get(2 * units - 2..2 * units) == Some(&[0u8, 0u8][..]) {

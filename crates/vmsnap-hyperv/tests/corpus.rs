@@ -176,10 +176,7 @@ fn dissect_dump(path: &std::path::Path) -> serde_json::Value {
 }
 
 /// dissect keeps the last of repeated names (in table, then physical order); find that one.
-fn lookup<'a>(
-    c: &'a Container,
-    path: &[serde_json::Value],
-) -> Option<&'a vmsnap_hyperv::keys::Key> {
+fn lookup<'a>(c: &'a Container, path: &[serde_json::Value]) -> Option<&'a vmsnap_hyperv::Key> {
     let mut cur = None;
     for part in path {
         let name = part.as_str()?;
@@ -268,11 +265,7 @@ fn dissect_agrees_on_every_key_it_returns() {
                 }
                 ("array", Value::Array(a)) => {
                     let bytes = c.array_bytes(a, 1 << 24).unwrap();
-                    assert_eq!(
-                        v.as_str().unwrap(),
-                        vmsnap_hyperv::value::hex(&bytes),
-                        "{p:?}"
-                    );
+                    assert_eq!(v.as_str().unwrap(), vmsnap_hyperv::hex(&bytes), "{p:?}");
                 }
                 (k2, v2) => panic!("{name}: {p:?}: dissect {k2}, vmsnap {v2:?}"),
             }

@@ -338,7 +338,7 @@ fn many_keys_naming_one_file_object_string() {
     let mut f = b.bytes.clone();
     // Even keys: the whole string; odd keys: a slice starting `i` characters in.
     let want = |i: usize| -> (u64, u32, &str) {
-        let skip = if i % 2 == 0 { 0 } else { i };
+        let skip = if i.is_multiple_of(2) { 0 } else { i };
         (bo + 2 * skip as u64, bs - 2 * skip as u32, &big[skip..])
     };
     for i in 0..n {
@@ -476,7 +476,7 @@ fn many_keys_naming_one_file_object_array_in_meta() {
     let m = c.tree_json();
     let kids = m["keys"][0]["children"].as_array().unwrap();
     assert_eq!(kids.len(), n + 1);
-    let hex = vmsnap_hyperv::value::hex(&data);
+    let hex = vmsnap_hyperv::hex(&data);
     let shown = kids.iter().filter(|k| k["value"] == hex.as_str()).count();
     let deferred = kids
         .iter()

@@ -1,12 +1,6 @@
 //! The read-ahead's helper threads belong to the layer: dropping the layer joins them, so
 //! no thread of the library outlives it (LeakSanitizer reported the input still held by
 //! detached helpers). Its own test binary, so no other test's helpers are counted.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 mod common;
 

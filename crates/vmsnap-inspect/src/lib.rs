@@ -7,15 +7,6 @@
 //! declared format, then applies the matched format's safety rules; nothing outside the
 //! image is opened and every external reference is a finding. [`Inspector`] does the same
 //! on a stream fed in chunks, with bounded memory.
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 pub mod detect;
 mod inspect;

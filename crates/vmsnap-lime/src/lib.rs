@@ -5,22 +5,19 @@
 //! range's bytes. Ranges go through the core segment map: overlaps are an error (unlike
 //! Volatility, which lets a one-byte overlap through), gaps between ranges read as zeros
 //! and are reported unallocated, unsorted ranges are accepted with a finding.
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
-pub mod header;
-pub mod layer;
-pub mod plugin;
-pub mod raw;
+mod header;
+mod layer;
+mod plugin;
+// The on-disk layout as documented, whether or not the reader uses every field.
+#[allow(dead_code)]
+mod raw;
 
 pub use layer::{Lime, NAME};
 pub use plugin::PLUGIN;
+
+// Types reachable through the ones above (fields, return values), named here so an
+// embedder can name them too.
+pub use header::Range;
 
 vmsnap_core::register_plugin!(PLUGIN);

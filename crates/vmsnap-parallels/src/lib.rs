@@ -15,26 +15,27 @@
 //! disk.read_at(0, &mut sector)?;
 //! # Ok::<(), vmsnap_core::Error>(())
 //! ```
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
-pub mod bat;
-pub mod ext;
-pub mod header;
-pub mod layer;
+mod bat;
+mod ext;
+mod header;
+mod layer;
+// Public for the tests' image builder, which signs its extensions the same way.
+#[doc(hidden)]
 pub mod md5;
-pub mod plugin;
-pub mod raw;
+mod plugin;
+// The on-disk layout as documented, whether or not the reader uses every field.
+#[allow(dead_code)]
+mod raw;
 
 pub use header::Header;
 pub use layer::Parallels;
 pub use plugin::PLUGIN;
+
+// Types reachable through the ones above (fields, return values), named here so an
+// embedder can name them too.
+pub use bat::Bat;
+pub use ext::{DirtyBitmap, Extension, UnknownFeature};
+pub use header::Variant;
 
 vmsnap_core::register_plugin!(PLUGIN);

@@ -403,7 +403,9 @@ impl PyLayer {
         let layer = &self.layer;
         py.detach(|| {
             // SAFETY: `addr` points to `len_bytes() >= n` writable bytes held by the
-            // exporter for as long as `buffer` lives, which outlives this closure.
+            // exporter for as long as `buffer` lives, which outlives this closure. Zero-copy
+            // `readinto` is what keeps Python at the Rust reader's rate (docs/performance.md).
+            #[allow(unsafe_code)]
             let slice = unsafe { std::slice::from_raw_parts_mut(addr as *mut u8, n) };
             layer.read_at(offset, slice)
         })

@@ -272,7 +272,7 @@ impl Header {
                     format!("header_length {} is below 104", h.header_length),
                 ));
             }
-            if h.header_length % 8 != 0 {
+            if !h.header_length.is_multiple_of(8) {
                 return Err(bad(
                     off::HEADER_LENGTH as u64,
                     format!("header_length {} is not a multiple of 8", h.header_length),
@@ -483,7 +483,7 @@ impl Header {
                             )
                             .at(pos));
                         }
-                        if ext.directory_offset % self.cluster_size() != 0 {
+                        if !ext.directory_offset.is_multiple_of(self.cluster_size()) {
                             return Err(bad(pos, "bitmap directory offset is not aligned"));
                         }
                     }

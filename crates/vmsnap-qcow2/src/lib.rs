@@ -36,32 +36,30 @@
 //! let mut buf = [0u8; 512];
 //! img.read_at(0, &mut buf).unwrap();
 //! ```
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
-pub mod cache;
-pub mod checks;
-pub mod compress;
-pub mod header;
-pub mod image;
-pub mod layer;
-pub mod limits;
-pub mod open;
-pub mod plugin;
-pub mod qcow1;
-pub mod raw;
-pub mod snapshot;
+mod cache;
+mod checks;
+mod compress;
+mod header;
+mod image;
+mod layer;
+mod limits;
+mod open;
+mod plugin;
+mod qcow1;
+// The on-disk layout as documented, whether or not the reader uses every field.
+#[allow(dead_code)]
+mod raw;
+mod snapshot;
 
 pub use layer::{Qcow2, SnapshotLayer};
 pub use plugin::PLUGIN;
 pub use qcow1::{Qcow1, PLUGIN as QCOW1_PLUGIN};
+
+// Types reachable through the ones above (fields, return values), named here so an
+// embedder can name them too.
+pub use header::{BitmapsExt, CryptoExt, Extension, FeatureName, Header};
+pub use snapshot::Snapshot;
 
 vmsnap_core::register_plugin!(PLUGIN);
 vmsnap_core::register_plugin!(QCOW1_PLUGIN);

@@ -92,7 +92,7 @@ pub fn read_table(file: &dyn Layer, h: &Header) -> Result<Vec<Snapshot>> {
     if n > MAX_SNAPSHOTS {
         return Err(Error::limit("snapshots", n, MAX_SNAPSHOTS).at(60));
     }
-    if h.snapshots_offset % h.cluster_size() != 0 {
+    if !h.snapshots_offset.is_multiple_of(h.cluster_size()) {
         return Err(Error::malformed(
             64,
             format!(

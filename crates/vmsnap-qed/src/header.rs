@@ -104,7 +104,7 @@ impl Header {
                 ),
             ));
         }
-        if self.image_size % 512 != 0 {
+        if !self.image_size.is_multiple_of(512) {
             return Err(Error::malformed(
                 48,
                 format!(
@@ -216,7 +216,7 @@ impl Header {
     /// a file of `file_len` bytes.
     pub fn check_table_offset(&self, offset: u64, file_len: u64) -> Result<()> {
         let cs = u64::from(self.cluster_size);
-        if offset % cs != 0 {
+        if !offset.is_multiple_of(cs) {
             return Err(Error::malformed(
                 offset,
                 format!("QED table offset {offset:#x} is not cluster aligned"),

@@ -148,7 +148,10 @@ impl Qed {
         match e {
             0 => Ok(RunKind::Unallocated),
             ZERO_CLUSTER => Ok(RunKind::Zero),
-            _ if e % self.cluster != 0 || e < self.header.header_bytes() || e >= self.file_len => {
+            _ if !e.is_multiple_of(self.cluster)
+                || e < self.header.header_bytes()
+                || e >= self.file_len =>
+            {
                 Err(self.bad_entry(e))
             }
             _ => Ok(RunKind::Data(e)),
@@ -159,7 +162,7 @@ impl Qed {
     #[cold]
     #[inline(never)]
     fn bad_entry(&self, e: u64) -> Error {
-        let why = if e % self.cluster != 0 {
+        let why = if !e.is_multiple_of(self.cluster) {
             "is not cluster aligned".to_string()
         } else if e < self.header.header_bytes() {
             "points into the header".to_string()

@@ -17,21 +17,14 @@
 //! qed.read_at(0, &mut sector)?;
 //! # Ok::<(), vmsnap_core::Error>(())
 //! ```
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
-pub mod header;
-pub mod layer;
-pub mod plugin;
-pub mod raw;
-pub mod table;
+mod header;
+mod layer;
+mod plugin;
+// The on-disk layout as documented, whether or not the reader uses every field.
+#[allow(dead_code)]
+mod raw;
+mod table;
 
 pub use header::Header;
 pub use layer::Qed;

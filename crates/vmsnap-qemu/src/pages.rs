@@ -169,7 +169,7 @@ pub fn runs_from_bitmap(bitmap: &[u8], pages: u64, pages_offset: u64, ps: u64) -
         let mut j = i + 1;
         // Whole zero / full bytes at once.
         while j < pages {
-            if j % 8 == 0 && j + 8 <= pages {
+            if j.is_multiple_of(8) && j + 8 <= pages {
                 let b = bitmap.get((j / 8) as usize).copied().unwrap_or(0);
                 if (set && b == 0xff) || (!set && b == 0) {
                     j += 8;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use vmsnap_core::limits::MAX_ITEMS;
-use vmsnap_core::{Error, ErrorKind, Finding, Layer, Result};
+use vmsnap_core::{Error, Finding, Layer, Result};
 
 use crate::cursor::Cursor;
 use crate::raw::{limits::*, *};
@@ -59,10 +59,6 @@ pub struct Section {
     /// How its payload was skipped.
     pub skipped_by: &'static str,
 }
-
-/// A RAM record for one page: key = block << 40 | page, value = stream offset of the page
-/// data, or `FILL_BIT | byte` for a ZERO record.
-pub type PageRecord = (u64, u64);
 
 /// Page records sent back to back, held as one: `n` pages from key `key`, each a fill of
 /// `val` (`FILL_BIT | byte`) or data at `val + k × stride`. QEMU sends untouched memory as
@@ -850,16 +846,5 @@ pub fn sections_json(p: &Parsed) -> Value {
                        "offset": s.offset, "payload": s.payload, "size": s.size, "skipped_by": s.skipped_by})
             })
             .collect(),
-    )
-}
-
-/// Whether an error kind is one the stream walk reports for bad input (for tests).
-pub fn is_input_error(k: ErrorKind) -> bool {
-    matches!(
-        k,
-        ErrorKind::Malformed
-            | ErrorKind::Truncated
-            | ErrorKind::Unsupported
-            | ErrorKind::LimitExceeded
     )
 }

@@ -236,13 +236,10 @@ fn mapped_ram_streams_match_elf_core() {
         let mem = check_stream(m, &format!("qemu/{m}-64m-mapped.qevm.gz"));
         let d = mem.describe();
         assert_eq!(d["mapped_ram"], true);
-        assert!(
-            d["ram_blocks"][0]["mapped_ram"]["pages_offset"]
-                .as_u64()
-                .unwrap()
-                % (1 << 20)
-                == 0
-        );
+        assert!(d["ram_blocks"][0]["mapped_ram"]["pages_offset"]
+            .as_u64()
+            .unwrap()
+            .is_multiple_of(1 << 20));
     }
 }
 

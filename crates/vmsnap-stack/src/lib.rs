@@ -5,15 +5,6 @@
 //! ambiguity finding, and every refusal can be recorded with its reason (`explain`).
 //! Named children a layer marks stackable (a qcow2 snapshot's VM state) are stacked on as
 //! branches, so `savevm.qcow2` becomes qcow2 → VM state → QEMU stream → guest memory.
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 mod select;
 mod stacker;

@@ -15,26 +15,24 @@
 //! vdi.read_at(0, &mut sector)?;
 //! # Ok::<(), vmsnap_core::Error>(())
 //! ```
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
-pub mod blockmap;
-pub mod header;
-pub mod layer;
+mod blockmap;
+mod header;
+mod layer;
 pub mod parent;
-pub mod plugin;
-pub mod raw;
-pub mod uuid;
+mod plugin;
+// The on-disk layout as documented, whether or not the reader uses every field.
+#[allow(dead_code)]
+mod raw;
+mod uuid;
 
 pub use header::Header;
 pub use layer::Vdi;
 pub use plugin::PLUGIN;
+
+// Types reachable through the ones above (fields, return values), named here so an
+// embedder can name them too.
+pub use blockmap::{Block, BlockMap};
+pub use uuid::Uuid;
 
 vmsnap_core::register_plugin!(PLUGIN);

@@ -13,22 +13,19 @@
 //! footer's current size otherwise); set option `vhd.force_size_calc` to `chs` or
 //! `current_size` to override. A bad footer checksum or disagreeing footer copies are
 //! `footer` findings, not open failures.
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
-pub mod layer;
-pub mod parent;
-pub mod plugin;
-pub mod raw;
+mod layer;
+mod parent;
+mod plugin;
+// The on-disk layout as documented, whether or not the reader uses every field.
+#[allow(dead_code)]
+mod raw;
 
 pub use layer::{Subformat, Vhd, OPT_FORCE_SIZE};
 pub use plugin::{probe, PLUGIN};
+
+// Types reachable through the ones above (fields, return values), named here so an
+// embedder can name them too.
+pub use raw::Footer;
 
 vmsnap_core::register_plugin!(PLUGIN);

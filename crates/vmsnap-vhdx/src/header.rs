@@ -301,7 +301,7 @@ pub fn log_span(h: &Header, file_size: u64) -> Result<(u64, u64)> {
         return Ok((0, 0));
     }
     let len = u64::from(h.log_length);
-    if h.log_offset % MIB != 0 || len % MIB != 0 || h.log_offset < MIB {
+    if !h.log_offset.is_multiple_of(MIB) || len % MIB != 0 || h.log_offset < MIB {
         return Err(Error::malformed(
             HEADER_OFFSETS.get(h.copy).copied().unwrap_or(0) + 68,
             format!(

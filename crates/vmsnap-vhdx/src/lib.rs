@@ -13,28 +13,24 @@
 //! Bounds: block size 1–256 MiB power of two, logical sector 512/4096, virtual disk size
 //! ≤ 64 TiB, BAT entry count in 64 bits, every BAT index bounds-checked, log descriptor
 //! counts checked against the entry length.
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
-pub mod bat;
-pub mod header;
-pub mod layer;
-pub mod log;
-pub mod metadata;
-pub mod parent;
-pub mod plugin;
+mod bat;
+mod header;
+mod layer;
+mod log;
+mod metadata;
+mod parent;
+mod plugin;
 pub mod raw;
-pub mod stream;
+mod stream;
 
 pub use layer::{Subformat, Vhdx};
 pub use plugin::{probe, PLUGIN};
 pub use stream::stream_regions;
+
+// Types reachable through the ones above (fields, return values), named here so an
+// embedder can name them too.
+pub use bat::Bat;
+pub use metadata::{Metadata, ParentLocator};
 
 vmsnap_core::register_plugin!(PLUGIN);

@@ -8,26 +8,23 @@
 //! * Parents (`parentFileNameHint`, `parentCID`) and extents are external references,
 //!   opened only through the caller's [`vmsnap_core::Resolver`]; one that is not opened is
 //!   unavailable (reads of what it supplies fail unless the resolver opted into zeros).
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
-pub mod cache;
-pub mod descriptor;
-pub mod header;
-pub mod layer;
-pub mod plugin;
+mod cache;
+mod descriptor;
+mod header;
+mod layer;
+mod plugin;
 pub mod raw;
-pub mod sparse;
+mod sparse;
 
 pub use descriptor::Descriptor;
 pub use layer::{Container, Vmdk};
 pub use plugin::PLUGIN;
+
+// Types reachable through the ones above (fields, return values), named here so an
+// embedder can name them too.
+pub use descriptor::{Access, ExtentLine};
+pub use header::{CowdHeader, Marker, SparseHeader};
+pub use sparse::{Flavor, GrainCursor, Loc, SparseExtent};
 
 vmsnap_core::register_plugin!(PLUGIN);

@@ -5,42 +5,41 @@
 //! * Header with every known magic; the version is the magic's low nibble, and version 0
 //!   uses 32-bit block sizes.
 //! * Groups and tags of every kind: inline values, blocks with their padding, compressed
-//!   blocks (recognised; inflated only when verifiably zlib — see [`compress`]).
+//!   blocks (recognised; inflated only when verifiably zlib).
 //! * Memory regions (`regionsCount`, `regionPPN`, `regionPageNum`, `regionSize`) through
 //!   the core segment map; a `.vmem` without regions is identity-mapped.
 //! * CPU state per vCPU ([`vmsnap_core::CpuState`], CR3 for the x86 layer).
 //! * Every group and tag in [`Layer::meta`](vmsnap_core::Layer::meta); a tag's bytes with
 //!   [`Vmware::extract_tag`] or [`extract_tag`] (the screenshot is `MKSVMX/imageData`).
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 #[cfg(any(test, feature = "builder"))]
 pub mod builder;
-pub mod checkpoint;
-pub mod compress;
-pub mod cpu;
-pub mod header;
-pub mod layer;
-pub mod memory;
-pub mod memsrc;
-pub mod meta;
-pub mod open;
-pub mod plugin;
+mod checkpoint;
+mod compress;
+mod cpu;
+mod header;
+mod layer;
+mod memory;
+mod memsrc;
+mod meta;
+mod open;
+mod plugin;
 pub mod raw;
-pub mod tag;
+mod tag;
 
 use std::sync::Arc;
 
 pub use checkpoint::Checkpoint;
+pub use cpu::GPREGS;
 pub use layer::{Entry, MemorySource, Vmware};
 pub use plugin::PLUGIN;
+
+// Types reachable through the ones above (fields, return values), named here so an
+// embedder can name them too.
+pub use checkpoint::Group;
+pub use header::{GroupDesc, Header};
+pub use memory::{MemoryInfo, Region};
+pub use tag::{Block, Tag, Value};
 
 vmsnap_core::register_plugin!(PLUGIN);
 

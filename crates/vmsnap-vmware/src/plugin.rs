@@ -47,7 +47,7 @@ pub fn probe(w: &SniffWindow<'_>) -> Probe {
         }
     }
     if w.space == AddressSpace::File && is_vmem_path(w.path) {
-        if w.size == 0 || w.size % PAGE_SIZE != 0 {
+        if w.size == 0 || !w.size.is_multiple_of(PAGE_SIZE) {
             return Probe::No(".vmem name but not a whole number of pages");
         }
         return Probe::Yes;

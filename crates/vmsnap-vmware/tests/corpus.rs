@@ -1,11 +1,5 @@
 //! The committed corpus samples (made by `corpus/vmware/make.sh`) read back as the
 //! builder's known guest memory, CPU state and metadata, from every file of each sample.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 mod common;
 

@@ -149,7 +149,7 @@ fn check_cpus(l: &dyn Layer, n: u32, form: CpuForm) {
         assert_eq!(s.regs["gs_base"], 0xffff_8880_0000_0000 + u64::from(c));
         match form {
             CpuForm::Scalar | CpuForm::Block => {
-                for (i, g) in vmsnap_vmware::cpu::GPREGS.iter().enumerate() {
+                for (i, g) in vmsnap_vmware::GPREGS.iter().enumerate() {
                     assert_eq!(s.regs[*g], reg_value(c, i), "{g}");
                 }
                 assert_eq!(s.regs["idtr_base"], 0xffff_fe00_ff52_8000);

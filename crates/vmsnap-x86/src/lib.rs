@@ -8,18 +8,9 @@
 //! dropped (see [`mode::offset_of_address`]). Unmapped pages read as zeros and are
 //! reported unallocated; tables or pages outside the physical layer are unmapped; walks
 //! have a fixed number of levels, so no table layout can make them loop.
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 mod cache;
-pub mod layer;
+mod layer;
 pub mod mode;
 mod plugin;
 pub mod walk;

@@ -15,15 +15,6 @@
 //! let mut first_sector = [0u8; 512];
 //! top.layer.read_at(0, &mut first_sector).unwrap();
 //! ```
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::indexing_slicing,
-        clippy::panic
-    )
-)]
 
 pub use vmsnap_core as core;
 pub use vmsnap_inspect as inspect;

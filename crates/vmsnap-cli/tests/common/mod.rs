@@ -1,6 +1,8 @@
 //! What the binary's end-to-end tests share: running `vmsnap` from the workspace root and
 //! reading what it printed. Each test file uses a part of it.
 #![allow(dead_code)]
+// Helpers outside `#[test]` functions, which clippy.toml's test allowances do not cover.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -176,6 +176,7 @@ struct LoopInfo64 {
 /// `LOOP_GET_STATUS64` from `<linux/loop.h>` (an old-style opcode without size bits).
 const LOOP_GET_STATUS64: rustix::ioctl::Opcode = 0x4C05;
 
+#[allow(unsafe_code)] // the one ioctl rustix has no safe wrapper for; SAFETY below
 fn loop_status(dev: &File) -> rustix::io::Result<LoopInfo64> {
     // SAFETY: LOOP_GET_STATUS64 takes a pointer to a `struct loop_info64`, which the
     // kernel fills; `LoopInfo64` has that exact `repr(C)` layout (232 bytes, checked by a

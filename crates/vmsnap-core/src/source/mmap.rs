@@ -41,6 +41,7 @@ impl MmapSource {
         // modified through it. The only hazard is external truncation (documented above),
         // which memmap2 cannot rule out and which `FileSource` avoids. The length is the
         // measured size, so a block device (whose metadata says 0) is mapped whole.
+        #[allow(unsafe_code)]
         let map = unsafe { MmapOptions::new().len(len).map(&file) }
             .map_err(|e| Error::from(e).in_file(path).during("mapping"))?;
         Ok(MmapSource {

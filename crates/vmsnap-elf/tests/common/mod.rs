@@ -1,6 +1,14 @@
 //! Test helpers: the real samples, an ELF core builder for crafted cases, and an
 //! independent PT_LOAD extractor (written against the ELF spec, not the crate).
 #![allow(dead_code)]
+// Builders and readers outside `#[test]` functions, which clippy.toml's test allowances do
+// not cover.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::collections::BTreeMap;
 use std::io::Read;
