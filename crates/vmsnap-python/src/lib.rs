@@ -1,5 +1,5 @@
 //! `vmsnap._vmsnap`: the native half of the `vmsnap` Python package. The Python half
-//! (`python/vmsnap/__init__.py`) wraps a [`PyLayer`] into an `io.RawIOBase` and re-exports
+//! (`python/vmsnap/__init__.py`) wraps a `PyLayer` into an `io.RawIOBase` and re-exports
 //! everything; the documents (`describe()`, `extents()`, `check()`) are built by
 //! `vmsnap-report`, the same code as the CLI's `--json`.
 
