@@ -1,6 +1,6 @@
 //! Hyper-V saved-state RAM at scale (issue 22): a `.vmrs` declaring 1 TiB of guest RAM in
 //! 65 536 `RamMemoryBlock`s (16 MiB each, every one followed by a 16 MiB hole) with two
-//! present 1 MiB data blocks opens, reads and maps in time and memory that follow the
+//! present 1 MiB data blocks opens, reads, maps and describes itself in time and memory that follow the
 //! keys and present pages, not the declared size. The open runs in a child process (this
 //! test binary again) under `/usr/bin/time`, so its peak RSS is its own.
 #![allow(
@@ -19,6 +19,7 @@ use common::builder::{build, Opts, K, V};
 use common::encode::{encode_block, guest_bytes, guest_bytes_with, memory_block, PageMode};
 use common::open_with;
 use vmsnap_core::ExtentKind;
+use vmsnap_hyperv::limits::MAX_DESCRIBED_RAM_BLOCKS;
 use vmsnap_hyperv::{PLUGIN, RAM_PLUGIN};
 use vmsnap_testkit::rusage;
 
@@ -28,6 +29,7 @@ const MIB: u64 = 1 << 20;
 const BLOCKS: u64 = 1 << 16;
 /// Guest pages per metadata block (16 MiB), so `BLOCKS` of them make 1 TiB.
 const BLOCK_PAGES: u64 = 4096;
+const _: () = assert!(BLOCKS * BLOCK_PAGES * PAGE == 1 << 40);
 /// Guest pages per 1 MiB data block (`RamBlock<n>`).
 const DATA_PAGES: u64 = 256;
 /// The last data block of the last metadata block.
@@ -113,7 +115,9 @@ fn child_open_huge_ram() {
         .map(|e| (e.offset, e.len))
         .collect();
     assert_eq!(present, [(0, MIB), (LAST_GPA, MIB)], "{ext:?}");
-    println!("child open+read+map: {:?}", start.elapsed());
+    // describe() stays bounded too (it lists at most MAX_DESCRIBED_RAM_BLOCKS).
+    assert_eq!(layer.describe()["ram_blocks_total"], BLOCKS);
+    println!("child open+read+map+describe: {:?}", start.elapsed());
 }
 
 #[test]
@@ -126,10 +130,12 @@ fn one_tib_over_many_blocks_costs_what_is_present() {
     // Declared: 1 TiB in `BLOCKS` metadata blocks (read back through describe()).
     let layer = open_with(bytes.clone(), &[&PLUGIN, &RAM_PLUGIN]).unwrap();
     let d = layer.describe();
-    let blocks = d["ram_blocks"].as_array().unwrap();
-    assert_eq!(blocks.len() as u64, BLOCKS);
-    let declared: u64 = blocks.iter().map(|b| b["pages"].as_u64().unwrap()).sum();
-    assert_eq!(declared * PAGE, 1 << 40);
+    // describe() lists the first MAX_DESCRIBED_RAM_BLOCKS and counts them all.
+    let listed = d["ram_blocks"].as_array().unwrap();
+    assert_eq!(listed.len(), MAX_DESCRIBED_RAM_BLOCKS);
+    assert_eq!(d["ram_blocks_total"], BLOCKS);
+    assert!(listed.iter().all(|b| b["pages"] == BLOCK_PAGES));
+    let declared = BLOCKS * BLOCK_PAGES;
     assert_eq!(d["data_blocks"]["raw"], 1);
     assert_eq!(d["data_blocks"]["compressed"], 1);
     let missing = layer
