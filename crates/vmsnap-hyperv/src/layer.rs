@@ -21,7 +21,7 @@ use vmsnap_core::{
 use crate::config;
 use crate::container::Container;
 use crate::image::Image;
-use crate::limits::MAX_PARTITION_STATE_BYTES;
+use crate::limits::{MAX_DESCRIBED_RAM_BLOCKS, MAX_PARTITION_STATE_BYTES};
 use crate::plugin::{CONTAINER_NAME, RAM_NAME};
 use crate::ram::{partition_state, Ram};
 use crate::value::Value;
@@ -238,18 +238,28 @@ impl Layer for HyperVRam {
     }
     fn describe(&self) -> Json {
         let r = &self.ram;
-        json!({
+        let listed = r
+            .blocks
+            .get(..MAX_DESCRIBED_RAM_BLOCKS)
+            .unwrap_or(&r.blocks);
+        let mut d = json!({
             "format": RAM_NAME,
             "virtual_size": self.len(),
             "vm_version": r.vm_version,
             "savedstate_type": r.state_type,
             "key_layout": r.key_layout,
-            "ram_blocks": r.blocks,
+            "ram_blocks": listed,
             "data_blocks": {"raw": r.data_blocks.0, "compressed": r.data_blocks.1},
             "record_layout": crate::pages::LAYOUT,
             "segments": r.map.segments().len(),
             "cpus": self.cpus.len(),
-        })
+        });
+        if listed.len() < r.blocks.len() {
+            if let Some(m) = d.as_object_mut() {
+                m.insert("ram_blocks_total".into(), json!(r.blocks.len()));
+            }
+        }
+        d
     }
     fn findings(&self) -> Vec<Finding> {
         self.findings.clone()

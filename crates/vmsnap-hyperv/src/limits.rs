@@ -46,3 +46,7 @@ pub const MAX_STRING_BYTES_TOTAL: u64 = 64 << 20;
 /// Most file-object array bytes rendered by one `meta()` (also at most the file's size);
 /// arrays past it are shown by reference, marked `deferred`.
 pub const MAX_META_ARRAY_BYTES_TOTAL: u64 = 64 << 20;
+/// Most `RamMemoryBlock`s listed in the RAM layer's `describe()` (each is about 1 KiB
+/// of JSON; a file may hold millions). Past it the list stops and `ram_blocks_total`
+/// gives the count.
+pub const MAX_DESCRIBED_RAM_BLOCKS: usize = 1024;
