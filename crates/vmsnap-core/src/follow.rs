@@ -1,5 +1,5 @@
 //! Following a reference: the one open sequence for backing files, parent disks, extents,
-//! external data files and companions. The name goes through the [`Resolver`] (the
+//! external data files and companions. The name goes through the [`Resolver`](crate::Resolver) (the
 //! policy decides, every attempt is logged); a disk is opened one link further down the
 //! chain, capped at [`MAX_CHAIN_DEPTH`]; whatever stops it is written into the reference
 //! (`Denied`, or `Failed` with the reason), and a reference that was not opened is stood
