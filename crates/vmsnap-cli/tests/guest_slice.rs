@@ -141,8 +141,11 @@ fn slice_walks_equal_the_full_cores() {
             .find(|l| l.vaddr <= va && va - l.vaddr < l.filesz)
             .map(|l| l.paddr + (va - l.vaddr));
         assert_eq!(qemu, pa, "{name} {va:#x}");
-        // … and the page there holds the same bytes in the slice and the full core.
-        if pa.is_some() {
+        // … and the page there holds the same bytes in the slice and the full core. CI boots
+        // the guest afresh, so only pages fixed at boot compare: kernel text and rodata. The
+        // stack page (`rsp`) holds what the vCPU was doing when QEMU stopped it; its walk and
+        // QEMU's answer are checked above.
+        if pa.is_some() && name != "rsp" {
             let page = format!("{:#x}", va & !0xfff);
             let read = |f: &str| {
                 let o = vmsnap(&[
