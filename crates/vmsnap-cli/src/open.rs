@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use vmsnap::core::{
-    Error, ErrorKind, ExternalPolicy, Layer, MissingPolicy, Options, RefDecision, Registry,
-    Resolver, Result,
+    ExternalPolicy, Layer, MissingPolicy, Options, RefDecision, Registry, Resolver, Result,
 };
-use vmsnap::stack::{Selection, Stack, Stacker};
+use vmsnap::stack::{Selection, Stack};
+use vmsnap_report::open::{self as shared, OpenSettings};
 
 use crate::cli::{External, LayerArg, Missing, OpenArgs};
 
@@ -48,7 +48,19 @@ pub fn registry() -> Result<Registry> {
     vmsnap::registry()
 }
 
-fn policy_of(e: External) -> ExternalPolicy {
+fn settings_of(args: &OpenArgs, policy: ExternalPolicy) -> Result<OpenSettings> {
+    Ok(OpenSettings {
+        external: policy,
+        missing: match args.missing {
+            Missing::Error => MissingPolicy::Error,
+            Missing::Zeros => MissingPolicy::Zeros,
+        },
+        options: options_of(&args.options)?,
+    })
+}
+
+/// The policy `--external` names.
+pub fn policy_of(e: External) -> ExternalPolicy {
     match e {
         External::None => ExternalPolicy::Deny,
         External::SameDir => ExternalPolicy::SameDir,
@@ -58,17 +70,7 @@ fn policy_of(e: External) -> ExternalPolicy {
 
 /// Parses `-o key=value` options.
 pub fn options_of(raw: &[String]) -> Result<Options> {
-    let mut o = Options::new();
-    for kv in raw {
-        let (k, v) = kv.split_once('=').ok_or_else(|| {
-            Error::new(
-                ErrorKind::InvalidArgument,
-                format!("option {kv:?} is not KEY=VALUE"),
-            )
-        })?;
-        o.set(k.trim(), v.trim());
-    }
-    Ok(o)
+    vmsnap_report::open::options_of(raw)
 }
 
 /// Opens `args.file` and stacks it.
@@ -79,43 +81,25 @@ pub fn open(args: &OpenArgs, explain: bool) -> Result<Opened> {
 /// Opens with an explicit policy.
 pub fn open_with(args: &OpenArgs, explain: bool, policy: ExternalPolicy) -> Result<Opened> {
     let registry = registry()?;
-    let options = options_of(&args.options)?;
-    vmsnap::core::check_options(registry.plugins().iter().copied(), &options)?;
-    let resolver = Resolver::new(policy).with_missing(match args.missing {
-        Missing::Error => MissingPolicy::Error,
-        Missing::Zeros => MissingPolicy::Zeros,
-    });
+    let settings = settings_of(args, policy)?;
+    shared::check_settings(&registry, &settings)?;
     let file: Arc<dyn Layer> = crate::input::open_file(&args.file)?;
-    let stack = Stacker::new(&registry, &resolver, &options)
-        .explain(explain)
-        .stack(file);
-    warn_zeros(&resolver);
+    let shared::Opened {
+        stack,
+        policy,
+        resolver,
+    } = shared::stack(&registry, file, &settings, explain);
+    // Under `--missing=zeros`, say once per reference that was not opened that its bytes
+    // read as zeros (never silently).
+    for w in shared::zeros_warnings(&resolver, "--missing=zeros") {
+        eprintln!("{w}");
+    }
     Ok(Opened {
         stack,
         policy,
         resolver,
         input: args.file.clone(),
     })
-}
-
-/// Under `--missing=zeros`, says once per reference that was not opened that its bytes
-/// read as zeros (never silently).
-fn warn_zeros(resolver: &Resolver) {
-    if resolver.missing() != MissingPolicy::Zeros {
-        return;
-    }
-    for u in resolver.unavailable_refs() {
-        let file = u
-            .referrer_path
-            .as_ref()
-            .map(|p| format!("{}: ", p.display()))
-            .unwrap_or_default();
-        eprintln!(
-            "vmsnap: warning: {file}{}: {}; it reads as zeros (--missing=zeros)",
-            u.referrer,
-            u.description()
-        );
-    }
 }
 
 /// Opens for reading data: an accepted format that failed to open is an error.
@@ -129,8 +113,5 @@ pub fn open_for_data(args: &OpenArgs) -> Result<Opened> {
 
 /// The layer `--layer` names, or the default.
 pub fn select(stack: &Stack, arg: &LayerArg) -> Result<Selection> {
-    match &arg.layer {
-        Some(spec) => stack.select(spec),
-        None => Ok(stack.default_selection()),
-    }
+    shared::select(stack, arg.layer.as_deref())
 }

@@ -12,15 +12,16 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use serde_json::Value;
 use vmsnap::core::{
-    check_options, Error, ErrorKind, ExternalPolicy, FileLayer, InputKind, Layer, MissingPolicy,
-    Options, RefDecision, RefKind, Registry, Resolver,
+    Error, ExternalPolicy, FileLayer, InputKind, Layer, MissingPolicy, Options, RefDecision,
+    RefKind, Registry, Resolver,
 };
 use vmsnap::inspect::{inspect, names, CheckOptions};
-use vmsnap::stack::{Stack, Stacker};
+use vmsnap::stack::Stack;
 use vmsnap_report::check::{error_of, report_json, LimitedInspector, DEFAULT_MAX_STREAM};
 use vmsnap_report::map::{
     alone_pieces, annotate, compresses, extent_json, resolve_origins, Member,
 };
+use vmsnap_report::open::{parse_external, parse_missing, OpenSettings};
 
 /// The exception type, in a module of its own so that Python sees it as `vmsnap.Error`.
 mod exc {
@@ -69,33 +70,8 @@ fn non_negative(v: i64) -> PyResult<u64> {
     })
 }
 
-fn invalid(msg: String) -> Error {
-    Error::new(ErrorKind::InvalidArgument, msg)
-}
-
 fn registry(py: Python<'_>) -> PyResult<Registry> {
     vmsnap::registry().map_err(|e| py_err(py, &e, None))
-}
-
-fn external_policy(s: &str) -> Result<ExternalPolicy, Error> {
-    match s.replace('-', "_").as_str() {
-        "none" | "deny" => Ok(ExternalPolicy::Deny),
-        "same_dir" => Ok(ExternalPolicy::SameDir),
-        "any" => Ok(ExternalPolicy::Any),
-        _ => Err(invalid(format!(
-            "external={s:?}: expected \"none\", \"same_dir\" or \"any\""
-        ))),
-    }
-}
-
-fn missing_policy(s: &str) -> Result<MissingPolicy, Error> {
-    match s {
-        "error" => Ok(MissingPolicy::Error),
-        "zeros" => Ok(MissingPolicy::Zeros),
-        _ => Err(invalid(format!(
-            "missing={s:?}: expected \"error\" or \"zeros\""
-        ))),
-    }
 }
 
 /// What `open` keeps alive together: the stack and the resolver that opened its references.
@@ -138,10 +114,13 @@ fn open(
 ) -> PyResult<PyStack> {
     let file = path.display().to_string();
     let input = Some(path.as_path());
-    let policy = external_policy(external).map_err(|e| py_err(py, &e, None))?;
-    let missing = missing_policy(missing).map_err(|e| py_err(py, &e, None))?;
+    let err = |e: Error| py_err(py, &e, None);
+    let mut settings = OpenSettings {
+        external: parse_external(external).map_err(err)?,
+        missing: parse_missing(missing).map_err(err)?,
+        options: Options::new(),
+    };
     let registry = registry(py)?;
-    let mut opts = Options::new();
     if let Some(d) = options {
         for (k, v) in d.iter() {
             let k: String = k.str()?.extract()?;
@@ -149,23 +128,17 @@ fn open(
                 Ok(b) => b.to_string(),
                 Err(_) => v.str()?.extract()?,
             };
-            opts.set(k.trim(), v.trim());
+            settings.options.set(k.trim(), v.trim());
         }
     }
-    check_options(registry.plugins().iter().copied(), &opts).map_err(|e| py_err(py, &e, None))?;
     let opened = py
         .detach(|| -> Result<Opened, Error> {
-            let resolver = Resolver::new(policy).with_missing(missing);
-            let base: Arc<dyn Layer> = Arc::new(FileLayer::open(&path)?);
-            let mut stack = Stacker::new(&registry, &resolver, &opts).stack(base);
             // An accepted format that failed to open is an error, as for `map` or `cat`.
-            if let Some(e) = stack.error.take() {
-                return Err(e);
-            }
+            let o = vmsnap_report::open::open_for_data(&registry, &path, &settings)?;
             Ok(Opened {
-                stack,
-                policy,
-                resolver,
+                stack: o.stack,
+                policy: o.policy,
+                resolver: o.resolver,
                 file: file.clone(),
             })
         })

@@ -1,6 +1,7 @@
-//! vmsnap-report: the JSON documents vmsnap prints (`info --json`, `map --json`,
-//! `check --json`, the error object) and streaming `check` with its length limit, in one
-//! place so that the CLI and the Python package give the same answers with the same names.
+//! vmsnap-report: opening and choosing a layer with one policy (`open`), the JSON documents
+//! vmsnap prints (`info --json`, `map --json`, `check --json`, the error object) and
+//! streaming `check` with its length limit, in one place so that the CLI, the Python
+//! package and the nbdkit plugin give the same answers with the same names.
 #![cfg_attr(
     test,
     allow(
@@ -15,4 +16,5 @@ pub mod check;
 pub mod info;
 pub mod json;
 pub mod map;
+pub mod open;
 pub mod translate;
