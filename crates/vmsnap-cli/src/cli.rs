@@ -49,6 +49,11 @@ pub enum Command {
     /// Show how a guest-virtual address translates, entry by entry.
     #[command(after_help = EXIT_CODES)]
     Translate(TranslateArgs),
+    /// Serve a layer read-only over NBD through nbdkit (`nbd+unix:///?socket=PATH` or
+    /// `nbd://127.0.0.1:N`) until Ctrl-C or SIGTERM; qemu-img, nbdcopy, nbdfuse and the
+    /// kernel's nbd-client read it.
+    #[command(after_help = EXIT_CODES)]
+    Serve(ServeArgs),
     /// Print a shell completion script (`vmsnap completions bash > /etc/bash_completion.d/vmsnap`).
     Completions(CompletionsArgs),
 }
@@ -281,4 +286,22 @@ pub struct TranslateArgs {
     /// Print JSON (`docs/json.md`; `--output=json` too, as qemu-img spells it).
     #[arg(long)]
     pub json: bool,
+}
+
+/// `serve`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("listen").required(true).args(["socket", "port"])))]
+pub struct ServeArgs {
+    /// Input and policy (the plugin opens the image with the same ones).
+    #[command(flatten)]
+    pub open: OpenArgs,
+    /// Which layer.
+    #[command(flatten)]
+    pub layer: LayerArg,
+    /// Listen on this Unix socket (it must not exist; removed on exit).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Listen on this TCP port, on 127.0.0.1 only.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
 }

@@ -24,6 +24,7 @@ mod open;
 mod ordered;
 mod output;
 mod provenance;
+mod serve;
 mod summary;
 mod translate;
 
@@ -62,6 +63,7 @@ impl Command {
             Command::Formats(a) => a.json,
             Command::Translate(a) => a.json,
             Command::Convert(_) | Command::Cat(_) | Command::Completions(_) => false,
+            Command::Serve(_) => false,
         }
     }
 
@@ -76,6 +78,7 @@ impl Command {
             Command::Convert(a) => Some(&a.open.file),
             Command::Cat(a) => Some(&a.open.file),
             Command::Formats(_) | Command::Completions(_) => None,
+            Command::Serve(a) => Some(&a.open.file),
         }
     }
 }
@@ -103,6 +106,7 @@ fn main() -> ExitCode {
         Command::Formats(a) => formats::run(a),
         Command::Translate(a) => translate::run(a),
         Command::Completions(a) => completions::run(a),
+        Command::Serve(a) => serve::run(a),
     };
     let input = input.as_deref();
     match result {

@@ -48,7 +48,8 @@ pub fn registry() -> Result<Registry> {
     vmsnap::registry()
 }
 
-fn settings_of(args: &OpenArgs, policy: ExternalPolicy) -> Result<OpenSettings> {
+/// The settings `args` give, with `policy` for external references.
+pub fn settings_of(args: &OpenArgs, policy: ExternalPolicy) -> Result<OpenSettings> {
     Ok(OpenSettings {
         external: policy,
         missing: match args.missing {

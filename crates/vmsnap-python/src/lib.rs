@@ -38,12 +38,7 @@ mod exc {
 /// and the JSON error object's fields as attributes.
 fn py_err(py: Python<'_>, e: &Error, input: Option<&Path>) -> PyErr {
     let obj = vmsnap_report::json::error_object(e, input);
-    let line = match input
-        .filter(|_| e.context().path.is_none() && vmsnap_report::json::names_the_input(e))
-    {
-        Some(p) => format!("{}: {e}", p.display()),
-        None => e.to_string(),
-    };
+    let line = vmsnap_report::json::error_line(e, input);
     let err = exc::Error::new_err(line);
     let value = err.value(py);
     for key in ["kind", "file", "layer", "offset"] {

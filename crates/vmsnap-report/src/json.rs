@@ -46,6 +46,15 @@ pub fn error_document(e: &Error, input: Option<&Path>) -> Value {
     envelope(json!({ "error": error_object(e, input) }))
 }
 
+/// An error's one line, led by the input file when the error is about it and names no
+/// other file (`disk.qcow2: qcow2: at offset 0x30: …`).
+pub fn error_line(e: &Error, input: Option<&Path>) -> String {
+    match input.filter(|_| e.context().path.is_none() && names_the_input(e)) {
+        Some(p) => format!("{}: {e}", p.display()),
+        None => e.to_string(),
+    }
+}
+
 /// Whether an error is about the input (so it names the input file when it names no other):
 /// a bad argument is about the command line.
 pub fn names_the_input(e: &Error) -> bool {
