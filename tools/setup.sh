@@ -44,4 +44,13 @@ if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     exit 1
   fi
 fi
+# `vmsnap serve` runs nbdkit; its tests read through nbdinfo and nbdcopy (libnbd-bin).
+if ! have nbdkit || ! have nbdinfo || ! have nbdcopy; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nbdkit libnbd-bin
+  else
+    echo "setup: nbdkit or nbdinfo is missing; install nbdkit and libnbd-bin" >&2
+    exit 1
+  fi
+fi
 echo "setup: $(cargo --version); $(qemu-img --version | head -1); $(cargo +nightly fuzz --version)"

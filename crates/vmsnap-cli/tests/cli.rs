@@ -211,6 +211,7 @@ fn every_command_has_help_and_documents_exit_codes() {
         "meta",
         "formats",
         "translate",
+        "serve",
     ] {
         let out = vmsnap(&[cmd, "--help"]);
         assert_eq!(out.status.code(), Some(0), "{cmd}");
