@@ -116,7 +116,13 @@ pub fn run(args: &[String]) -> bool {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--size-mib" => size_mib = it.next().and_then(|s| s.parse().ok()).unwrap_or(size_mib),
-            "--runs" => runs = it.next().and_then(|s| s.parse().ok()).unwrap_or(runs).max(1),
+            "--runs" => {
+                runs = it
+                    .next()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(runs)
+                    .max(1)
+            }
             _ => {}
         }
     }
@@ -153,10 +159,7 @@ pub fn run(args: &[String]) -> bool {
     let file = out.display().to_string();
     let sock = std::env::temp_dir().join(format!("xtask-bench-nbd-{}.sock", std::process::id()));
     let mut rows = Vec::new();
-    for (label, start) in [
-        ("vmsnap serve (nbdkit)", true),
-        ("qemu-nbd", false),
-    ] {
+    for (label, start) in [("vmsnap serve (nbdkit)", true), ("qemu-nbd", false)] {
         let server = if start {
             vmsnap_serve(&vmsnap, &img, &sock)
         } else {
