@@ -1,47 +1,15 @@
 //! Targets whose input is a typed value decoded with `arbitrary` (as libFuzzer's typed
-//! `fuzz_target!` does): streaming inspection, x86 page walks, the core segment map.
+//! `fuzz_target!` does): x86 page walks, the core segment map.
 
 use std::sync::Arc;
 
 use arbitrary::{Arbitrary, Unstructured};
 use vmsnap::core::{FileLayer, Layer, MemSource, Overlap, Segment, SegmentMapBuilder};
-use vmsnap::inspect::{inspect, CheckOptions, Inspector, MAX_RETAINED};
 use vmsnap_x86::{Mode, VirtualLayer};
 
 /// `T` from the whole input, or `None` when it does not decode.
 fn decode<'a, T: Arbitrary<'a>>(data: &'a [u8]) -> Option<T> {
     T::arbitrary_take_rest(Unstructured::new(data)).ok()
-}
-
-/// Streaming inspection of input fed in arbitrary chunk sizes: memory stays under the
-/// stated bound, and on inputs the inspector keeps whole the answer equals random-access
-/// inspection.
-pub fn check_streaming(input: &[u8]) {
-    let Some((chunks, data)) = decode::<(Vec<u16>, Vec<u8>)>(input) else {
-        return;
-    };
-    let Ok(registry) = vmsnap::registry() else {
-        return;
-    };
-    let opts = CheckOptions::default();
-    let mut ins = Inspector::with_hints(vmsnap::stream_hints());
-    let mut pos = 0;
-    let mut sizes = chunks.iter().cycle();
-    while pos < data.len() {
-        let n = sizes.next().map_or(data.len(), |&s| usize::from(s).max(1));
-        let end = (pos + n).min(data.len());
-        ins.feed(&data[pos..end]);
-        assert!(ins.retained() <= MAX_RETAINED);
-        pos = end;
-    }
-    let streamed = ins.finish(&registry, &opts);
-    if data.len() <= vmsnap::inspect::HEAD_BYTES {
-        let file: Arc<dyn Layer> = Arc::new(FileLayer::new(Arc::new(MemSource::new(data))));
-        let direct = inspect(file, &registry, &opts);
-        assert_eq!(streamed.format, direct.format);
-        assert_eq!(streamed.verdict, direct.verdict);
-        assert_eq!(streamed.virtual_size, direct.virtual_size);
-    }
 }
 
 /// x86 page walks over arbitrary physical memory and root, in every mode: translation,
