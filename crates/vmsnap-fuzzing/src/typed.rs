@@ -13,9 +13,11 @@ fn decode<'a, T: Arbitrary<'a>>(data: &'a [u8]) -> Option<T> {
 }
 
 /// x86 page walks over arbitrary physical memory and root, in every mode: translation,
-/// reads and mapping enumeration end.
+/// reads and mapping enumeration end. The physical memory is the rest of the input as it
+/// is (a `&[u8]`: arbitrary's `Vec<u8>` would interleave a continuation byte with each
+/// byte, so page tables could not be pasted in).
 pub fn x86_paging(input: &[u8]) {
-    let Some((mode, root, addrs, memory)) = decode::<(u8, u64, Vec<u64>, Vec<u8>)>(input) else {
+    let Some((mode, root, addrs, memory)) = decode::<(u8, u64, Vec<u64>, &[u8])>(input) else {
         return;
     };
     let mode = match mode % 5 {
@@ -25,7 +27,7 @@ pub fn x86_paging(input: &[u8]) {
         3 => Mode::Level4,
         _ => Mode::Level5,
     };
-    let phys: Arc<dyn Layer> = Arc::new(FileLayer::new(Arc::new(MemSource::new(memory))));
+    let phys: Arc<dyn Layer> = Arc::new(FileLayer::new(Arc::new(MemSource::new(memory.to_vec()))));
     let v = VirtualLayer::new(phys, mode, root % 0x10_0000, true);
     let mut buf = [0u8; 64];
     for a in addrs.iter().take(64) {
