@@ -25,7 +25,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
 (cd fuzz && "${cargo_nightly[@]}" fuzz build -O --sanitizer "$sanitizer")
 bin_dir="$CARGO_TARGET_DIR/x86_64-unknown-linux-gnu/release"
 
-# Seeds: one directory per target, by the repository's own rule.
+# Seeds: one directory per target, and its dictionary, by the repository's own rule.
 cargo run --quiet -p xtask -- fuzz-seed-dirs "$WORK/seeds"
 
 for src in fuzz/fuzz_targets/*.rs; do
@@ -35,8 +35,8 @@ for src in fuzz/fuzz_targets/*.rs; do
     rm -f "$OUT/${target}_seed_corpus.zip"
     (cd "$WORK/seeds/$target" && zip -q -r "$OUT/${target}_seed_corpus.zip" .)
   fi
-  if [ -f "fuzz/dicts/$target.dict" ]; then
-    cp "fuzz/dicts/$target.dict" "$OUT/$target.dict"
+  if [ -f "$WORK/seeds/$target.dict" ]; then
+    cp "$WORK/seeds/$target.dict" "$OUT/$target.dict"
   fi
   cat > "$OUT/$target.options" <<OPTIONS
 [libfuzzer]

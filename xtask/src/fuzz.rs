@@ -74,10 +74,38 @@ pub fn targets() -> Vec<String> {
         .collect()
 }
 
+/// The targets that read every format: their dictionary is every file of `fuzz/dicts`
+/// joined (the formats' magics and GUIDs, and `inspect.dict`: what `check` detects).
+const EVERY_FORMAT: &[&str] = &["stack", "check_streaming"];
+
+/// The dictionary of `target`, when it has one: `fuzz/dicts/<target>.dict`, or for
+/// [`EVERY_FORMAT`] targets all of them joined into `target/fuzz-dicts/<target>.dict`.
+/// Typed targets (`x86_paging`, `segment_map`) and the record-stream decoder (`xpress`)
+/// read no magics and have none.
+pub fn dict_file(target: &str) -> Option<PathBuf> {
+    let dicts = root().join("fuzz/dicts");
+    if !EVERY_FORMAT.contains(&target) {
+        let d = dicts.join(format!("{target}.dict"));
+        return d.is_file().then_some(d);
+    }
+    let mut joined = String::new();
+    for f in files(&dicts)
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "dict"))
+    {
+        joined.push_str(&std::fs::read_to_string(&f).ok()?);
+        joined.push('\n');
+    }
+    let out = root().join("target/fuzz-dicts");
+    std::fs::create_dir_all(&out).ok()?;
+    let d = out.join(format!("{target}.dict"));
+    std::fs::write(&d, joined).ok()?;
+    Some(d)
+}
+
 /// The dictionary option for `target`, when it has one.
 pub fn dict_arg(target: &str) -> Option<String> {
-    let d = root().join("fuzz/dicts").join(format!("{target}.dict"));
-    d.is_file().then(|| format!("-dict={}", d.display()))
+    dict_file(target).map(|d| format!("-dict={}", d.display()))
 }
 
 /// The libFuzzer options every run shares.
@@ -277,8 +305,9 @@ pub fn grow(args: &[String]) -> bool {
     ok
 }
 
-/// `cargo xtask fuzz-seed-dirs DIR`: every target's seeds into `DIR/<target>/`, without
-/// needing cargo-fuzz (the target list is `vmsnap_fuzzing`'s, read from `fuzz/`).
+/// `cargo xtask fuzz-seed-dirs DIR`: every target's seeds into `DIR/<target>/` and its
+/// dictionary, when it has one, into `DIR/<target>.dict`, without needing cargo-fuzz
+/// (the target list is `vmsnap_fuzzing`'s, read from `fuzz/`).
 pub fn seed_dirs(args: &[String]) -> bool {
     let Some(out) = args.first() else {
         eprintln!("usage: cargo xtask fuzz-seed-dirs DIR");
@@ -288,6 +317,9 @@ pub fn seed_dirs(args: &[String]) -> bool {
     let mut ok = true;
     for t in target_files() {
         ok &= write_seeds(&t, &out.join(&t));
+        if let Some(d) = dict_file(&t) {
+            ok &= std::fs::copy(d, out.join(format!("{t}.dict"))).is_ok();
+        }
     }
     ok
 }

@@ -37,7 +37,7 @@ pub fn run() -> bool {
             there
         };
         ok &= has(t.clone()) && has(format!("{t}.options"));
-        if root().join(format!("fuzz/dicts/{t}.dict")).is_file() {
+        if crate::fuzz::dict_file(&t).is_some() {
             ok &= has(format!("{t}.dict"));
         }
         if std::fs::read_dir(work.join("seeds").join(&t)).is_ok_and(|mut d| d.next().is_some()) {

@@ -17,6 +17,8 @@
     clippy::panic
 )]
 
+mod check;
+mod command;
 mod memory;
 mod plain;
 pub mod registered;
@@ -47,7 +49,7 @@ pub struct Target {
 pub const TARGETS: &[Target] = &[
     Target {
         name: "check_streaming",
-        run: typed::check_streaming,
+        run: check::check_streaming,
     },
     Target {
         name: "elf_core",

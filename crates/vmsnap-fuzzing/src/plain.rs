@@ -129,8 +129,12 @@ pub fn qemu_mapped_ram(data: &[u8]) {
 }
 
 /// The whole stacker: every registered plugin probes, the accepted ones open, and every
-/// layer of the stack is read in chunks and described.
+/// layer of the stack is read in chunks and described; or, in the structured mode, the
+/// same image under a fuzzed command line (`command`).
 pub fn stack(data: &[u8]) {
+    if crate::command::run(data) {
+        return;
+    }
     let Ok(registry) = vmsnap::registry() else {
         return;
     };
