@@ -78,3 +78,62 @@ fn memory_layer(stack: &Stack, arg: &LayerArg) -> Result<Selection> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use vmsnap::core::{FileLayer, MemSource, SliceLayer};
+    use vmsnap::stack::StackEntry;
+
+    use super::*;
+
+    fn entry(name: &str, space: AddressSpace) -> StackEntry {
+        let file: Arc<dyn Layer> =
+            Arc::new(FileLayer::new(Arc::new(MemSource::new(vec![1u8; 64]))));
+        StackEntry {
+            name: name.to_string(),
+            plugin: None,
+            layer: Arc::new(SliceLayer::new(name, space, file, 0, 64).unwrap()),
+            parent: None,
+            via: None,
+        }
+    }
+
+    #[test]
+    fn several_memory_layers_are_listed_and_one_is_taken() {
+        let arg = LayerArg { layer: None };
+        let mut stack = Stack::default();
+        stack.entries.push(entry("file", AddressSpace::File));
+        stack.entries.push(entry("qcow2", AddressSpace::GuestDisk));
+        stack
+            .entries
+            .push(entry("qcow2/vmstate:1/qemu", AddressSpace::GuestPhysical));
+        assert_eq!(
+            memory_layer(&stack, &arg).unwrap().name,
+            "qcow2/vmstate:1/qemu"
+        );
+        stack
+            .entries
+            .push(entry("qcow2/vmstate:2/qemu", AddressSpace::GuestPhysical));
+        let e = memory_layer(&stack, &arg).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidArgument);
+        assert!(
+            e.message()
+                .ends_with("choose one with --layer: qcow2/vmstate:1/qemu, qcow2/vmstate:2/qemu"),
+            "{e}"
+        );
+        let named = LayerArg {
+            layer: Some("qcow2/vmstate:2/qemu".into()),
+        };
+        assert_eq!(
+            memory_layer(&stack, &named).unwrap().name,
+            "qcow2/vmstate:2/qemu"
+        );
+        let disk = LayerArg {
+            layer: Some("qcow2".into()),
+        };
+        assert_eq!(
+            memory_layer(&stack, &disk).unwrap_err().kind(),
+            ErrorKind::InvalidArgument
+        );
+    }
+}
