@@ -341,3 +341,65 @@ fn the_memory_layer_is_chosen_or_the_choice_is_refused() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("elf"), "{}", stderr(&o));
 }
+
+/// The real 4-level guest of `cargo xtask paging-guests`: its QEMU stream exported to ELF
+/// is QEMU's own `dump-guest-memory` core of the same paused guest — the same PT_LOAD
+/// ranges and bytes (read with the testkit's independent ELF reader) and the same vCPU
+/// registers and CR3 in the notes. CI runs it in its real-guest step.
+#[test]
+#[ignore = "needs target/paging (cargo xtask paging-guests)"]
+fn real_guest_export_equals_qemus_own_core() {
+    use std::io::{Read, Seek, SeekFrom};
+
+    use vmsnap_testkit::elf::loads;
+
+    let guest = vmsnap_testkit::workspace_root().join("target/paging/pc-4level");
+    let (stream, qemu_core) = (guest.join("stream.bin"), guest.join("core.elf"));
+    assert!(stream.is_file(), "no real guest: cargo xtask paging-guests");
+    let dir = scratch_dir("export-real");
+    let ours = dir.join("guest.elf");
+    convert(&stream, &ours, "elf");
+
+    let (a, b) = (loads(&qemu_core), loads(&ours));
+    let ranges = |l: &[vmsnap_testkit::elf::Load]| -> Vec<(u64, u64)> {
+        l.iter().map(|x| (x.paddr, x.filesz)).collect()
+    };
+    assert_eq!(ranges(&a), ranges(&b));
+    assert!(a.iter().map(|l| l.filesz).sum::<u64>() >= 256 << 20);
+    let (mut fa, mut fb) = (
+        std::fs::File::open(&qemu_core).unwrap(),
+        std::fs::File::open(&ours).unwrap(),
+    );
+    let (mut x, mut y) = (vec![0u8; 1 << 22], vec![0u8; 1 << 22]);
+    for (la, lb) in a.iter().zip(&b) {
+        let mut done = 0;
+        while done < la.filesz {
+            let n = (la.filesz - done).min(1 << 22) as usize;
+            fa.seek(SeekFrom::Start(la.offset + done)).unwrap();
+            fb.seek(SeekFrom::Start(lb.offset + done)).unwrap();
+            fa.read_exact(&mut x[..n]).unwrap();
+            fb.read_exact(&mut y[..n]).unwrap();
+            assert!(x[..n] == y[..n], "bytes differ at {:#x}", la.paddr + done);
+            done += n as u64;
+        }
+    }
+
+    let (qa, qb) = (memory(&stack(&qemu_core)), memory(&stack(&ours)));
+    let (ca, cb) = (qa.cpu_state(), qb.cpu_state());
+    assert!(!ca.is_empty());
+    assert_eq!(ca.len(), cb.len());
+    for (p, q) in ca.iter().zip(&cb) {
+        assert_eq!((p.cr0, p.cr3, p.cr4, p.efer), (q.cr0, q.cr3, q.cr4, q.efer));
+        for r in [
+            "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8", "r15", "rip", "rflags",
+            "cs", "ss", "fs_base", "gs_base", "gdt_base", "idt_base", "cr2",
+        ] {
+            assert_eq!(p.regs.get(r), q.regs.get(r), "vCPU {}: {r}", p.index);
+        }
+    }
+    let (xa, xb) = (
+        x86(&stack(&qemu_core)).unwrap(),
+        x86(&stack(&ours)).unwrap(),
+    );
+    assert_same_paging(xa.as_ref(), xb.as_ref(), "real guest");
+}
