@@ -27,6 +27,8 @@
 //!   `info`, `map`, `check` and `convert` to `/dev/null` beside qemu-img's, on every format
 //!   at its largest virtual size, empty and with a few writes; writes the table into
 //!   `docs/performance.md`.
+//! * `bench-export [--runs N]` — `convert -O elf|lime` of the 4 GiB QEMU bench guest
+//!   against `-O raw`, to `/dev/null` and to a file (`docs/performance.md`).
 //! * `dissect` — the Hyper-V corpus against dissect.hypervisor (Fox-IT's parser): makes a
 //!   venv under `target/dissect-venv`, installs dissect.hypervisor from PyPI there, and
 //!   runs the ignored test that compares every value dissect returns (`$DISSECT_PYTHON`,
@@ -46,6 +48,7 @@
 )]
 
 mod dissect;
+mod export_bench;
 mod fuzz;
 mod fuzz_cflite;
 mod fuzz_coverage;
@@ -77,7 +80,7 @@ pub fn sh(cmd: &mut Command) -> bool {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: cargo xtask <ci | corpus | paging-guests | golden | fuzz [TARGET] [--seconds N] [--replay-only] | fuzz-seeds | fuzz-grow [TARGET] [--seconds N] | fuzz-seed-dirs DIR | fuzz-coverage [TARGET] | fuzz-cflite | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | bench-scale [--no-build] [--only S] [--no-write] | dissect | man [DIR] | compare-oslo | new-format NAME>"
+        "usage: cargo xtask <ci | corpus | paging-guests | golden | fuzz [TARGET] [--seconds N] [--replay-only] | fuzz-seeds | fuzz-grow [TARGET] [--seconds N] | fuzz-seed-dirs DIR | fuzz-coverage [TARGET] | fuzz-cflite | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | bench-scale [--no-build] [--only S] [--no-write] | bench-export [--runs N] | dissect | man [DIR] | compare-oslo | new-format NAME>"
     );
     ExitCode::from(2)
 }
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
             .args(rest)),
         "bench-peers" => peers::run(rest),
         "bench-scale" => scale::run(rest),
+        "bench-export" => export_bench::run(rest),
         "dissect" => dissect::run(),
         "man" => man::run(rest),
         "new-format" => new_format::run(rest),
