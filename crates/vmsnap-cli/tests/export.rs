@@ -342,6 +342,62 @@ fn the_memory_layer_is_chosen_or_the_choice_is_refused() {
     assert!(stderr(&o).contains("elf"), "{}", stderr(&o));
 }
 
+#[test]
+fn exports_go_through_the_output_rules() {
+    let dir = scratch_dir("export-outputs");
+    let file = dir.join("plain.elf");
+    convert(&corpus("vmware/plain.vmss"), &file, "elf");
+    // A stream gets the same bytes as a file.
+    for fmt in ["elf", "lime"] {
+        let o = vmsnap(&["convert", "-O", fmt, "corpus/vmware/plain.vmss", "-"]);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        let f = dir.join(format!("p.{fmt}"));
+        convert(&corpus("vmware/plain.vmss"), &f, fmt);
+        assert!(
+            o.stdout == std::fs::read(&f).unwrap(),
+            "-O {fmt} to a stream"
+        );
+    }
+    // Memory that cannot be read (its .vmem not opened) leaves nothing behind.
+    let failed = dir.join("failed.elf");
+    let o = vmsnap(&[
+        "convert",
+        "-O",
+        "elf",
+        "--external",
+        "none",
+        "corpus/vmware/plain.vmss",
+        s(&failed),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("plain.vmem"), "{}", stderr(&o));
+    let mut left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["p.elf", "p.lime", "plain.elf"]);
+    // A file of the stack is never an output.
+    let vmem = dir.join("plain.vmem");
+    std::fs::copy(corpus("vmware/plain.vmem"), &vmem).unwrap();
+    std::fs::copy(corpus("vmware/plain.vmss"), dir.join("plain.vmss")).unwrap();
+    let before = std::fs::read(&vmem).unwrap();
+    let o = vmsnap(&[
+        "convert",
+        "-O",
+        "lime",
+        s(&dir.join("plain.vmss")),
+        s(&vmem),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("refusing to write over an input"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&vmem).unwrap(), before);
+}
+
 /// The real 4-level guest of `cargo xtask paging-guests`: its QEMU stream exported to ELF
 /// is QEMU's own `dump-guest-memory` core of the same paused guest — the same PT_LOAD
 /// ranges and bytes (read with the testkit's independent ELF reader) and the same vCPU
