@@ -47,12 +47,15 @@ pub fn run(args: &[String]) -> bool {
     for target in ["/dev/null", "file"] {
         let mut secs = Vec::new();
         for fmt in ["raw", "elf", "lime"] {
+            // `time` removes this file before each run: never the output when it is
+            // /dev/null.
+            let file = dir.join(format!("export-bench.{fmt}"));
             let out = if target == "file" {
-                dir.join(format!("export-bench.{fmt}"))
+                file.clone()
             } else {
                 "/dev/null".into()
             };
-            let t = time(runs, &out, || {
+            let t = time(runs, &file, || {
                 quiet(
                     Command::new(&vmsnap)
                         .args(["convert", "--quiet", "-l", "qemu", "-O", fmt])
@@ -60,9 +63,7 @@ pub fn run(args: &[String]) -> bool {
                         .arg(&out),
                 )
             });
-            if target == "file" {
-                let _ = std::fs::remove_file(&out);
-            }
+            let _ = std::fs::remove_file(&file);
             let Some(t) = t else {
                 eprintln!("xtask: convert -O {fmt} to {target} failed");
                 return false;
