@@ -197,8 +197,12 @@ impl Layer for Composed {
             match p.part {
                 Part::Zeros => dst.fill(0),
                 Part::Bytes(at) => {
+                    // The piece's bytes were pushed whole: the slice is always there.
                     let from = at + within as usize;
-                    let src = self.bytes.get(from..from + dst.len()).unwrap_or_default();
+                    let src = self.bytes.get(from..from + dst.len()).ok_or_else(|| {
+                        Error::out_of_bounds(offset, dst.len() as u64, self.len)
+                            .in_layer(self.name.as_str())
+                    })?;
                     dst.copy_from_slice(src);
                 }
                 Part::Lower(o) => self.lower.read_at(o + within, dst)?,
