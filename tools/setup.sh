@@ -53,4 +53,13 @@ if ! have nbdkit || ! have nbdinfo || ! have nbdcopy; then
     exit 1
   fi
 fi
+# The memory-export tests read the registers of `convert -O elf` cores back with gdb.
+if ! have gdb; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gdb
+  else
+    echo "setup: gdb is missing; install gdb (the memory-export tests read cores with it)" >&2
+    exit 1
+  fi
+fi
 echo "setup: $(cargo --version); $(qemu-img --version | head -1); $(cargo +nightly fuzz --version)"

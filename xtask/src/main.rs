@@ -29,6 +29,8 @@
 //!   `docs/performance.md`.
 //! * `bench-nbd [--size-mib N] [--runs N]` — `qemu-img convert` of a 1 GiB qcow2 read over
 //!   NBD through `vmsnap serve` (nbdkit and the vmsnap plugin) against through `qemu-nbd`.
+//! * `bench-export [--runs N]` — `convert -O elf|lime` of the 4 GiB QEMU bench guest
+//!   against `-O raw`, to `/dev/null` and to a file (`docs/performance.md`).
 //! * `dissect` — the Hyper-V corpus against dissect.hypervisor (Fox-IT's parser): makes a
 //!   venv under `target/dissect-venv`, installs dissect.hypervisor from PyPI there, and
 //!   runs the ignored test that compares every value dissect returns (`$DISSECT_PYTHON`,
@@ -48,6 +50,7 @@
 )]
 
 mod dissect;
+mod export_bench;
 mod fuzz;
 mod fuzz_cflite;
 mod fuzz_coverage;
@@ -80,7 +83,7 @@ pub fn sh(cmd: &mut Command) -> bool {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: cargo xtask <ci | corpus | paging-guests | golden | fuzz [TARGET] [--seconds N] [--replay-only] | fuzz-seeds | fuzz-grow [TARGET] [--seconds N] | fuzz-seed-dirs DIR | fuzz-coverage [TARGET] | fuzz-cflite | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | bench-scale [--no-build] [--only S] [--no-write] | bench-nbd [--size-mib N] [--runs N] | dissect | man [DIR] | compare-oslo | new-format NAME>"
+        "usage: cargo xtask <ci | corpus | paging-guests | golden | fuzz [TARGET] [--seconds N] [--replay-only] | fuzz-seeds | fuzz-grow [TARGET] [--seconds N] | fuzz-seed-dirs DIR | fuzz-coverage [TARGET] | fuzz-cflite | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | bench-scale [--no-build] [--only S] [--no-write] | bench-nbd [--size-mib N] [--runs N] | bench-export [--runs N] | dissect | man [DIR] | compare-oslo | new-format NAME>"
     );
     ExitCode::from(2)
 }
@@ -112,6 +115,7 @@ fn main() -> ExitCode {
         "bench-peers" => peers::run(rest),
         "bench-scale" => scale::run(rest),
         "bench-nbd" => nbd::run(rest),
+        "bench-export" => export_bench::run(rest),
         "dissect" => dissect::run(),
         "man" => man::run(rest),
         "new-format" => new_format::run(rest),

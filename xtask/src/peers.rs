@@ -36,7 +36,7 @@ const FORMATS: &[(&str, &str, &[&str])] = &[
     ("parallels", "parallels", &[]),
 ];
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     v[v.len() / 2]
 }
@@ -44,7 +44,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Median wall time of `runs` runs of `f`. Before each run (untimed) the last output is
 /// removed and dirty pages are flushed, so that no run pays for an earlier run's writeback:
 /// without that, file-target timings of either tool varied by 3x.
-fn time(runs: usize, out: &Path, mut f: impl FnMut() -> bool) -> Option<f64> {
+pub(crate) fn time(runs: usize, out: &Path, mut f: impl FnMut() -> bool) -> Option<f64> {
     let mut v = Vec::new();
     for _ in 0..runs {
         let _ = std::fs::remove_file(out);
@@ -58,7 +58,7 @@ fn time(runs: usize, out: &Path, mut f: impl FnMut() -> bool) -> Option<f64> {
     Some(median(v))
 }
 
-fn quiet(cmd: &mut Command) -> bool {
+pub(crate) fn quiet(cmd: &mut Command) -> bool {
     cmd.stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .status()

@@ -30,8 +30,9 @@ pub enum Command {
     /// Decide whether an image is safe to hand to a hypervisor, rule by rule.
     #[command(after_help = "Exit codes: 0 safe; 1 unsafe; 2 could not inspect.")]
     Check(CheckArgs),
-    /// Write a layer as a raw image: to a file (sparse, complete or absent), a block device,
-    /// `/dev/null` or standard output; in parallel.
+    /// Write a layer as a raw image, or guest memory as an ELF core or LiME file (`-O`): to
+    /// a file (sparse, complete or absent), a block device, `/dev/null` or standard output;
+    /// in parallel.
     #[command(after_help = EXIT_CODES)]
     Convert(ConvertArgs),
     /// Write bytes of a layer to standard output.
@@ -186,19 +187,36 @@ pub struct LayerArg {
     pub layer: Option<String>,
 }
 
+/// The file format `convert` writes (qemu-img's `-O`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// The layer's bytes as they are.
+    Raw,
+    /// Guest-physical memory as an ELF64 core with QEMU's CPU notes (`dump-guest-memory`'s
+    /// layout: gdb, crash, Volatility read it).
+    Elf,
+    /// Guest-physical memory as a LiME file (one record per range).
+    Lime,
+}
+
 /// `convert`.
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
     /// Input and policy.
     #[command(flatten)]
     pub open: OpenArgs,
-    /// The output: a raw file (written beside and renamed into place when complete), a
+    /// The output: a file (written beside and renamed into place when complete), a
     /// block device (written in place, holes zeroed), `/dev/null`, or `-` for standard
     /// output (a stream, holes as zeros).
     pub output: PathBuf,
-    /// Which layer.
+    /// Which layer. With `-O elf|lime` the default is the stack's guest-physical layer
+    /// (when there are several, name one).
     #[command(flatten)]
     pub layer: LayerArg,
+    /// Output format: `raw` (default), or for guest-physical memory `elf` (an ELF64 core)
+    /// or `lime`; `docs/export.md`.
+    #[arg(short = 'O', long = "output-format", value_enum, default_value_t = OutputFormat::Raw)]
+    pub format: OutputFormat,
     /// Worker threads (default 0: one per core, and at least 2; `--threads 1` copies on one).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,

@@ -1,4 +1,5 @@
-//! `vmsnap convert`: a layer to a raw image through the core output writer
+//! `vmsnap convert`: a layer to a raw image (or memory to an ELF core or LiME file,
+//! [`crate::export`]) through the core output writer
 //! ([`vmsnap::core::sink`]): a regular file is written beside the target and renamed into
 //! place when complete, a block device in place with its holes zeroed, `/dev/null`
 //! discards, and standard output, a pipe or a FIFO get the bytes in order.
@@ -15,7 +16,7 @@ use vmsnap::core::sink::{Output, OutputKind, OutputOptions, PositionalOutput, St
 use vmsnap::core::{Error, ExtentKind, IoBuffer, Layer, Result};
 
 use crate::cli::ConvertArgs;
-use crate::open::{open_for_data, select};
+use crate::open::open_for_data;
 use crate::ordered::read_in_order;
 use crate::Outcome;
 
@@ -25,7 +26,7 @@ const PIECE: u64 = 4 << 20;
 /// Runs `convert`.
 pub fn run(args: &ConvertArgs) -> Result<Outcome> {
     let opened = open_for_data(&args.open)?;
-    let sel = select(&opened.stack, &args.layer)?;
+    let layer = crate::export::layer_to_write(&opened.stack, &args.layer, args.format)?;
     let threads = if args.threads == 0 {
         vmsnap::core::parallelism().max(2)
     } else {
@@ -35,7 +36,7 @@ pub fn run(args: &ConvertArgs) -> Result<Outcome> {
         ProgressBar::hidden()
     } else {
         // Drawn on stderr only when it is a terminal.
-        let b = ProgressBar::new(sel.layer.len());
+        let b = ProgressBar::new(layer.len());
         b.set_style(
             ProgressStyle::with_template(
                 "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
@@ -48,8 +49,8 @@ pub fn run(args: &ConvertArgs) -> Result<Outcome> {
         .protect(opened.files())
         .target_is_zero(args.target_is_zero);
     crate::interrupt::remove_unfinished_outputs_on_signal();
-    let out = Output::create(&args.output, sel.layer.len(), &options)?;
-    convert_layer(sel.layer.as_ref(), out, threads, &bar)?;
+    let out = Output::create(&args.output, layer.len(), &options)?;
+    convert_layer(layer.as_ref(), out, threads, &bar)?;
     bar.finish_and_clear();
     Ok(Outcome::Ok)
 }

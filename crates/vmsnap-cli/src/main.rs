@@ -13,6 +13,7 @@ mod check;
 mod cli;
 mod completions;
 mod convert;
+mod export;
 mod formats;
 mod info;
 mod input;

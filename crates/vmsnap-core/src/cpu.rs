@@ -30,6 +30,33 @@ pub struct CpuState {
     pub regs: BTreeMap<String, u64>,
 }
 
+/// IA32_EFER.LMA: long mode active.
+pub const EFER_LMA: u64 = 1 << 10;
+/// CR4.PAE.
+const CR4_PAE: u64 = 1 << 5;
+
+impl CpuState {
+    /// EFER as recorded or, when the format records none (VMware checkpoints have no tag
+    /// for it, so it reads 0), with LMA taken as set when PAE is on and RIP lies above
+    /// 4 GiB: only a vCPU in long mode can have such a RIP.
+    pub fn effective_efer(&self) -> u64 {
+        let rip_high = self
+            .regs
+            .get("rip")
+            .is_some_and(|&rip| rip > u64::from(u32::MAX));
+        if self.efer == 0 && self.cr4 & CR4_PAE != 0 && rip_high {
+            EFER_LMA
+        } else {
+            self.efer
+        }
+    }
+
+    /// Whether the vCPU is in long mode (IA-32e), by [`CpuState::effective_efer`].
+    pub fn long_mode(&self) -> bool {
+        self.effective_efer() & EFER_LMA != 0
+    }
+}
+
 /// The register map, serialized as hex strings.
 struct HexRegs<'a>(&'a BTreeMap<String, u64>);
 

@@ -86,6 +86,20 @@ pub fn push_coalesced(out: &mut Vec<Extent>, e: Extent) {
     out.push(e);
 }
 
+/// The ranges of `extents` that hold memory or data — data, zero and unavailable extents,
+/// merged where they touch — leaving out what is unallocated (holes: not part of the
+/// guest's memory, nothing stored). Memory exports write one segment or record per range.
+pub fn present_ranges(extents: &[Extent]) -> Vec<std::ops::Range<u64>> {
+    let mut out: Vec<std::ops::Range<u64>> = Vec::new();
+    for e in extents.iter().filter(|e| e.kind != ExtentKind::Unallocated) {
+        match out.last_mut() {
+            Some(last) if last.end == e.offset => last.end = e.end(),
+            _ => out.push(e.offset..e.end()),
+        }
+    }
+    out
+}
+
 /// Splits the data extents of `extents` that map 1:1 onto `lower` (those with a lower
 /// offset) by `lower`'s own extents: what `lower` holds as data stays data, its holes
 /// (zero or unallocated, as the holes of a sparse `.vmem`) become zero, what it cannot
@@ -133,6 +147,20 @@ pub fn refine_by_lower(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn present_ranges_skip_holes_and_merge_the_rest() {
+        let e = [
+            Extent::of(ExtentKind::Unallocated, 0, 10),
+            Extent::data(10, 5, Some(0)),
+            Extent::of(ExtentKind::Zero, 15, 5),
+            Extent::of(ExtentKind::Unavailable, 20, 1),
+            Extent::of(ExtentKind::Unallocated, 21, 9),
+            Extent::data(30, 2, None),
+        ];
+        assert_eq!(present_ranges(&e), vec![10..21, 30..32]);
+        assert!(present_ranges(&[]).is_empty());
+    }
 
     #[test]
     fn coalesces_only_contiguous_runs() {

@@ -30,6 +30,7 @@
 pub mod bitmap;
 pub mod buffer;
 pub mod bytes;
+pub mod compose;
 pub mod cpu;
 pub mod error;
 pub mod extent;
@@ -58,7 +59,7 @@ pub use buffer::IoBuffer;
 pub use bytes::Bytes;
 pub use cpu::CpuState;
 pub use error::{Context, Error, ErrorKind, Result, ResultExt};
-pub use extent::{push_coalesced, Extent, ExtentKind};
+pub use extent::{present_ranges, push_coalesced, Extent, ExtentKind};
 pub use finding::{Finding, Findings, Severity};
 pub use follow::{DiskFormat, Followed};
 pub use layer::{

@@ -99,6 +99,71 @@ impl QemuCpu {
         })
     }
 
+    /// The note QEMU would write for a recorded vCPU. Registers the recording does not
+    /// hold are 0, as QEMU's layout has no way to say "unknown"; segment and table
+    /// registers are looked up under the names every reader uses (`gdt_base` or
+    /// `gdtr_base` …). `kernel_gs_base` is kept when recorded (the note is then 440 bytes,
+    /// else 432).
+    pub fn from_cpu_state(c: &CpuState) -> Self {
+        let mut gprs = [0u64; 18];
+        for (r, name) in gprs.iter_mut().zip(GPRS) {
+            *r = reg(c, name);
+        }
+        let mut segments = [(0u32, 0u32, 0u32, 0u64); 10];
+        for (s, name) in segments.iter_mut().zip(SEGMENTS) {
+            let field = |suffix: &str| -> u64 {
+                aliases(name)
+                    .iter()
+                    .find_map(|a| c.regs.get(&format!("{a}{suffix}")).copied())
+                    .unwrap_or(0)
+            };
+            // Selectors, limits and flags are 32-bit fields in the note.
+            *s = (
+                field("") as u32,
+                field("_limit") as u32,
+                field("_flags") as u32,
+                field("_base"),
+            );
+        }
+        let kernel_gs_base = c.regs.get("kernel_gs_base").copied();
+        QemuCpu {
+            index: c.index,
+            version: QEMU_CPUSTATE_VERSION,
+            size: if kernel_gs_base.is_some() {
+                QEMU_CPUSTATE_GS as u32
+            } else {
+                QEMU_CPUSTATE_MIN as u32
+            },
+            gprs,
+            segments,
+            cr: [c.cr0, reg(c, "cr1"), reg(c, "cr2"), c.cr3, c.cr4],
+            kernel_gs_base,
+        }
+    }
+
+    /// The note's descriptor, little-endian, `size` bytes (QEMU target/i386/arch_dump.c).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(QEMU_CPUSTATE_GS);
+        v.extend_from_slice(&self.version.to_le_bytes());
+        v.extend_from_slice(&self.size.to_le_bytes());
+        for r in self.gprs {
+            v.extend_from_slice(&r.to_le_bytes());
+        }
+        for (sel, limit, flags, base) in self.segments {
+            for x in [sel, limit, flags, 0] {
+                v.extend_from_slice(&x.to_le_bytes());
+            }
+            v.extend_from_slice(&base.to_le_bytes());
+        }
+        for c in self.cr {
+            v.extend_from_slice(&c.to_le_bytes());
+        }
+        if let Some(k) = self.kernel_gs_base {
+            v.extend_from_slice(&k.to_le_bytes());
+        }
+        v
+    }
+
     /// EFER is not in QEMU's note. Long mode is inferred when paging with PAE is on and
     /// either the core is an x86-64 one (QEMU writes `EM_X86_64` exactly when the first
     /// CPU has EFER.LMA) or CS is a 64-bit code segment. NXE is inferred on with PAE
@@ -242,6 +307,90 @@ impl Prstatus {
             regs,
         })
     }
+}
+
+impl Prstatus {
+    /// The `NT_PRSTATUS` descriptor QEMU writes for a vCPU: the x86-64 layout (336 bytes)
+    /// when `long`, else the i386 one (144 bytes, registers truncated to 32 bits), with
+    /// `pid` (QEMU: the vCPU index + 1). `orig_rax` is 0, as QEMU writes it; registers the
+    /// recording does not hold are 0.
+    pub fn to_bytes(c: &CpuState, pid: u32, long: bool) -> Vec<u8> {
+        if long {
+            let mut v = vec![0u8; PRSTATUS_X86_64_SIZE];
+            put(&mut v, 32, &pid.to_le_bytes());
+            for (i, name) in PR64_REGS.iter().enumerate() {
+                let value = if *name == "orig_rax" { 0 } else { reg(c, name) };
+                put(&mut v, 112 + i * 8, &value.to_le_bytes());
+            }
+            return v;
+        }
+        let mut v = vec![0u8; PRSTATUS_I386_SIZE];
+        put(&mut v, 24, &pid.to_le_bytes());
+        let r = 72;
+        for (i, name) in ["rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rax"]
+            .iter()
+            .enumerate()
+        {
+            put(&mut v, r + i * 4, &(reg(c, name) as u32).to_le_bytes());
+        }
+        for (name, at) in [
+            ("ds", 28),
+            ("es", 32),
+            ("fs", 36),
+            ("gs", 40),
+            ("cs", 52),
+            ("ss", 64),
+        ] {
+            put(&mut v, r + at, &(reg(c, name) as u16).to_le_bytes());
+        }
+        for (name, at) in [("rip", 48), ("rflags", 56), ("rsp", 60)] {
+            put(&mut v, r + at, &(reg(c, name) as u32).to_le_bytes());
+        }
+        v
+    }
+}
+
+/// Copies `bytes` into `v` at `at`; the layouts above place every field inside `v`.
+fn put(v: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(d) = v.get_mut(at..at + bytes.len()) {
+        d.copy_from_slice(bytes);
+    }
+}
+
+/// The other names a register is recorded under by some format.
+fn aliases(name: &str) -> &'static [&'static str] {
+    match name {
+        "rflags" | "eflags" => &["rflags", "eflags"],
+        "ldt" => &["ldt", "ldtr"],
+        "gdt" => &["gdt", "gdtr"],
+        "idt" => &["idt", "idtr"],
+        "cs" => &["cs"],
+        "ds" => &["ds"],
+        "es" => &["es"],
+        "fs" => &["fs"],
+        "gs" => &["gs"],
+        "ss" => &["ss"],
+        "tr" => &["tr"],
+        _ => &[],
+    }
+}
+
+/// A register of a recorded vCPU by name or alias; 0 when not recorded.
+fn reg(c: &CpuState, name: &str) -> u64 {
+    match name {
+        "cr0" => return c.cr0,
+        "cr3" => return c.cr3,
+        "cr4" => return c.cr4,
+        _ => {}
+    }
+    let names = aliases(name);
+    if names.is_empty() {
+        return c.regs.get(name).copied().unwrap_or(0);
+    }
+    names
+        .iter()
+        .find_map(|a| c.regs.get(*a).copied())
+        .unwrap_or(0)
 }
 
 /// `VMCOREINFO` text as `key=value` lines (empty lines dropped).

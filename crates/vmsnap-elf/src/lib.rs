@@ -8,10 +8,13 @@
 //! * Notes: QEMU's per-vCPU `QEMU` note (`QEMUCPUState`: registers, segments, CR0–CR4,
 //!   kernel_gs_base) becomes [`vmsnap_core::CpuState`]; `CORE`/`NT_PRSTATUS` and
 //!   `VMCOREINFO` (as `key=value` lines) are shown by `describe()`.
+//! * Writing: [`export::export`] lays out any guest-physical layer as an ELF64 core with
+//!   QEMU's notes (what `vmsnap convert -O elf` writes).
 //! * kdump-compressed dumps (`KDUMP   `, flattened `makedumpfile`) are recognised and
 //!   refused with an `Unsupported` error naming the compression.
 
 mod cpu;
+pub mod export;
 mod header;
 pub mod kdump;
 mod layer;

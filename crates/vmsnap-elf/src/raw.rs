@@ -41,6 +41,8 @@ pub const SHDR64_SIZE: u16 = 64;
 /// Size of a note header (`Elf32_Nhdr` and `Elf64_Nhdr` are the same).
 pub const NHDR_SIZE: usize = 12;
 
+/// `QEMUCPUState.version` QEMU writes (`QEMUCPUSTATE_VERSION`).
+pub const QEMU_CPUSTATE_VERSION: u32 = 1;
 /// `QEMUCPUState` up to and including `cr[5]` (QEMU target/i386/arch_dump.c, version 1).
 pub const QEMU_CPUSTATE_MIN: usize = 432;
 /// `QEMUCPUState` with `kernel_gs_base`.

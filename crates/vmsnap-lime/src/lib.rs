@@ -5,7 +5,11 @@
 //! range's bytes. Ranges go through the core segment map: overlaps are an error (unlike
 //! Volatility, which lets a one-byte overlap through), gaps between ranges read as zeros
 //! and are reported unallocated, unsorted ranges are accepted with a finding.
+//!
+//! Writing: [`export::export`] lays out any guest-physical layer as a LiME file (what
+//! `vmsnap convert -O lime` writes).
 
+pub mod export;
 mod header;
 mod layer;
 mod plugin;

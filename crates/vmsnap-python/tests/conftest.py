@@ -72,3 +72,31 @@ def qemu_img() -> str:
 def rel(p: Path) -> str:
     """The path as the tests name it to both the CLI and the package."""
     return str(p.relative_to(ROOT))
+
+
+# The real booted guest of `cargo xtask paging-guests` (4-level paging), when made.
+REAL_GUEST = ROOT / "target" / "paging" / "pc-4level"
+
+
+def banners(command: list, image: Path) -> list:
+    """Volatility's `banners.Banners` rows for `image`, run by `command` (`vol`, or
+    `python -m vmsnap.volatility`)."""
+    out = subprocess.run(
+        [*command, "-q", "-r", "json", "-f", str(image), "banners.Banners"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    return json.loads(out.stdout)
+
+
+@pytest.fixture(scope="session")
+def real_core_banners() -> list:
+    """Volatility's own banners on QEMU's `dump-guest-memory` core of the real guest
+    (computed once: both the vmsnap layer and the export tests compare with them)."""
+    import sys
+
+    rows = banners([str(Path(sys.executable).parent / "vol")], REAL_GUEST / "core.elf")
+    assert rows, "Volatility finds no banner in the ELF core"
+    return rows

@@ -264,32 +264,15 @@ fn probes_pick_the_right_plugin() {
     assert!((PLUGIN.probe)(&w2).is_yes());
 }
 
-fn libvirt_wrap(stream: &[u8], format: u32, xml: &str) -> Vec<u8> {
-    let pad = 64 * 1024;
-    let data_len = xml.len() + 1 + pad;
-    let mut v = Vec::new();
-    v.extend_from_slice(b"LibvirtQemudSave");
-    for x in [2u32, data_len as u32, 0, format, 0] {
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.extend_from_slice(&[0u8; 56]);
-    assert_eq!(v.len(), 92);
-    v.extend_from_slice(xml.as_bytes());
-    v.push(0);
-    v.extend(std::iter::repeat_n(0u8, pad));
-    v.extend_from_slice(stream);
-    v
-}
-
 #[test]
 fn libvirt_wrapper_exposes_xml_and_stacks_the_stream() {
     let (r, reg, o) = ctx_parts();
     let ctx = OpenCtx::new(&r, &reg, &o);
     let stream = load("qemu/pc-64m.qevm");
     let xml = "<domain type='kvm'><name>t</name></domain>";
-    let file: Arc<dyn Layer> = Arc::new(FileLayer::new(Arc::new(MemSource::new(libvirt_wrap(
-        &stream, 0, xml,
-    )))));
+    let file: Arc<dyn Layer> = Arc::new(FileLayer::new(Arc::new(MemSource::new(
+        vmsnap_testkit::libvirt_save(&stream, 0, xml),
+    ))));
     let sniff = vmsnap_core::Sniff::read(file.as_ref()).unwrap();
     assert!((LIBVIRT_PLUGIN.probe)(&sniff.window(file.as_ref())).is_yes());
     let lv = (LIBVIRT_PLUGIN.open)(file, &ctx).unwrap();
@@ -303,9 +286,9 @@ fn libvirt_wrapper_exposes_xml_and_stacks_the_stream() {
 
     // mapped-ram inside the wrapper: offsets are file offsets, shifted by the header.
     let mapped = load("qemu/pc-64m-mapped.qevm.gz");
-    let file: Arc<dyn Layer> = Arc::new(FileLayer::new(Arc::new(MemSource::new(libvirt_wrap(
-        &mapped, 6, xml,
-    )))));
+    let file: Arc<dyn Layer> = Arc::new(FileLayer::new(Arc::new(MemSource::new(
+        vmsnap_testkit::libvirt_save(&mapped, 6, xml),
+    ))));
     let lv = (LIBVIRT_PLUGIN.open)(file, &ctx).unwrap();
     assert_eq!(lv.describe()["compression"], "sparse");
     // QEMU writes absolute offsets: rewrite the headers as it would have.
@@ -314,11 +297,9 @@ fn libvirt_wrapper_exposes_xml_and_stacks_the_stream() {
     check_against_elf(mem.as_ref(), "qemu/pc-64m.elf.gz");
 
     // Compressed saves are reported with the compression name.
-    let file: Arc<dyn Layer> = Arc::new(FileLayer::new(Arc::new(MemSource::new(libvirt_wrap(
-        b"\x1f\x8b\x08\x00",
-        1,
-        xml,
-    )))));
+    let file: Arc<dyn Layer> = Arc::new(FileLayer::new(Arc::new(MemSource::new(
+        vmsnap_testkit::libvirt_save(b"\x1f\x8b\x08\x00", 1, xml),
+    ))));
     let lv = (LIBVIRT_PLUGIN.open)(file, &ctx).unwrap();
     assert_eq!(lv.describe()["compression"], "gzip");
     assert!(lv

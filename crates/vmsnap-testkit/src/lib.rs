@@ -50,6 +50,26 @@ pub fn scratch_dir(tag: &str) -> PathBuf {
     d
 }
 
+/// A libvirt save image (`virsh save`) wrapping a QEMU migration `stream`: the
+/// `LibvirtQemudSave` header (version 2, `format` = the compression, 0 for none), the domain
+/// `xml` with its NUL and 64 KiB of padding, then the stream.
+pub fn libvirt_save(stream: &[u8], format: u32, xml: &str) -> Vec<u8> {
+    let pad = 64 * 1024;
+    let data_len = xml.len() + 1 + pad;
+    let mut v = Vec::new();
+    v.extend_from_slice(b"LibvirtQemudSave");
+    for x in [2u32, data_len as u32, 0, format, 0] {
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.extend_from_slice(&[0u8; 56]);
+    assert_eq!(v.len(), 92);
+    v.extend_from_slice(xml.as_bytes());
+    v.push(0);
+    v.extend(std::iter::repeat_n(0u8, pad));
+    v.extend_from_slice(stream);
+    v
+}
+
 /// Whether `qemu-img` can be run.
 pub fn have_qemu_img() -> bool {
     Command::new("qemu-img")

@@ -56,15 +56,7 @@ impl Mode {
     /// have no tag for it): with EFER 0, PAE on and RIP above 4 GiB the vCPU can only be in
     /// long mode, so LMA is taken as set.
     pub fn of(cpu: &CpuState) -> Option<Mode> {
-        let mut efer = cpu.efer;
-        let rip_high = cpu
-            .regs
-            .get("rip")
-            .is_some_and(|&rip| rip > u64::from(u32::MAX));
-        if efer == 0 && cpu.cr4 & CR4_PAE != 0 && rip_high {
-            efer |= EFER_LMA;
-        }
-        Mode::from_registers(cpu.cr0, cpu.cr4, efer)
+        Mode::from_registers(cpu.cr0, cpu.cr4, cpu.effective_efer())
     }
 
     /// Bits of linear address.
