@@ -40,6 +40,7 @@ use crate::unavailable::UnavailableLayer;
 
 /// How the file a reference names is read as a disk of the chain.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub enum DiskFormat<'f> {
     /// The format the referring file names (qcow2's and QED's backing format): that
     /// plugin of the registry, `raw`/`file` as plain bytes; probed among the registry's
@@ -52,6 +53,7 @@ pub enum DiskFormat<'f> {
 
 /// One reference followed (see [`OpenCtx::follow_disk`], [`OpenCtx::follow_file`]).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Followed {
     /// The reference as the file names it and what became of it: `Opened` when `layer`
     /// is there, otherwise `Denied` or `Failed` with the reason.

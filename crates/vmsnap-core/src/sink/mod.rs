@@ -129,6 +129,7 @@ impl OutputOptions {
 
 /// An opened output: positional (files, devices, `/dev/null`) or sequential (streams).
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Output {
     /// Random-access writes from any number of threads.
     Positional(PositionalOutput),
