@@ -63,6 +63,10 @@ pub struct Followed {
     /// The chain is deeper than [`MAX_CHAIN_DEPTH`] here (an image naming itself, say):
     /// the error, which the reference's `Failed` reason repeats.
     pub too_deep: Option<Error>,
+    /// Why the file itself could not be opened (refused by the policy, missing,
+    /// unreadable), as the resolver said it; `None` once the file was opened, even when
+    /// opening it as a disk failed afterwards (that reason is in the reference).
+    pub open_error: Option<Error>,
 }
 
 impl Followed {
@@ -137,12 +141,15 @@ impl<'a> OpenCtx<'a> {
     /// never probed.
     pub fn follow_file(&self, kind: RefKind, from: Option<&Path>, name: &str) -> Followed {
         let (reference, src) = self.resolver.open(kind, from, name);
+        let (layer, open_error) = match src {
+            Ok(s) => (Some(Arc::new(FileLayer::new(s)) as Arc<dyn Layer>), None),
+            Err(e) => (None, Some(e)),
+        };
         Followed {
             reference,
-            layer: src
-                .ok()
-                .map(|s| Arc::new(FileLayer::new(s)) as Arc<dyn Layer>),
+            layer,
             too_deep: None,
+            open_error,
         }
     }
 
