@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use vmsnap_testkit::workspace_root;
+use vmsnap_testkit::{run_ok, workspace_root};
 
 /// The scaffolded name: a format that exists nowhere else.
 const NAME: &str = "toyfmt";
@@ -91,15 +91,10 @@ fn a_scaffolded_format_builds_registers_and_waits_for_its_oracle() {
     copy_workspace(&ws);
     let before = files(&ws);
 
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["new-format", NAME, "--root"])
-        .arg(&ws)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["new-format", NAME, "--root"])
+            .arg(&ws),
     );
     // A second run refuses: the crate exists.
     let again = Command::new(env!("CARGO_BIN_EXE_xtask"))

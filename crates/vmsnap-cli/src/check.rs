@@ -51,8 +51,9 @@ pub fn run(args: &CheckArgs) -> Result<Outcome> {
         (Overall::Unsafe, _) => Outcome::Findings,
         // The text report's headline already is the error's line.
         (Overall::Error, _) if !args.json => Outcome::Reported,
-        (Overall::Error, Some(e)) => Outcome::Failed(e),
-        (Overall::Error, None) => Outcome::Failed(Error::new(
+        // An error, or a verdict this CLI does not know: never exit 0.
+        (_, Some(e)) => Outcome::Failed(e),
+        (_, None) => Outcome::Failed(Error::new(
             ErrorKind::Malformed,
             "could not inspect the image",
         )),
@@ -72,8 +73,9 @@ fn print(name: &str, report: &Report, error: Option<&Error>, json: bool) -> Resu
             "{name}: UNSAFE ({}, {} bytes)",
             report.format, report.virtual_size
         ),
-        // What failed is the headline: the format tried and the error's own line.
-        Overall::Error => match error {
+        // What failed is the headline: the format tried and the error's own line (a
+        // verdict this CLI does not know is reported the same way).
+        _ => match error {
             Some(e) => println!("{name}: could not inspect: {}", located(e)),
             None => println!("{name}: could not inspect ({})", report.format),
         },
@@ -87,6 +89,7 @@ fn print(name: &str, report: &Report, error: Option<&Error>, json: bool) -> Resu
             Verdict::Info => "info",
             Verdict::Warn => "warn",
             Verdict::Fail => "FAIL",
+            other => other.as_str(),
         };
         println!("  {v:<5} {}: {}", r.id, r.reason);
     }

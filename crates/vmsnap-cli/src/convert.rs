@@ -73,6 +73,12 @@ pub fn convert_layer(
             copy_stream(layer, &mut s, &pieces, threads, bar)?;
             s.commit()?;
         }
+        // An output kind this writer does not know.
+        _ => {
+            return Err(Error::unsupported(
+                "this kind of output is not supported here",
+            ))
+        }
     }
     bar.set_position(layer.len());
     Ok(())

@@ -85,9 +85,8 @@ fn print_text(stack: &Stack, policy: ExternalPolicy, report: &Value) {
         println!("findings:");
         for (i, f) in findings {
             let sev = match f.severity {
-                Severity::Info => "info",
-                Severity::Warning => "warning",
                 Severity::Unsafe => "UNSAFE",
+                other => other.as_str(),
             };
             let at = f.offset.map(|o| format!(" at {o:#x}")).unwrap_or_default();
             println!("  [{sev}] {} (layer {i}{at}): {}", f.rule, f.message);

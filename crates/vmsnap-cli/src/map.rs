@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use vmsnap::core::{ExtentKind, RefDecision, Result};
+use vmsnap::core::{RefDecision, Result};
 
 use crate::cli::MapArgs;
 use crate::open::{open_for_data, select};
@@ -63,13 +63,7 @@ pub fn run(args: &MapArgs) -> Result<Outcome> {
             "Offset", "Length", "Kind", "Mapped to", "Depth"
         );
         for (e, o) in &pieces {
-            let mut kind = match e.kind {
-                ExtentKind::Data => "data",
-                ExtentKind::Zero => "zero",
-                ExtentKind::Unallocated => "unallocated",
-                ExtentKind::Unavailable => "unavailable",
-            }
-            .to_string();
+            let mut kind = e.kind.as_str().to_string();
             if o.as_ref().is_some_and(|o| o.compressed) {
                 kind.push_str(", compressed");
             }

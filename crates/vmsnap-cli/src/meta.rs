@@ -103,5 +103,9 @@ fn write_item(opened: &Opened, out: &Path, bytes: &[u8]) -> Result<()> {
             s.write_all(bytes)?;
             s.commit()
         }
+        // An output kind this writer does not know.
+        _ => Err(Error::unsupported(
+            "this kind of output is not supported here",
+        )),
     }
 }

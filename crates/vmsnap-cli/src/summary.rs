@@ -96,6 +96,7 @@ fn print_chain(opened: &Opened, registry: &Registry) {
                 println!("  [{depth}] {} (not opened: {reason})", r.name)
             }
             RefDecision::Listed => println!("  [{depth}] {} (listed, not opened)", r.name),
+            other => println!("  [{depth}] {} ({})", r.name, other.describe()),
         }
     }
 }

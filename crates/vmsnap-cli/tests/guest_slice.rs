@@ -39,6 +39,13 @@ fn recorded() -> Vec<(String, u64, Option<u64>)> {
     v
 }
 
+/// `cat FILE --layer x86 --offset OFFSET --length LENGTH`: what the virtual layer reads.
+fn cat_virtual(file: &str, offset: &str, length: &str) -> std::process::Output {
+    vmsnap(&[
+        "cat", file, "--layer", "x86", "--offset", offset, "--length", length,
+    ])
+}
+
 /// `translate --json FILE ADDR`'s document.
 fn translate(file: &str, va: u64) -> Value {
     let out = vmsnap(&["translate", "--json", file, &format!("{va:#x}")]);
@@ -83,16 +90,7 @@ fn slice_walks_to_the_physical_addresses_qemu_gives() {
 fn kernel_banner_reads_through_the_virtual_layer() {
     for name in ["banner", "direct-map"] {
         let (_, va, _) = recorded().into_iter().find(|r| r.0 == name).unwrap();
-        let out = vmsnap(&[
-            "cat",
-            SLICE,
-            "--layer",
-            "x86",
-            "--offset",
-            &format!("{va:#x}"),
-            "--length",
-            "64",
-        ]);
+        let out = cat_virtual(SLICE, &format!("{va:#x}"), "64");
         assert_eq!(out.status.code(), Some(0), "{}", common::stderr(&out));
         assert!(
             out.stdout.starts_with(b"Linux version 6."),
@@ -101,16 +99,7 @@ fn kernel_banner_reads_through_the_virtual_layer() {
         );
     }
     // A non-canonical address is refused, not read.
-    let out = vmsnap(&[
-        "cat",
-        SLICE,
-        "--layer",
-        "x86",
-        "--offset",
-        "0x8000000000000000",
-        "--length",
-        "1",
-    ]);
+    let out = cat_virtual(SLICE, "0x8000000000000000", "1");
     assert_eq!(out.status.code(), Some(2));
     assert!(common::stderr(&out).contains("not a canonical address"));
 }
@@ -148,9 +137,7 @@ fn slice_walks_equal_the_full_cores() {
         if pa.is_some() && name != "rsp" {
             let page = format!("{:#x}", va & !0xfff);
             let read = |f: &str| {
-                let o = vmsnap(&[
-                    "cat", f, "--layer", "x86", "--offset", &page, "--length", "4096",
-                ]);
+                let o = cat_virtual(f, &page, "4096");
                 assert_eq!(o.status.code(), Some(0), "{}", common::stderr(&o));
                 o.stdout
             };

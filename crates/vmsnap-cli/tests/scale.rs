@@ -131,7 +131,7 @@ fn parallels_needs_its_bat_and_no_more() {
 
 /// `vmsnap cat FILE --offset O --length 8`: the 8 bytes there.
 fn eight_bytes_at(dir: &Path, name: &str, offset: u64) -> Vec<u8> {
-    let out = Command::new(env!("CARGO_BIN_EXE_vmsnap"))
+    run(Command::new(env!("CARGO_BIN_EXE_vmsnap"))
         .args([
             "cat",
             name,
@@ -140,15 +140,7 @@ fn eight_bytes_at(dir: &Path, name: &str, offset: u64) -> Vec<u8> {
             "--length",
             "8",
         ])
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+        .current_dir(dir))
 }
 
 /// `info --json`'s size of the guest-physical layer.

@@ -13,6 +13,7 @@ const CHUNK_BITS: u64 = CHUNK_BYTES * 8;
 
 /// Which bit of a bitmap byte stands for the first of its eight sectors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BitOrder {
     /// The most significant bit (VHD).
     MsbFirst,

@@ -5,6 +5,7 @@ use serde::Serialize;
 /// What a range of an address space is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ExtentKind {
     /// Data is stored for it.
     Data,
@@ -17,6 +18,18 @@ pub enum ExtentKind {
     /// that was not opened: missing, or refused by the policy. Reading it fails unless the
     /// reader opted into zeros ([`crate::MissingPolicy::Zeros`]).
     Unavailable,
+}
+
+impl ExtentKind {
+    /// The name, as JSON spells it (`data`, `zero`, `unallocated`, `unavailable`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExtentKind::Data => "data",
+            ExtentKind::Zero => "zero",
+            ExtentKind::Unallocated => "unallocated",
+            ExtentKind::Unavailable => "unavailable",
+        }
+    }
 }
 
 /// A run of an address space of one kind.

@@ -6,6 +6,7 @@ use serde::Serialize;
 /// How much a finding matters to someone deciding whether to trust an image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Severity {
     /// Worth knowing (e.g. an internal snapshot exists).
     Info,
@@ -13,6 +14,17 @@ pub enum Severity {
     Warning,
     /// Makes the image unsafe to hand to a hypervisor (external reference, unknown feature).
     Unsafe,
+}
+
+impl Severity {
+    /// The name, as JSON spells it (`info`, `warning`, `unsafe`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Unsafe => "unsafe",
+        }
+    }
 }
 
 /// One finding.

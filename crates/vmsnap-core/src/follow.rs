@@ -40,6 +40,7 @@ use crate::unavailable::UnavailableLayer;
 
 /// How the file a reference names is read as a disk of the chain.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub enum DiskFormat<'f> {
     /// The format the referring file names (qcow2's and QED's backing format): that
     /// plugin of the registry, `raw`/`file` as plain bytes; probed among the registry's
@@ -52,6 +53,7 @@ pub enum DiskFormat<'f> {
 
 /// One reference followed (see [`OpenCtx::follow_disk`], [`OpenCtx::follow_file`]).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Followed {
     /// The reference as the file names it and what became of it: `Opened` when `layer`
     /// is there, otherwise `Denied` or `Failed` with the reason.
@@ -61,6 +63,10 @@ pub struct Followed {
     /// The chain is deeper than [`MAX_CHAIN_DEPTH`] here (an image naming itself, say):
     /// the error, which the reference's `Failed` reason repeats.
     pub too_deep: Option<Error>,
+    /// Why the file itself could not be opened (refused by the policy, missing,
+    /// unreadable), as the resolver said it; `None` once the file was opened, even when
+    /// opening it as a disk failed afterwards (that reason is in the reference).
+    pub open_error: Option<Error>,
 }
 
 impl Followed {
@@ -135,12 +141,15 @@ impl<'a> OpenCtx<'a> {
     /// never probed.
     pub fn follow_file(&self, kind: RefKind, from: Option<&Path>, name: &str) -> Followed {
         let (reference, src) = self.resolver.open(kind, from, name);
+        let (layer, open_error) = match src {
+            Ok(s) => (Some(Arc::new(FileLayer::new(s)) as Arc<dyn Layer>), None),
+            Err(e) => (None, Some(e)),
+        };
         Followed {
             reference,
-            layer: src
-                .ok()
-                .map(|s| Arc::new(FileLayer::new(s)) as Arc<dyn Layer>),
+            layer,
             too_deep: None,
+            open_error,
         }
     }
 

@@ -18,6 +18,7 @@ use crate::source::Source;
 /// which one it speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum AddressSpace {
     /// Offsets in a file on the host.
     File,
@@ -50,6 +51,7 @@ impl AddressSpace {
 /// What an alternative address space of a layer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ChildRole {
     /// A disk snapshot.
     Snapshot,

@@ -9,6 +9,7 @@ use crate::plugin::{Options, Plugin};
 
 /// What values an option takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum OptionType {
     /// A byte count: `4096`, `0x1000`, or with a binary suffix `4K`, `1M`, `2G`, `1T`.
     Size,

@@ -17,6 +17,7 @@ use crate::registry::Registry;
 /// What a plugin turns its input into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum PluginKind {
     /// A virtual disk image (qcow2, VMDK …).
     Disk,
@@ -77,6 +78,7 @@ impl<'a> SniffWindow<'a> {
 
 /// A probe's answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Probe {
     /// The layer is in this format.
     Yes,

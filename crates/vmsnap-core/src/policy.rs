@@ -20,6 +20,7 @@ use crate::unavailable::UnavailableRef;
 /// Which external references may be opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ExternalPolicy {
     /// Open nothing outside the given file (library default).
     #[default]
@@ -47,6 +48,7 @@ impl ExternalPolicy {
 /// refused by the [`ExternalPolicy`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum MissingPolicy {
     /// The read fails, naming the reference, the layer and the policy (the default, as
     /// qemu-img refuses such an image).
@@ -70,6 +72,7 @@ impl MissingPolicy {
 /// What an external reference is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RefKind {
     /// A backing file (qcow2, QED).
     Backing,
@@ -102,6 +105,7 @@ impl RefKind {
 /// What became of a reference.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RefDecision {
     /// It was opened from `path`.
     Opened {

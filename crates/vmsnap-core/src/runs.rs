@@ -20,6 +20,7 @@ use crate::policy::ExternalRef;
 
 /// How a run of a block-mapped disk is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RunKind {
     /// Stored in the image file from this offset. What lies past the end of the file reads
     /// as zeros, as QEMU reads a cut-short last block.
@@ -86,6 +87,7 @@ pub fn block_run(
 
 /// What the extents of [`RunKind::Data`] runs say about the file they are stored in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DataExtents {
     /// The file is the layer below this one: data extents carry their offset in it.
     Mapped,

@@ -23,6 +23,7 @@ pub trait Decoder: Send + Sync + fmt::Debug {
 
 /// Where a segment's bytes come from.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum SegmentKind {
     /// Bytes of the lower layer, 1:1 from `lower_offset`.
     Plain {
@@ -48,6 +49,7 @@ pub enum SegmentKind {
 
 /// One mapped range.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Segment {
     /// Start address.
     pub start: u64,
@@ -195,6 +197,7 @@ fn fill_pattern(buf: &mut [u8], pattern: &[u8], phase: u64) {
 
 /// What to do when segments pushed into a builder overlap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Overlap {
     /// Overlapping segments are an error (ELF cores, LiME, VMware regions).
     Reject,

@@ -6,6 +6,7 @@ use crate::raw::*;
 
 /// 32- or 64-bit ELF.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Class {
     /// ELFCLASS32.
     Elf32,

@@ -23,6 +23,7 @@ pub const NAME: &str = "elf-core";
 
 /// How the core's `p_vaddr` fields relate to guest-virtual memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum VirtualMapping {
     /// No usable virtual addresses (all zero, or inconsistent).
     None,

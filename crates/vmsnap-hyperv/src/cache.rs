@@ -80,6 +80,7 @@ impl Inner {
 
 /// Where a block is in its way to the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BlockState {
     /// Neither cached, nor being decoded, nor queued.
     Absent,
@@ -95,6 +96,7 @@ pub enum BlockState {
 
 /// The outcome of [`BlockCache::claim`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Claim<'a> {
     /// The block is cached.
     Cached(Arc<Vec<u8>>),

@@ -40,6 +40,7 @@ fn fill_pattern(out: &mut [u8], pattern: u64) {
 
 /// What a record produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RecordKind {
     /// A repeated u64 pattern, aligned to the record's first output byte.
     Pattern(u64),

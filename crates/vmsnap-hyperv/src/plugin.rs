@@ -27,9 +27,6 @@ fn probe_container(w: &SniffWindow<'_>) -> Probe {
     if w.layer == CONTAINER_NAME || w.layer == RAM_NAME {
         return Probe::No("already a Hyper-V layer");
     }
-    if !matches!(w.space, AddressSpace::File | AddressSpace::Stream) {
-        return Probe::No("not a file or stream");
-    }
     if w.size < 0x3000 {
         return Probe::No("too small for a Hyper-V storage file (headers and object table)");
     }

@@ -8,6 +8,7 @@ use crate::limits::MAX_KEY_DEPTH;
 
 /// Why a key is not in the tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Orphan {
     /// Its parent link names no entry.
     MissingParent,

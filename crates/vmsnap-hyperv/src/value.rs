@@ -13,6 +13,7 @@ pub struct Stored {
 
 /// A key's value.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Value {
     /// Signed integer (type 3).
     Int(i64),
@@ -58,6 +59,7 @@ pub enum Value {
 
 /// An Array value's bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ArrayData {
     /// Stored inline in the key entry.
     Inline(Vec<u8>),

@@ -752,7 +752,7 @@ fn probes() {
         space: vmsnap_core::AddressSpace::Metadata,
         ..w
     };
-    assert!(!(PLUGIN.probe)(&w2).is_yes());
+    assert!(!PLUGIN.recognises(&w2).is_yes());
     // A configuration has no RAM keys: conclusive when the window covers the file.
     assert!(!(RAM_PLUGIN.probe)(&w2).is_yes());
     let zeros = vec![0u8; 0x4000];

@@ -25,6 +25,7 @@ pub struct CheckOptions {
 /// The verdict of one rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Verdict {
     /// The rule holds.
     Pass,
@@ -36,8 +37,21 @@ pub enum Verdict {
     Fail,
 }
 
+impl Verdict {
+    /// The name, as JSON spells it (`pass`, `info`, `warn`, `fail`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Info => "info",
+            Verdict::Warn => "warn",
+            Verdict::Fail => "fail",
+        }
+    }
+}
+
 /// One rule's outcome.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct RuleResult {
     /// Rule id (OpenStack's name where one corresponds).
     pub id: String,
@@ -53,6 +67,7 @@ pub struct RuleResult {
 /// The overall answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Overall {
     /// Safe to hand to a hypervisor.
     Safe,
@@ -137,6 +152,8 @@ fn rule(id: &str, f: Option<&Finding>, layer: Option<usize>) -> RuleResult {
                 Severity::Unsafe => Verdict::Fail,
                 Severity::Warning => Verdict::Warn,
                 Severity::Info => Verdict::Info,
+                // A severity this inspector does not know is never let pass.
+                _ => Verdict::Fail,
             },
             f.message.clone(),
         ),

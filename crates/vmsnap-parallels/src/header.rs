@@ -7,6 +7,7 @@ use crate::raw::*;
 
 /// Which of the two signatures the image has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Variant {
     /// `WithoutFreeSpace`: BAT entries in sectors, 32-bit sector count.
     Old,

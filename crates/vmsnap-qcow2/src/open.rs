@@ -338,11 +338,14 @@ pub fn open(file: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Opened> {
             "opened": b.opened,
             "backing_layer": b.opened.then(|| b.layer.name().to_string()),
             "unallocated_reads": if b.opened {
-                "backing file"
+                "backing file".to_string()
             } else {
                 match ctx.resolver.missing() {
-                    MissingPolicy::Error => "error (backing file not opened)",
-                    MissingPolicy::Zeros => "zeros (backing file not opened, --missing=zeros)",
+                    MissingPolicy::Error => "error (backing file not opened)".to_string(),
+                    MissingPolicy::Zeros => {
+                        "zeros (backing file not opened, --missing=zeros)".to_string()
+                    }
+                    other => format!("{0} (backing file not opened, --missing={0})", other.as_str()),
                 }
             },
         });

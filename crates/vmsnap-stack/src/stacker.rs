@@ -11,6 +11,7 @@ use vmsnap_core::{
 
 /// One layer of a stack.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct StackEntry {
     /// Unique name within the stack: the plugin name on the main chain (`qcow2`), and
     /// `<parent>/<child>` or `<parent>/<child>/<plugin>` on branches.
@@ -28,6 +29,7 @@ pub struct StackEntry {
 /// What happened when a plugin was tried on a layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", content = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Outcome {
     /// The probe accepted and the plugin was stacked.
     Stacked,
@@ -46,6 +48,7 @@ pub enum Outcome {
 
 /// One plugin tried on one layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Attempt {
     /// Index of the entry it was tried on.
     pub on: usize,
@@ -272,6 +275,13 @@ impl<'a> Stacker<'a> {
             match (plugin.probe)(&window) {
                 Probe::Yes => accepting.push(plugin),
                 Probe::No(why) => self.note(stack, on, plugin.name, Outcome::Refused(why.into())),
+                // An outcome this stacker does not know is not an acceptance.
+                _ => self.note(
+                    stack,
+                    on,
+                    plugin.name,
+                    Outcome::Refused("unknown probe outcome".into()),
+                ),
             }
         }
         let first = *accepting.first()?;

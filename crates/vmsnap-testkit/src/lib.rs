@@ -78,17 +78,21 @@ pub fn have_qemu_img() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Runs a command and panics with its stderr when it fails.
+/// Runs a command and panics with its stderr when it fails; returns its standard output.
 pub fn run(cmd: &mut Command) -> Vec<u8> {
+    run_ok(cmd).stdout
+}
+
+/// Runs a command, prints its stderr (shown with the test's output when the test fails)
+/// and panics with it when the command fails; returns everything it produced.
+pub fn run_ok(cmd: &mut Command) -> std::process::Output {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprint!("{stderr}");
+    assert!(out.status.success(), "{cmd:?} failed: {stderr}");
+    out
 }
 
 /// What `qemu-img convert -O raw [extra] FILE` produces: the oracle for disk formats.

@@ -8,6 +8,7 @@ use crate::raw::{BMAP_DISCARDED, BMAP_UNALLOCATED};
 
 /// What a block map entry says about its block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Block {
     /// Never written: zeros (or the parent's data, for a differencing image).
     Unallocated,

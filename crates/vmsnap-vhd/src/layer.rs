@@ -31,6 +31,7 @@ pub(crate) const FORCE_SIZE: PluginOption = PluginOption {
 
 /// Which kind of VHD.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Subformat {
     /// Raw data followed by a footer.
     Fixed,

@@ -19,6 +19,7 @@ use crate::raw::{guid_text, state, BAT_OFFSET_MASK};
 
 /// Which kind of VHDX.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Subformat {
     /// All blocks allocated (LeaveBlocksAllocated).
     Fixed,

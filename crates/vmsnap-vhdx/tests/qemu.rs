@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 
 use common::*;
 use vmsnap_core::{ExtentKind, ExternalPolicy, Layer, SniffWindow};
-use vmsnap_testkit::{assert_same_bytes, read_all, run, scratch_dir, workspace_root};
+use vmsnap_testkit::{assert_same_bytes, read_all, run, run_ok, scratch_dir, workspace_root};
 
 fn samples() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -175,15 +175,10 @@ fn dirty_log_is_replayed_in_memory_like_qemu_replays_it() {
     // QEMU agrees once it has replayed the log itself.
     let copy = d.join("replayed.vhdx");
     std::fs::copy(&p, &copy).unwrap();
-    let out = Command::new("qemu-img")
-        .args(["check", "-r", "all", "-f", "vhdx"])
-        .arg(&copy)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        Command::new("qemu-img")
+            .args(["check", "-r", "all", "-f", "vhdx"])
+            .arg(&copy),
     );
     let qemu = oracle(&copy, &["-f", "vhdx"]);
     assert_same_bytes(&read_all(l.as_ref()), &qemu, "qemu's replay");

@@ -10,6 +10,7 @@ use crate::raw::MAX_EXTENTS;
 
 /// Access mode of an extent line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Access {
     /// `RW`.
     Rw,

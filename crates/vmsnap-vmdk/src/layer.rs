@@ -45,6 +45,7 @@ struct Piece {
 
 /// Which container the disk came in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Container {
     /// A hosted sparse (`KDMV`) file with its embedded descriptor.
     Sparse,

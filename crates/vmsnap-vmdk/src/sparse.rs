@@ -19,6 +19,7 @@ use crate::raw::*;
 
 /// Which entry encoding a sparse extent uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Flavor {
     /// Hosted sparse (`KDMV`), optionally compressed (streamOptimized).
     Kdmv {
@@ -42,6 +43,7 @@ pub enum Flavor {
 
 /// Where one grain lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Loc {
     /// Not allocated here (parent or zeros).
     Unallocated,

@@ -16,6 +16,7 @@ use crate::meta;
 
 /// Which file the layer was opened from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Entry {
     /// A `.vmss` / `.vmsn` checkpoint.
     Checkpoint,
@@ -25,6 +26,7 @@ pub enum Entry {
 
 /// Where the guest memory bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MemorySource {
     /// The checkpoint's own `Memory` block.
     Embedded {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use vmsnap_core::{
-    Error, ExternalRef, FileLayer, Finding, Layer, LayerExt, OpenCtx, RefDecision, RefKind, Result,
+    Error, ErrorKind, ExternalRef, Finding, Layer, LayerExt, OpenCtx, RefDecision, RefKind, Result,
     SegmentMap,
 };
 
@@ -193,8 +193,17 @@ fn companion_memory(
     findings: &mut Vec<Finding>,
     refs: &mut Vec<ExternalRef>,
 ) -> Result<(SegmentMap, Arc<dyn Layer>, MemorySource)> {
-    let (r, src) = match sibling(lower.path(), "vmem") {
-        Some(name) => ctx.resolver.open(RefKind::Companion, lower.path(), &name),
+    let (r, opened) = match sibling(lower.path(), "vmem") {
+        Some(name) => {
+            let f = ctx.follow_file(RefKind::Companion, lower.path(), &name);
+            let opened = match (f.layer, f.open_error) {
+                (Some(l), _) => Ok(l),
+                (None, e) => {
+                    Err(e.unwrap_or_else(|| Error::new(ErrorKind::NotFound, "not opened")))
+                }
+            };
+            (f.reference, opened)
+        }
         None => (
             ExternalRef {
                 kind: RefKind::Companion,
@@ -203,14 +212,13 @@ fn companion_memory(
                     reason: "the checkpoint has no file name to find its .vmem by".into(),
                 },
             },
-            Err(Error::new(vmsnap_core::ErrorKind::NotFound, "no file name")),
+            Err(Error::new(ErrorKind::NotFound, "no file name")),
         ),
     };
     let name = r.name.clone();
     refs.push(r.clone());
-    match src {
-        Ok(src) => {
-            let vmem: Arc<dyn Layer> = Arc::new(FileLayer::new(src));
+    match opened {
+        Ok(vmem) => {
             let map = build_map(&info.regions, 0, vmem.len())
                 .map_err(|e| e.in_layer("vmware").during("mapping the .vmem"))?;
             let path = match &r.decision {
@@ -252,10 +260,10 @@ fn open_vmem(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Vmware> {
         let Some(name) = sibling(lower.path(), ext) else {
             break;
         };
-        let (r, src) = ctx.resolver.open(RefKind::Companion, lower.path(), &name);
-        refs.push(r);
-        if let Ok(src) = src {
-            found = Some((name, src));
+        let f = ctx.follow_file(RefKind::Companion, lower.path(), &name);
+        refs.push(f.reference);
+        if let Some(meta) = f.layer {
+            found = Some((name, meta));
             break;
         }
     }
@@ -271,7 +279,7 @@ fn open_vmem(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Vmware> {
             .unwrap_or_default(),
         path: lower.path().map(|p| p.display().to_string()),
     };
-    let Some((name, src)) = found else {
+    let Some((name, meta)) = found else {
         let why = refs
             .first()
             .map(|r| r.finding().message)
@@ -296,7 +304,6 @@ fn open_vmem(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Vmware> {
             refs,
         }));
     };
-    let meta: Arc<dyn Layer> = Arc::new(FileLayer::new(src));
     let parsed = Checkpoint::parse(meta.clone()).and_then(|ck| {
         let info = memory_info(&ck)?;
         Ok((ck, info))

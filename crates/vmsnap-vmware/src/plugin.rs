@@ -22,9 +22,6 @@ pub const PLUGIN: Plugin = Plugin {
 /// Recognises a checkpoint by its magic and a group table that fits, or a `.vmem` by its
 /// file name (it has no header) when it is a whole number of pages.
 pub fn probe(w: &SniffWindow<'_>) -> Probe {
-    if !matches!(w.space, AddressSpace::File | AddressSpace::Stream) {
-        return Probe::No("not a file or stream");
-    }
     let word = |at: usize| -> Option<u32> {
         let b = w.head.get(at..at + 4)?;
         Some(u32::from_le_bytes([

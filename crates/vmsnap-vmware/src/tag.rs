@@ -9,6 +9,7 @@ use crate::raw::{TAG_WORD_SIZE, VALSIZE_COMPRESSED};
 
 /// A tag's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Value {
     /// An inline value of 0..=61 bytes.
     Inline(Vec<u8>),

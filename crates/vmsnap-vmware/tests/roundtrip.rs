@@ -593,7 +593,7 @@ fn probe_accepts_checkpoints_and_vmem_names_only() {
     assert!(!(vmsnap_vmware::PLUGIN.probe)(&w).is_yes());
     w.size = 8192;
     w.space = AddressSpace::GuestPhysical;
-    assert!(!(vmsnap_vmware::PLUGIN.probe)(&w).is_yes());
+    assert!(!vmsnap_vmware::PLUGIN.recognises(&w).is_yes());
     // Magic but a group table past the end.
     let mut h = b[..12].to_vec();
     h[8..12].copy_from_slice(&1000u32.to_le_bytes());

@@ -19,6 +19,7 @@ pub const EFER_NXE: u64 = 1 << 11;
 /// How linear addresses are translated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Mode {
     /// 32-bit paging (two levels, 4-byte entries), 4 MiB pages when CR4.PSE is set.
     Bits32 {

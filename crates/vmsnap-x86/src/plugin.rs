@@ -31,9 +31,6 @@ pub const PLUGIN: Plugin = Plugin {
 };
 
 fn probe(w: &SniffWindow<'_>) -> Probe {
-    if w.space != AddressSpace::GuestPhysical {
-        return Probe::No("not a guest-physical layer");
-    }
     if w.cpu.is_empty() {
         return Probe::No("the memory layer records no CPU state");
     }

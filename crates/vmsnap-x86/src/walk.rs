@@ -100,6 +100,7 @@ pub struct Step {
 /// What a walk found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Walk {
     /// The address is mapped.
     Mapped {
@@ -129,6 +130,7 @@ pub enum Walk {
 
 /// What an entry at a level means.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Entry {
     /// Not present, reserved bits set, or beyond the physical layer.
     Invalid(&'static str),

@@ -392,7 +392,7 @@ fn the_plugin_stacks_on_cpu_state_and_offers_other_roots() {
         cpu: &cpus,
         ..sniff.window(phys.as_ref())
     };
-    assert!(!(vmsnap_x86::PLUGIN.probe)(&w).is_yes());
+    assert!(!vmsnap_x86::PLUGIN.recognises(&w).is_yes());
     // LA57 is chosen from CR4.
     let la57 = [CpuState {
         cr4: CR4_PAE | CR4_LA57,

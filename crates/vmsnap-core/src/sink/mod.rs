@@ -32,6 +32,7 @@
 //!         out.write_all(&[0xaa; 4096])?;
 //!         out.commit()?; // fails unless all 8192 bytes were written
 //!     }
+//!     _ => return Err(vmsnap_core::Error::unsupported("an output kind this code predates")),
 //! }
 //! # Ok(())
 //! # }
@@ -129,6 +130,7 @@ impl OutputOptions {
 
 /// An opened output: positional (files, devices, `/dev/null`) or sequential (streams).
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Output {
     /// Random-access writes from any number of threads.
     Positional(PositionalOutput),
