@@ -89,13 +89,10 @@ mod tests {
     fn entry(name: &str, space: AddressSpace) -> StackEntry {
         let file: Arc<dyn Layer> =
             Arc::new(FileLayer::new(Arc::new(MemSource::new(vec![1u8; 64]))));
-        StackEntry {
-            name: name.to_string(),
-            plugin: None,
-            layer: Arc::new(SliceLayer::new(name, space, file, 0, 64).unwrap()),
-            parent: None,
-            via: None,
-        }
+        StackEntry::new(
+            name,
+            Arc::new(SliceLayer::new(name, space, file, 0, 64).unwrap()),
+        )
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub fn nbd_type(kind: ExtentKind, zeros: bool) -> ExtentType {
         ExtentKind::Unallocated => ExtentType::HoleZero,
         ExtentKind::Unavailable if zeros => ExtentType::HoleZero,
         ExtentKind::Unavailable => ExtentType::Hole,
+        // A kind added later claims nothing: the client reads the bytes.
+        _ => ExtentType::Allocated,
     }
 }
 

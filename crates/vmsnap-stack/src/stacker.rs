@@ -26,6 +26,20 @@ pub struct StackEntry {
     pub via: Option<String>,
 }
 
+impl StackEntry {
+    /// An entry on its own: no plugin, no parent, not a named child (a stack an embedder or a
+    /// test builds by hand).
+    pub fn new(name: impl Into<String>, layer: Arc<dyn Layer>) -> Self {
+        StackEntry {
+            name: name.into(),
+            plugin: None,
+            layer,
+            parent: None,
+            via: None,
+        }
+    }
+}
+
 /// What happened when a plugin was tried on a layer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", content = "reason", rename_all = "snake_case")]
