@@ -9,7 +9,7 @@
 //!   kernel_gs_base) becomes [`vmsnap_core::CpuState`]; `CORE`/`NT_PRSTATUS` and
 //!   `VMCOREINFO` (as `key=value` lines) are shown by `describe()`.
 //! * kdump-compressed dumps (`KDUMP   `, flattened `makedumpfile`) are recognised and
-//!   refused with an `Unsupported` error naming the compression.
+//!   left to the `kdump` plugin (vmsnap-kdump), which reuses this crate's note parsing.
 
 mod cpu;
 mod header;
@@ -27,8 +27,9 @@ pub use plugin::PLUGIN;
 
 // Types reachable through the ones above (fields, return values), named here so an
 // embedder can name them too.
-pub use cpu::{Prstatus, QemuCpu};
+pub use cpu::{vmcoreinfo_lines, CoreNotes, Prstatus, QemuCpu};
 pub use header::{Class, ElfHeader, Endian, ProgramHeader};
-pub use note::Note;
+pub use note::{parse_notes, Note};
+pub use raw::{EM_386, EM_X86_64, NT_PRSTATUS, PRSTATUS_I386_SIZE, PRSTATUS_X86_64_SIZE};
 
 vmsnap_core::register_plugin!(PLUGIN);
