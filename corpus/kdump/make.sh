@@ -12,6 +12,7 @@
 #                   blob-b at 2 MiB (zlib pages, stored pages, the shared zero page, absent
 #                   pages: the VGA hole); not gzipped, the golden-file sample
 #   small.elf.gz    dump-guest-memory (ELF) of that same guest: small.kdump's oracle
+#   fuzz-seeds/kdump/small-cut.kdump   the fuzz seed, cut by cut-seed.py (below)
 #
 # This QEMU writes only zlib (query-dump-guest-memory-capability lists kdump-zlib and
 # kdump-raw-zlib; lzo and snappy are build options of Debian's qemu-system it lacks), so
@@ -66,4 +67,8 @@ for f in flat.kdump raw.kdump small.elf; do
 done
 test -s "$tmp/small.kdump" || { cat "$tmp/monitor.log"; echo "missing small.kdump" >&2; exit 1; }
 install -m 644 "$tmp/small.kdump" "$out/small.kdump"
+# The fuzz seed (<= 64 KiB): small.kdump cut to its first 236 page frames (crafted from
+# QEMU's bytes: the headers and notes kept, bitmaps, descriptors and data offsets rewritten).
+mkdir -p "$out/fuzz-seeds/kdump"
+python3 "$out/cut-seed.py" "$out/small.kdump" "$out/fuzz-seeds/kdump/small-cut.kdump" 236
 ls -l "$out"
