@@ -63,14 +63,10 @@ impl FlatFile {
         let mut pos = FLAT_HEADER_SIZE as u64;
         let mut end = 0u64;
         let mut ended = false;
+        let mut seen = 0u64;
         while pos < file_len {
-            if pieces.len() as u64 >= MAX_FLAT_RECORDS {
-                return Err(Error::limit(
-                    "flattened records",
-                    pieces.len() as u64 + 1,
-                    MAX_FLAT_RECORDS,
-                )
-                .at(pos));
+            if seen >= MAX_FLAT_RECORDS {
+                return Err(Error::limit("flattened records", seen + 1, MAX_FLAT_RECORDS).at(pos));
             }
             let rec: [u8; FLAT_RECORD_HEADER as usize] = lower
                 .read_array(pos)
@@ -82,6 +78,7 @@ impl FlatFile {
                 ended = true;
                 break;
             }
+            seen += 1;
             let data = pos.saturating_add(FLAT_RECORD_HEADER);
             let (Ok(offset), Ok(size)) = (u64::try_from(offset), u64::try_from(size)) else {
                 return Err(Error::malformed(
@@ -109,8 +106,10 @@ impl FlatFile {
                     ),
                 ));
             }
-            end = end.max(stop);
-            pieces.push((offset, size, data));
+            if size > 0 {
+                end = end.max(stop);
+                pieces.push((offset, size, data));
+            }
             pos = data + size;
         }
         if !ended {
@@ -119,7 +118,7 @@ impl FlatFile {
                 "the flattened file has no end marker (cut short, or still being written)",
             ));
         }
-        let records = pieces.len() as u64;
+        let records = seen;
         let mut builder = SegmentMapBuilder::new(end, Overlap::LastWins);
         for (offset, size, data) in pieces {
             builder.push(Segment::plain(offset, size, data))?;

@@ -113,6 +113,19 @@ impl Kdump {
                 ),
             ));
         }
+        // Writers store both bitmaps whole, flattened or not: a file smaller than them is
+        // not a dump of that many pages (and a flattened file cannot make them up from gaps).
+        if need.saturating_mul(2) > file.len() {
+            return Err(Error::truncated(
+                header.bitmap1_offset(),
+                format!(
+                    "two bitmaps of {need} bytes for {} page frames do not fit in the file \
+                     ({} bytes)",
+                    header.max_mapnr,
+                    file.len()
+                ),
+            ));
+        }
         let bytes2 = dump
             .read_vec(
                 header.bitmap2_offset(),
@@ -139,7 +152,7 @@ impl Kdump {
         let desc_end = count
             .checked_mul(PAGE_DESC_SIZE)
             .and_then(|n| n.checked_add(header.descriptors_offset()))
-            .filter(|&end| end <= dump_len)
+            .filter(|&end| end <= dump_len && count * PAGE_DESC_SIZE <= file.len())
             .ok_or_else(|| {
                 Error::truncated(
                     header.descriptors_offset(),
