@@ -33,7 +33,7 @@ impl PageBitmap {
             .collect();
         words.resize(nwords.min(words.len().max(nwords)), 0);
         // Clear the bits past the last page.
-        if pages % 64 != 0 {
+        if !pages.is_multiple_of(64) {
             if let Some(last) = words.last_mut() {
                 *last &= (1u64 << (pages % 64)) - 1;
             }
@@ -74,7 +74,7 @@ impl PageBitmap {
         for w in self.words.get(first..word).unwrap_or_default() {
             n += u64::from(w.count_ones());
         }
-        if pfn % 64 != 0 {
+        if !pfn.is_multiple_of(64) {
             if let Some(w) = self.words.get(word) {
                 n += u64::from((w & ((1u64 << (pfn % 64)) - 1)).count_ones());
             }

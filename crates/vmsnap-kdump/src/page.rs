@@ -109,10 +109,13 @@ pub fn decompress(flags: u32, input: &[u8], out: &mut [u8], at: u64) -> Result<(
     })
 }
 
+/// One cache slot: the page frame number and its decompressed page.
+type Slot = Mutex<Option<(u64, Arc<[u8]>)>>;
+
 /// A direct-mapped cache of decompressed pages by page frame number.
 #[derive(Debug)]
 pub struct PageCache {
-    slots: Vec<Mutex<Option<(u64, Arc<[u8]>)>>>,
+    slots: Vec<Slot>,
 }
 
 impl PageCache {
@@ -123,7 +126,7 @@ impl PageCache {
         }
     }
 
-    fn slot(&self, pfn: u64) -> Option<&Mutex<Option<(u64, Arc<[u8]>)>>> {
+    fn slot(&self, pfn: u64) -> Option<&Slot> {
         self.slots.get((pfn % PAGE_CACHE_SLOTS as u64) as usize)
     }
 
