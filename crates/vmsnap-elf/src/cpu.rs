@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 use vmsnap_core::hex::hex;
-use vmsnap_core::{Bytes, CpuState, Result};
+use vmsnap_core::{Bytes, CpuState, Finding, Result};
 
 use crate::header::Endian;
+use crate::note::Note;
 use crate::raw::*;
 
 /// The segment registers in `QEMUCPUState`, in order.
@@ -401,4 +402,59 @@ pub fn vmcoreinfo_lines(desc: &[u8]) -> Vec<String> {
         .filter(|l| !l.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// What the notes of a core say about the machine: QEMU's per-vCPU states, the
+/// `CORE`/`NT_PRSTATUS` notes, `VMCOREINFO`, and a finding per CPU note not decoded. ELF
+/// cores and kdump-compressed dumps (whose sub header points to the same notes) share it.
+#[derive(Debug, Clone, Default)]
+pub struct CoreNotes {
+    /// QEMU's `QEMUCPUState` notes, in file order.
+    pub qemu_cpus: Vec<QemuCpu>,
+    /// The `CORE`/`NT_PRSTATUS` notes, in file order.
+    pub prstatus: Vec<Prstatus>,
+    /// `VMCOREINFO` as `key=value` lines.
+    pub vmcoreinfo: Vec<String>,
+    /// Notes that were not decoded.
+    pub findings: Vec<Finding>,
+}
+
+impl CoreNotes {
+    /// Interprets `notes` of a core for machine `machine` (`e_machine`) in byte order `e`.
+    pub fn interpret(notes: &[Note], e: Endian, machine: u16) -> Self {
+        let mut out = CoreNotes::default();
+        let x86 = machine == EM_386 || machine == EM_X86_64;
+        for n in notes {
+            match (n.name.as_str(), n.n_type) {
+                ("QEMU", 0) if x86 => {
+                    let index = out.qemu_cpus.len() as u32;
+                    match QemuCpu::parse(&n.desc, n.desc_offset, e, index) {
+                        Ok(c) => out.qemu_cpus.push(c),
+                        Err(err) => out.findings.push(
+                            Finding::warning(
+                                "qemu_note",
+                                format!("QEMU CPU note not decoded: {err}"),
+                            )
+                            .at(n.desc_offset),
+                        ),
+                    }
+                }
+                ("CORE", NT_PRSTATUS) => {
+                    match Prstatus::parse(&n.desc, n.desc_offset, e, machine) {
+                        Ok(p) => out.prstatus.push(p),
+                        Err(err) => out.findings.push(
+                            Finding::warning(
+                                "prstatus_note",
+                                format!("prstatus note not decoded: {err}"),
+                            )
+                            .at(n.desc_offset),
+                        ),
+                    }
+                }
+                ("VMCOREINFO", 0) => out.vmcoreinfo.extend(vmcoreinfo_lines(&n.desc)),
+                _ => {}
+            }
+        }
+        out
+    }
 }

@@ -1,10 +1,16 @@
 //! Recognising kdump-compressed dumps (makedumpfile's format, also what QEMU's
-//! `dump-guest-memory -z/-l/-s` writes), plain or flattened. Reading them is not
-//! implemented: opening one fails with an `Unsupported` error naming the compression.
+//! `dump-guest-memory -z/-l/-s` writes), plain or flattened. The `kdump` plugin
+//! (vmsnap-kdump) reads them; the ELF reader declines them, and opening one as an ELF
+//! core fails with an `Unsupported` error naming the compression and that plugin.
 
 use vmsnap_core::{Bytes, Error, Result};
 
-use crate::raw::*;
+// The layout's constants, for the crate that reads these dumps (vmsnap-kdump).
+pub use crate::raw::{
+    DISKDUMP_SIGNATURE, DUMP_DH_COMPRESSED_INCOMPLETE, DUMP_DH_COMPRESSED_LZO,
+    DUMP_DH_COMPRESSED_SNAPPY, DUMP_DH_COMPRESSED_ZLIB, DUMP_DH_COMPRESSED_ZSTD, FLAT_HEADER_SIZE,
+    FLAT_SIGNATURE, KDUMP_SIGNATURE, KDUMP_STATUS_OFFSET_32, KDUMP_STATUS_OFFSET_64,
+};
 
 /// What the head of a kdump-compressed file says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,8 +61,8 @@ impl KdumpInfo {
     /// The error `open` returns.
     pub fn unsupported(&self) -> Error {
         Error::unsupported(format!(
-            "kdump-compressed dump ({} signature{}, {} pages{}) is not supported; \
-             write an ELF core instead (dump-guest-memory without -z/-l/-s)",
+            "kdump-compressed dump ({} signature{}, {} pages{}) is not an ELF core; \
+             the kdump plugin reads it (--format kdump)",
             self.signature.trim_end(),
             if self.flattened {
                 ", makedumpfile flattened format"

@@ -11,7 +11,7 @@ use vmsnap_core::{
     NamedLayer, OpenCtx, Result, ResultExt, SegmentMap,
 };
 
-use crate::cpu::{vmcoreinfo_lines, Prstatus, QemuCpu};
+use crate::cpu::{CoreNotes, Prstatus, QemuCpu};
 use crate::header::{machine_name, ElfHeader, ProgramHeader};
 use crate::kdump;
 use crate::map::{build, By};
@@ -172,40 +172,14 @@ impl ElfCore {
                 .during("reading notes")?;
             parse_notes(&data, ph.offset, e, &mut notes).during("parsing notes")?;
         }
-        let mut qemu_cpus = Vec::new();
-        let mut prstatus = Vec::new();
-        let mut vmcoreinfo = Vec::new();
-        let x86 = header.machine == EM_386 || header.machine == EM_X86_64;
-        for n in &notes {
-            match (n.name.as_str(), n.n_type) {
-                ("QEMU", 0) if x86 => {
-                    let index = qemu_cpus.len() as u32;
-                    match QemuCpu::parse(&n.desc, n.desc_offset, e, index) {
-                        Ok(c) => qemu_cpus.push(c),
-                        Err(err) => findings.push(
-                            Finding::warning(
-                                "qemu_note",
-                                format!("QEMU CPU note not decoded: {err}"),
-                            )
-                            .at(n.desc_offset),
-                        ),
-                    }
-                }
-                ("CORE", NT_PRSTATUS) => {
-                    match Prstatus::parse(&n.desc, n.desc_offset, e, header.machine) {
-                        Ok(p) => prstatus.push(p),
-                        Err(err) => findings.push(
-                            Finding::warning(
-                                "prstatus_note",
-                                format!("prstatus note not decoded: {err}"),
-                            )
-                            .at(n.desc_offset),
-                        ),
-                    }
-                }
-                ("VMCOREINFO", 0) => vmcoreinfo.extend(vmcoreinfo_lines(&n.desc)),
-                _ => {}
-            }
+        let CoreNotes {
+            qemu_cpus,
+            prstatus,
+            vmcoreinfo,
+            findings: note_findings,
+        } = CoreNotes::interpret(&notes, e, header.machine);
+        for f in note_findings {
+            findings.push(f);
         }
 
         // Guest-physical map (errors are fatal) and guest-virtual map (optional).

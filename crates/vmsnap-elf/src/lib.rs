@@ -11,7 +11,7 @@
 //! * Writing: [`export::export`] lays out any guest-physical layer as an ELF64 core with
 //!   QEMU's notes (what `vmsnap convert -O elf` writes).
 //! * kdump-compressed dumps (`KDUMP   `, flattened `makedumpfile`) are recognised and
-//!   refused with an `Unsupported` error naming the compression.
+//!   left to the `kdump` plugin (vmsnap-kdump), which reuses this crate's note parsing.
 
 mod cpu;
 pub mod export;
@@ -30,8 +30,9 @@ pub use plugin::PLUGIN;
 
 // Types reachable through the ones above (fields, return values), named here so an
 // embedder can name them too.
-pub use cpu::{Prstatus, QemuCpu};
+pub use cpu::{vmcoreinfo_lines, CoreNotes, Prstatus, QemuCpu};
 pub use header::{Class, ElfHeader, Endian, ProgramHeader};
-pub use note::Note;
+pub use note::{parse_notes, Note};
+pub use raw::{EM_386, EM_X86_64, NT_PRSTATUS, PRSTATUS_I386_SIZE, PRSTATUS_X86_64_SIZE};
 
 vmsnap_core::register_plugin!(PLUGIN);

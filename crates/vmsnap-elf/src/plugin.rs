@@ -14,18 +14,18 @@ pub const PLUGIN: Plugin = Plugin {
     kind: PluginKind::Memory,
     priority: 30,
     stacks_on: &[AddressSpace::File],
-    summary: "ELF core dumps (QEMU dump-guest-memory, virsh dump, kdump vmcore) as guest-physical memory; recognises kdump-compressed dumps",
+    summary:
+        "ELF core dumps (QEMU dump-guest-memory, virsh dump, kdump vmcore) as guest-physical memory",
     options: &[],
     probe,
     open,
 };
 
-/// Accepts ELF files of type `ET_CORE` and kdump-compressed dumps (which `open` then
-/// refuses with an `Unsupported` error naming the compression).
+/// Accepts ELF files of type `ET_CORE`; kdump-compressed dumps are the kdump plugin's.
 pub fn probe(w: &SniffWindow<'_>) -> Probe {
     let h = w.head;
     if kdump::detect(h).is_some() {
-        return Probe::Yes;
+        return Probe::No("a kdump-compressed dump (the kdump plugin reads it)");
     }
     if h.get(..4) != Some(ELF_MAGIC.as_slice()) {
         return Probe::No("no ELF magic");

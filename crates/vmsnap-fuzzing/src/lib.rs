@@ -64,6 +64,10 @@ pub const TARGETS: &[Target] = &[
         run: memory::hyperv_ram,
     },
     Target {
+        name: "kdump",
+        run: |data| registered::run("kdump", data),
+    },
+    Target {
         name: "lime",
         run: plain::lime,
     },

@@ -25,6 +25,8 @@ pub use vmsnap_stack as stack;
 pub use vmsnap_elf as elf;
 #[cfg(feature = "hyperv")]
 pub use vmsnap_hyperv as hyperv;
+#[cfg(feature = "kdump")]
+pub use vmsnap_kdump as kdump;
 #[cfg(feature = "lime")]
 pub use vmsnap_lime as lime;
 #[cfg(feature = "parallels")]
@@ -101,6 +103,8 @@ pub fn expected_plugin_names() -> Vec<&'static str> {
     v.push("vmdk");
     #[cfg(feature = "vmware")]
     v.push("vmware");
+    #[cfg(feature = "kdump")]
+    v.push("kdump");
     v.sort_unstable();
     v
 }
