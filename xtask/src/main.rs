@@ -6,7 +6,8 @@
 //! * `paging-guests` — boots Debian's kernels under QEMU (4-level, 5-level and 32-bit PAE
 //!   paging) and records their snapshots and the monitor's oracles into `target/paging/`
 //!   (`tools/make-paging-guest.py`; needs `tools/install-qemu-system.sh` first). Kept out
-//!   of `corpus/` for their size (a few hundred MiB each).
+//!   of `corpus/` for their size (a few hundred MiB each). Then the 4-level guest's memory
+//!   is rewritten as a VMware `.vmsn` (`paging_samples`) for the Volatility tests.
 //! * `golden` — regenerates the golden `info --json` dumps under `corpus/golden/`.
 //! * `fuzz [TARGET] [--seconds N] [--replay-only]` — replays each target's seeds, then
 //!   fuzzes it for N seconds (default 30), each with its dictionary; a failure names the
@@ -52,6 +53,7 @@ mod fuzz_coverage;
 mod fuzz_seeds;
 mod man;
 mod new_format;
+mod paging_samples;
 mod peers;
 mod scale;
 
@@ -77,7 +79,7 @@ pub fn sh(cmd: &mut Command) -> bool {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: cargo xtask <ci | corpus | paging-guests | golden | fuzz [TARGET] [--seconds N] [--replay-only] | fuzz-seeds | fuzz-grow [TARGET] [--seconds N] | fuzz-seed-dirs DIR | fuzz-coverage [TARGET] | fuzz-cflite | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | bench-scale [--no-build] [--only S] [--no-write] | dissect | man [DIR] | compare-oslo | new-format NAME>"
+        "usage: cargo xtask <ci | corpus | paging-guests | paging-samples | golden | fuzz [TARGET] [--seconds N] [--replay-only] | fuzz-seeds | fuzz-grow [TARGET] [--seconds N] | fuzz-seed-dirs DIR | fuzz-coverage [TARGET] | fuzz-cflite | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | bench-scale [--no-build] [--only S] [--no-write] | dissect | man [DIR] | compare-oslo | new-format NAME>"
     );
     ExitCode::from(2)
 }
@@ -92,6 +94,7 @@ fn main() -> ExitCode {
         "ci" => sh(Command::new("bash").arg(".ci/run")),
         "corpus" => corpus() && paging_guests(),
         "paging-guests" => paging_guests(),
+        "paging-samples" => paging_samples::run(),
         "golden" => sh(Command::new("cargo")
             .args(["test", "-p", "vmsnap-cli", "--test", "golden"])
             .env("VMSNAP_BLESS", "1")),
@@ -164,14 +167,15 @@ const PAGING_GUESTS: [(&str, &[&str]); 3] = [
     ("pc-pae", &["--kernel", "686-pae"]),
 ];
 
-/// Makes every paging guest that is not made yet.
+/// Makes every paging guest that is not made yet, then the other formats' samples of the
+/// first one's memory (`paging_samples`).
 fn paging_guests() -> bool {
     PAGING_GUESTS.iter().all(|(name, extra)| {
         sh(Command::new("python3")
             .arg("tools/make-paging-guest.py")
             .args(["--name", name])
             .args(*extra))
-    })
+    }) && paging_samples::run()
 }
 
 /// Runs every `corpus/*/make.sh` (each is idempotent and regenerates its samples).
