@@ -1,7 +1,8 @@
 //! The `builder` feature's saved-state writer: a `.vmrs` made from arbitrary
 //! guest-physical ranges and registers reads back through the reader page for page,
 //! with holes between ranges and past a range's last byte reading as zeros, the map
-//! listing exactly the stored data blocks, and the registers (CR3) recorded.
+//! listing exactly the stored data blocks, and the registers (CR3) recorded; and a
+//! sparse one declaring many blocks with a few pieces present.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -11,7 +12,9 @@
 
 mod common;
 
-use common::builder::{saved_state, saved_state_from, GuestOpts, DATA_BLOCK, PAGE};
+use common::builder::{
+    saved_state, saved_state_from, sparse_saved_state, GuestOpts, DATA_BLOCK, PAGE,
+};
 use common::encode::{guest_bytes, PageMode, Vp};
 use common::open_with;
 use vmsnap_core::{ExtentKind, Layer};
@@ -128,4 +131,38 @@ fn a_reader_and_extents_skipping_zero_blocks() {
         .findings()
         .iter()
         .any(|f| f.rule == "ram_block_missing"));
+}
+
+#[test]
+fn declared_extents_with_a_few_present_pieces() {
+    // 64 extents of 16 MiB with 16 MiB holes between them; a piece crossing a data-block
+    // boundary in extent 0, a page in extent 40, the last bytes of extent 63.
+    let extents: Vec<(u64, u64)> = (0..64).map(|i| (i * 32 * MIB, 16 * MIB)).collect();
+    let a = guest_bytes(2 * PAGE as usize, 5);
+    let b = guest_bytes(PAGE as usize, 6);
+    let c = vec![0x5Au8; 300];
+    let end = 63 * 32 * MIB + 16 * MIB;
+    let pieces: [(u64, &[u8]); 3] = [
+        (MIB - PAGE, &a),
+        (40 * 32 * MIB + 7 * MIB, &b),
+        (end - 300, &c),
+    ];
+    let built = sparse_saved_state(&extents, &pieces, &[], &GuestOpts::default());
+    let layer = open_with(built.bytes, &[&PLUGIN, &RAM_PLUGIN]).unwrap();
+    assert_eq!(layer.len(), end);
+    for (gpa, bytes) in pieces {
+        let mut buf = vec![0u8; bytes.len()];
+        layer.read_at(gpa, &mut buf).unwrap();
+        assert_eq!(buf, bytes, "at {gpa:#x}");
+    }
+    // Present: the data blocks the pieces touch (1 MiB each), nothing else.
+    assert_eq!(
+        present(&*layer),
+        [
+            (0, 2 * MIB),
+            (40 * 32 * MIB + 7 * MIB, MIB),
+            (end - MIB, MIB)
+        ]
+    );
+    assert!(layer.cpu_state().is_empty());
 }

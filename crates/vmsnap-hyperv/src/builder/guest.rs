@@ -3,6 +3,7 @@
 //! with the container writer, so any guest (an ELF core's `PT_LOAD` segments, a raw
 //! dump, a few scattered pages) can become a Hyper-V sample.
 
+use std::collections::BTreeMap;
 use std::io;
 
 use super::container::{build, Built, Opts, K, V};
@@ -89,69 +90,143 @@ pub fn saved_state_from<F>(
 where
     F: FnMut(u64, &mut [u8]) -> io::Result<()>,
 {
-    let mut ss = vec![
-        K::leaf("VmVersion", V::Int(o.vm_version)),
-        K::leaf("type", V::Str(o.state_type.clone())),
-    ];
-    if !vps.is_empty() {
-        ss.push(K::node(
-            "savedVM",
-            vec![K::leaf("partition_state", V::Arr(partition_state(vps)))],
-        ));
-    }
+    let layout = Layout::new(extents);
     let mut data = Vec::new();
-    let mut next_block = 0u64;
-    let mut end = 0u64;
     let mut buf = vec![0u8; DATA_BLOCK as usize];
-    for (d, &(gpa, len)) in extents.iter().enumerate() {
-        assert!(
-            gpa % PAGE == 0,
-            "extent {d} at {gpa:#x} is not page-aligned"
-        );
-        assert!(len > 0, "extent {d} is empty");
-        assert!(
-            gpa >= end,
-            "extent {d} at {gpa:#x} overlaps or precedes the one before"
-        );
-        end = gpa + len;
-        let pages = len.div_ceil(PAGE);
-        ss.push(K::leaf(
-            &format!("RamMemoryBlock{d}"),
-            V::Arr(memory_block(pages, next_block * 256, gpa / PAGE)),
-        ));
+    for (&(gpa, len), &first) in extents.iter().zip(&layout.first_block) {
         let mut off = 0u64;
         while off < len {
             let n = (len - off).min(DATA_BLOCK) as usize;
             buf.fill(0);
             read(gpa + off, &mut buf[..n])?;
             if !(o.skip_zero_blocks && buf.iter().all(|&b| b == 0)) {
-                let value = match o.compress {
-                    Some(mode) => {
-                        let s = encode_block(&buf, mode);
-                        if (s.len() as u64) < DATA_BLOCK {
-                            s
-                        } else {
-                            buf.clone()
-                        }
-                    }
-                    None => buf.clone(),
-                };
-                data.push(K::leaf(&format!("RamBlock{next_block}"), V::Arr(value)).t(2));
+                data.push(data_block(first + off / DATA_BLOCK, &buf, o));
             }
-            next_block += 1;
             off += DATA_BLOCK;
         }
     }
-    ss.extend(data);
-    let tree = [
-        K::node(
-            "configuration",
-            vec![K::node(
-                "properties",
-                vec![K::leaf("version", V::Int(o.vm_version))],
-            )],
-        ),
-        K::node("savedstate", ss),
-    ];
-    Ok(build(&tree, &o.container))
+    Ok(layout.build(data, vps, o))
+}
+
+/// A saved state declaring the `extents` (as [`saved_state_from`]) of which only the
+/// `present` pieces (`(gpa, bytes)`, each inside one extent) have data: the data
+/// blocks they touch are stored (the rest of such a block reads as zeros), every other
+/// declared page has none. Costs memory for the present blocks only, so a guest
+/// declaring terabytes in many blocks with a few pages written is cheap to make (the
+/// scale benchmark's).
+///
+/// # Panics
+///
+/// As [`saved_state_from`], and if a present piece is not inside an extent.
+pub fn sparse_saved_state(
+    extents: &[(u64, u64)],
+    present: &[(u64, &[u8])],
+    vps: &[Vp],
+    o: &GuestOpts,
+) -> Built {
+    let layout = Layout::new(extents);
+    let mut blocks: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+    for &(gpa, bytes) in present {
+        let e = extents
+            .iter()
+            .rposition(|&(g, _)| g <= gpa)
+            .expect("a present piece lies in an extent");
+        let (start, len) = extents[e];
+        assert!(
+            gpa + bytes.len() as u64 <= start + len,
+            "the piece at {gpa:#x} ends past its extent"
+        );
+        let mut done = 0usize;
+        while done < bytes.len() {
+            let rel = gpa + done as u64 - start;
+            let at = (rel % DATA_BLOCK) as usize;
+            let n = (bytes.len() - done).min(DATA_BLOCK as usize - at);
+            let block = blocks
+                .entry(layout.first_block[e] + rel / DATA_BLOCK)
+                .or_insert_with(|| vec![0u8; DATA_BLOCK as usize]);
+            block[at..at + n].copy_from_slice(&bytes[done..done + n]);
+            done += n;
+        }
+    }
+    let data = blocks.iter().map(|(&n, b)| data_block(n, b, o)).collect();
+    layout.build(data, vps, o)
+}
+
+/// The `RamBlock<n>` key holding a 1 MiB block, stored as `o` asks.
+fn data_block(n: u64, block: &[u8], o: &GuestOpts) -> K {
+    let value = match o.compress {
+        Some(mode) => {
+            let s = encode_block(block, mode);
+            if (s.len() as u64) < DATA_BLOCK {
+                s
+            } else {
+                block.to_vec()
+            }
+        }
+        None => block.to_vec(),
+    };
+    K::leaf(&format!("RamBlock{n}"), V::Arr(value)).t(2)
+}
+
+/// The metadata keys of a set of extents and the first data block of each.
+struct Layout {
+    meta: Vec<K>,
+    first_block: Vec<u64>,
+}
+
+impl Layout {
+    fn new(extents: &[(u64, u64)]) -> Layout {
+        let mut meta = Vec::with_capacity(extents.len());
+        let mut first_block = Vec::with_capacity(extents.len());
+        let mut next_block = 0u64;
+        let mut end = 0u64;
+        for (d, &(gpa, len)) in extents.iter().enumerate() {
+            assert!(
+                gpa % PAGE == 0,
+                "extent {d} at {gpa:#x} is not page-aligned"
+            );
+            assert!(len > 0, "extent {d} is empty");
+            assert!(
+                gpa >= end,
+                "extent {d} at {gpa:#x} overlaps or precedes the one before"
+            );
+            end = gpa + len;
+            let pages = len.div_ceil(PAGE);
+            meta.push(K::leaf(
+                &format!("RamMemoryBlock{d}"),
+                V::Arr(memory_block(pages, next_block * 256, gpa / PAGE)),
+            ));
+            first_block.push(next_block);
+            next_block += len.div_ceil(DATA_BLOCK);
+        }
+        Layout { meta, first_block }
+    }
+
+    /// The saved state: version and type, `partition_state` (if any VP), the metadata,
+    /// then the data blocks in key table 2.
+    fn build(self, data: Vec<K>, vps: &[Vp], o: &GuestOpts) -> Built {
+        let mut ss = vec![
+            K::leaf("VmVersion", V::Int(o.vm_version)),
+            K::leaf("type", V::Str(o.state_type.clone())),
+        ];
+        if !vps.is_empty() {
+            ss.push(K::node(
+                "savedVM",
+                vec![K::leaf("partition_state", V::Arr(partition_state(vps)))],
+            ));
+        }
+        ss.extend(self.meta);
+        ss.extend(data);
+        let tree = [
+            K::node(
+                "configuration",
+                vec![K::node(
+                    "properties",
+                    vec![K::leaf("version", V::Int(o.vm_version))],
+                )],
+            ),
+            K::node("savedstate", ss),
+        ];
+        build(&tree, &o.container)
+    }
 }

@@ -10,7 +10,8 @@
 //! * [`encode`] holds the value encoders: XPRESS, the RAM page-record stream,
 //!   `MemoryBlockSaveStruct` and `partition_state`.
 //! * [`saved_state`] / [`saved_state_from`] write a `.vmrs` holding given guest-physical
-//!   memory and VP registers.
+//!   memory and VP registers; [`sparse_saved_state`] one declaring much memory with a
+//!   few pieces present.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -23,4 +24,4 @@ pub mod encode;
 mod guest;
 
 pub use container::{build, crc32, Built, LogOpts, Opts, Placed, FILE_SIG, K, LOG_SIG, OT_SIG, V};
-pub use guest::{saved_state, saved_state_from, GuestOpts, DATA_BLOCK, PAGE};
+pub use guest::{saved_state, saved_state_from, sparse_saved_state, GuestOpts, DATA_BLOCK, PAGE};
