@@ -7,7 +7,8 @@
 //!   paging) and records their snapshots and the monitor's oracles into `target/paging/`
 //!   (`tools/make-paging-guest.py`; needs `tools/install-qemu-system.sh` first). Kept out
 //!   of `corpus/` for their size (a few hundred MiB each). Then the 4-level guest's memory
-//!   is rewritten as a VMware `.vmsn` (`paging_samples`) for the Volatility tests.
+//!   is rewritten as a VMware `.vmsn` and a Hyper-V `.vmrs` (`paging_samples`, also
+//!   `cargo xtask paging-samples`) for the Volatility tests.
 //! * `golden` — regenerates the golden `info --json` dumps under `corpus/golden/`.
 //! * `fuzz [TARGET] [--seconds N] [--replay-only]` — replays each target's seeds, then
 //!   fuzzes it for N seconds (default 30), each with its dictionary; a failure names the

@@ -7,12 +7,17 @@
 //!   cannot read): one region per PT_LOAD, the `cpu` group with the guest's registers from
 //!   the monitor's `info registers`.
 //!
+//! * `guest.vmrs` — a Hyper-V saved state: one `RamMemoryBlock` per PT_LOAD, its data
+//!   blocks in the page-record form, the VP's registers from `info registers`.
+//!
 //! Each is written once (kept when present) and costs about a second.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
+use vmsnap_hyperv::builder::encode::Vp;
+use vmsnap_hyperv::builder::{saved_state_from, GuestOpts};
 use vmsnap_testkit::elf::{self, Load};
 use vmsnap_vmware::builder::{
     block_tag, cpu_group, extra_groups, region_tags, Ckpt, CpuForm, Reg, Sparse, Val, G,
@@ -41,21 +46,28 @@ pub fn run() -> bool {
             return false;
         }
     };
-    let vmsn = dir.join("guest.vmsn");
-    if vmsn.exists() {
-        return true;
-    }
-    match write_vmsn(&core, &regs, &vmsn) {
-        Ok(()) => {
-            eprintln!("xtask: wrote {}", vmsn.display());
-            true
+    let samples: [(&str, Writer); 2] = [("guest.vmsn", write_vmsn), ("guest.vmrs", write_vmrs)];
+    samples.iter().all(|(name, write)| {
+        let out = dir.join(name);
+        if out.exists() {
+            return true;
         }
-        Err(e) => {
-            eprintln!("xtask: {}: {e}", vmsn.display());
-            false
+        let tmp = dir.join(format!("{name}.tmp"));
+        match write(&core, &regs, &tmp).and_then(|()| std::fs::rename(&tmp, &out)) {
+            Ok(()) => {
+                eprintln!("xtask: wrote {}", out.display());
+                true
+            }
+            Err(e) => {
+                eprintln!("xtask: {}: {e}", out.display());
+                false
+            }
         }
-    }
+    })
 }
+
+/// Writes one sample from the core and the registers.
+type Writer = fn(&Path, &[(String, u64)], &Path) -> std::io::Result<()>;
 
 /// `NAME=hex` pairs of QEMU's `info registers` (first vCPU), names upper-case.
 fn registers(text: &str) -> Vec<(String, u64)> {
@@ -148,9 +160,8 @@ fn write_vmsn(core: &Path, regs: &[(String, u64)], out: &Path) -> std::io::Resul
     .build();
     let (_, data) = built.tag("memory/Memory[0][0]");
     let data = data.ok_or_else(|| std::io::Error::other("no Memory block"))?;
-    let tmp = out.with_extension("vmsn.tmp");
-    built.image.write_to(&tmp)?;
-    let mut f = File::options().write(true).open(&tmp)?;
+    built.image.write_to(out)?;
+    let mut f = File::options().write(true).open(out)?;
     let mut src = File::open(core)?;
     let mut at = data;
     for l in &loads {
@@ -162,8 +173,42 @@ fn write_vmsn(core: &Path, regs: &[(String, u64)], out: &Path) -> std::io::Resul
         }
         at += l.filesz;
     }
-    f.flush()?;
-    std::fs::rename(&tmp, out)
+    f.flush()
+}
+
+/// Writes `out`: a `.vmrs` holding the core's PT_LOADs (read block by block from the
+/// core) and the first VP's registers.
+fn write_vmrs(core: &Path, regs: &[(String, u64)], out: &Path) -> std::io::Result<()> {
+    let loads = elf::loads(core);
+    regions(&loads)?;
+    let extents: Vec<(u64, u64)> = loads.iter().map(|l| (l.paddr, l.filesz)).collect();
+    let mut src = File::open(core)?;
+    let read = |gpa: u64, buf: &mut [u8]| -> std::io::Result<()> {
+        let l = loads
+            .iter()
+            .find(|l| l.paddr <= gpa && gpa < l.paddr + l.filesz)
+            .ok_or_else(|| std::io::Error::other(format!("{gpa:#x} is in no PT_LOAD")))?;
+        src.seek(SeekFrom::Start(l.offset + (gpa - l.paddr)))?;
+        src.read_exact(buf)
+    };
+    let find = |name: &str| regs.iter().find(|(n, _)| n == name).map_or(0, |(_, v)| *v);
+    let mut gp = [0u64; 18];
+    let names = [
+        "RAX", "RCX", "RDX", "RBX", "RSP", "RBP", "RSI", "RDI", "R8", "R9", "R10", "R11", "R12",
+        "R13", "R14", "R15", "RIP", "RFL",
+    ];
+    for (v, n) in gp.iter_mut().zip(names) {
+        *v = find(n);
+    }
+    let vp = Vp {
+        index: 0,
+        gp,
+        cr: ["CR0", "CR2", "CR3", "CR4", "CR8", "EFER"].map(find),
+        idtr: (0, 0),
+        gdtr: (0, 0),
+    };
+    let built = saved_state_from(&extents, read, &[vp], &GuestOpts::default())?;
+    std::fs::write(out, built.bytes)
 }
 
 #[cfg(test)]

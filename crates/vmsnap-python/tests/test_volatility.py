@@ -1,7 +1,8 @@
 """Volatility 3 (from PyPI) through vmsnap on a real booted guest (`cargo xtask
 paging-guests`): the banners Volatility finds through vmsnap in the QEMU 10 migration
 stream, the same moment saved with `savevm` inside a qcow2, and the same memory rewritten
-as a VMware `.vmsn` with embedded memory (`cargo xtask paging-samples`) are the ones it
+as a VMware `.vmsn` with embedded memory and a Hyper-V `.vmrs` (`cargo xtask
+paging-samples`) are the ones it
 finds with its own ELF layer in the guest's ELF core, at the same physical offsets, and
 every byte Volatility reads through vmsnap equals the core's."""
 
@@ -35,6 +36,7 @@ SAMPLES = {
     "stream.bin": "qemu",
     "savevm.qcow2": "qcow2/vmstate:1/qemu",
     "guest.vmsn": "vmware",
+    "guest.vmrs": "hyperv-vmrs-ram",
 }
 
 
@@ -124,9 +126,10 @@ def test_bytes_volatility_reads_through_vmsnap_equal_the_elf_core(name, core_chu
     assert not ours.is_valid(top + 1)
 
 
-def test_the_recorded_cr3_is_offered_but_a_linux_table_is_not_called_windows():
+@pytest.mark.parametrize("name", SAMPLES)
+def test_the_recorded_cr3_is_offered_but_a_linux_table_is_not_called_windows(name):
     ctx = contexts.Context()
-    ours = vmsnap.volatility.VmsnapStacker.stack(ctx, file_layer(ctx, "s", sample("savevm.qcow2")))
+    ours = vmsnap.volatility.VmsnapStacker.stack(ctx, file_layer(ctx, "s", sample(name)))
     cr3 = int((GUEST / "info-registers.txt").read_text().split("CR3=")[1].split()[0], 16)
     assert ours.metadata["vmsnap_cr3"] == cr3
     assert ours.metadata["page_map_offset"] == cr3 & ~0xFFF
