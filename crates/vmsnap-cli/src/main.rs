@@ -23,7 +23,6 @@ mod meta;
 mod open;
 mod ordered;
 mod output;
-mod provenance;
 mod summary;
 mod translate;
 

@@ -11,6 +11,7 @@
     )
 )]
 
+pub mod chain;
 pub mod check;
 pub mod info;
 pub mod json;
