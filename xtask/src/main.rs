@@ -29,6 +29,9 @@
 //!   `info`, `map`, `check` and `convert` to `/dev/null` beside qemu-img's, on every format
 //!   at its largest virtual size, empty and with a few writes; writes the table into
 //!   `docs/performance.md`.
+//! * `bench-volatility [--runs N] [--no-vmsnap-build]` — Volatility 3's `banners.Banners`
+//!   over a 4 GiB QEMU 9-style stream made from the real guest's memory, through vmsnap
+//!   against Volatility's own QEMU layer; prints both times and the ratio.
 //! * `dissect` — the Hyper-V corpus against dissect.hypervisor (Fox-IT's parser): makes a
 //!   venv under `target/dissect-venv`, installs dissect.hypervisor from PyPI there, and
 //!   runs the ignored test that compares every value dissect returns (`$DISSECT_PYTHON`,
@@ -47,6 +50,7 @@
     clippy::panic
 )]
 
+mod bench_volatility;
 mod dissect;
 mod fuzz;
 mod fuzz_cflite;
@@ -80,7 +84,7 @@ pub fn sh(cmd: &mut Command) -> bool {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: cargo xtask <ci | corpus | paging-guests | paging-samples | golden | fuzz [TARGET] [--seconds N] [--replay-only] | fuzz-seeds | fuzz-grow [TARGET] [--seconds N] | fuzz-seed-dirs DIR | fuzz-coverage [TARGET] | fuzz-cflite | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | bench-scale [--no-build] [--only S] [--no-write] | dissect | man [DIR] | compare-oslo | new-format NAME>"
+        "usage: cargo xtask <ci | corpus | paging-guests | paging-samples | golden | fuzz [TARGET] [--seconds N] [--replay-only] | fuzz-seeds | fuzz-grow [TARGET] [--seconds N] | fuzz-seed-dirs DIR | fuzz-coverage [TARGET] | fuzz-cflite | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | bench-scale [--no-build] [--only S] [--no-write] | bench-volatility [--runs N] [--no-vmsnap-build] | dissect | man [DIR] | compare-oslo | new-format NAME>"
     );
     ExitCode::from(2)
 }
@@ -112,6 +116,7 @@ fn main() -> ExitCode {
             .args(rest)),
         "bench-peers" => peers::run(rest),
         "bench-scale" => scale::run(rest),
+        "bench-volatility" => bench_volatility::run(rest),
         "dissect" => dissect::run(),
         "man" => man::run(rest),
         "new-format" => new_format::run(rest),
