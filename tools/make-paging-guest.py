@@ -6,6 +6,9 @@ paging tests into target/paging/<name>/:
   core.elf          dump-guest-memory (guest-physical, with QEMU CPU notes)
   core-paging.elf   dump-guest-memory -p (guest-virtual PT_LOADs: the oracle)
   stream.bin        a migration stream of the same paused moment
+  savevm.qcow2      the same moment as `savevm` state inside a qcow2 (QEMU loads
+                    stream.bin into a guest with an empty qcow2 drive and saves it there;
+                    made for existing guests too, a few seconds)
   info-mem.txt, info-tlb.txt, info-registers.txt   the monitor's views
   gva2gpa.txt       `gva2gpa` answers for sampled addresses
 
@@ -17,6 +20,7 @@ package; it is unpacked with dpkg -x, never installed). `--kernel 686-pae` takes
 dpkg architectures are not changed. Idempotent: existing outputs are kept unless --force.
 """
 import argparse
+import json
 import os
 import re
 import socket
@@ -119,6 +123,93 @@ class Monitor:
         return "\n".join(l for l in lines[1:] if not l.startswith("(qemu)")).strip() + "\n"
 
 
+def qemu_args(a):
+    """The guest's machine: the same for the boot and for reloading its stream."""
+    return [
+        "qemu-system-x86_64", "-machine", "pc", "-accel", "tcg", "-cpu", a.cpu, "-m", a.m,
+        "-smp", "1", "-display", "none", "-nodefaults", "-no-reboot",
+        "-kernel", kernel(a.kernel), "-append", a.append,
+    ]
+
+
+class Qmp:
+    """QMP on a unix socket (one command at a time; events are skipped)."""
+
+    def __init__(self, path):
+        for _ in range(100):
+            try:
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(path)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            sys.exit("make-paging-guest: QMP did not come up")
+        self.f = s.makefile("rw")
+        self.f.readline()
+        self.cmd("qmp_capabilities")
+
+    def cmd(self, name, **args):
+        self.f.write(json.dumps({"execute": name, "arguments": args}) + "\n")
+        self.f.flush()
+        while True:
+            line = self.f.readline()
+            if not line:
+                sys.exit(f"make-paging-guest: QEMU closed QMP during {name}")
+            r = json.loads(line)
+            if "error" in r:
+                sys.exit(f"make-paging-guest: {name}: {r['error']}")
+            if "return" in r:
+                return r["return"]
+
+
+def savevm_qcow2(a, out):
+    """savevm.qcow2: the paused guest of stream.bin, reloaded by QEMU (`-incoming`) with an
+    empty qcow2 drive that no device uses (the guest's machine is unchanged, so the stream
+    loads), then `savevm guest`: the same RAM as core.elf, in QEMU's savevm form."""
+    dst = os.path.join(out, "savevm.qcow2")
+    stream = os.path.join(out, "stream.bin")
+    if os.path.exists(dst) and not a.force:
+        return
+    tmp = dst + ".tmp"
+    sock = os.path.join(out, "qmp.sock")
+    for f in (tmp, sock):
+        if os.path.exists(f):
+            os.remove(f)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", tmp, "64M"], check=True)
+    # The boot's serial port is a device of the stream: a null one stands in for the file.
+    vm = subprocess.Popen(qemu_args(a) + [
+        "-qmp", f"unix:{sock},server=on,wait=off", "-serial", "null", "-S",
+        "-drive", f"if=none,id=vmstate,format=qcow2,file={tmp}",
+        "-incoming", f"exec:cat {stream}",
+    ])
+    try:
+        qmp = Qmp(sock)
+        for _ in range(1200):
+            status = qmp.cmd("query-status")["status"]
+            if status != "inmigrate":
+                break
+            time.sleep(0.1)
+        if status != "paused":
+            sys.exit(f"make-paging-guest: after loading the stream the guest is {status}")
+        # QEMU 10 leaves an incoming guest's block nodes inactive until it runs; savevm
+        # needs them active, and running the guest would change its RAM.
+        qmp.cmd("blockdev-set-active", active=True)
+        answer = qmp.cmd("human-monitor-command", **{"command-line": "savevm guest"})
+        if answer.strip():
+            sys.exit(f"make-paging-guest: savevm: {answer.strip()}")
+        qmp.cmd("quit")
+    finally:
+        try:
+            vm.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            vm.kill()
+        if os.path.exists(sock):
+            os.remove(sock)
+    os.rename(tmp, dst)
+    print(f"make-paging-guest: wrote {dst}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--name", default="pc-4level")
@@ -131,6 +222,7 @@ def main():
     out = os.path.join(WORK, a.name)
     if os.path.exists(os.path.join(out, "gva2gpa.txt")) and not a.force:
         print(f"make-paging-guest: {out} exists")
+        savevm_qcow2(a, out)
         return
     os.makedirs(out, exist_ok=True)
     sock = os.path.join(out, "monitor.sock")
@@ -138,10 +230,7 @@ def main():
     for f in (sock, serial):
         if os.path.exists(f):
             os.remove(f)
-    vm = subprocess.Popen([
-        "qemu-system-x86_64", "-machine", "pc", "-accel", "tcg", "-cpu", a.cpu, "-m", a.m,
-        "-smp", "1", "-display", "none", "-nodefaults", "-no-reboot",
-        "-kernel", kernel(a.kernel), "-append", a.append,
+    vm = subprocess.Popen(qemu_args(a) + [
         "-serial", f"file:{serial}", "-monitor", f"unix:{sock},server=on,wait=off",
     ])
     try:
@@ -186,6 +275,7 @@ def main():
             vm.wait(timeout=30)
         except subprocess.TimeoutExpired:
             vm.kill()
+    savevm_qcow2(a, out)
     print(f"make-paging-guest: wrote {out}")
 
 

@@ -6,7 +6,9 @@
 //! * `paging-guests` — boots Debian's kernels under QEMU (4-level, 5-level and 32-bit PAE
 //!   paging) and records their snapshots and the monitor's oracles into `target/paging/`
 //!   (`tools/make-paging-guest.py`; needs `tools/install-qemu-system.sh` first). Kept out
-//!   of `corpus/` for their size (a few hundred MiB each).
+//!   of `corpus/` for their size (a few hundred MiB each). Then the 4-level guest's memory
+//!   is rewritten as a VMware `.vmsn` and a Hyper-V `.vmrs` (`paging_samples`, also
+//!   `cargo xtask paging-samples`) for the Volatility tests.
 //! * `golden` — regenerates the golden `info --json` dumps under `corpus/golden/`.
 //! * `fuzz [TARGET] [--seconds N] [--replay-only]` — replays each target's seeds, then
 //!   fuzzes it for N seconds (default 30), each with its dictionary; a failure names the
@@ -31,6 +33,9 @@
 //!   NBD through `vmsnap serve` (nbdkit and the vmsnap plugin) against through `qemu-nbd`.
 //! * `bench-export [--runs N]` — `convert -O elf|lime` of the 4 GiB QEMU bench guest
 //!   against `-O raw`, to `/dev/null` and to a file (`docs/performance.md`).
+//! * `bench-volatility [--runs N] [--no-vmsnap-build]` — Volatility 3's `banners.Banners`
+//!   over a 4 GiB QEMU 9-style stream made from the real guest's memory, through vmsnap
+//!   against Volatility's own QEMU layer; prints both times and the ratio.
 //! * `dissect` — the Hyper-V corpus against dissect.hypervisor (Fox-IT's parser): makes a
 //!   venv under `target/dissect-venv`, installs dissect.hypervisor from PyPI there, and
 //!   runs the ignored test that compares every value dissect returns (`$DISSECT_PYTHON`,
@@ -49,6 +54,7 @@
     clippy::panic
 )]
 
+mod bench_volatility;
 mod dissect;
 mod export_bench;
 mod fuzz;
@@ -58,6 +64,7 @@ mod fuzz_seeds;
 mod man;
 mod nbd;
 mod new_format;
+mod paging_samples;
 mod peers;
 mod scale;
 
@@ -83,7 +90,7 @@ pub fn sh(cmd: &mut Command) -> bool {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: cargo xtask <ci | corpus | paging-guests | golden | fuzz [TARGET] [--seconds N] [--replay-only] | fuzz-seeds | fuzz-grow [TARGET] [--seconds N] | fuzz-seed-dirs DIR | fuzz-coverage [TARGET] | fuzz-cflite | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | bench-scale [--no-build] [--only S] [--no-write] | bench-nbd [--size-mib N] [--runs N] | bench-export [--runs N] | dissect | man [DIR] | compare-oslo | new-format NAME>"
+        "usage: cargo xtask <ci | corpus | paging-guests | paging-samples | golden | fuzz [TARGET] [--seconds N] [--replay-only] | fuzz-seeds | fuzz-grow [TARGET] [--seconds N] | fuzz-seed-dirs DIR | fuzz-coverage [TARGET] | fuzz-cflite | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | bench-scale [--no-build] [--only S] [--no-write] | bench-nbd [--size-mib N] [--runs N] | bench-export [--runs N] | bench-volatility [--runs N] [--no-vmsnap-build] | dissect | man [DIR] | compare-oslo | new-format NAME>"
     );
     ExitCode::from(2)
 }
@@ -98,6 +105,7 @@ fn main() -> ExitCode {
         "ci" => sh(Command::new("bash").arg(".ci/run")),
         "corpus" => corpus() && paging_guests(),
         "paging-guests" => paging_guests(),
+        "paging-samples" => paging_samples::run(),
         "golden" => sh(Command::new("cargo")
             .args(["test", "-p", "vmsnap-cli", "--test", "golden"])
             .env("VMSNAP_BLESS", "1")),
@@ -116,6 +124,7 @@ fn main() -> ExitCode {
         "bench-scale" => scale::run(rest),
         "bench-nbd" => nbd::run(rest),
         "bench-export" => export_bench::run(rest),
+        "bench-volatility" => bench_volatility::run(rest),
         "dissect" => dissect::run(),
         "man" => man::run(rest),
         "new-format" => new_format::run(rest),
@@ -172,14 +181,15 @@ const PAGING_GUESTS: [(&str, &[&str]); 3] = [
     ("pc-pae", &["--kernel", "686-pae"]),
 ];
 
-/// Makes every paging guest that is not made yet.
+/// Makes every paging guest that is not made yet, then the other formats' samples of the
+/// first one's memory (`paging_samples`).
 fn paging_guests() -> bool {
     PAGING_GUESTS.iter().all(|(name, extra)| {
         sh(Command::new("python3")
             .arg("tools/make-paging-guest.py")
             .args(["--name", name])
             .args(*extra))
-    })
+    }) && paging_samples::run()
 }
 
 /// Runs every `corpus/*/make.sh` (each is idempotent and regenerates its samples).

@@ -24,7 +24,6 @@ mod meta;
 mod open;
 mod ordered;
 mod output;
-mod provenance;
 mod serve;
 mod summary;
 mod translate;

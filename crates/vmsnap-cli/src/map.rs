@@ -8,9 +8,9 @@ use vmsnap::core::{RefDecision, Result};
 use crate::cli::MapArgs;
 use crate::open::{open_for_data, select};
 use crate::output::print_json;
-use crate::provenance::{annotate, chain_files, origins, Origin};
 use crate::Outcome;
-use vmsnap_report::map::{alone_pieces, document, extent_json};
+use vmsnap_report::chain::{chain_files, origins};
+use vmsnap_report::map::{alone_pieces, annotate, document, extent_json, Origin};
 
 /// Runs `map`.
 pub fn run(args: &MapArgs) -> Result<Outcome> {
@@ -25,9 +25,9 @@ pub fn run(args: &MapArgs) -> Result<Outcome> {
         .iter()
         .any(|e| e.parent == Some(0) && e.via.is_none() && Arc::ptr_eq(&e.layer, &sel.layer));
     let registry = crate::open::registry()?;
-    let chain = chain_files(&opened);
+    let chain = chain_files(&opened.input, &opened.resolver);
     let origins: Option<Vec<Origin>> = if is_input_disk {
-        origins(&opened, &registry, &sel.layer)
+        origins(&opened.input, &opened.resolver, &registry, &sel.layer)
     } else {
         None
     };

@@ -13,6 +13,8 @@
 //!   from `RamMemoryBlock`/`RamBlock` keys (raw blocks and XPRESS-compressed page records,
 //!   see [`xpress`] and [`pages`]) and CPU registers from `partition_state`.
 
+#[cfg(any(test, feature = "builder"))]
+pub mod builder;
 mod cache;
 mod config;
 mod container;

@@ -12,15 +12,14 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use serde_json::Value;
 use vmsnap::core::{
-    Error, ExternalPolicy, FileLayer, InputKind, Layer, MissingPolicy, Options, RefDecision,
-    RefKind, Registry, Resolver,
+    check_options, Error, ErrorKind, ExternalPolicy, FileLayer, InputKind, Layer, MissingPolicy,
+    Options, RefDecision, RefKind, Registry, Resolver,
 };
 use vmsnap::inspect::{inspect, names, CheckOptions};
-use vmsnap::stack::Stack;
+use vmsnap::stack::{Stack, Stacker};
+use vmsnap_report::chain::{chain_files, origins};
 use vmsnap_report::check::{error_of, report_json, LimitedInspector, DEFAULT_MAX_STREAM};
-use vmsnap_report::map::{
-    alone_pieces, annotate, compresses, extent_json, resolve_origins, Member,
-};
+use vmsnap_report::map::{alone_pieces, annotate, extent_json};
 use vmsnap_report::open::{parse_external, parse_missing, OpenSettings};
 
 /// The exception type, in a module of its own so that Python sees it as `vmsnap.Error`.
@@ -76,6 +75,8 @@ struct Opened {
     policy: ExternalPolicy,
     resolver: Resolver,
     file: String,
+    /// The input as given (depth 0 of a chain).
+    path: PathBuf,
 }
 
 /// A stack of layers opened from one file (made by `vmsnap.open`).
@@ -135,6 +136,7 @@ fn open(
                 policy: o.policy,
                 resolver: o.resolver,
                 file: file.clone(),
+                path: path.clone(),
             })
         })
         .map_err(|e| py_err(py, &e, input))?;
@@ -390,41 +392,37 @@ impl PyLayer {
             .map_err(|e| self.err(py, &e))?;
         let o = &self.opened;
         let zeros = o.resolver.missing() == MissingPolicy::Zeros;
-        let log = o.resolver.log();
-        let alone = !log
+        let alone = !o
+            .resolver
+            .log()
             .iter()
             .any(|r| matches!(r.decision, RefDecision::Opened { .. }));
-        let chain = log.iter().any(|r| {
-            matches!(r.kind, RefKind::Backing | RefKind::Parent)
-                && matches!(r.decision, RefDecision::Opened { .. })
-        });
         let is_input_disk = o
             .stack
             .entries
             .get(self.index)
             .is_some_and(|e| e.parent == Some(0) && e.via.is_none());
-        // As `vmsnap map`: the input's own disk says which file stores each extent and
-        // whether compressed. A chain's depths need each file opened alone, which only
-        // the CLI does: here they are null.
-        let pieces = if is_input_disk && !chain {
-            let member = Member {
-                layer: layer.clone(),
-                compresses: compresses(layer.name()),
-            };
-            let origins = py
-                .detach(|| resolve_origins(&[member], layer.len()))
-                .map_err(|e| self.err(py, &e))?;
-            annotate(&extents, &origins)
+        // As `vmsnap map` (the same code): the input's own disk says which file of its
+        // chain stores each extent and whether compressed.
+        let chain = chain_files(&o.path, &o.resolver);
+        let origins = if is_input_disk {
+            let registry = registry(py)?;
+            py.detach(|| origins(&o.path, &o.resolver, &registry, layer))
         } else {
-            alone_pieces(&extents, alone && !is_input_disk)
+            None
+        };
+        let pieces = match &origins {
+            Some(origins) => annotate(&extents, origins),
+            None => alone_pieces(&extents, alone),
         };
         let v: Vec<Value> = pieces
             .iter()
             .map(|(e, origin)| {
                 let file = origin
                     .as_ref()
-                    .filter(|o| o.depth == Some(0))
-                    .map(|_| o.file.clone());
+                    .and_then(|o| o.depth)
+                    .and_then(|d| chain.get(d))
+                    .map(|p| p.display().to_string());
                 extent_json(layer.as_ref(), e, origin.as_ref(), file, zeros)
             })
             .collect();

@@ -92,11 +92,9 @@ def test_documents_equal_the_cli_json(path, cli):
             want["size"],
         )
     assert stack.findings == info["findings"]
-    # The disk's map, when the file holds all of it (a chain's depths are the CLI's).
-    disk = stack.layer(1)
-    if not stack.external_refs or all(r["decision"] != "opened" for r in stack.external_refs):
-        m = run_json([str(cli), "map", "--json", "--layer", "1", rel(path)])
-        assert disk.extents() == m["extents"]
+    # The disk's map, a backing chain's depths and files included.
+    m = run_json([str(cli), "map", "--json", "--layer", "1", rel(path)])
+    assert stack.layer(1).extents() == m["extents"]
 
 
 def test_savevm_qcow2_stacks_to_guest_memory(cli):
@@ -175,6 +173,38 @@ def test_threads_read_in_parallel():
     for t in threads:
         t.join()
     assert all(v == want for v in got.values())
+
+
+def stored_by_depth(extents):
+    """(start, end, depth) of every stored range (data or zeros a file holds), merged."""
+    out = []
+    for e in extents:
+        if e["depth"] is None or not (e["data"] or e.get("present", True)):
+            continue
+        s, t, d = e["start"], e["start"] + e["length"], e["depth"]
+        if out and out[-1][1] == s and out[-1][2] == d:
+            out[-1] = (out[-1][0], t, d)
+        else:
+            out.append((s, t, d))
+    return out
+
+
+@pytest.mark.parametrize("path", [CORPUS / "qcow2/chain-top.qcow2", CORPUS / "vmdk/child.vmdk"], ids=rel)
+def test_chain_extents_say_which_file_holds_each_range(path, cli, qemu_img):
+    stack = vmsnap.open(rel(path))
+    got = stack.layer(1).extents()
+    assert got == run_json([str(cli), "map", "--json", "--layer", "1", rel(path)])["extents"]
+    # The depths are qemu-img's, and each file is the chain's file at that depth.
+    qmap = run_json(qemu(qemu_img, "map", path, stack.layer(1).plugin, "--output=json"), cwd=path.parent)
+    assert stored_by_depth(got) == stored_by_depth(qmap)
+    chain = [rel(path)] + [
+        r["path"] for r in stack.external_refs if r["kind"] in ("backing", "parent")
+    ]
+    depths = {e["depth"] for e in got if e["depth"] is not None}
+    assert len(depths) > 1
+    for e in got:
+        if e["depth"] is not None:
+            assert e["file"] == chain[e["depth"]]
 
 
 def test_backing_chain_and_policy():

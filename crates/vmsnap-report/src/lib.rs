@@ -12,6 +12,7 @@
     )
 )]
 
+pub mod chain;
 pub mod check;
 pub mod info;
 pub mod json;

@@ -1,9 +1,11 @@
-//! Shared test helpers: the independent writer and the encoders.
+//! Shared test helpers: the independent writer (the crate's `builder` feature) and the
+//! test data generators.
 #![allow(dead_code)]
 
-pub mod builder;
 pub mod encode;
 pub mod samples;
+
+pub use vmsnap_hyperv::builder;
 
 use std::sync::Arc;
 

@@ -10,7 +10,14 @@ that vmsnap stacks down to guest-physical memory — a QEMU 7–10 migration str
 as plain raw bytes is left to Volatility.
 
 The layer's metadata offers what the snapshot recorded: ``vmsnap_cr3`` (the first vCPU's
-CR3, the page-table root) and ``vmsnap_layer`` (the vmsnap layer read).
+CR3, the page-table root) and ``vmsnap_layer`` (the vmsnap layer read). When that vCPU was
+in 4-level long mode the CR3's table address is ``page_map_offset``; when that table passes
+the test Volatility's ``WindowsIntelStacker`` scans memory with (``DtbSelfRef64bit``: one
+self-referencing entry, Windows' self-map), the metadata also says ``os: Windows`` and
+``architecture: Intel64`` — the hint Volatility's Windows stacker takes instead of
+scanning, so the stacked ``WindowsIntel32e`` layer uses the recorded CR3 (the same table
+then also finds a DTB where Volatility's scan ranges do not reach). Linux kernels are
+stacked by Volatility from their symbols (``init_top_pgt``), which take no hint.
 """
 
 from __future__ import annotations
@@ -22,13 +29,21 @@ import urllib.request
 from typing import Any, Dict, List, Optional, Tuple
 
 from volatility3.framework import constants, exceptions, interfaces
+from volatility3.framework.automagic import windows as vol_windows
 from volatility3.framework.configuration import requirements
 
 import vmsnap
 
 vollog = logging.getLogger(__name__)
 
-__all__ = ["VmsnapLayer", "VmsnapStacker", "memory_layer"]
+__all__ = ["VmsnapLayer", "VmsnapStacker", "dtb_hints", "memory_layer"]
+
+_CR0_PG = 1 << 31
+_CR4_PAE = 1 << 5
+_CR4_LA57 = 1 << 12
+# CR3 bits 51:12 in long mode (the low bits are PCID or flags, bit 63 no-flush).
+_CR3_TABLE_64 = 0x000F_FFFF_FFFF_F000
+_PAGE = 0x1000
 
 
 def _local_path(location: str) -> Optional[str]:
@@ -43,6 +58,27 @@ def memory_layer(stack: "vmsnap.Stack") -> Optional["vmsnap.Layer"]:
     """The guest-physical layer of a stack (the topmost), or None."""
     mem = [layer for layer in stack.layers if layer.space == "guest_physical"]
     return mem[-1] if mem else None
+
+
+def dtb_hints(cpu: Dict[str, Any], page_at) -> Dict[str, Any]:
+    """Metadata for Volatility's Intel stackers from one recorded vCPU (a
+    ``Layer.cpu_state()`` entry); ``page_at(offset)`` gives a physical page or None.
+
+    In 4-level long mode: ``page_map_offset`` (CR3's table); with ``os: Windows`` and
+    ``architecture: Intel64`` too when the table passes Volatility's own
+    ``DtbSelfRef64bit`` test, which is what its ``WindowsIntelStacker`` needs to take the
+    DTB from the layer instead of scanning for one. Other modes give nothing."""
+    cr0, cr3, cr4 = cpu.get("cr0", 0), cpu.get("cr3"), cpu.get("cr4", 0)
+    if cr3 is None or cpu.get("arch") != "x86_64":
+        return {}
+    if not (cr0 & _CR0_PG and cr4 & _CR4_PAE) or cr4 & _CR4_LA57:
+        return {}
+    dtb = cr3 & _CR3_TABLE_64
+    hints: Dict[str, Any] = {"page_map_offset": dtb}
+    page = page_at(dtb)
+    if page is not None and vol_windows.DtbSelfRef64bit()(page, dtb, 0) is not None:
+        hints.update(os="Windows", architecture="Intel64")
+    return hints
 
 
 class VmsnapLayer(interfaces.layers.DataLayerInterface):
@@ -94,6 +130,14 @@ class VmsnapLayer(interfaces.layers.DataLayerInterface):
         self._metadata["vmsnap_layer"] = layer.name
         if cpus:
             self._metadata["vmsnap_cr3"] = cpus[0]["cr3"]
+            self._metadata.update(dtb_hints(cpus[0], self._table))
+
+    def _table(self, offset: int) -> Optional[bytes]:
+        """The page at ``offset`` if stored, else None."""
+        if not self.is_valid(offset, _PAGE):
+            return None
+        data = self._layer.read_at(offset, _PAGE)
+        return data if len(data) == _PAGE else None
 
     @classmethod
     def get_requirements(cls) -> List[interfaces.configuration.RequirementInterface]:

@@ -1,26 +1,31 @@
-//! A writer of Hyper-V storage files from the documented format (reference §2), for
-//! tests, benches and the corpus. It shares no code with the reader.
-#![allow(
-    dead_code,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+//! The storage-file writer: a key tree ([`K`], [`V`]) laid out as key tables, file
+//! objects, object tables, an optional replay log and both headers ([`build`]), with
+//! knobs ([`Opts`], [`LogOpts`]) that write the damaged or unusual forms a reader must
+//! handle.
 
+/// File header signature (`0x01282014`).
 pub const FILE_SIG: u32 = 0x0128_2014;
+/// Replay-log header signature.
 pub const LOG_SIG: u32 = 0x0111_0003;
+/// Object-table signature.
 pub const OT_SIG: u32 = 0x0111_0001;
 
 /// A value to write.
 #[derive(Clone, Debug, PartialEq)]
 pub enum V {
+    /// Type 3, signed 64-bit.
     Int(i64),
+    /// Type 4, unsigned 64-bit.
     UInt(u64),
+    /// Type 5, IEEE double.
     Double(f64),
+    /// Type 6, UTF-16LE string (in a file object from 2048 bytes on).
     Str(String),
+    /// Type 7, byte array (in a file object from 2048 bytes on).
     Arr(Vec<u8>),
+    /// Type 8, boolean (a u32).
     Bool(bool),
+    /// Type 9, a node (its value is the next child insertion sequence).
     Node,
     /// Raw type byte and value bytes (unknown types).
     Raw(u8, Vec<u8>),
@@ -29,18 +34,27 @@ pub enum V {
 /// A key to write, with its children.
 #[derive(Clone, Debug)]
 pub struct K {
+    /// Its name (ASCII; the file stores it NUL-terminated).
     pub name: String,
+    /// Its value.
     pub v: V,
+    /// The key table it goes in (1-based).
     pub table: u16,
+    /// Insertion sequence; 0 means its 1-based position among its siblings.
     pub ins: u32,
+    /// Bytes of `0xCC` written after the value, counted in the entry size but not in
+    /// its checksum.
     pub slack: usize,
+    /// Write a wrong entry checksum.
     pub bad_crc: bool,
+    /// Its children (for [`V::Node`]).
     pub kids: Vec<K>,
     /// Force the value into a file object even when small.
     pub force_file: bool,
 }
 
 impl K {
+    /// A leaf key in table 1.
     pub fn leaf(name: &str, v: V) -> K {
         K {
             name: name.into(),
@@ -53,6 +67,7 @@ impl K {
             force_file: false,
         }
     }
+    /// A node key in table 1 with `kids`.
     pub fn node(name: &str, kids: Vec<K>) -> K {
         K {
             name: name.into(),
@@ -65,22 +80,27 @@ impl K {
             force_file: false,
         }
     }
+    /// Puts the key in key table `table`.
     pub fn t(mut self, table: u16) -> K {
         self.table = table;
         self
     }
+    /// Sets its insertion sequence.
     pub fn ins(mut self, ins: u32) -> K {
         self.ins = ins;
         self
     }
+    /// Adds `n` bytes of slack after its value.
     pub fn slack(mut self, n: usize) -> K {
         self.slack = n;
         self
     }
+    /// Damages its entry checksum.
     pub fn bad_crc(mut self) -> K {
         self.bad_crc = true;
         self
     }
+    /// Stores its value in a file object even when small.
     pub fn in_file(mut self) -> K {
         self.force_file = true;
         self
@@ -91,31 +111,42 @@ impl K {
 /// file gets `0xA5` there instead.
 #[derive(Clone, Debug, Default)]
 pub struct LogOpts {
+    /// `(file offset, length)` ranges whose final bytes live only in the log.
     pub pending: Vec<(u64, u64)>,
     /// Extra stale entries past the pending count.
     pub stale: usize,
+    /// Damage the checksum of this entry.
     pub corrupt_entry: Option<usize>,
+    /// Damage the data checksum of this entry.
     pub corrupt_data: Option<usize>,
     /// Make entry 0 point its data outside the log.
     pub outside: bool,
     /// Write this destination in entry 0 (its data and checksums stay those of the
     /// real pending range).
     pub dest: Option<u64>,
+    /// Damage the log header checksum.
     pub corrupt_header: bool,
 }
 
+/// How [`build`] lays out the file.
 #[derive(Clone, Debug)]
 pub struct Opts {
+    /// Format version in both headers (0x400 by default).
     pub version: u16,
+    /// Object alignment (0x1000 by default).
     pub alignment: u32,
+    /// Sequence numbers of header copies 0 and 1 (the higher valid one is active).
     pub seqs: [u16; 2],
+    /// Damage the checksum of this header copy.
     pub corrupt_header: Option<usize>,
+    /// Sequence number of every key table.
     pub table_seq: u16,
     /// Write an older copy of every table (sequence `table_seq - 1`, wrapping) with
     /// different key names, which the reader must ignore.
     pub stale_copies: bool,
     /// Put a Free entry before every key and fill each table's tail with one.
     pub free_entries: bool,
+    /// A replay log to write (with its pending ranges).
     pub log: Option<LogOpts>,
     /// Objects per object table before chaining to the next (227 slots, last reserved).
     pub per_table: usize,
@@ -152,17 +183,28 @@ impl Default for Opts {
 /// Where a key was written.
 #[derive(Clone, Debug)]
 pub struct Placed {
+    /// Its path from the root (`/a/b`).
     pub path: String,
+    /// Its key table.
     pub table: u16,
+    /// Offset of its entry inside the table.
     pub offset: u32,
+    /// File offset of its entry.
     pub file_offset: u64,
+    /// `(file offset, value length)` of its file object, if any.
     pub file_object: Option<(u64, u32)>,
 }
 
+/// A written storage file.
+#[derive(Clone, Debug)]
 pub struct Built {
+    /// The file.
     pub bytes: Vec<u8>,
+    /// Where each key went, in tree order.
     pub placed: Vec<Placed>,
+    /// `(table, file offset, size)` of each active key table.
     pub table_offsets: Vec<(u16, u64, u32)>,
+    /// File offset of the replay log (0 without one).
     pub log_offset: u64,
 }
 

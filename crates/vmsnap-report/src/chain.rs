@@ -1,5 +1,6 @@
-//! Which file of a backing chain holds each extent, and whether it is stored compressed,
-//! as `qemu-img map` says (`depth`, `compressed`).
+//! Which file of a backing chain holds each range of the input's disk, and whether it is
+//! stored compressed, as `qemu-img map` says (`depth`, `compressed`): the origins `map
+//! --json` and Python's `Layer.extents()` give.
 //!
 //! Each file of the chain is opened again on its own, with no reference allowed: its own
 //! extents are then exactly what it stores (data it maps 1:1, data it does not — a
@@ -7,7 +8,7 @@
 //! as unallocated. The first file, from the top, that stores a range holds it. The readers
 //! themselves are not changed for this.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use vmsnap::core::{
@@ -15,15 +16,13 @@ use vmsnap::core::{
     Result, Sniff,
 };
 
-use crate::open::Opened;
+use crate::map::{compresses, resolve_origins, Member, Origin};
 
-pub use vmsnap_report::map::{annotate, Origin};
-use vmsnap_report::map::{compresses, resolve_origins, Member};
-
-/// The files of the input's backing/parent chain, top first (the input at depth 0).
-pub fn chain_files(opened: &Opened) -> Vec<PathBuf> {
-    let mut files = vec![opened.input.clone()];
-    for r in opened.resolver.log() {
+/// The files of the input's backing/parent chain, top first (`input`, as given, at depth
+/// 0), from what `resolver` opened.
+pub fn chain_files(input: &Path, resolver: &Resolver) -> Vec<PathBuf> {
+    let mut files = vec![input.to_path_buf()];
+    for r in resolver.log() {
         if let (RefKind::Backing | RefKind::Parent, RefDecision::Opened { path }) =
             (r.kind, r.decision)
         {
@@ -34,7 +33,7 @@ pub fn chain_files(opened: &Opened) -> Vec<PathBuf> {
 }
 
 /// Opens `path` as the disk format it probes as, with no reference allowed.
-fn open_alone(path: &PathBuf, registry: &Registry) -> Result<Member> {
+fn open_alone(path: &Path, registry: &Registry) -> Result<Member> {
     let file: Arc<dyn Layer> = Arc::new(FileLayer::open(path)?);
     let sniff = Sniff::read(file.as_ref())?;
     let window = sniff.window(file.as_ref());
@@ -55,11 +54,16 @@ fn open_alone(path: &PathBuf, registry: &Registry) -> Result<Member> {
     })
 }
 
-/// The origin of every byte of `0..size` of the input's disk, or `None` when a member
-/// cannot be opened alone (then nothing is claimed).
-pub fn origins(opened: &Opened, registry: &Registry, disk: &Arc<dyn Layer>) -> Option<Vec<Origin>> {
+/// The origin of every byte of `0..size` of the input's disk `disk` (the layer stacked on
+/// `input`), or `None` when a member cannot be opened alone (then nothing is claimed).
+pub fn origins(
+    input: &Path,
+    resolver: &Resolver,
+    registry: &Registry,
+    disk: &Arc<dyn Layer>,
+) -> Option<Vec<Origin>> {
     let size = disk.len();
-    let files = chain_files(opened);
+    let files = chain_files(input, resolver);
     let members: Vec<Member> = if files.len() == 1 {
         // The input alone: the stacked disk is that file's own view, and opening it again
         // would hold its tables (a Parallels BAT, a qcow L1) twice.
