@@ -12,11 +12,11 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use serde_json::Value;
 use vmsnap::core::{
-    check_options, Error, ErrorKind, ExternalPolicy, FileLayer, InputKind, Layer, MissingPolicy,
-    Options, RefDecision, RefKind, Registry, Resolver,
+    Error, ExternalPolicy, FileLayer, InputKind, Layer, MissingPolicy, Options, RefDecision,
+    Registry, Resolver,
 };
 use vmsnap::inspect::{inspect, names, CheckOptions};
-use vmsnap::stack::{Stack, Stacker};
+use vmsnap::stack::Stack;
 use vmsnap_report::chain::{chain_files, origins};
 use vmsnap_report::check::{error_of, report_json, LimitedInspector, DEFAULT_MAX_STREAM};
 use vmsnap_report::map::{alone_pieces, annotate, extent_json};
