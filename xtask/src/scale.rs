@@ -232,7 +232,7 @@ fn scatter(path: &Path, fmt: &str) -> bool {
 }
 
 /// The memory formats, each declaring ≥ 1 TiB of guest RAM with a few pages present
-/// (`vmsnap_testkit::huge_memory`, the VMware builder), and a real QEMU guest of 1 TiB
+/// (`vmsnap_testkit::huge_memory`, the VMware and Hyper-V builders), and a real QEMU guest of 1 TiB
 /// saved with mapped-ram when qemu-system-x86_64 is installed.
 fn memory_cases(dir: &Path, only: Option<&str>, cases: &mut Vec<(String, PathBuf, Option<&str>)>) {
     use vmsnap_testkit::huge_memory::*;
@@ -299,6 +299,36 @@ fn memory_cases(dir: &Path, only: Option<&str>, cases: &mut Vec<(String, PathBuf
             true
         },
     );
+    for (written, tag) in [(false, "empty"), (true, "4 writes")] {
+        add(
+            &format!("Hyper-V .vmrs 1 TiB in 65 536 blocks, {tag} (crafted)"),
+            &format!("huge-{}.vmrs", if written { "w" } else { "e" }),
+            &|p| {
+                std::fs::write(p, huge_vmrs(written)).unwrap();
+                true
+            },
+        );
+    }
+}
+
+/// A Hyper-V saved state declaring 1 TiB of guest RAM in 65 536 `RamMemoryBlock`s of
+/// 16 MiB, each followed by a 16 MiB hole (guest-physical space of 2 TiB), with no data
+/// block or, `written`, four 1 MiB blocks spread over it (filled with 1, 2, 3, 4 as
+/// `scatter` does for disks).
+fn huge_vmrs(written: bool) -> Vec<u8> {
+    use vmsnap_hyperv::builder::{sparse_saved_state, GuestOpts};
+    const BLOCK: u64 = 16 << 20;
+    const BLOCKS: u64 = 1 << 16;
+    let mib = 1u64 << 20;
+    let extents: Vec<(u64, u64)> = (0..BLOCKS).map(|i| (2 * i * BLOCK, BLOCK)).collect();
+    let fills: Vec<Vec<u8>> = (1..=4u8).map(|k| vec![k; mib as usize]).collect();
+    let at = [0, BLOCKS / 3, 2 * BLOCKS / 3, BLOCKS - 1].map(|i| 2 * i * BLOCK + BLOCK - mib);
+    let pieces: Vec<(u64, &[u8])> = if written {
+        at.iter().zip(&fills).map(|(&a, f)| (a, &f[..])).collect()
+    } else {
+        Vec::new()
+    };
+    sparse_saved_state(&extents, &pieces, &[], &GuestOpts::default()).bytes
 }
 
 /// Saves a paused 1 TiB QEMU guest (`memory-backend-ram,reserve=off`: nothing is

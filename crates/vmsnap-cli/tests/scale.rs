@@ -217,3 +217,38 @@ fn memory_formats_declaring_a_terabyte_stay_small() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// QEMU's real mapped-ram file rewritten to declare 8 TiB of `pc.ram` (a 256 MiB dirty
+/// bitmap, nearly all clear, in a sparse file) with three more pages set far apart: the
+/// bitmap is read in `BITMAP_CHUNK_BYTES` pieces and kept as runs, so every command stays
+/// under the cap (read whole, the bitmap alone took 256 MiB).
+#[test]
+fn mapped_ram_bitmap_of_eight_tib_stays_small() {
+    use vmsnap_testkit::huge_memory::*;
+    if !can_measure() {
+        eprintln!("skipped: /usr/bin/time is not installed");
+        return;
+    }
+    let gz = vmsnap_testkit::corpus("qemu/pc-64m-mapped.qevm.gz");
+    let out = Command::new("gzip").arg("-dc").arg(&gz).output().unwrap();
+    assert!(out.status.success(), "gzip -dc {}", gz.display());
+    let dir = scratch_dir("scale-mapped");
+    let ram = 8 * TIB;
+    // Offsets in pc.ram: above 3 GiB the pc machine maps them 1 GiB higher.
+    let extra = [4 << 30, 5 * TIB + 7 * PAGE, ram - PAGE];
+    let name = "mapped-8t.qevm";
+    write_qemu_mapped_ram_declaring(&dir.join(name), &out.stdout, ram, &extra);
+    within(&["info", name], &dir, 0, CAP_KIB);
+    within(&["check", name], &dir, 0, CAP_KIB);
+    within(&["map", "--json", name], &dir, 0, CAP_KIB);
+    within(&["convert", name, "/dev/null"], &dir, 0, CAP_KIB);
+    assert_eq!(physical_size(&dir, name), ram + (1 << 30));
+    for off in extra {
+        assert_eq!(
+            eight_bytes_at(&dir, name, off + (1 << 30)),
+            off.to_le_bytes(),
+            "pc.ram offset {off:#x}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -5,15 +5,15 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use vmsnap_core::limits::MAX_TABLE_BYTES;
 use vmsnap_core::{
-    check_read, AddressSpace, ChildRole, CpuState, Error, Extent, Finding, Layer, LayerExt,
-    NamedLayer, OpenCtx, Overlap, Result, SegmentMap, SegmentMapBuilder,
+    check_read, AddressSpace, ChildRole, CpuState, Error, Extent, Finding, Layer, NamedLayer,
+    OpenCtx, Overlap, Result, SegmentMap, SegmentMapBuilder,
 };
 
 use crate::cpu::cpu_states;
 use crate::layout::{layout, Layout};
-use crate::pages::{emit, runs_from_bitmap, runs_from_records, Run};
+use crate::pages::{emit, runs_from_records, BitmapRuns, Run};
+use crate::raw::limits::{BITMAP_CHUNK_BYTES, MAX_BITMAP_RUNS};
 use crate::stream::{bitmap_bytes, parse, sections_json, Parsed};
 
 /// Option naming how much of the main RAM block lies below 4 GiB.
@@ -153,26 +153,41 @@ fn build_map<'a>(
 
 fn mapped_runs(lower: &Arc<dyn Layer>, p: &Parsed) -> Result<Vec<Vec<Run>>> {
     let mut out = Vec::new();
+    let mut buf = Vec::new();
+    let mut budget = MAX_BITMAP_RUNS;
     for b in &p.blocks {
         let Some(m) = b.mapped else {
             out.push(Vec::new());
             continue;
         };
         let len = bitmap_bytes(b.size, m.page_size);
-        let bitmap = lower
-            .read_vec(
-                m.bitmap_offset,
-                len,
-                MAX_TABLE_BYTES,
-                "mapped-ram dirty bitmap",
-            )
-            .map_err(|e| e.during("reading a mapped-ram bitmap"))?;
-        out.push(runs_from_bitmap(
-            &bitmap,
-            b.size / m.page_size,
-            m.pages_offset,
-            m.page_size,
-        ));
+        let end = m
+            .bitmap_offset
+            .checked_add(len)
+            .filter(|&e| e <= lower.len())
+            .ok_or_else(|| {
+                Error::truncated(
+                    m.bitmap_offset,
+                    format!(
+                        "mapped-ram dirty bitmap of {len} bytes of block {} ends past the end of the stream",
+                        b.name
+                    ),
+                )
+            })?;
+        let mut walk = BitmapRuns::new(b.size / m.page_size, m.pages_offset, m.page_size, budget);
+        let mut at = m.bitmap_offset;
+        while at < end {
+            let n = (end - at).min(BITMAP_CHUNK_BYTES);
+            buf.resize(n as usize, 0);
+            lower
+                .read_at(at, &mut buf)
+                .map_err(|e| e.during("reading a mapped-ram bitmap"))?;
+            walk.feed(&buf)?;
+            at += n;
+        }
+        let runs = walk.finish()?;
+        budget = budget.saturating_sub(runs.len() as u64);
+        out.push(runs);
     }
     Ok(out)
 }

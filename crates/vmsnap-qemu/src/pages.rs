@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use vmsnap_core::{Decoder, Layer, Result, Segment, SegmentMapBuilder};
+use vmsnap_core::{Decoder, Error, Layer, Result, Segment, SegmentMapBuilder};
 
 use crate::stream::{RecordRun, FILL_BIT, PAGE_BITS};
 
@@ -154,50 +154,118 @@ fn push_run(runs: &mut Vec<Run>, run: Run, ps: u64) {
     runs.push(run);
 }
 
-/// Runs from a mapped-ram bitmap (bit i = page i present at `pages_offset + i × ps`);
-/// clear bits are zero pages.
-pub fn runs_from_bitmap(bitmap: &[u8], pages: u64, pages_offset: u64, ps: u64) -> Vec<Run> {
-    let mut runs = Vec::new();
-    let bit = |i: u64| {
-        bitmap
-            .get((i / 8) as usize)
-            .is_some_and(|b| b & (1 << (i % 8)) != 0)
-    };
-    let mut i = 0u64;
-    while i < pages {
-        let set = bit(i);
-        let mut j = i + 1;
-        // Whole zero / full bytes at once.
-        while j < pages {
-            if j.is_multiple_of(8) && j + 8 <= pages {
-                let b = bitmap.get((j / 8) as usize).copied().unwrap_or(0);
-                if (set && b == 0xff) || (!set && b == 0) {
-                    j += 8;
-                    continue;
+/// Runs from a mapped-ram bitmap (bit i = page i present at `pages_offset + i × ps`;
+/// clear bits are zero pages), fed in pieces of any size so the bitmap is never held
+/// whole: memory follows the runs, not the declared RAM. Bits past `pages` (the padding
+/// of the last 64-bit word) are ignored.
+#[derive(Debug)]
+pub struct BitmapRuns {
+    runs: Vec<Run>,
+    pages: u64,
+    pages_offset: u64,
+    ps: u64,
+    max_runs: u64,
+    /// Next bit.
+    i: u64,
+    /// State and first page of the open run.
+    open: Option<(bool, u64)>,
+}
+
+/// 4 KiB of clear and of set bits, compared with `==` (a memcmp, fast in any build).
+const CLEAR: [u8; 4096] = [0; 4096];
+const SET: [u8; 4096] = [0xff; 4096];
+
+impl BitmapRuns {
+    /// A walker over a bitmap of `pages` bits; more than `max_runs` runs is a
+    /// `LimitExceeded` error.
+    pub fn new(pages: u64, pages_offset: u64, ps: u64, max_runs: u64) -> BitmapRuns {
+        BitmapRuns {
+            runs: Vec::new(),
+            pages,
+            pages_offset,
+            ps,
+            max_runs,
+            i: 0,
+            open: None,
+        }
+    }
+
+    /// Takes the next `piece` of the bitmap.
+    pub fn feed(&mut self, piece: &[u8]) -> Result<()> {
+        for block in piece.chunks(CLEAR.len()) {
+            if block == CLEAR {
+                self.uniform(false, block.len() as u64 * 8)?;
+                continue;
+            }
+            if block == SET {
+                self.uniform(true, block.len() as u64 * 8)?;
+                continue;
+            }
+            for &byte in block {
+                match byte {
+                    0 => self.uniform(false, 8)?,
+                    0xff => self.uniform(true, 8)?,
+                    _ => {
+                        for k in 0..8 {
+                            self.uniform(byte & (1 << k) != 0, 1)?;
+                        }
+                    }
                 }
             }
-            if bit(j) != set {
-                break;
-            }
-            j += 1;
         }
-        runs.push(if set {
+        Ok(())
+    }
+
+    /// The runs, once every piece is fed.
+    pub fn finish(mut self) -> Result<Vec<Run>> {
+        if let Some((set, start)) = self.open.take() {
+            let end = self.i.min(self.pages);
+            if end > start {
+                self.push(set, start, end)?;
+            }
+        }
+        Ok(self.runs)
+    }
+
+    /// `bits` bits of state `set` (clamped to the bitmap's `pages`).
+    fn uniform(&mut self, set: bool, bits: u64) -> Result<()> {
+        let n = bits.min(self.pages.saturating_sub(self.i));
+        if n == 0 {
+            return Ok(());
+        }
+        match self.open {
+            Some((s, _)) if s == set => {}
+            Some((s, start)) => {
+                self.push(s, start, self.i)?;
+                self.open = Some((set, self.i));
+            }
+            None => self.open = Some((set, self.i)),
+        }
+        self.i += n;
+        Ok(())
+    }
+
+    fn push(&mut self, set: bool, page: u64, end: u64) -> Result<()> {
+        if self.runs.len() as u64 >= self.max_runs {
+            return Err(Error::limit(
+                "runs in mapped-ram bitmaps",
+                self.max_runs + 1,
+                self.max_runs,
+            ));
+        }
+        let n = end - page;
+        self.runs.push(if set {
             Run::Data {
-                page: i,
-                n: j - i,
-                off: pages_offset + i * ps,
-                stride: ps,
+                page,
+                n,
+                off: self.pages_offset + page * self.ps,
+                stride: self.ps,
             }
         } else {
-            Run::Fill {
-                page: i,
-                n: j - i,
-                byte: 0,
-            }
+            Run::Fill { page, n, byte: 0 }
         });
-        i = j;
+        Ok(())
     }
-    runs
 }
 
 /// Pushes the part of `runs` covering pages `first .. first + count` at address `dest`.
@@ -372,6 +440,59 @@ mod tests {
                 off: 0,
                 stride: 4104
             }]
+        );
+    }
+
+    /// Runs of `bitmap` fed in pieces of `piece` bytes.
+    fn bitmap_runs(bitmap: &[u8], pages: u64, piece: usize, max: u64) -> Result<Vec<Run>> {
+        let mut w = BitmapRuns::new(pages, 1 << 20, PS, max);
+        for p in bitmap.chunks(piece) {
+            w.feed(p)?;
+        }
+        w.finish()
+    }
+
+    #[test]
+    fn bitmap_runs_do_not_depend_on_the_pieces() {
+        // 100 000 pages: bits 3..=12 set, 20 000..=28 191 set (whole 4 KiB of bitmap
+        // from byte 2500), page 99 999 set, and stray padding bits past the end.
+        let pages = 100_000u64;
+        let mut bm = vec![0u8; (pages.div_ceil(64) * 8) as usize];
+        let mut set = |i: u64| bm[(i / 8) as usize] |= 1 << (i % 8);
+        (3..=12).for_each(&mut set);
+        (20_000..20_000 + 8 * 4096 + 5).for_each(&mut set);
+        set(pages - 1);
+        set(pages + 3);
+        let data = |page: u64, n: u64| Run::Data {
+            page,
+            n,
+            off: (1 << 20) + page * PS,
+            stride: PS,
+        };
+        let fill = |page: u64, n: u64| Run::Fill { page, n, byte: 0 };
+        let want = vec![
+            fill(0, 3),
+            data(3, 10),
+            fill(13, 20_000 - 13),
+            data(20_000, 8 * 4096 + 5),
+            fill(20_000 + 8 * 4096 + 5, pages - 1 - (20_000 + 8 * 4096 + 5)),
+            data(pages - 1, 1),
+        ];
+        for piece in [1, 7, 4096, 5000, 1 << 20] {
+            assert_eq!(
+                bitmap_runs(&bm, pages, piece, 100).unwrap(),
+                want,
+                "{piece}"
+            );
+        }
+        // One run too many is the named limit, not memory.
+        let e = bitmap_runs(&bm, pages, 4096, 5).unwrap_err();
+        assert_eq!(e.kind(), vmsnap_core::ErrorKind::LimitExceeded);
+        // An empty bitmap, and one of all clear bits.
+        assert_eq!(bitmap_runs(&[], 0, 8, 1).unwrap(), vec![]);
+        assert_eq!(
+            bitmap_runs(&[0; 16], 128, 3, 1).unwrap(),
+            vec![fill(0, 128)]
         );
     }
 }

@@ -101,4 +101,10 @@ pub mod limits {
     pub const MAX_FOOTER_SCAN: u64 = 64 << 20;
     /// Most vCPUs reported.
     pub const MAX_CPUS: usize = 4096;
+    /// Bytes of a mapped-ram dirty bitmap read at a time: the bitmap (1 bit a page,
+    /// 2 GiB at `MAX_GUEST_RAM`) is never held whole.
+    pub const BITMAP_CHUNK_BYTES: u64 = 1 << 20;
+    /// Most runs of set or clear bits over all mapped-ram bitmaps (about 32 bytes each,
+    /// plus a segment each in the maps): 16 Mi.
+    pub const MAX_BITMAP_RUNS: u64 = 1 << 24;
 }

@@ -147,3 +147,84 @@ pub fn qemu_stream_with_zero_records(stream: &[u8], first: u64, count: u64) -> V
     out.extend_from_slice(&stream[eof..]);
     out
 }
+
+/// A real QEMU mapped-ram file (`stream`, e.g. `corpus/qemu/pc-64m-mapped.qevm.gz`
+/// unpacked; `pc.ram` its first RAM block) rewritten to `path` with `pc.ram` declared
+/// `ram` bytes long: its bitmap grows to `ram / 4096` bits (its own bits kept, plus one
+/// per offset in `extra`, each page holding [`page_bytes`] of its offset in the block),
+/// its pages region to `ram` (aligned to 1 MiB as QEMU aligns it), and the blocks and
+/// device state after it move up, their mapped-ram offsets rewritten. Sparse: a few MiB
+/// on disk however large `ram` is (ext4 holds files up to 16 TiB).
+pub fn write_qemu_mapped_ram_declaring(path: &Path, stream: &[u8], ram: u64, extra: &[u64]) {
+    use std::io::{Seek, SeekFrom, Write};
+    let be64 = |o: usize| u64::from_be_bytes(stream[o..o + 8].try_into().unwrap());
+    let name = b"\x06pc.ram";
+    let at = stream
+        .windows(name.len())
+        .position(|w| w == name)
+        .expect("a pc.ram block in the MEM_SIZE record");
+    let total = be64(at - 8);
+    assert_eq!(total & 0xfff, 4, "the record before pc.ram is MEM_SIZE");
+    let total = total & !0xfff;
+    let size_at = at + name.len();
+    let old = be64(size_at);
+    // MappedRamHeader: be32 version, be64 page size, bitmap offset, pages offset.
+    let hdr = size_at + 8;
+    assert_eq!(be64(hdr + 4), PAGE, "4 KiB pages");
+    let hdr_end = hdr + 28;
+    assert_eq!(
+        be64(hdr + 12),
+        hdr_end as u64,
+        "the bitmap follows the header"
+    );
+    let old_pages = be64(hdr + 20) as usize;
+    let old_end = old_pages + old as usize;
+    let bits = |size: u64| (size / PAGE).div_ceil(64) * 8;
+    let new_pages = (hdr_end as u64 + bits(ram)).next_multiple_of(1 << 20);
+    let shift = new_pages + ram - old_end as u64;
+    // The head, with the new sizes and pages offset.
+    let mut head = stream[..hdr_end].to_vec();
+    head[at - 8..at].copy_from_slice(&((total - old + ram) | 4).to_be_bytes());
+    head[size_at..size_at + 8].copy_from_slice(&ram.to_be_bytes());
+    head[hdr + 20..hdr + 28].copy_from_slice(&new_pages.to_be_bytes());
+    // The tail: the other blocks' entries get their offsets moved by `shift`.
+    let mut tail = stream[old_end..].to_vec();
+    let (mut sum, mut pos) = (old, old_end);
+    while sum < total {
+        let h = pos + 1 + stream[pos] as usize + 8;
+        sum += be64(h - 8);
+        for field in [h + 12, h + 20] {
+            let t = field - old_end;
+            tail[t..t + 8].copy_from_slice(&(be64(field) + shift).to_be_bytes());
+        }
+        pos = be64(h + 20) as usize + be64(h - 8) as usize;
+    }
+    let old_bitmap = &stream[hdr_end..hdr_end + bits(old) as usize];
+    let mut f = std::fs::File::create(path).unwrap();
+    let mut put = |off: u64, b: &[u8]| {
+        f.seek(SeekFrom::Start(off)).unwrap();
+        f.write_all(b).unwrap();
+    };
+    put(0, &head);
+    put(hdr_end as u64, old_bitmap);
+    for (i, byte) in old_bitmap.iter().enumerate() {
+        for k in 0..8 {
+            if byte & (1 << k) != 0 {
+                let p = (i * 8 + k) as u64 * PAGE;
+                let src = old_pages + p as usize;
+                put(new_pages + p, &stream[src..src + PAGE as usize]);
+            }
+        }
+    }
+    let mut bytes = std::collections::BTreeMap::new();
+    for &off in extra {
+        let page = off / PAGE;
+        let old_byte = old_bitmap.get((page / 8) as usize).copied().unwrap_or(0);
+        *bytes.entry(page / 8).or_insert(old_byte) |= 1 << (page % 8);
+        put(new_pages + page * PAGE, &page_bytes(off));
+    }
+    for (i, byte) in bytes {
+        put(hdr_end as u64 + i, &[byte]);
+    }
+    put(new_pages + ram, &tail);
+}
