@@ -54,7 +54,7 @@ fn main() {
         let src = Arc::new(MemSource::new(bytes));
         let s = best(10, || {
             let l = HyperVContainer::open(Arc::new(FileLayer::new(src.clone()))).unwrap();
-            assert!(l.container().tree.keys.len() > n * 9 / 10);
+            assert!(l.container().tree().keys().len() > n * 9 / 10);
         });
         println!("open {n} keys: {:.2} ms", s * 1e3);
     }

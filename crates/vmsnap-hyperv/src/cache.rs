@@ -20,7 +20,7 @@ const SPARE_BUFFERS: usize = 16;
 
 /// Decoded blocks by number, with the blocks being decoded and queued.
 #[derive(Debug)]
-pub struct BlockCache {
+pub(crate) struct BlockCache {
     inner: Mutex<Inner>,
     /// Signalled whenever a claim ends.
     settled: Condvar,
@@ -81,7 +81,7 @@ impl Inner {
 /// Where a block is in its way to the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum BlockState {
+pub(crate) enum BlockState {
     /// Neither cached, nor being decoded, nor queued.
     Absent,
     /// Waiting for a read-ahead helper.
@@ -97,7 +97,7 @@ pub enum BlockState {
 /// The outcome of [`BlockCache::claim`].
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum Claim<'a> {
+pub(crate) enum Claim<'a> {
     /// The block is cached.
     Cached(Arc<Vec<u8>>),
     /// The caller decodes it and hands the result to the ticket.
@@ -110,7 +110,7 @@ pub enum Claim<'a> {
 /// decode) releases the claim, so waiting readers decode the block themselves and see
 /// the error for their own read.
 #[derive(Debug)]
-pub struct Ticket<'a> {
+pub(crate) struct Ticket<'a> {
     cache: &'a BlockCache,
     block: u64,
     finished: bool,
@@ -167,6 +167,7 @@ impl BlockCache {
     }
 
     /// The decoded block `n`, if cached.
+    #[cfg(test)]
     pub fn get(&self, n: u64) -> Option<Arc<Vec<u8>>> {
         self.lock().cached(n)
     }

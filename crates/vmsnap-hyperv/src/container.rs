@@ -21,28 +21,78 @@ use crate::value::{utf16, ArrayData, Stored, Value};
 #[derive(Debug, Clone)]
 pub struct Container {
     /// The file with pending replay-log entries applied in memory.
-    pub image: Arc<Image>,
+    pub(crate) image: Arc<Image>,
     /// The current file header.
-    pub header: FileHeader,
+    pub(crate) header: FileHeader,
     /// Both header copies as read.
-    pub headers: Vec<FileHeader>,
+    pub(crate) headers: Vec<FileHeader>,
     /// The replay log.
-    pub log: ReplayLog,
+    pub(crate) log: ReplayLog,
     /// Object-table offsets read.
-    pub object_tables: Vec<u64>,
+    pub(crate) object_tables: Vec<u64>,
     /// Non-empty objects.
-    pub objects: Vec<Object>,
+    pub(crate) objects: Vec<Object>,
     /// Key table copies.
-    pub key_tables: Vec<KeyTableInfo>,
+    pub(crate) key_tables: Vec<KeyTableInfo>,
     /// The key tree.
-    pub tree: Tree,
+    pub(crate) tree: Tree,
     /// File-object strings decoded at open, and those deferred.
-    pub strings: FileStrings,
+    pub(crate) strings: FileStrings,
     /// Findings.
-    pub findings: Findings,
+    pub(crate) findings: Findings,
 }
 
 impl Container {
+    /// The file with pending replay-log entries applied in memory.
+    pub fn image(&self) -> &Arc<Image> {
+        &self.image
+    }
+
+    /// The current file header.
+    pub fn header(&self) -> &FileHeader {
+        &self.header
+    }
+
+    /// Both header copies as read.
+    pub fn headers(&self) -> &[FileHeader] {
+        &self.headers
+    }
+
+    /// The replay log.
+    pub fn log(&self) -> &ReplayLog {
+        &self.log
+    }
+
+    /// Object-table offsets read.
+    pub fn object_tables(&self) -> &[u64] {
+        &self.object_tables
+    }
+
+    /// Non-empty objects.
+    pub fn objects(&self) -> &[Object] {
+        &self.objects
+    }
+
+    /// Key table copies.
+    pub fn key_tables(&self) -> &[KeyTableInfo] {
+        &self.key_tables
+    }
+
+    /// The key tree.
+    pub fn tree(&self) -> &Tree {
+        &self.tree
+    }
+
+    /// File-object strings decoded at open, and those deferred.
+    pub fn strings(&self) -> &FileStrings {
+        &self.strings
+    }
+
+    /// Findings made while parsing.
+    pub fn findings(&self) -> &Findings {
+        &self.findings
+    }
+
     /// Parses the container in `file`.
     pub fn open(file: Arc<dyn Layer>) -> Result<Container> {
         Self::open_inner(file).in_layer(crate::plugin::CONTAINER_NAME)

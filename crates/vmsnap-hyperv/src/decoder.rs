@@ -33,7 +33,7 @@ impl Source {
 /// the block does not fail it (the whole-block decode does); a malformed record header
 /// anywhere in the block fails both, as the index walk checks every header.
 #[derive(Debug)]
-pub struct BlockDecoder {
+pub(crate) struct BlockDecoder {
     number: u64,
     source: Source,
     cache: Arc<BlockCache>,

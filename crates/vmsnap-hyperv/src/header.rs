@@ -68,7 +68,7 @@ impl FileHeader {
 
 /// Reads both copies and picks the current one. Fails when neither copy has the
 /// signature, or the chosen copy's version is one this reader cannot read.
-pub fn read_headers(
+pub(crate) fn read_headers(
     file: &dyn Layer,
     findings: &mut Findings,
 ) -> Result<(FileHeader, Vec<FileHeader>)> {

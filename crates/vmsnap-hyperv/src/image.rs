@@ -9,11 +9,11 @@ use vmsnap_core::{check_read, AddressSpace, Extent, Layer, Result};
 
 /// One replay-log entry applied in memory: `data` replaces the file bytes at `dest`.
 #[derive(Debug, Clone)]
-pub struct Patch {
+pub(crate) struct Patch {
     /// Destination file offset.
-    pub dest: u64,
+    pub(crate) dest: u64,
     /// Replacement bytes.
-    pub data: Vec<u8>,
+    pub(crate) data: Vec<u8>,
 }
 
 impl Patch {
@@ -31,7 +31,7 @@ pub struct Image {
 
 impl Image {
     /// The lower layer with `patches` applied in order.
-    pub fn new(lower: Arc<dyn Layer>, patches: Vec<Patch>) -> Self {
+    pub(crate) fn new(lower: Arc<dyn Layer>, patches: Vec<Patch>) -> Self {
         Image {
             lower,
             patches: patches.into(),

@@ -97,13 +97,13 @@ struct FileValues {
 /// All key tables and the keys of the active copies, tables by index, entries in
 /// physical order.
 #[derive(Debug, Clone, Default)]
-pub struct KeyTables {
+pub(crate) struct KeyTables {
     /// Every copy read.
-    pub tables: Vec<KeyTableInfo>,
+    pub(crate) tables: Vec<KeyTableInfo>,
     /// Keys of the active copies, sorted by (table, offset).
-    pub keys: Vec<Key>,
+    pub(crate) keys: Vec<Key>,
     /// File-object strings decoded and deferred.
-    pub strings: FileStrings,
+    pub(crate) strings: FileStrings,
 }
 
 /// Reads every key table named in `objects`, picks the active copy of each index and
@@ -113,7 +113,7 @@ pub struct KeyTables {
 /// [`MAX_KEY_BYTES_TOTAL`]): key tables do not overlap in a sound file, and object
 /// entries all naming the same bytes must not multiply them. An object listed twice is
 /// read once.
-pub fn read_keys(
+pub(crate) fn read_keys(
     image: &dyn Layer,
     objects: &[Object],
     findings: &mut Findings,

@@ -46,16 +46,13 @@ pub use value::{hex, ArrayData, Value};
 
 // Types reachable through the ones above (fields, return values), named here so an
 // embedder can name them too.
-pub use cache::{BlockCache, BlockState, Claim, Ticket};
-pub use decoder::BlockDecoder;
 pub use header::FileHeader;
-pub use image::{Image, Patch};
+pub use image::Image;
 pub use keys::{FileStrings, KeyTableInfo};
 pub use layer::read_guest;
 pub use log::{LogEntry, ReplayLog};
 pub use objects::Object;
 pub use ram::{has_ram, MemoryBlock, Ram, MEMORY_BLOCK_LEN};
-pub use readahead::{ReadAhead, Reading};
 pub use tree::{Orphan, Tree};
 pub use value::Stored;
 

@@ -47,7 +47,7 @@ pub struct ReplayLog {
 }
 
 /// Reads the replay log named by `h` and returns it with the patches to apply.
-pub fn read_log(
+pub(crate) fn read_log(
     file: &dyn Layer,
     h: &FileHeader,
     findings: &mut Findings,

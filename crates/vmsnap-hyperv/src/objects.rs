@@ -37,15 +37,15 @@ impl Object {
 
 /// Every non-empty object of every chained table, in table order.
 #[derive(Debug, Clone, Default)]
-pub struct ObjectTables {
+pub(crate) struct ObjectTables {
     /// File offsets of the object tables read.
-    pub tables: Vec<u64>,
+    pub(crate) tables: Vec<u64>,
     /// Non-empty entries.
-    pub objects: Vec<Object>,
+    pub(crate) objects: Vec<Object>,
 }
 
 /// Reads the object table at 0x2000 and every table it chains to.
-pub fn read_objects(
+pub(crate) fn read_objects(
     image: &dyn Layer,
     verify_crc: bool,
     findings: &mut Findings,

@@ -41,7 +41,7 @@ fn fill_pattern(out: &mut [u8], pattern: u64) {
 /// What a record produces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum RecordKind {
+pub(crate) enum RecordKind {
     /// A repeated u64 pattern, aligned to the record's first output byte.
     Pattern(u64),
     /// `len` payload bytes at input offset `data`: raw when `len` equals the record's
@@ -56,17 +56,17 @@ pub enum RecordKind {
 
 /// One record of the stream, with where it sits in the input and in the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Record {
+pub(crate) struct Record {
     /// Input offset of the tag.
-    pub at: usize,
+    pub(crate) at: usize,
     /// Input offset just past the record.
-    pub end: usize,
+    pub(crate) end: usize,
     /// Output offset of its first byte.
-    pub out: usize,
+    pub(crate) out: usize,
     /// Output bytes it produces.
-    pub len: usize,
+    pub(crate) len: usize,
     /// What it produces.
-    pub kind: RecordKind,
+    pub(crate) kind: RecordKind,
 }
 
 impl Record {
@@ -80,7 +80,7 @@ impl Record {
 /// check of [`decode_block`] lives here, so a full decode, an index walk and a page
 /// decode refuse the same malformed headers with the same errors.
 #[derive(Debug, Clone)]
-pub struct Records<'a> {
+pub(crate) struct Records<'a> {
     b: Bytes<'a>,
     ip: usize,
     op: usize,
@@ -107,11 +107,6 @@ impl<'a> Records<'a> {
     /// Output bytes produced by the records walked so far.
     pub fn produced(&self) -> usize {
         self.op
-    }
-
-    /// Input bytes walked so far.
-    pub fn consumed(&self) -> usize {
-        self.ip
     }
 
     fn err(&self, at: usize, msg: String) -> Error {

@@ -26,7 +26,7 @@ const PAGES_PER_BLOCK: u64 = (BLOCK / PAGE) as u64;
 /// Bytes of a modern `MemoryBlockSaveStruct`.
 pub const MEMORY_BLOCK_LEN: usize = 48;
 /// Fewest metadata bytes accepted from the older layouts (up to `GpaIndexStart`).
-pub const MEMORY_BLOCK_MIN_LEN: usize = 32;
+pub(crate) const MEMORY_BLOCK_MIN_LEN: usize = 32;
 
 /// One `RamMemoryBlock` (a contiguous GPA range).
 #[derive(Debug, Clone, Serialize)]
@@ -53,23 +53,23 @@ pub struct MemoryBlock {
 #[derive(Debug, Clone)]
 pub struct Ram {
     /// Guest-physical map (reads go to the container's replayed image).
-    pub map: Arc<SegmentMap>,
+    pub(crate) map: Arc<SegmentMap>,
     /// The metadata blocks.
-    pub blocks: Vec<MemoryBlock>,
+    pub(crate) blocks: Vec<MemoryBlock>,
     /// Data blocks found, raw and compressed.
-    pub data_blocks: (u64, u64),
+    pub(crate) data_blocks: (u64, u64),
     /// The decoded-block cache.
-    pub cache: Arc<BlockCache>,
+    pub(crate) cache: Arc<BlockCache>,
     /// Read-ahead over the compressed blocks.
-    pub read_ahead: Arc<ReadAhead>,
+    pub(crate) read_ahead: Arc<ReadAhead>,
     /// Saved-state version.
-    pub vm_version: Option<i64>,
+    pub(crate) vm_version: Option<i64>,
     /// `/savedstate/type`.
-    pub state_type: Option<String>,
+    pub(crate) state_type: Option<String>,
     /// Which key names were used (`modern` or `legacy`).
-    pub key_layout: &'static str,
+    pub(crate) key_layout: &'static str,
     /// Findings.
-    pub findings: Vec<Finding>,
+    pub(crate) findings: Vec<Finding>,
 }
 
 fn array_child(c: &Container, id: u32) -> Option<&Key> {
@@ -87,7 +87,7 @@ fn array_child(c: &Container, id: u32) -> Option<&Key> {
 }
 
 /// The `partition_state` key, modern or legacy.
-pub fn partition_state(c: &Container) -> Option<&Key> {
+pub(crate) fn partition_state(c: &Container) -> Option<&Key> {
     [
         "/savedstate/savedVM/partition_state",
         "/savedVM/partition_state",
@@ -204,8 +204,54 @@ fn data_source(k: &Key) -> Option<Source> {
 }
 
 impl Ram {
+    /// Guest-physical map (reads go to the container's replayed image).
+    pub fn map(&self) -> &SegmentMap {
+        &self.map
+    }
+
+    /// The `RamMemoryBlock` metadata blocks.
+    pub fn blocks(&self) -> &[MemoryBlock] {
+        &self.blocks
+    }
+
+    /// Data blocks found: (raw, compressed).
+    pub fn data_blocks(&self) -> (u64, u64) {
+        self.data_blocks
+    }
+
+    /// Saved-state version, when recorded.
+    pub fn vm_version(&self) -> Option<i64> {
+        self.vm_version
+    }
+
+    /// `/savedstate/type`, when recorded.
+    pub fn state_type(&self) -> Option<&str> {
+        self.state_type.as_deref()
+    }
+
+    /// Which key names were used (`modern` or `legacy`).
+    pub fn key_layout(&self) -> &'static str {
+        self.key_layout
+    }
+
+    /// Findings made while locating guest RAM.
+    pub fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
+    /// Whether data block `n` (in `RamBlock` order) is decoded whole in the cache.
+    pub fn is_decoded(&self, n: u64) -> bool {
+        self.cache.contains(n)
+    }
+
+    /// Waits until no background read-ahead is running (decoding is otherwise
+    /// asynchronous; a read never needs this).
+    pub fn wait_idle(&self) {
+        self.cache.wait_idle();
+    }
+
     /// Finds and maps the guest RAM of `c`. `NotFound` when it has no RAM keys.
-    pub fn open(c: &Container) -> Result<Ram> {
+    pub(crate) fn open(c: &Container) -> Result<Ram> {
         let (meta, data, layout) = find_keys(c);
         if meta.is_empty() {
             return Err(Error::new(
@@ -351,7 +397,7 @@ impl Ram {
 
     /// Reads guest-physical bytes at `offset` from `image` (the container's replayed
     /// image), with read-ahead for sequential and large reads.
-    pub fn read<L: Layer + 'static>(
+    pub(crate) fn read<L: Layer + 'static>(
         &self,
         image: &Arc<L>,
         offset: u64,

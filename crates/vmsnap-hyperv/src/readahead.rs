@@ -59,7 +59,7 @@ impl Streams {
 
 /// The read-ahead state of one RAM layer.
 #[derive(Debug)]
-pub struct ReadAhead {
+pub(crate) struct ReadAhead {
     /// Compressed blocks by guest-physical start (a block split over two segments is
     /// listed twice).
     blocks: Vec<(u64, Arc<BlockDecoder>)>,
@@ -75,7 +75,7 @@ pub struct ReadAhead {
 
 /// Counts a reader while it lives.
 #[derive(Debug)]
-pub struct Reading<'a>(&'a AtomicUsize);
+pub(crate) struct Reading<'a>(&'a AtomicUsize);
 
 impl Drop for Reading<'_> {
     fn drop(&mut self) {

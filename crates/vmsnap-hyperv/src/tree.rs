@@ -39,13 +39,13 @@ impl Orphan {
 #[derive(Debug, Clone, Default)]
 pub struct Tree {
     /// Every live key, sorted by (table, offset).
-    pub keys: Vec<Key>,
+    pub(crate) keys: Vec<Key>,
     /// Children of each key, in insertion-sequence order.
-    pub children: Vec<Vec<u32>>,
+    pub(crate) children: Vec<Vec<u32>>,
     /// Children of the virtual root, in insertion-sequence order.
-    pub roots: Vec<u32>,
+    pub(crate) roots: Vec<u32>,
     /// Keys not reachable from the root, with why.
-    pub orphans: Vec<(u32, Orphan)>,
+    pub(crate) orphans: Vec<(u32, Orphan)>,
     /// For each key, where its parent link (table, offset) falls among the keys: the id
     /// of the parent when the link is good, else the first key after it.
     parent_pos: Vec<u32>,
@@ -95,8 +95,18 @@ const ROOTED: u8 = 2;
 const ORPHAN: u8 = 3;
 
 impl Tree {
+    /// Every live key, sorted by (table, offset); a key's id is its index here.
+    pub fn keys(&self) -> &[Key] {
+        &self.keys
+    }
+
+    /// Keys not reachable from the root, with why.
+    pub fn orphans(&self) -> &[(u32, Orphan)] {
+        &self.orphans
+    }
+
     /// Links `keys` (sorted by table, offset).
-    pub fn build(keys: Vec<Key>, findings: &mut Findings) -> Tree {
+    pub(crate) fn build(keys: Vec<Key>, findings: &mut Findings) -> Tree {
         let n = keys.len();
         // Compact copies of what linking needs, made in one pass: binary searches, node
         // checks and sorts then touch these, not the (large) keys, so a 100k-key tree

@@ -23,15 +23,15 @@ fn open(b: &Built) -> vmsnap_core::Result<Container> {
 }
 
 fn rules(c: &Container) -> Vec<&'static str> {
-    c.findings.to_vec().iter().map(|f| f.rule).collect()
+    c.findings().to_vec().iter().map(|f| f.rule).collect()
 }
 
 /// Asserts the children of `parent` are exactly `ks`, recursively.
 fn same_tree(c: &Container, parent: Option<u32>, ks: &[K], path: &str) {
-    let kids = c.tree.children_of(parent);
+    let kids = c.tree().children_of(parent);
     let names: Vec<&str> = kids
         .iter()
-        .map(|&i| c.tree.key(i).unwrap().name.as_str())
+        .map(|&i| c.tree().key(i).unwrap().name.as_str())
         .collect();
     let want: Vec<&str> = ks.iter().map(|k| k.name.as_str()).collect();
     // The builder numbers by position when no sequence is given; sort the expectation
@@ -48,7 +48,7 @@ fn same_tree(c: &Container, parent: Option<u32>, ks: &[K], path: &str) {
         "children of {path} (written order {want:?})"
     );
     for (&id, (seq, k)) in kids.iter().zip(order) {
-        let got = c.tree.key(id).unwrap();
+        let got = c.tree().key(id).unwrap();
         assert_eq!(got.insertion, seq, "{path}/{}", k.name);
         assert!(got.checksum_ok, "{path}/{} checksum", k.name);
         let p = format!("{path}/{}", k.name);
@@ -223,29 +223,32 @@ fn every_type_and_duplicate_siblings_round_trip() {
         let b = build(&roots, &opts);
         let c = open(&b).unwrap();
         same_tree(&c, None, &roots, "");
-        assert!(c.tree.orphans.is_empty());
+        assert!(c.tree().orphans().is_empty());
         let r = rules(&c);
         assert!(
             !r.contains(&"key_checksum") && !r.contains(&"header_checksum"),
             "{r:?}"
         );
         // Duplicates are all kept: 3 devicetype, each with 4 metrics.
-        assert_eq!(c.tree.get_all("/configuration/metrics/devicetype").len(), 3);
         assert_eq!(
-            c.tree
+            c.tree().get_all("/configuration/metrics/devicetype").len(),
+            3
+        );
+        assert_eq!(
+            c.tree()
                 .get_all("/configuration/metrics/devicetype/deviceinstance/metric")
                 .len(),
             12
         );
         if opts.stale_copies {
-            assert!(c.tree.keys.iter().all(|k| k.name != "stale"));
-            assert!(c.key_tables.iter().filter(|t| !t.active).count() == 3);
+            assert!(c.tree().keys().iter().all(|k| k.name != "stale"));
+            assert!(c.key_tables().iter().filter(|t| !t.active).count() == 3);
         }
         if opts.per_table == 2 {
             assert!(
-                c.object_tables.len() > 2,
+                c.object_tables().len() > 2,
                 "chained tables {:?}",
-                c.object_tables
+                c.object_tables()
             );
         }
     }
@@ -262,7 +265,7 @@ fn header_sequence_wraps_and_bad_copy_falls_back() {
         },
     ))
     .unwrap();
-    assert_eq!(c.header.copy, 1);
+    assert_eq!(c.header().copy, 1);
     let c = open(&build(
         &roots,
         &Opts {
@@ -271,7 +274,7 @@ fn header_sequence_wraps_and_bad_copy_falls_back() {
         },
     ))
     .unwrap();
-    assert_eq!(c.header.copy, 0);
+    assert_eq!(c.header().copy, 0);
     let c = open(&build(
         &roots,
         &Opts {
@@ -280,7 +283,7 @@ fn header_sequence_wraps_and_bad_copy_falls_back() {
         },
     ))
     .unwrap();
-    assert_eq!(c.header.copy, 1);
+    assert_eq!(c.header().copy, 1);
     // The newer copy is corrupt: the older one is used.
     let c = open(&build(
         &roots,
@@ -291,7 +294,7 @@ fn header_sequence_wraps_and_bad_copy_falls_back() {
         },
     ))
     .unwrap();
-    assert_eq!(c.header.copy, 0);
+    assert_eq!(c.header().copy, 0);
     assert!(rules(&c).contains(&"header_checksum"));
     same_tree(&c, None, &roots, "");
     // Equal sequences: copy 0, with a finding.
@@ -309,7 +312,7 @@ fn header_sequence_wraps_and_bad_copy_falls_back() {
     b.bytes[4] ^= 1;
     b.bytes[0x1004] ^= 1;
     let c = open(&b).unwrap();
-    assert!(c.findings.any_unsafe());
+    assert!(c.findings().any_unsafe());
     same_tree(&c, None, &roots, "");
 }
 
@@ -327,7 +330,7 @@ fn key_table_copies_by_sequence_with_wraparound() {
     );
     let c = open(&b).unwrap();
     same_tree(&c, None, &roots, "");
-    assert!(c.tree.keys.iter().all(|k| k.name != "stale"));
+    assert!(c.tree().keys().iter().all(|k| k.name != "stale"));
     // A corrupt header on the newest copy of table 1: the stale copy wins.
     let b = build(
         &roots,
@@ -340,8 +343,8 @@ fn key_table_copies_by_sequence_with_wraparound() {
     let c = open(&b).unwrap();
     assert!(rules(&c).contains(&"key_table_checksum"));
     assert!(c
-        .tree
-        .keys
+        .tree()
+        .keys()
         .iter()
         .any(|k| k.name == "stale" && k.table == 1));
 }
@@ -380,8 +383,8 @@ fn pending_replay_log_is_applied_in_memory() {
     // Without the log the table is garbage.
     assert_eq!(&b.bytes[t1.1 as usize..t1.1 as usize + 4], &[0xA5; 4]);
     let c = open(&b).unwrap();
-    assert_eq!(c.log.pending, 2);
-    assert!(c.log.entries.iter().all(|e| e.applied));
+    assert_eq!(c.log().pending, 2);
+    assert!(c.log().entries.iter().all(|e| e.applied));
     assert!(rules(&c).contains(&"replay_log"));
     same_tree(&c, None, &roots, "");
     // The container layer's bytes are the replayed file.
@@ -428,9 +431,9 @@ fn pending_replay_log_is_applied_in_memory() {
             r.contains(&"replay_log") || r.contains(&"replay_log_checksum"),
             "{l:?}: {r:?}"
         );
-        assert!(!c.log.entries.first().is_some_and(|e| e.applied), "{l:?}");
+        assert!(!c.log().entries.first().is_some_and(|e| e.applied), "{l:?}");
         // Table 1 stays scrambled: its keys are gone.
-        assert!(c.tree.get("/configuration/properties/name").is_none());
+        assert!(c.tree().get("/configuration/properties/name").is_none());
     }
 }
 
@@ -468,14 +471,14 @@ fn replay_log_entry_with_a_destination_outside_the_file_is_not_applied() {
         );
         assert_eq!(b.bytes.len() as u64, len);
         let c = open(&b).unwrap();
-        let e = &c.log.entries[0];
+        let e = &c.log().entries[0];
         assert_eq!((e.dest, e.size), (dest, t1.2));
         assert!(e.entry_checksum_ok && !e.applied, "{dest:#x}: {e:?}");
         let want = format!(
             "pending replay log entry 0 not applied: its destination {dest:#x}+{:#x} lies outside the file",
             t1.2
         );
-        let f = c.findings.to_vec();
+        let f = c.findings().to_vec();
         assert!(
             f.iter()
                 .any(|f| f.rule == "replay_log" && f.message == want),
@@ -483,9 +486,9 @@ fn replay_log_entry_with_a_destination_outside_the_file_is_not_applied() {
         );
         // The other entry is applied: its file object reads as written; table 1 was
         // only in the refused entry, so it stays scrambled.
-        assert!(c.log.entries[1].applied);
+        assert!(c.log().entries[1].applied);
         let mut buf = vec![0u8; fo.1 as usize];
-        c.image.read_at(fo.0, &mut buf).unwrap();
+        c.image().read_at(fo.0, &mut buf).unwrap();
         assert_eq!(buf, plain.bytes[fo.0 as usize..(fo.0 + fo.1) as usize]);
         assert!(f.iter().any(|f| f.message
             == "the file is dirty: 1 of 2 pending replay log entries applied in memory (the file is not modified)"));
@@ -513,7 +516,7 @@ fn object_entry_checksums_are_checked_from_version_3_1() {
         ))
         .unwrap();
         let bad: Vec<_> = c
-            .findings
+            .findings()
             .to_vec()
             .into_iter()
             .filter(|f| f.rule == "object_checksum")
@@ -529,8 +532,8 @@ fn object_entry_checksums_are_checked_from_version_3_1() {
             assert!(bad.is_empty(), "{v:#x}: {bad:?}");
         }
         // The entry's checksum status, and the tree either way.
-        assert_eq!(c.objects[0].checksum_ok, !checked, "{v:#x}");
-        assert_eq!(c.objects[0].offset, 0x3000);
+        assert_eq!(c.objects()[0].checksum_ok, !checked, "{v:#x}");
+        assert_eq!(c.objects()[0].offset, 0x3000);
         same_tree(&c, None, &roots, "");
     }
 }
@@ -567,7 +570,7 @@ fn unknown_key_types_are_kept_with_their_bytes() {
         }
     );
     assert_eq!(c.value("/configuration/after"), Some(&Value::Int(7)));
-    let f = c.findings.to_vec();
+    let f = c.findings().to_vec();
     let msgs: Vec<&str> = f
         .iter()
         .filter(|f| f.rule == "key_type")
@@ -606,7 +609,7 @@ fn file_objects_without_the_object_flag_read_the_same() {
         );
         let c = open(&b).unwrap();
         let files: Vec<u8> = c
-            .objects
+            .objects()
             .iter()
             .filter(|o| o.kind == 3)
             .map(|o| o.flags)
@@ -735,7 +738,10 @@ fn meta_describe_and_external_refs() {
     assert_eq!(props[3]["value"], "a76e45669e97d701");
     assert_eq!(props[8]["type"], "double");
     assert_eq!(props[10]["value"], true);
-    assert_eq!(m["structure"]["keys"], layer.container().tree.keys.len());
+    assert_eq!(
+        m["structure"]["keys"],
+        layer.container().tree().keys().len()
+    );
     assert!(layer.children().is_empty());
 }
 

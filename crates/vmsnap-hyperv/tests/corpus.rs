@@ -124,8 +124,8 @@ fn samples_open() {
     assert_eq!(d.describe()["replay_log"]["applied"], 1);
     // The dirty file's tree equals the clean one's (values and order).
     let strip = |c: &Container| -> Vec<(String, String)> {
-        c.tree
-            .keys
+        c.tree()
+            .keys()
             .iter()
             .map(|k| (k.name.clone(), format!("{:?}", k.value)))
             .collect()
@@ -181,29 +181,29 @@ fn lookup<'a>(c: &'a Container, path: &[serde_json::Value]) -> Option<&'a vmsnap
     for part in path {
         let name = part.as_str()?;
         cur = c
-            .tree
+            .tree()
             .children_of(cur)
             .iter()
             .copied()
-            .filter(|&id| c.tree.key(id).is_some_and(|k| k.name == name))
-            .max_by_key(|&id| c.tree.key(id).map(|k| (k.table, k.offset)));
+            .filter(|&id| c.tree().key(id).is_some_and(|k| k.name == name))
+            .max_by_key(|&id| c.tree().key(id).map(|k| (k.table, k.offset)));
         cur?;
     }
-    cur.and_then(|id| c.tree.key(id))
+    cur.and_then(|id| c.tree().key(id))
 }
 
 /// How many keys under `parent` dissect's dictionaries keep: of repeated sibling names
 /// the last (in table, then physical order), and that key's own subtree.
 fn dissect_keeps(c: &Container, parent: Option<u32>) -> usize {
-    let kids = c.tree.children_of(parent);
+    let kids = c.tree().children_of(parent);
     let mut kept = 0;
     for &id in kids {
-        let k = c.tree.key(id).unwrap();
+        let k = c.tree().key(id).unwrap();
         let last = kids
             .iter()
             .copied()
-            .filter(|&o| c.tree.key(o).is_some_and(|o| o.name == k.name))
-            .max_by_key(|&o| c.tree.key(o).map(|o| (o.table, o.offset)));
+            .filter(|&o| c.tree().key(o).is_some_and(|o| o.name == k.name))
+            .max_by_key(|&o| c.tree().key(o).map(|o| (o.table, o.offset)));
         if last == Some(id) {
             kept += 1 + dissect_keeps(c, Some(id));
         }
@@ -233,7 +233,7 @@ fn dissect_agrees_on_every_key_it_returns() {
             unreadable.is_empty(),
             "{name}: dissect could not read {unreadable:?}"
         );
-        let objects = c.objects.iter().filter(|o| o.kind == 3).count();
+        let objects = c.objects().iter().filter(|o| o.kind == 3).count();
         assert_eq!(
             dump["file_objects"].as_u64(),
             Some(objects as u64),
@@ -281,12 +281,17 @@ fn dissect_agrees_on_every_key_it_returns() {
         );
         // Every value in a file object was compared.
         assert_eq!(file_values, in_files, "{name}: file-object values compared");
-        let stored = c.tree.keys.iter().filter(|k| k.stored.is_some()).count();
+        let stored = c
+            .tree()
+            .keys()
+            .iter()
+            .filter(|k| k.stored.is_some())
+            .count();
         assert_eq!(file_values.len(), stored, "{name}");
         // Every key dissect keeps was compared; vmsnap also keeps what it drops.
         assert_eq!(compared, dissect_keeps(&c, None), "{name}");
         assert_eq!(
-            (compared, c.tree.keys.len()),
+            (compared, c.tree().keys().len()),
             (want_compared, want_keys),
             "{name}"
         );

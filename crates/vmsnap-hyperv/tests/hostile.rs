@@ -23,7 +23,7 @@ fn open(bytes: &[u8]) -> vmsnap_core::Result<Container> {
 }
 
 fn rules(c: &Container) -> Vec<&'static str> {
-    c.findings.to_vec().iter().map(|f| f.rule).collect()
+    c.findings().to_vec().iter().map(|f| f.rule).collect()
 }
 
 fn tree() -> Vec<K> {
@@ -77,8 +77,8 @@ fn parent_cycle_is_detected() {
     fix_crc(&mut f, at, 12);
     let c = open(&f).unwrap();
     assert!(rules(&c).contains(&"key_parent_cycle"), "{:?}", rules(&c));
-    assert!(c.tree.get("/configuration/a").is_none());
-    assert_eq!(c.tree.orphans.len(), 3); // a, b and c
+    assert!(c.tree().get("/configuration/a").is_none());
+    assert_eq!(c.tree().orphans().len(), 3); // a, b and c
     assert!(c.get("/configuration/n").is_some());
     let m = c.tree_json();
     assert_eq!(m["orphans"].as_array().unwrap().len(), 3);
@@ -192,8 +192,8 @@ fn overflowing_counts_and_sizes() {
     f[at + 20] = 255;
     let c = open(&f).unwrap();
     let bad = c
-        .tree
-        .keys
+        .tree()
+        .keys()
         .iter()
         .find(|k| k.file_offset == a.file_offset)
         .unwrap();
@@ -202,7 +202,7 @@ fn overflowing_counts_and_sizes() {
         Value::Unreadable("name of 255 bytes runs past the entry".into())
     );
     assert!(bad.name.is_empty() && !bad.checksum_ok);
-    assert!(c.findings.to_vec().iter().any(|f| f.rule == "key_entry"
+    assert!(c.findings().to_vec().iter().any(|f| f.rule == "key_entry"
         && f.message == "key name runs past its entry"
         && f.offset == Some(a.file_offset)));
     assert!(c.get("/configuration/a/b").is_none());
@@ -259,7 +259,7 @@ fn replay_log_outside_the_file_and_huge_counts() {
     f[l + 4..l + 8].copy_from_slice(&crc.to_le_bytes());
     let c = open(&f).unwrap();
     assert!(rules(&c).contains(&"replay_log"));
-    assert!(c.findings.any_unsafe());
+    assert!(c.findings().any_unsafe());
 }
 
 #[test]
@@ -356,7 +356,7 @@ fn many_keys_naming_one_file_object_string() {
         "the test needs a second copy to overflow"
     );
     let c = open(&f).unwrap();
-    let st = c.strings;
+    let st = c.strings();
     assert_eq!(st.budget, file_len);
     assert_eq!((st.decoded, st.deferred), (2, n as u64), "{st:?}");
     assert_eq!(st.decoded_bytes, u64::from(bs) + 3000);
@@ -386,7 +386,7 @@ fn many_keys_naming_one_file_object_string() {
         assert!(!lossy && got == text, "s{i}");
     }
     let found: Vec<_> = c
-        .findings
+        .findings()
         .to_vec()
         .into_iter()
         .filter(|f| f.rule == "file_object_strings")
@@ -440,7 +440,7 @@ fn many_keys_naming_one_file_object_string() {
         );
     }
     let c = open(&f).unwrap();
-    assert_eq!((c.strings.decoded, c.strings.deferred), (5, 0));
+    assert_eq!((c.strings().decoded, c.strings().deferred), (5, 0));
     for p in ["shared", "s0", "s1", "s2", "s3"] {
         let v = c.value(&format!("/configuration/{p}")).unwrap();
         assert_eq!(v.as_str(), Some(shared.as_str()), "{p}");
@@ -526,7 +526,7 @@ fn key_tables_listed_many_times() {
         write(&mut f, slot, kt);
     }
     let c = open(&f).unwrap();
-    assert_eq!(c.key_tables.len(), 1);
+    assert_eq!(c.key_tables().len(), 1);
     assert!(c.get("/configuration/n").is_some());
     assert!(rules(&c).contains(&"key_table"));
     // Slices of it at 100 offsets: more key table bytes than the file has.

@@ -460,57 +460,57 @@ fn sequential_reads_of_every_size_match() {
 fn sequential_reads_decode_blocks_ahead_and_random_reads_do_not() {
     let g = big_guest();
     let layer = cold(&g.bytes);
-    let cache = &layer.ram().cache;
+    let ram = layer.ram();
     let mut buf = vec![0u8; 64 << 10];
     // The first read has no history: only its pages are decoded.
     layer.read_at(0, &mut buf).unwrap();
-    cache.wait_idle();
-    assert!(!cache.contains(0));
+    ram.wait_idle();
+    assert!(!ram.is_decoded(0));
     // The next one continues it: helpers decode the blocks after it (block 0, partly
     // read already, goes on page by page), when there is a core for them.
     layer.read_at(64 << 10, &mut buf).unwrap();
     assert_eq!(buf[..], g.expected[64 << 10..128 << 10]);
-    cache.wait_idle();
+    ram.wait_idle();
     let ahead = vmsnap_core::parallelism() > 1;
     // Eight compressed blocks (3 and 9 are raw).
     for n in [1, 2, 4, 5, 6, 7, 8, 10] {
-        assert_eq!(cache.contains(n), ahead, "block {n} read ahead");
+        assert_eq!(ram.is_decoded(n), ahead, "block {n} read ahead");
     }
     assert!(
-        !cache.contains(0),
+        !ram.is_decoded(0),
         "the block being read is not decoded whole"
     );
-    assert!(!cache.contains(3), "raw blocks are not decoded");
-    assert!(!cache.contains(11), "read-ahead is bounded");
+    assert!(!ram.is_decoded(3), "raw blocks are not decoded");
+    assert!(!ram.is_decoded(11), "read-ahead is bounded");
     // Reading on within the first half of the window does not move it.
     layer.read_at(128 << 10, &mut buf).unwrap();
-    cache.wait_idle();
-    assert!(!cache.contains(11));
+    ram.wait_idle();
+    assert!(!ram.is_decoded(11));
     // A read elsewhere is not sequential.
     layer.read_at(6 * MIB as u64, &mut buf).unwrap();
-    cache.wait_idle();
-    assert!(!cache.contains(11), "not sequential: no read-ahead");
+    ram.wait_idle();
+    assert!(!ram.is_decoded(11), "not sequential: no read-ahead");
     // Continuing it, the window's first half is decoded already but not its second:
     // the queue is topped up.
     layer
         .read_at(6 * MIB as u64 + (64 << 10), &mut buf)
         .unwrap();
-    cache.wait_idle();
+    ram.wait_idle();
     for n in [11, 12, 13, 14, 16] {
         assert_eq!(
-            cache.contains(n),
+            ram.is_decoded(n),
             ahead,
             "block {n} read ahead after the refill"
         );
     }
-    assert!(!cache.contains(17));
+    assert!(!ram.is_decoded(17));
     // Random page reads elsewhere decode pages only.
     for gpa in [21 * MIB + 5 * PAGE, 22 * MIB + 200 * PAGE] {
         layer.read_at(gpa as u64, &mut buf[..PAGE]).unwrap();
         assert_eq!(buf[..PAGE], g.expected[gpa..gpa + PAGE]);
     }
-    cache.wait_idle();
-    assert!(!cache.contains(17) && !cache.contains(18));
+    ram.wait_idle();
+    assert!(!ram.is_decoded(17) && !ram.is_decoded(18));
 }
 
 #[test]
@@ -724,7 +724,7 @@ fn sparse_metadata_ranges_cost_what_their_data_blocks_cost() {
     let bytes = build(&[K::node("savedstate", ss)], &Opts::default()).bytes;
     let layer = cold(&bytes);
     assert_eq!(layer.len(), 1 << 50);
-    assert_eq!(layer.ram().map.segments().len(), 2);
+    assert_eq!(layer.ram().map().segments().len(), 2);
     let f = layer.findings();
     let missing = f.iter().find(|f| f.rule == "ram_block_missing").unwrap();
     assert!(
@@ -794,6 +794,6 @@ fn concurrent_readers_get_exact_bytes() {
             });
         }
     });
-    layer.ram().cache.wait_idle();
+    layer.ram().wait_idle();
     assert!(vmsnap_testkit::read_all(layer.as_ref()) == g.expected);
 }
