@@ -13,6 +13,7 @@
 //!   from `RamMemoryBlock`/`RamBlock` keys (raw blocks and XPRESS-compressed page records,
 //!   see [`xpress`] and [`pages`]) and CPU registers from `partition_state`.
 
+#[cfg(any(test, feature = "builder"))]
 pub mod builder;
 mod cache;
 mod config;
@@ -29,7 +30,6 @@ mod objects;
 pub mod pages;
 mod plugin;
 mod ram;
-#[cfg(any(test, feature = "builder"))]
 pub mod rule;
 // The on-disk layout as documented, whether or not the reader uses every field.
 #[allow(dead_code)]

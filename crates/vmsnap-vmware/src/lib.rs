@@ -12,6 +12,7 @@
 //! * Every group and tag in [`Layer::meta`](vmsnap_core::Layer::meta); a tag's bytes with
 //!   [`Vmware::extract_tag`] or [`extract_tag`] (the screenshot is `MKSVMX/imageData`).
 
+#[cfg(any(test, feature = "builder"))]
 pub mod builder;
 mod checkpoint;
 mod compress;
@@ -24,7 +25,6 @@ mod meta;
 mod open;
 mod plugin;
 pub mod raw;
-#[cfg(any(test, feature = "builder"))]
 pub mod rule;
 mod tag;
 
