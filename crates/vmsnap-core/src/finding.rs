@@ -101,7 +101,7 @@ impl Findings {
         let mut v = self.items.clone();
         if self.dropped > 0 {
             v.push(Finding::warning(
-                "findings_truncated",
+                crate::rule::FINDINGS_TRUNCATED,
                 format!("{} more findings were not kept", self.dropped),
             ));
         }
@@ -126,7 +126,7 @@ mod tests {
         }
         let v = f.to_vec();
         assert_eq!(v.len(), crate::limits::MAX_FINDINGS + 1);
-        assert_eq!(v.last().unwrap().rule, "findings_truncated");
+        assert_eq!(v.last().unwrap().rule, crate::rule::FINDINGS_TRUNCATED);
         assert!(v.last().unwrap().message.starts_with("5 more"));
     }
 }

@@ -1,6 +1,6 @@
 //! The rule ids of findings more than one crate reports (`check` lists findings by rule;
 //! OpenStack's format inspector names several of them). A rule only one format reports is
-//! a constant or literal of that format's crate.
+//! a constant of that format's crate (its `rule` module).
 
 /// The image names a backing file (qcow2, QED, qcow).
 pub const BACKING_FILE: &str = "backing_file";
@@ -22,3 +22,5 @@ pub const FORMAT_MISMATCH: &str = "format_mismatch";
 pub const EXTERNAL_REFERENCES: &str = "external_references";
 /// Compressed data: a compressed wrapper (`check`), a compressed stream (libvirt save).
 pub const COMPRESSED: &str = "compressed";
+/// Findings past the kept limit were dropped; this one counts them (core).
+pub const FINDINGS_TRUNCATED: &str = "findings_truncated";

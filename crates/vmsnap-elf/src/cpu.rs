@@ -432,7 +432,7 @@ impl CoreNotes {
                         Ok(c) => out.qemu_cpus.push(c),
                         Err(err) => out.findings.push(
                             Finding::warning(
-                                "qemu_note",
+                                crate::rule::QEMU_NOTE,
                                 format!("QEMU CPU note not decoded: {err}"),
                             )
                             .at(n.desc_offset),
@@ -444,7 +444,7 @@ impl CoreNotes {
                         Ok(p) => out.prstatus.push(p),
                         Err(err) => out.findings.push(
                             Finding::warning(
-                                "prstatus_note",
+                                crate::rule::PRSTATUS_NOTE,
                                 format!("prstatus note not decoded: {err}"),
                             )
                             .at(n.desc_offset),

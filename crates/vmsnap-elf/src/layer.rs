@@ -214,7 +214,7 @@ impl ElfCore {
                     }));
                 }
                 Err(err) => findings.push(Finding::warning(
-                    "virtual_mapping",
+                    crate::rule::VIRTUAL_MAPPING,
                     format!("p_vaddr fields do not form an address space, no virtual layer: {err}"),
                 )),
             }

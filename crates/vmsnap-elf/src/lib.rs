@@ -21,6 +21,7 @@ mod layer;
 mod map;
 mod note;
 mod plugin;
+pub mod rule;
 // The on-disk layout as documented, whether or not the reader uses every field.
 #[allow(dead_code)]
 mod raw;

@@ -89,7 +89,7 @@ pub fn build(loads: &[ProgramHeader], file_size: u64, by: By) -> Result<Built> {
             if by != By::Virtual {
                 findings.push(
                     Finding::warning(
-                        "segment_sizes",
+                        crate::rule::SEGMENT_SIZES,
                         format!(
                             "PT_LOAD segment {}: p_filesz {:#x} > p_memsz {:#x}; the excess is ignored",
                             ph.index, ph.filesz, ph.memsz
@@ -197,7 +197,7 @@ pub fn build(loads: &[ProgramHeader], file_size: u64, by: By) -> Result<Built> {
     }
     if shadowed > 0 && by != By::Virtual {
         findings.push(Finding::warning(
-            "overlapping_segments",
+            crate::rule::OVERLAPPING_SEGMENTS,
             format!(
                 "{shadowed:#x} bytes of zero tails (p_filesz < p_memsz) are covered by other \
                  segments' file data, which is used"
@@ -282,7 +282,7 @@ mod tests {
             ]
         );
         assert_eq!(b.findings.len(), 1);
-        assert_eq!(b.findings[0].rule, "overlapping_segments");
+        assert_eq!(b.findings[0].rule, crate::rule::OVERLAPPING_SEGMENTS);
     }
 
     #[test]

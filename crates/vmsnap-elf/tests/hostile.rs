@@ -102,7 +102,7 @@ fn inconsistent_virtual_addresses_give_a_finding_not_an_error() {
     p2.vaddr = 0x5800;
     let core = open(build(true, 4, EM_X86_64, &[p1, p2], &payload)).unwrap();
     assert!(core.children().is_empty());
-    assert_eq!(core.findings()[0].rule, "virtual_mapping");
+    assert_eq!(core.findings()[0].rule, vmsnap_elf::rule::VIRTUAL_MAPPING);
 }
 
 #[test]
@@ -314,6 +314,6 @@ fn short_qemu_note_is_a_finding() {
     ))
     .unwrap();
     assert!(core.cpu_state().is_empty());
-    assert_eq!(core.findings()[0].rule, "qemu_note");
+    assert_eq!(core.findings()[0].rule, vmsnap_elf::rule::QEMU_NOTE);
     assert_eq!(core.len(), 0);
 }

@@ -111,7 +111,10 @@ impl Container {
             .during("reading key tables")?;
         let tree = Tree::build(kt.keys, &mut findings);
         if tree.keys.is_empty() {
-            findings.push(Finding::info("keys", "the container holds no keys"));
+            findings.push(Finding::info(
+                crate::rule::KEYS,
+                "the container holds no keys",
+            ));
         }
         Ok(Container {
             image,

@@ -30,7 +30,7 @@ pub fn parse(blob: &[u8], base: u64) -> (Vec<CpuState>, Vec<Finding>) {
     let mut cpus: Vec<CpuState> = Vec::new();
     let Ok(header_size) = b.u64_le(8) else {
         findings.push(Finding::warning(
-            "partition_state",
+            crate::rule::PARTITION_STATE,
             "partition_state is shorter than its descriptor",
         ));
         return (cpus, findings);
@@ -49,7 +49,7 @@ pub fn parse(blob: &[u8], base: u64) -> (Vec<CpuState>, Vec<Finding>) {
         let Ok(data) = b.sub(pos + 16, len as usize) else {
             findings.push(
                 Finding::warning(
-                    "partition_state",
+                    crate::rule::PARTITION_STATE,
                     format!("chunk {id:#010x} of {len} bytes runs past the blob"),
                 )
                 .at(b.file_offset(pos)),

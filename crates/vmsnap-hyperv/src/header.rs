@@ -84,7 +84,7 @@ pub(crate) fn read_headers(
         if h.signature_ok && !h.checksum_ok {
             findings.push(
                 Finding::warning(
-                    "header_checksum",
+                    crate::rule::HEADER_CHECKSUM,
                     format!(
                         "file header copy {} has checksum {:#010x}, which does not verify",
                         h.copy, h.checksum
@@ -99,7 +99,7 @@ pub(crate) fn read_headers(
         [a, b] => {
             if a.sequence == b.sequence {
                 findings.push(Finding::warning(
-                    "header_sequence",
+                    crate::rule::HEADER_SEQUENCE,
                     format!(
                         "both file header copies have sequence {}; using copy 0",
                         a.sequence
@@ -115,7 +115,7 @@ pub(crate) fn read_headers(
         [a] => {
             if copies.len() > 1 {
                 findings.push(Finding::warning(
-                    "header",
+                    crate::rule::HEADER,
                     format!("only file header copy {} is valid; using it", a.copy),
                 ));
             }
@@ -137,7 +137,7 @@ pub(crate) fn read_headers(
             };
             findings.push(
                 Finding::unsafe_(
-                    "header_checksum",
+                    crate::rule::HEADER_CHECKSUM,
                     format!(
                         "no file header copy verifies; using copy {} (sequence {}) anyway",
                         h.copy, h.sequence
@@ -152,7 +152,7 @@ pub(crate) fn read_headers(
     if !chosen.alignment.is_power_of_two() || chosen.alignment > 0x10000 {
         findings.push(
             Finding::warning(
-                "alignment",
+                crate::rule::ALIGNMENT,
                 format!(
                     "data alignment {:#x} is not a power of two up to 0x10000",
                     chosen.alignment
@@ -170,7 +170,7 @@ fn check_version(h: &FileHeader, findings: &mut Findings) -> Result<()> {
         VERSION_3_1 | VERSION_3_0 | VERSION_2_0 => {
             findings.push(
                 Finding::warning(
-                    "format_version",
+                    crate::rule::FORMAT_VERSION,
                     format!(
                         "format version {}.{} is read with the 4.0 structures (the documented \
                          ones); sibling order may not be stable before 4.0{}",

@@ -127,7 +127,7 @@ pub(crate) fn read_keys(
         if obj.end().is_none_or(|e| e > image.len()) || size < KEY_TABLE_HEADER_LEN as u64 {
             findings.push(
                 Finding::warning(
-                    "key_table",
+                    crate::rule::KEY_TABLE,
                     format!(
                         "key table {:#x}+{:#x} lies outside the file; skipped",
                         obj.offset, size
@@ -140,7 +140,7 @@ pub(crate) fn read_keys(
         if !seen.insert(obj.offset) {
             findings.push(
                 Finding::warning(
-                    "key_table",
+                    crate::rule::KEY_TABLE,
                     format!(
                         "key table at {:#x} is listed more than once; read once",
                         obj.offset
@@ -163,8 +163,11 @@ pub(crate) fn read_keys(
         let b = Bytes::new(&raw, obj.offset);
         if b.u16_le(0)? != KEY_TABLE_SIGNATURE {
             findings.push(
-                Finding::warning("key_table", "key table signature 0x0002 not found; skipped")
-                    .at(obj.offset),
+                Finding::warning(
+                    crate::rule::KEY_TABLE,
+                    "key table signature 0x0002 not found; skipped",
+                )
+                .at(obj.offset),
             );
             continue;
         }
@@ -176,7 +179,7 @@ pub(crate) fn read_keys(
         if !checksum_ok {
             findings.push(
                 Finding::warning(
-                    "key_table_checksum",
+                    crate::rule::KEY_TABLE_CHECKSUM,
                     format!("key table {index} (sequence {sequence}) header checksum {stored:#010x} does not verify"),
                 )
                 .at(obj.offset + 6),
@@ -185,7 +188,7 @@ pub(crate) fn read_keys(
         if index == 0 {
             findings.push(
                 Finding::warning(
-                    "key_table",
+                    crate::rule::KEY_TABLE,
                     "key table with index 0 (reserved for the root); skipped",
                 )
                 .at(obj.offset + 2),
@@ -240,7 +243,7 @@ pub(crate) fn read_keys(
         }
         if list.len() > 1 {
             findings.push(Finding::info(
-                "key_table",
+                crate::rule::KEY_TABLE,
                 format!(
                     "key table {index} has {} copies; the newest by sequence is used",
                     list.len()
@@ -261,7 +264,7 @@ pub(crate) fn read_keys(
     if s.deferred > 0 {
         // Unsafe: a host path in a string not decoded is not listed as a reference.
         let mut f = Finding::unsafe_(
-            "file_object_strings",
+            crate::rule::FILE_OBJECT_STRINGS,
             format!(
                 "{} file-object strings ({} bytes) were not decoded at open: past the \
                  budget of {} bytes decoded in all (the file's size, at most \
@@ -303,7 +306,7 @@ fn parse_entries(
         else {
             findings.push(
                 Finding::warning(
-                    "key_entry",
+                    crate::rule::KEY_ENTRY,
                     format!(
                         "key entry of {size} bytes at table {} offset {pos:#x} does not fit; rest of the table skipped",
                         info.index
@@ -374,13 +377,16 @@ fn parse_entry(
     let name_end = KEY_ENTRY_HEADER_LEN + name_len;
     let Some(name_raw) = entry.get(KEY_ENTRY_HEADER_LEN..name_end) else {
         key.value = Value::Unreadable(format!("name of {name_len} bytes runs past the entry"));
-        findings.push(Finding::warning("key_entry", "key name runs past its entry").at(at));
+        findings
+            .push(Finding::warning(crate::rule::KEY_ENTRY, "key name runs past its entry").at(at));
         return key;
     };
     let name_bytes = match name_raw.split_last() {
         Some((0, rest)) => rest,
         Some(_) => {
-            findings.push(Finding::warning("key_entry", "key name is not NUL-terminated").at(at));
+            findings.push(
+                Finding::warning(crate::rule::KEY_ENTRY, "key name is not NUL-terminated").at(at),
+            );
             name_raw
         }
         None => name_raw,
@@ -453,12 +459,14 @@ fn parse_entry(
         }
     };
     if let Value::Unreadable(why) = &value {
-        findings.push(Finding::warning("key_value", format!("key {:?}: {why}", key.name)).at(at));
+        findings.push(
+            Finding::warning(crate::rule::KEY_VALUE, format!("key {:?}: {why}", key.name)).at(at),
+        );
     }
     if matches!(value, Value::Unknown { .. }) {
         findings.push(
             Finding::warning(
-                "key_type",
+                crate::rule::KEY_TYPE,
                 format!("key {:?} has unknown type {kind}", key.name),
             )
             .at(at),
@@ -471,7 +479,7 @@ fn parse_entry(
     if !key.checksum_ok {
         findings.push(
             Finding::warning(
-                "key_checksum",
+                crate::rule::KEY_CHECKSUM,
                 format!(
                     "key {:?} checksum {stored_crc:#010x} does not verify; value shown, marked",
                     key.name
@@ -519,7 +527,7 @@ fn file_value(
     if !covered {
         findings.push(
             Finding::warning(
-                "file_object",
+                crate::rule::FILE_OBJECT,
                 format!(
                     "value at {:#x}+{size:#x} is not inside a file object of the object table",
                     s.offset

@@ -137,7 +137,7 @@ impl Layer for HyperVContainer {
         let mut v = self.container.findings.to_vec();
         if let Some(e) = &self.ram_error {
             v.push(Finding::warning(
-                "guest_ram",
+                crate::rule::GUEST_RAM,
                 format!("guest RAM keys present but not readable: {e}"),
             ));
         }
@@ -186,12 +186,15 @@ impl HyperVRam {
                         cpus = v;
                         findings.extend(f);
                     }
-                    Err(e) => findings.push(Finding::warning("partition_state", e.to_string())),
+                    Err(e) => findings.push(Finding::warning(
+                        crate::rule::PARTITION_STATE,
+                        e.to_string(),
+                    )),
                 }
             }
         } else {
             findings.push(Finding::info(
-                "partition_state",
+                crate::rule::PARTITION_STATE,
                 "no partition_state key: no CPU state",
             ));
         }

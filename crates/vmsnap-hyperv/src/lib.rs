@@ -30,6 +30,7 @@ mod objects;
 pub mod pages;
 mod plugin;
 mod ram;
+pub mod rule;
 // The on-disk layout as documented, whether or not the reader uses every field.
 #[allow(dead_code)]
 mod raw;

@@ -64,7 +64,7 @@ pub(crate) fn read_log(
     if log_end.is_none_or(|e| e > file.len()) || h.log_size < LOG_HEADER_LEN as u64 {
         findings.push(
             Finding::warning(
-                "replay_log",
+                crate::rule::REPLAY_LOG,
                 format!(
                     "replay log {:#x}+{:#x} does not fit in the file ({:#x} bytes); not read",
                     h.log_offset,
@@ -86,8 +86,11 @@ pub(crate) fn read_log(
     let stored = b.u32_le(4)?;
     if b.u32_le(0)? != LOG_SIGNATURE {
         findings.push(
-            Finding::warning("replay_log", "replay log signature not found; log not read")
-                .at(h.log_offset),
+            Finding::warning(
+                crate::rule::REPLAY_LOG,
+                "replay log signature not found; log not read",
+            )
+            .at(h.log_offset),
         );
         return Ok((log, Vec::new()));
     }
@@ -97,7 +100,7 @@ pub(crate) fn read_log(
     if !header_ok {
         findings.push(
             Finding::warning(
-                "replay_log_checksum",
+                crate::rule::REPLAY_LOG_CHECKSUM,
                 format!(
                     "replay log header checksum {stored:#010x} does not verify; {} pending entries not applied",
                     log.pending
@@ -118,7 +121,7 @@ pub(crate) fn read_log(
     if count > room || count > MAX_LOG_ENTRIES {
         findings.push(
             Finding::unsafe_(
-                "replay_log",
+                crate::rule::REPLAY_LOG,
                 format!(
                     "replay log claims {count} pending entries, room for {room} (limit {MAX_LOG_ENTRIES}); not applied"
                 ),
@@ -176,7 +179,7 @@ pub(crate) fn read_log(
         if let Some(why) = why {
             findings.push(
                 Finding::warning(
-                    "replay_log",
+                    crate::rule::REPLAY_LOG,
                     format!("pending replay log entry {i} not applied: {why}"),
                 )
                 .at(at),
@@ -194,7 +197,7 @@ pub(crate) fn read_log(
         if !entry.data_checksum_ok {
             findings.push(
                 Finding::warning(
-                    "replay_log_checksum",
+                    crate::rule::REPLAY_LOG_CHECKSUM,
                     format!(
                         "pending replay log entry {i}: data checksum does not verify; not applied"
                     ),
@@ -214,7 +217,7 @@ pub(crate) fn read_log(
     }
     findings.push(
         Finding::warning(
-            "replay_log",
+            crate::rule::REPLAY_LOG,
             format!(
                 "the file is dirty: {} of {} pending replay log entries applied in memory (the file is not modified)",
                 patches.len(),

@@ -57,7 +57,7 @@ pub(crate) fn read_objects(
         if !seen.insert(at) {
             findings.push(
                 Finding::warning(
-                    "object_table",
+                    crate::rule::OBJECT_TABLE,
                     format!("object table at {at:#x} is chained twice"),
                 )
                 .at(at),
@@ -77,7 +77,7 @@ pub(crate) fn read_objects(
             if out.tables.is_empty() {
                 return Err(Error::truncated(at, msg));
             }
-            findings.push(Finding::warning("object_table", msg).at(at));
+            findings.push(Finding::warning(crate::rule::OBJECT_TABLE, msg).at(at));
             continue;
         }
         let raw = image.read_vec(at, size, u64::from(u32::MAX), "object table")?;
@@ -87,7 +87,7 @@ pub(crate) fn read_objects(
             if out.tables.is_empty() {
                 return Err(Error::malformed(at, msg));
             }
-            findings.push(Finding::warning("object_table", msg).at(at));
+            findings.push(Finding::warning(crate::rule::OBJECT_TABLE, msg).at(at));
             continue;
         }
         out.tables.push(at);
@@ -96,7 +96,7 @@ pub(crate) fn read_objects(
         let n = if u64::from(n) > room {
             findings.push(
                 Finding::warning(
-                    "object_table",
+                    crate::rule::OBJECT_TABLE,
                     format!("object table claims {n} entries, room for {room}; reading {room}"),
                 )
                 .at(at + 4),
@@ -114,7 +114,7 @@ pub(crate) fn read_objects(
             if !checksum_ok {
                 findings.push(
                     Finding::warning(
-                        "object_checksum",
+                        crate::rule::OBJECT_CHECKSUM,
                         format!("object table entry {i} checksum does not verify"),
                     )
                     .at(entry_at),
@@ -144,7 +144,7 @@ pub(crate) fn read_objects(
             if obj.end().is_none_or(|e| e > image.len()) {
                 findings.push(
                     Finding::warning(
-                        "object_table",
+                        crate::rule::OBJECT_TABLE,
                         format!(
                             "object of type {} at {:#x}+{:#x} lies outside the file",
                             obj.kind, obj.offset, obj.size

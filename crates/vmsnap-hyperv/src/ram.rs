@@ -272,14 +272,14 @@ impl Ram {
             }
             if (v <= 0x500) != (layout == "legacy") {
                 findings.push(Finding::info(
-                    "ram_keys",
+                    crate::rule::RAM_KEYS,
                     format!("VmVersion {v:#x} but the {layout} RAM key names are used"),
                 ));
             }
         }
         if layout == "legacy" {
             findings.push(Finding::info(
-                "ram_keys",
+                crate::rule::RAM_KEYS,
                 "older RAM key names (RamMemoryBlock/<d>, RamBlock/<n>); the metadata layout is assumed to be the documented one",
             ));
         }
@@ -377,7 +377,7 @@ impl Ram {
         }
         if missing > 0 {
             findings.push(Finding::warning(
-                "ram_block_missing",
+                crate::rule::RAM_BLOCK_MISSING,
                 format!("{missing} guest pages have no RamBlock data and read as zeros"),
             ));
         }

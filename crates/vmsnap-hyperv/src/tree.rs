@@ -291,9 +291,9 @@ impl Tree {
                         }
                     };
                     let rule = match r {
-                        Orphan::Cycle => "key_parent_cycle",
-                        Orphan::TooDeep => "key_depth",
-                        _ => "key_parent",
+                        Orphan::Cycle => crate::rule::KEY_PARENT_CYCLE,
+                        Orphan::TooDeep => crate::rule::KEY_DEPTH,
+                        _ => crate::rule::KEY_PARENT,
                     };
                     findings.push(Finding::warning(rule, msg).at(k.file_offset));
                 }

@@ -226,7 +226,8 @@ fn every_type_and_duplicate_siblings_round_trip() {
         assert!(c.tree().orphans().is_empty());
         let r = rules(&c);
         assert!(
-            !r.contains(&"key_checksum") && !r.contains(&"header_checksum"),
+            !r.contains(&vmsnap_hyperv::rule::KEY_CHECKSUM)
+                && !r.contains(&vmsnap_hyperv::rule::HEADER_CHECKSUM),
             "{r:?}"
         );
         // Duplicates are all kept: 3 devicetype, each with 4 metrics.
@@ -295,7 +296,7 @@ fn header_sequence_wraps_and_bad_copy_falls_back() {
     ))
     .unwrap();
     assert_eq!(c.header().copy, 0);
-    assert!(rules(&c).contains(&"header_checksum"));
+    assert!(rules(&c).contains(&vmsnap_hyperv::rule::HEADER_CHECKSUM));
     same_tree(&c, None, &roots, "");
     // Equal sequences: copy 0, with a finding.
     let c = open(&build(
@@ -306,7 +307,7 @@ fn header_sequence_wraps_and_bad_copy_falls_back() {
         },
     ))
     .unwrap();
-    assert!(rules(&c).contains(&"header_sequence"));
+    assert!(rules(&c).contains(&vmsnap_hyperv::rule::HEADER_SEQUENCE));
     // Both bad: still read, marked unsafe.
     let mut b = build(&roots, &Opts::default());
     b.bytes[4] ^= 1;
@@ -341,7 +342,7 @@ fn key_table_copies_by_sequence_with_wraparound() {
         },
     );
     let c = open(&b).unwrap();
-    assert!(rules(&c).contains(&"key_table_checksum"));
+    assert!(rules(&c).contains(&vmsnap_hyperv::rule::KEY_TABLE_CHECKSUM));
     assert!(c
         .tree()
         .keys()
@@ -385,7 +386,7 @@ fn pending_replay_log_is_applied_in_memory() {
     let c = open(&b).unwrap();
     assert_eq!(c.log().pending, 2);
     assert!(c.log().entries.iter().all(|e| e.applied));
-    assert!(rules(&c).contains(&"replay_log"));
+    assert!(rules(&c).contains(&vmsnap_hyperv::rule::REPLAY_LOG));
     same_tree(&c, None, &roots, "");
     // The container layer's bytes are the replayed file.
     let layer = vmsnap_hyperv::HyperVContainer::open(Arc::new(FileLayer::new(Arc::new(
@@ -428,7 +429,8 @@ fn pending_replay_log_is_applied_in_memory() {
         let c = open(&b).unwrap();
         let r = rules(&c);
         assert!(
-            r.contains(&"replay_log") || r.contains(&"replay_log_checksum"),
+            r.contains(&vmsnap_hyperv::rule::REPLAY_LOG)
+                || r.contains(&vmsnap_hyperv::rule::REPLAY_LOG_CHECKSUM),
             "{l:?}: {r:?}"
         );
         assert!(!c.log().entries.first().is_some_and(|e| e.applied), "{l:?}");
@@ -481,7 +483,7 @@ fn replay_log_entry_with_a_destination_outside_the_file_is_not_applied() {
         let f = c.findings().to_vec();
         assert!(
             f.iter()
-                .any(|f| f.rule == "replay_log" && f.message == want),
+                .any(|f| f.rule == vmsnap_hyperv::rule::REPLAY_LOG && f.message == want),
             "{dest:#x}: {f:?}"
         );
         // The other entry is applied: its file object reads as written; table 1 was
@@ -519,7 +521,7 @@ fn object_entry_checksums_are_checked_from_version_3_1() {
             .findings()
             .to_vec()
             .into_iter()
-            .filter(|f| f.rule == "object_checksum")
+            .filter(|f| f.rule == vmsnap_hyperv::rule::OBJECT_CHECKSUM)
             .collect();
         if checked {
             assert_eq!(bad.len(), 1, "{v:#x}: {bad:?}");
@@ -573,7 +575,7 @@ fn unknown_key_types_are_kept_with_their_bytes() {
     let f = c.findings().to_vec();
     let msgs: Vec<&str> = f
         .iter()
-        .filter(|f| f.rule == "key_type")
+        .filter(|f| f.rule == vmsnap_hyperv::rule::KEY_TYPE)
         .map(|f| f.message.as_str())
         .collect();
     assert_eq!(
@@ -615,7 +617,11 @@ fn file_objects_without_the_object_flag_read_the_same() {
             .map(|o| o.flags)
             .collect();
         assert_eq!(files, [flags; 3]);
-        assert!(!rules(&c).contains(&"file_object"), "{:?}", rules(&c));
+        assert!(
+            !rules(&c).contains(&vmsnap_hyperv::rule::FILE_OBJECT),
+            "{:?}",
+            rules(&c)
+        );
         same_tree(&c, None, &roots, "");
     }
 }
@@ -632,7 +638,7 @@ fn older_versions_read_or_refused_clearly() {
             },
         ))
         .unwrap();
-        assert!(rules(&c).contains(&"format_version"));
+        assert!(rules(&c).contains(&vmsnap_hyperv::rule::FORMAT_VERSION));
         same_tree(&c, None, &roots, "");
     }
     for v in [0x100u16, 0x101, 0x500, 0] {
@@ -662,8 +668,8 @@ fn checksum_mismatches_are_findings_and_values_still_shown() {
     );
     let c = open(&b).unwrap();
     let r = rules(&c);
-    assert!(r.contains(&"key_checksum"), "{r:?}");
-    assert!(r.contains(&"object_checksum"), "{r:?}");
+    assert!(r.contains(&vmsnap_hyperv::rule::KEY_CHECKSUM), "{r:?}");
+    assert!(r.contains(&vmsnap_hyperv::rule::OBJECT_CHECKSUM), "{r:?}");
     let k = c.get("/configuration/properties/version").unwrap();
     assert!(!k.checksum_ok);
     assert_eq!(k.value, Value::Int(0x900));

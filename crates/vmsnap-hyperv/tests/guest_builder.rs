@@ -130,7 +130,7 @@ fn a_reader_and_extents_skipping_zero_blocks() {
     assert!(layer
         .findings()
         .iter()
-        .any(|f| f.rule == "ram_block_missing"));
+        .any(|f| f.rule == vmsnap_hyperv::rule::RAM_BLOCK_MISSING));
 }
 
 #[test]

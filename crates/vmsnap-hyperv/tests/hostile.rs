@@ -76,7 +76,11 @@ fn parent_cycle_is_detected() {
     f[at + 8..at + 12].copy_from_slice(&bb.offset.to_le_bytes());
     fix_crc(&mut f, at, 12);
     let c = open(&f).unwrap();
-    assert!(rules(&c).contains(&"key_parent_cycle"), "{:?}", rules(&c));
+    assert!(
+        rules(&c).contains(&vmsnap_hyperv::rule::KEY_PARENT_CYCLE),
+        "{:?}",
+        rules(&c)
+    );
     assert!(c.tree().get("/configuration/a").is_none());
     assert_eq!(c.tree().orphans().len(), 3); // a, b and c
     assert!(c.get("/configuration/n").is_some());
@@ -88,7 +92,7 @@ fn parent_cycle_is_detected() {
     f[at + 8..at + 12].copy_from_slice(&a.offset.to_le_bytes());
     fix_crc(&mut f, at, 12);
     let c = open(&f).unwrap();
-    assert!(rules(&c).contains(&"key_parent_cycle"));
+    assert!(rules(&c).contains(&vmsnap_hyperv::rule::KEY_PARENT_CYCLE));
 }
 
 #[test]
@@ -111,7 +115,10 @@ fn parents_outside_tables_are_orphans() {
         f[at + 8..at + 12].copy_from_slice(&offset.to_le_bytes());
         fix_crc(&mut f, at, 8);
         let c = open(&f).unwrap();
-        assert!(rules(&c).contains(&"key_parent"), "{table} {offset:#x}");
+        assert!(
+            rules(&c).contains(&vmsnap_hyperv::rule::KEY_PARENT),
+            "{table} {offset:#x}"
+        );
         assert!(c.get("/configuration/n").is_none());
     }
     // Parent that is not a node.
@@ -125,7 +132,7 @@ fn parents_outside_tables_are_orphans() {
     f[at + 8..at + 12].copy_from_slice(&c_key.offset.to_le_bytes());
     fix_crc(&mut f, at, 8);
     let c = open(&f).unwrap();
-    assert!(rules(&c).contains(&"key_parent"));
+    assert!(rules(&c).contains(&vmsnap_hyperv::rule::KEY_PARENT));
 }
 
 #[test]
@@ -153,7 +160,7 @@ fn file_object_pointer_past_eof() {
             "{off:#x}: {:?}",
             k.value
         );
-        assert!(rules(&c).contains(&"key_value"));
+        assert!(rules(&c).contains(&vmsnap_hyperv::rule::KEY_VALUE));
         assert!(k.checksum_ok);
     }
     // Inside the file but not in a file object of the object table.
@@ -163,7 +170,7 @@ fn file_object_pointer_past_eof() {
     f[vo..vo + 8].copy_from_slice(&0x100u64.to_le_bytes());
     fix_crc(&mut f, at, 12);
     let c = open(&f).unwrap();
-    assert!(rules(&c).contains(&"file_object"));
+    assert!(rules(&c).contains(&vmsnap_hyperv::rule::FILE_OBJECT));
 }
 
 #[test]
@@ -173,7 +180,7 @@ fn overflowing_counts_and_sizes() {
     let mut f = b.bytes.clone();
     f[0x2004..0x2008].copy_from_slice(&u32::MAX.to_le_bytes());
     let c = open(&f).unwrap();
-    assert!(rules(&c).contains(&"object_table"));
+    assert!(rules(&c).contains(&vmsnap_hyperv::rule::OBJECT_TABLE));
     assert!(c.get("/configuration/n").is_some());
     // Key entry size.
     let mut f = b.bytes.clone();
@@ -185,7 +192,7 @@ fn overflowing_counts_and_sizes() {
     let at = a.file_offset as usize;
     f[at + 2..at + 6].copy_from_slice(&u32::MAX.to_le_bytes());
     let c = open(&f).unwrap();
-    assert!(rules(&c).contains(&"key_entry"));
+    assert!(rules(&c).contains(&vmsnap_hyperv::rule::KEY_ENTRY));
     // Name length past the entry: the key is kept, unreadable, and its children are
     // orphans; the rest of the table still reads.
     let mut f = b.bytes.clone();
@@ -202,9 +209,13 @@ fn overflowing_counts_and_sizes() {
         Value::Unreadable("name of 255 bytes runs past the entry".into())
     );
     assert!(bad.name.is_empty() && !bad.checksum_ok);
-    assert!(c.findings().to_vec().iter().any(|f| f.rule == "key_entry"
-        && f.message == "key name runs past its entry"
-        && f.offset == Some(a.file_offset)));
+    assert!(c
+        .findings()
+        .to_vec()
+        .iter()
+        .any(|f| f.rule == vmsnap_hyperv::rule::KEY_ENTRY
+            && f.message == "key name runs past its entry"
+            && f.offset == Some(a.file_offset)));
     assert!(c.get("/configuration/a/b").is_none());
     assert_eq!(c.value("/configuration/n"), Some(&Value::Int(3)));
     // Key table object with a huge size / offset.
@@ -215,7 +226,8 @@ fn overflowing_counts_and_sizes() {
     let c = open(&f).unwrap();
     let r = rules(&c);
     assert!(
-        r.contains(&"object_checksum") && r.contains(&"key_table"),
+        r.contains(&vmsnap_hyperv::rule::OBJECT_CHECKSUM)
+            && r.contains(&vmsnap_hyperv::rule::KEY_TABLE),
         "{r:?}"
     );
 }
@@ -235,7 +247,10 @@ fn replay_log_outside_the_file_and_huge_counts() {
         }
         fix_file_header(&mut f);
         let c = open(&f).unwrap();
-        assert!(rules(&c).contains(&"replay_log"), "{off:#x}");
+        assert!(
+            rules(&c).contains(&vmsnap_hyperv::rule::REPLAY_LOG),
+            "{off:#x}"
+        );
         assert!(c.get("/configuration/n").is_some());
     }
     // A valid log header claiming u32::MAX pending entries.
@@ -258,7 +273,7 @@ fn replay_log_outside_the_file_and_huge_counts() {
     let crc = crc32fast::hash(&h);
     f[l + 4..l + 8].copy_from_slice(&crc.to_le_bytes());
     let c = open(&f).unwrap();
-    assert!(rules(&c).contains(&"replay_log"));
+    assert!(rules(&c).contains(&vmsnap_hyperv::rule::REPLAY_LOG));
     assert!(c.findings().any_unsafe());
 }
 
@@ -389,7 +404,7 @@ fn many_keys_naming_one_file_object_string() {
         .findings()
         .to_vec()
         .into_iter()
-        .filter(|f| f.rule == "file_object_strings")
+        .filter(|f| f.rule == vmsnap_hyperv::rule::FILE_OBJECT_STRINGS)
         .collect();
     assert_eq!(found.len(), 1, "one finding, not one per key");
     assert_eq!(found[0].severity, vmsnap_core::Severity::Unsafe);
@@ -415,7 +430,7 @@ fn many_keys_naming_one_file_object_string() {
     assert!(layer
         .findings()
         .iter()
-        .any(|f| f.rule == "file_object_strings"));
+        .any(|f| f.rule == vmsnap_hyperv::rule::FILE_OBJECT_STRINGS));
     assert_eq!(
         layer.meta()["structure"]["file_object_strings"]["deferred"],
         n as u64
@@ -445,7 +460,7 @@ fn many_keys_naming_one_file_object_string() {
         let v = c.value(&format!("/configuration/{p}")).unwrap();
         assert_eq!(v.as_str(), Some(shared.as_str()), "{p}");
     }
-    assert!(!rules(&c).contains(&"file_object_strings"));
+    assert!(!rules(&c).contains(&vmsnap_hyperv::rule::FILE_OBJECT_STRINGS));
     assert_eq!(utf16le(&shared).len(), ss as usize);
 }
 
@@ -528,7 +543,7 @@ fn key_tables_listed_many_times() {
     let c = open(&f).unwrap();
     assert_eq!(c.key_tables().len(), 1);
     assert!(c.get("/configuration/n").is_some());
-    assert!(rules(&c).contains(&"key_table"));
+    assert!(rules(&c).contains(&vmsnap_hyperv::rule::KEY_TABLE));
     // Slices of it at 100 offsets: more key table bytes than the file has.
     let mut f = b.bytes.clone();
     for (i, slot) in (used..used + 100).enumerate() {

@@ -321,7 +321,10 @@ fn hostile_ram() {
     )))))
     .unwrap();
     assert!(c.children().is_empty());
-    assert!(c.findings().iter().any(|f| f.rule == "guest_ram"));
+    assert!(c
+        .findings()
+        .iter()
+        .any(|f| f.rule == vmsnap_hyperv::rule::GUEST_RAM));
     let e =
         HyperVRam::open(Arc::new(FileLayer::new(Arc::new(MemSource::new(b.bytes))))).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::LimitExceeded);
@@ -348,7 +351,7 @@ fn hostile_ram() {
     assert!(layer
         .findings()
         .iter()
-        .any(|f| f.rule == "ram_block_missing"));
+        .any(|f| f.rule == vmsnap_hyperv::rule::RAM_BLOCK_MISSING));
     layer.read_at(1024 * PAGE as u64, &mut buf).unwrap();
     assert!(buf.iter().all(|&x| x == 0));
     // Short metadata.
@@ -726,7 +729,10 @@ fn sparse_metadata_ranges_cost_what_their_data_blocks_cost() {
     assert_eq!(layer.len(), 1 << 50);
     assert_eq!(layer.ram().map().segments().len(), 2);
     let f = layer.findings();
-    let missing = f.iter().find(|f| f.rule == "ram_block_missing").unwrap();
+    let missing = f
+        .iter()
+        .find(|f| f.rule == vmsnap_hyperv::rule::RAM_BLOCK_MISSING)
+        .unwrap();
     assert!(
         missing
             .message

@@ -141,7 +141,7 @@ fn one_tib_over_many_blocks_costs_what_is_present() {
     let missing = layer
         .findings()
         .into_iter()
-        .find(|f| f.rule == "ram_block_missing")
+        .find(|f| f.rule == vmsnap_hyperv::rule::RAM_BLOCK_MISSING)
         .unwrap();
     assert!(
         missing

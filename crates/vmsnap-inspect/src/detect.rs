@@ -44,7 +44,7 @@ pub fn mbr_findings(head: &[u8]) -> Vec<Finding> {
         if boot != 0 && boot != 0x80 {
             out.push(
                 Finding::unsafe_(
-                    "mbr",
+                    crate::rule::MBR,
                     format!("partition entry {i} has boot byte {boot:#04x}"),
                 )
                 .at(446 + i as u64 * 16),
@@ -61,7 +61,7 @@ pub fn mbr_findings(head: &[u8]) -> Vec<Finding> {
                 .map(u32::from_le_bytes);
             if i != 0 || chs != [0, 2, 0] || lba != Some(1) {
                 out.push(Finding::unsafe_(
-                    "mbr",
+                    crate::rule::MBR,
                     format!("protective partition entry {i} is malformed (start CHS {chs:02x?}, LBA {lba:?})"),
                 ));
             }
@@ -70,12 +70,15 @@ pub fn mbr_findings(head: &[u8]) -> Vec<Finding> {
     let protective = entry(0).and_then(|e| e.get(4).copied()) == Some(0xEE);
     if protective && used > 1 {
         out.push(Finding::unsafe_(
-            "mbr",
+            crate::rule::MBR,
             "a protective MBR has other partition entries",
         ));
     }
     if used == 0 {
-        out.push(Finding::unsafe_("mbr", "no partition entry is in use"));
+        out.push(Finding::unsafe_(
+            crate::rule::MBR,
+            "no partition entry is in use",
+        ));
     }
     out
 }

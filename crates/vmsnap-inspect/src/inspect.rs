@@ -251,7 +251,7 @@ pub(crate) fn inspect_with(
     if gpt {
         let fs = detect::mbr_findings(&sniff.head);
         if fs.is_empty() {
-            rules.push(rule("mbr", None, None));
+            rules.push(rule(crate::rule::MBR, None, None));
         }
         for f in &fs {
             rules.push(rule(f.rule, Some(f), Some(0)));

@@ -12,6 +12,7 @@ pub mod detect;
 mod inspect;
 pub mod luks;
 pub mod names;
+pub mod rule;
 pub mod signature;
 mod stream;
 

@@ -29,7 +29,7 @@ pub fn detect(file: &dyn Layer, head: &[u8], size: u64) -> Result<Option<Signatu
         // oslo.utils 10.2 `check_version`, word for word.
         findings.push(
             Finding::unsafe_(
-                "luks_version",
+                crate::rule::LUKS_VERSION,
                 format!("LUKS version {version} is not supported"),
             )
             .at(6),
@@ -38,7 +38,7 @@ pub fn detect(file: &dyn Layer, head: &[u8], size: u64) -> Result<Option<Signatu
     // oslo's `check_passphrase` fails only when a passphrase is given and does not open the
     // payload; vmsnap takes none, so the payload's own format is not checked.
     findings.push(Finding::info(
-        "luks_passphrase",
+        crate::rule::LUKS_PASSPHRASE,
         "no passphrase given: the encrypted payload's format is not checked",
     ));
     let payload = match version {
@@ -51,7 +51,7 @@ pub fn detect(file: &dyn Layer, head: &[u8], size: u64) -> Result<Option<Signatu
         Some(p) => {
             findings.push(
                 Finding::unsafe_(
-                    "luks_header",
+                    crate::rule::LUKS_HEADER,
                     format!("payload offset {p} is past the end of the file ({size} bytes)"),
                 )
                 .at(104),
@@ -74,7 +74,7 @@ fn short(size: u64) -> Signature {
         virtual_size: None,
         payload_offset: None,
         findings: vec![Finding::unsafe_(
-            "luks_header",
+            crate::rule::LUKS_HEADER,
             format!("the file ({size} bytes) ends inside the LUKS header"),
         )],
     }
@@ -94,7 +94,7 @@ fn luks2_payload(
     if !valid {
         findings.push(
             Finding::unsafe_(
-                "luks_header",
+                crate::rule::LUKS_HEADER,
                 format!("LUKS2 header size {hdr_size} is not a power of two from 16 KiB to 4 MiB within the file"),
             )
             .at(8),
@@ -121,7 +121,7 @@ fn luks2_payload(
     if offset.is_none() {
         findings.push(
             Finding::unsafe_(
-                "luks_header",
+                crate::rule::LUKS_HEADER,
                 "the LUKS2 JSON area has no crypt segment with an offset",
             )
             .at(LUKS2_JSON_AT),
@@ -151,10 +151,16 @@ mod tests {
         v[104..108].copy_from_slice(&8u32.to_be_bytes());
         let s = run(v.clone());
         assert_eq!((s.payload_offset, s.virtual_size), (Some(4096), Some(4096)));
-        assert!(s.findings.iter().all(|f| f.rule == "luks_passphrase"));
+        assert!(s
+            .findings
+            .iter()
+            .all(|f| f.rule == crate::rule::LUKS_PASSPHRASE));
         v[104..108].copy_from_slice(&100u32.to_be_bytes());
         let s = run(v);
-        assert!(s.findings.iter().any(|f| f.rule == "luks_header"));
+        assert!(s
+            .findings
+            .iter()
+            .any(|f| f.rule == crate::rule::LUKS_HEADER));
     }
 
     #[test]
@@ -173,7 +179,7 @@ mod tests {
         let f = s
             .findings
             .iter()
-            .find(|f| f.rule == "luks_version")
+            .find(|f| f.rule == crate::rule::LUKS_VERSION)
             .unwrap();
         assert_eq!(f.message, "LUKS version 2 is not supported");
     }

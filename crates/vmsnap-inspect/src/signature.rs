@@ -80,7 +80,7 @@ pub fn detect(file: &dyn Layer, head: &[u8], tail: &[u8], size: u64) -> Result<V
             "tar",
             None,
             Finding::unsafe_(
-                "archive",
+                crate::rule::ARCHIVE,
                 "a tar archive (an OVA?) is not a disk image: extract the disk first",
             ),
         ));
@@ -94,7 +94,7 @@ fn unread(name: &'static str, virtual_size: Option<u64>) -> Signature {
         name,
         virtual_size,
         Finding::unsafe_(
-            "unsupported_format",
+            crate::rule::UNSUPPORTED_FORMAT,
             format!("{name} image: vmsnap does not read {name}, so its safety is not checked"),
         ),
     )

@@ -148,7 +148,7 @@ fn region(
 }
 
 impl Header {
-    /// Parses the header block `head` (at least `HEADER_BYTES`) of a dump of `dump_len`
+    /// Parses the header block `head` (at least `raw::HEADER_BYTES`) of a dump of `dump_len`
     /// bytes, and the sub header that `read_sub(offset, len)` reads from the block after it.
     pub fn parse(
         head: &[u8],

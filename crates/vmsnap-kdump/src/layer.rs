@@ -140,7 +140,7 @@ impl Kdump {
         if stray > 0 {
             findings.push(
                 Finding::warning(
-                    "bitmaps",
+                    crate::rule::BITMAPS,
                     format!("{stray} dumped pages are not in the bitmap of existing pages"),
                 )
                 .at(header.bitmap1_offset()),
@@ -202,7 +202,7 @@ impl Kdump {
         if header.status & DUMP_DH_COMPRESSED_INCOMPLETE != 0 {
             findings.push(
                 Finding::warning(
-                    "incomplete",
+                    crate::rule::INCOMPLETE,
                     "the dump is marked incomplete (the writer ran out of space): pages it \
                      did not write read as zeros or fail",
                 )
@@ -211,7 +211,7 @@ impl Kdump {
         }
         if let Some((start, end)) = header.split {
             findings.push(Finding::warning(
-                "split",
+                crate::rule::SPLIT,
                 format!(
                     "one part of a split dump: page frames {start:#x}..{end:#x}; the other \
                      parts are separate files"
@@ -221,7 +221,7 @@ impl Kdump {
         let unread = header.status & COMPRESSION_FLAGS & !DUMP_DH_COMPRESSED_ZLIB;
         if unread != 0 {
             findings.push(Finding::warning(
-                "compression",
+                crate::rule::COMPRESSION,
                 format!(
                     "pages compressed with {} cannot be read by this build (reading one fails)",
                     crate::header::compression_names(unread)

@@ -49,6 +49,7 @@ mod layer;
 mod page;
 mod plugin;
 mod raw;
+pub mod rule;
 
 pub use flat::FlatFile;
 pub use header::{Header, Layout};

@@ -94,7 +94,7 @@ impl Lime {
             if r.start < prev_end && !ranges.is_empty() {
                 findings.push(
                     Finding::warning(
-                        "range_order",
+                        crate::rule::RANGE_ORDER,
                         format!(
                             "range {:#x}..={:#x} starts below the end of the previous range",
                             r.start, r.end_inclusive

@@ -13,6 +13,7 @@ pub mod export;
 mod header;
 mod layer;
 mod plugin;
+pub mod rule;
 // The on-disk layout as documented, whether or not the reader uses every field.
 #[allow(dead_code)]
 mod raw;

@@ -148,7 +148,7 @@ fn gaps_read_as_zeros_and_unsorted_ranges_are_accepted() {
     let ext = l.extents(0..l.len()).unwrap();
     assert_eq!(ext[0].kind, ExtentKind::Unallocated);
     assert_eq!(ext[1].lower_offset, Some(0x1000 + 32 + 32));
-    assert_eq!(l.findings()[0].rule, "range_order");
+    assert_eq!(l.findings()[0].rule, vmsnap_lime::rule::RANGE_ORDER);
     assert_eq!(l.describe()["gap_bytes"], 0x6000 - 0x1010);
 }
 

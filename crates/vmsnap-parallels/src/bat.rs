@@ -69,14 +69,14 @@ impl Bat {
         let overlapping = overlapping.count();
         if overlapping > 0 {
             findings.push(Finding::warning(
-                "bat",
+                crate::rule::BAT,
                 format!("{overlapping} Parallels BAT entries overlap another cluster's data"),
             ));
         }
         if let Some(&last) = offsets.last() {
             if last + cs > file_len {
                 findings.push(Finding::warning(
-                    "truncated",
+                    crate::rule::TRUNCATED,
                     format!(
                         "Parallels cluster at {last:#x} ends past the end of the file; the \
                          missing bytes read as zeros (as QEMU reads them)"

@@ -181,7 +181,7 @@ impl Extension {
                 _ => {
                     findings.push(
                         Finding::warning(
-                            "unknown_features",
+                            crate::rule::UNKNOWN_FEATURES,
                             format!("unknown Parallels format extension feature {fmagic:#x}"),
                         )
                         .at(b.file_offset(pos - FEATURE_HEADER_LEN)),

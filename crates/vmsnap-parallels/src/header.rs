@@ -120,7 +120,7 @@ impl Header {
         if n * self.cluster_size() < vsize {
             findings.push(
                 Finding::warning(
-                    "bat",
+                    crate::rule::BAT,
                     format!(
                         "Parallels BAT of {n} clusters covers less than the virtual size \
                          ({vsize} bytes); the rest reads as zeros"
@@ -132,7 +132,7 @@ impl Header {
         if self.data_off != 0 && u64::from(self.data_off) * SECTOR < self.bat_end() {
             findings.push(
                 Finding::warning(
-                    "data_off",
+                    crate::rule::DATA_OFF,
                     format!(
                         "Parallels data_off ({} sectors) lies inside the header and BAT",
                         self.data_off
@@ -145,13 +145,17 @@ impl Header {
             0 | IN_USE_CLOSED => {}
             IN_USE_OPEN => findings.push(
                 Finding::warning(
-                    "dirty",
+                    crate::rule::DIRTY,
                     "Parallels image is marked in use: it was not closed cleanly",
                 )
                 .at(44),
             ),
             v => findings.push(
-                Finding::warning("dirty", format!("unknown Parallels in_use marker {v:#x}")).at(44),
+                Finding::warning(
+                    crate::rule::DIRTY,
+                    format!("unknown Parallels in_use marker {v:#x}"),
+                )
+                .at(44),
             ),
         }
         Ok(())

@@ -20,6 +20,7 @@ mod bat;
 mod ext;
 mod header;
 mod layer;
+pub mod rule;
 // Public for the tests' image builder, which signs its extensions the same way.
 #[doc(hidden)]
 pub mod md5;

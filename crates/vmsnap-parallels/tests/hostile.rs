@@ -100,7 +100,10 @@ fn bat_size_bounds() {
     let mut s = Spec::new(4).with_data(0, 0, 1);
     s.nb_sectors = 64;
     let l = open_bytes(s.build()).unwrap();
-    assert!(l.findings().iter().any(|f| f.rule == "bat"));
+    assert!(l
+        .findings()
+        .iter()
+        .any(|f| f.rule == vmsnap_parallels::rule::BAT));
     let mut b = [9u8; 4];
     l.read_at(7 * CS as u64, &mut b).unwrap();
     assert_eq!(b, [0; 4]);
@@ -140,7 +143,8 @@ fn overlapping_and_truncated_clusters_are_findings() {
     let l = open_bytes(f).unwrap();
     let rules: Vec<_> = l.findings().iter().map(|f| f.rule).collect();
     assert!(
-        rules.contains(&"bat") && rules.contains(&"truncated"),
+        rules.contains(&vmsnap_parallels::rule::BAT)
+            && rules.contains(&vmsnap_parallels::rule::TRUNCATED),
         "{rules:?}"
     );
     let mut b = vec![0u8; CS];
@@ -155,7 +159,10 @@ fn in_use_and_data_off_findings() {
     s.in_use = 0x746F_6E59;
     s.data_off = 0;
     let l = open_bytes(s.build()).unwrap();
-    assert!(l.findings().iter().any(|f| f.rule == "dirty"));
+    assert!(l
+        .findings()
+        .iter()
+        .any(|f| f.rule == vmsnap_parallels::rule::DIRTY));
     assert_eq!(l.describe()["in_use"], "open");
     let mut s = Spec::new(4);
     s.data_off = 0x0000_0000;
@@ -166,7 +173,7 @@ fn in_use_and_data_off_findings() {
         .unwrap()
         .findings()
         .iter()
-        .any(|f| f.rule == "data_off"));
+        .any(|f| f.rule == vmsnap_parallels::rule::DATA_OFF));
 }
 
 /// 32 clusters of 4 KiB = 256 sectors; 1-sector granularity gives 256 bits = 32 bytes,
@@ -254,7 +261,10 @@ fn extension_overruns() {
 fn unknown_features() {
     let s = bitmap_image(&[(0x1234, 0, vec![7; 10])], false);
     let l = open_bytes(s.build()).unwrap();
-    assert!(l.findings().iter().any(|f| f.rule == "unknown_features"));
+    assert!(l
+        .findings()
+        .iter()
+        .any(|f| f.rule == vmsnap_parallels::rule::UNKNOWN_FEATURES));
     assert_eq!(
         l.describe()["format_extension"]["unknown_features"][0],
         "0x1234"

@@ -70,7 +70,7 @@ pub fn header_findings(h: &Header, out: &mut Findings) {
     if h.version == 3 && h.extended_l2() {
         out.push(
             Finding::info(
-                "unknown_features",
+                crate::rule::UNKNOWN_FEATURES,
                 "incompatible feature bit 4 (extended L2 entries): known and read here \
                  (QEMU reads it since 5.2); OpenStack's format inspector rejects any \
                  incompatible bit above 3",
@@ -81,7 +81,7 @@ pub fn header_findings(h: &Header, out: &mut Findings) {
     if h.incompatible & raw::INCOMPAT_CORRUPT != 0 {
         out.push(
             Finding::unsafe_(
-                "corrupt",
+                crate::rule::CORRUPT,
                 "the corrupt bit is set: QEMU found the metadata inconsistent and refuses \
                  to write the image",
             )
@@ -91,7 +91,7 @@ pub fn header_findings(h: &Header, out: &mut Findings) {
     if h.incompatible & raw::INCOMPAT_DIRTY != 0 {
         out.push(
             Finding::warning(
-                "dirty",
+                crate::rule::DIRTY,
                 "the dirty bit is set: refcounts may be stale (needs `qemu-img check -r`)",
             )
             .at(raw::off::INCOMPAT as u64),
@@ -101,7 +101,7 @@ pub fn header_findings(h: &Header, out: &mut Findings) {
         raw::CRYPT_NONE => {}
         raw::CRYPT_AES => out.push(
             Finding::unsafe_(
-                "encryption",
+                crate::rule::ENCRYPTION,
                 "legacy AES-CBC encryption (crypt_method 1, insecure): metadata is readable, \
                  data is not",
             )
@@ -109,27 +109,27 @@ pub fn header_findings(h: &Header, out: &mut Findings) {
         ),
         raw::CRYPT_LUKS => out.push(
             Finding::warning(
-                "encryption",
+                crate::rule::ENCRYPTION,
                 "LUKS encryption (crypt_method 2): metadata is readable, data is not",
             )
             .at(raw::off::CRYPT as u64),
         ),
         m => out.push(
-            Finding::unsafe_("encryption", format!("unknown crypt_method {m}"))
+            Finding::unsafe_(crate::rule::ENCRYPTION, format!("unknown crypt_method {m}"))
                 .at(raw::off::CRYPT as u64),
         ),
     }
     if h.autoclear & raw::AUTOCLEAR_DATA_FILE_RAW != 0 && !h.has_data_file() {
         // QEMU refuses to open the image: never safe.
         out.push(Finding::unsafe_(
-            "data_file_raw",
+            crate::rule::DATA_FILE_RAW,
             "the raw-external-data autoclear bit is set without an external data file \
              (QEMU: \"data-file-raw requires a data file\")",
         ));
     }
     if h.autoclear & raw::AUTOCLEAR_DATA_FILE_RAW != 0 && h.backing_file_offset != 0 {
         out.push(Finding::warning(
-            "data_file_raw",
+            crate::rule::DATA_FILE_RAW,
             "the raw-external-data bit conflicts with a backing file",
         ));
     }
@@ -144,7 +144,7 @@ pub fn placement_findings(regions: &mut [Region], file_len: u64, out: &mut Findi
         if r.len > 0 && r.start.checked_add(r.len).is_none_or(|e| e > file_len) {
             out.push(
                 Finding::unsafe_(
-                    "table_outside_file",
+                    crate::rule::TABLE_OUTSIDE_FILE,
                     format!(
                         "{} ({} bytes at {:#x}) lies past the end of the file ({file_len} bytes)",
                         r.what, r.len, r.start
@@ -161,7 +161,7 @@ pub fn placement_findings(regions: &mut [Region], file_len: u64, out: &mut Findi
             if r.start < p.start.saturating_add(p.len) {
                 out.push(
                     Finding::unsafe_(
-                        "metadata_overlap",
+                        crate::rule::METADATA_OVERLAP,
                         format!(
                             "{} at {:#x} overlaps {} at {:#x}",
                             r.what, r.start, p.what, p.start
@@ -186,7 +186,7 @@ pub fn snapshot_findings(snaps: &[Snapshot], out: &mut Findings) {
     }
     let with_state = snaps.iter().filter(|s| s.vm_state_size > 0).count();
     out.push(Finding::info(
-        "snapshots",
+        crate::rule::SNAPSHOTS,
         format!(
             "{} internal snapshot(s), {with_state} with VM state",
             snaps.len()

@@ -453,7 +453,7 @@ impl Header {
                     };
                     if self.autoclear & raw::AUTOCLEAR_BITMAPS == 0 {
                         self.notes.push((
-                            "bitmaps",
+                            crate::rule::BITMAPS,
                             "bitmaps extension present but the autoclear bit is clear: a \
                              program without bitmap support modified the image, the bitmaps \
                              are inconsistent"
@@ -542,7 +542,7 @@ impl Header {
                 "unknown incompatible qcow2 feature(s): {}",
                 names.join(", ")
             ))
-            .for_rule("unknown_features")
+            .for_rule(crate::rule::UNKNOWN_FEATURES)
             .at(off::INCOMPAT as u64));
         }
         Ok(())

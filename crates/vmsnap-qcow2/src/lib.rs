@@ -47,6 +47,7 @@ mod limits;
 mod open;
 mod plugin;
 mod qcow1;
+pub mod rule;
 // The on-disk layout as documented, whether or not the reader uses every field.
 #[allow(dead_code)]
 mod raw;

@@ -182,7 +182,7 @@ pub fn open(file: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Opened> {
         .map_err(|e| e.during("reading the snapshot table"))?;
     if !snapshots.is_empty() && h.has_data_file() {
         findings.push(Finding::warning(
-            "snapshots",
+            crate::rule::SNAPSHOTS,
             "internal snapshots in an image with an external data file (not allowed by the spec)",
         ));
     }
@@ -216,7 +216,7 @@ pub fn open(file: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Opened> {
         let bytes = u64::from(s.l1_size) * 8;
         if bytes > MAX_L1_BYTES {
             findings.push(Finding::unsafe_(
-                "table_size",
+                crate::rule::TABLE_SIZE,
                 format!(
                     "L1 table of snapshot {:?} has {bytes} bytes, above the limit of {MAX_L1_BYTES}",
                     s.id
@@ -225,7 +225,7 @@ pub fn open(file: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Opened> {
         } else if s.l1_table_offset & (cs - 1) != 0 {
             findings.push(
                 Finding::unsafe_(
-                    "metadata_overlap",
+                    crate::rule::METADATA_OVERLAP,
                     format!("L1 table of snapshot {:?} is not cluster aligned", s.id),
                 )
                 .at(s.entry_offset),
@@ -260,7 +260,7 @@ pub fn open(file: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Opened> {
         Ok(v) => v,
         Err(e) => {
             findings.push(Finding::warning(
-                "bitmaps",
+                crate::rule::BITMAPS,
                 format!("bitmap directory unreadable: {e}"),
             ));
             Vec::new()

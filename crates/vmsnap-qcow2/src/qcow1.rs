@@ -145,7 +145,7 @@ impl Qcow1 {
                     header.crypt_method
                 ),
             )
-            .for_rule("encryption")
+            .for_rule(crate::rule::ENCRYPTION)
             .at(36));
         }
         let shift = u32::from(header.cluster_bits) + u32::from(header.l2_bits);

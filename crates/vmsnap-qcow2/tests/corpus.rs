@@ -159,7 +159,7 @@ fn snapshot_table_matches_qemu_img_info() {
     assert!(img
         .findings()
         .iter()
-        .any(|f| f.rule == "snapshots" && f.severity == Severity::Info));
+        .any(|f| f.rule == vmsnap_qcow2::rule::SNAPSHOTS && f.severity == Severity::Info));
 }
 
 /// The VM state as QEMU itself reads it: a copy of the image whose header points the
@@ -287,7 +287,7 @@ fn backing_chain_is_followed_through_the_policy() {
     let f = img.findings();
     assert!(f
         .iter()
-        .any(|f| f.rule == "backing_file" && f.severity == Severity::Unsafe));
+        .any(|f| f.rule == vmsnap_core::rule::BACKING_FILE && f.severity == Severity::Unsafe));
     assert_eq!(img.describe()["backing"]["opened"], true);
     // Base is 3 MiB, the overlays 4 MiB: past the base reads zeros (or overlay data).
     let data = read_all(&img);
@@ -298,7 +298,10 @@ fn backing_chain_is_followed_through_the_policy() {
     let img = open_with(&top, ExternalPolicy::Deny);
     assert_eq!(img.describe()["backing"]["opened"], false);
     let f = img.findings();
-    let b = f.iter().find(|f| f.rule == "backing_file").unwrap();
+    let b = f
+        .iter()
+        .find(|f| f.rule == vmsnap_core::rule::BACKING_FILE)
+        .unwrap();
     assert_eq!(b.severity, Severity::Unsafe);
     assert!(b.message.contains("unavailable"), "{}", b.message);
     let mut one = [0u8; 1];
@@ -318,7 +321,7 @@ fn external_data_file_is_opened_through_the_policy_only() {
     assert!(img
         .findings()
         .iter()
-        .any(|f| f.rule == "data_file" && f.severity == Severity::Unsafe));
+        .any(|f| f.rule == vmsnap_core::rule::DATA_FILE && f.severity == Severity::Unsafe));
     // Data lives in the data file: no 1:1 lower offsets into the qcow2 file.
     assert!(img
         .extents(0..img.len())
@@ -440,7 +443,10 @@ fn qcow_v1_plain_compressed_and_backed_match_qemu() {
         assert_eq!(info["virtual-size"], l.len());
         if extra == "backed" {
             assert_eq!(l.describe()["backing_file"], "base.qcow");
-            assert!(l.findings().iter().any(|f| f.rule == "backing_file"));
+            assert!(l
+                .findings()
+                .iter()
+                .any(|f| f.rule == vmsnap_core::rule::BACKING_FILE));
         }
     }
     // Extents: the packed image's data is all compressed (no 1:1 offset), holes remain.
@@ -520,7 +526,10 @@ fn luks_encrypted_image_describes_but_refuses_data() {
     let d = img.describe();
     assert_eq!(d["encryption"]["method"], "luks");
     assert_eq!(d["encryption"]["luks"]["cipher_name"], "aes");
-    assert!(img.findings().iter().any(|f| f.rule == "encryption"));
+    assert!(img
+        .findings()
+        .iter()
+        .any(|f| f.rule == vmsnap_qcow2::rule::ENCRYPTION));
     let mut b = [0u8; 512];
     let e = img.read_at(0, &mut b).unwrap_err();
     assert_eq!(e.kind(), vmsnap_core::ErrorKind::Unsupported);
@@ -550,12 +559,15 @@ fn findings_per_sample() {
     }
     assert_eq!(
         rules("snapshots.qcow2"),
-        vec![("snapshots", Severity::Info)]
+        vec![(vmsnap_qcow2::rule::SNAPSHOTS, Severity::Info)]
     );
-    assert_eq!(rules("savevm.qcow2"), vec![("snapshots", Severity::Info)]);
+    assert_eq!(
+        rules("savevm.qcow2"),
+        vec![(vmsnap_qcow2::rule::SNAPSHOTS, Severity::Info)]
+    );
     assert_eq!(
         rules("extl2.qcow2"),
-        vec![("unknown_features", Severity::Info)]
+        vec![(vmsnap_qcow2::rule::UNKNOWN_FEATURES, Severity::Info)]
     );
     assert_eq!(
         rules("chain-mid.qcow2"),

@@ -105,11 +105,19 @@ fn refcount_table_limits() {
     let mut b = sample("v3.qcow2");
     put64(&mut b, 48, 0);
     let img = try_open(b).unwrap();
-    assert!(has_finding(&img, "metadata_overlap", Severity::Unsafe));
+    assert!(has_finding(
+        &img,
+        vmsnap_qcow2::rule::METADATA_OVERLAP,
+        Severity::Unsafe
+    ));
     let mut b = sample("v3.qcow2");
     put64(&mut b, 48, 1 << 30);
     let img = try_open(b).unwrap();
-    assert!(has_finding(&img, "table_outside_file", Severity::Unsafe));
+    assert!(has_finding(
+        &img,
+        vmsnap_qcow2::rule::TABLE_OUTSIDE_FILE,
+        Severity::Unsafe
+    ));
 }
 
 #[test]
@@ -163,7 +171,11 @@ fn bad_snapshot_l1_is_a_finding_and_fails_that_snapshot_only() {
     let so = get64(&b, 64) as usize;
     put64(&mut b, so, 1 << 30);
     let img = try_open(b).unwrap();
-    assert!(has_finding(&img, "table_outside_file", Severity::Unsafe));
+    assert!(has_finding(
+        &img,
+        vmsnap_qcow2::rule::TABLE_OUTSIDE_FILE,
+        Severity::Unsafe
+    ));
     let s = img.snapshot_disk("1").unwrap();
     let mut buf = [0u8; 512];
     assert_eq!(
@@ -175,7 +187,11 @@ fn bad_snapshot_l1_is_a_finding_and_fails_that_snapshot_only() {
     let mut b = sample("snapshots.qcow2");
     put32(&mut b, so + 8, 0x0800_0000);
     let img = try_open(b).unwrap();
-    assert!(has_finding(&img, "table_size", Severity::Unsafe));
+    assert!(has_finding(
+        &img,
+        vmsnap_qcow2::rule::TABLE_SIZE,
+        Severity::Unsafe
+    ));
     let s = img.snapshot_disk("1").unwrap();
     assert_eq!(
         s.read_at(0, &mut buf).unwrap_err().kind(),
@@ -186,7 +202,11 @@ fn bad_snapshot_l1_is_a_finding_and_fails_that_snapshot_only() {
     let l1 = get64(&b, 40);
     put64(&mut b, so, l1);
     let img = try_open(b).unwrap();
-    assert!(has_finding(&img, "metadata_overlap", Severity::Unsafe));
+    assert!(has_finding(
+        &img,
+        vmsnap_qcow2::rule::METADATA_OVERLAP,
+        Severity::Unsafe
+    ));
 }
 
 #[test]
@@ -290,27 +310,55 @@ fn feature_bits_give_findings() {
     let mut b = sample("v3.qcow2");
     put64(&mut b, 72, 0x3);
     let img = try_open(b).unwrap();
-    assert!(has_finding(&img, "corrupt", Severity::Unsafe));
-    assert!(has_finding(&img, "dirty", Severity::Warning));
+    assert!(has_finding(
+        &img,
+        vmsnap_qcow2::rule::CORRUPT,
+        Severity::Unsafe
+    ));
+    assert!(has_finding(
+        &img,
+        vmsnap_qcow2::rule::DIRTY,
+        Severity::Warning
+    ));
     // Q4: extended L2 is read; OpenStack's rejection of bit 4 is noted, not followed.
     let img = try_open(sample("extl2.qcow2")).unwrap();
-    assert!(has_finding(&img, "unknown_features", Severity::Info));
-    assert!(!has_finding(&img, "unknown_features", Severity::Unsafe));
+    assert!(has_finding(
+        &img,
+        vmsnap_qcow2::rule::UNKNOWN_FEATURES,
+        Severity::Info
+    ));
+    assert!(!has_finding(
+        &img,
+        vmsnap_qcow2::rule::UNKNOWN_FEATURES,
+        Severity::Unsafe
+    ));
     // Q2 on version 2: bit 2 of bytes 72..80.
     let mut b = sample("v2.qcow2");
     b[79] = 4;
     let img = try_open(b).unwrap();
-    assert!(has_finding(&img, "data_file", Severity::Unsafe));
+    assert!(has_finding(
+        &img,
+        vmsnap_core::rule::DATA_FILE,
+        Severity::Unsafe
+    ));
     // Q1: a backing file offset with an empty name.
     let mut b = sample("v3.qcow2");
     put64(&mut b, 8, 0x200);
     let img = try_open(b).unwrap();
-    assert!(has_finding(&img, "backing_file", Severity::Unsafe));
+    assert!(has_finding(
+        &img,
+        vmsnap_core::rule::BACKING_FILE,
+        Severity::Unsafe
+    ));
     // Data-file bit without a name: finding, data reads refused.
     let mut b = sample("v3.qcow2");
     put64(&mut b, 72, 0x4);
     let img = try_open(b).unwrap();
-    assert!(has_finding(&img, "data_file", Severity::Unsafe));
+    assert!(has_finding(
+        &img,
+        vmsnap_core::rule::DATA_FILE,
+        Severity::Unsafe
+    ));
     let mut buf = [0u8; 16];
     // Host offsets of this image are not guest offsets: refused before any data-file read.
     assert_eq!(
@@ -322,12 +370,20 @@ fn feature_bits_give_findings() {
     let mut b = sample("v3.qcow2");
     put64(&mut b, 88, 0x2);
     let img = try_open(b).unwrap();
-    assert!(has_finding(&img, "data_file_raw", Severity::Unsafe));
+    assert!(has_finding(
+        &img,
+        vmsnap_qcow2::rule::DATA_FILE_RAW,
+        Severity::Unsafe
+    ));
     // AES encryption.
     let mut b = sample("v3.qcow2");
     put32(&mut b, 32, 1);
     let img = try_open(b).unwrap();
-    assert!(has_finding(&img, "encryption", Severity::Unsafe));
+    assert!(has_finding(
+        &img,
+        vmsnap_qcow2::rule::ENCRYPTION,
+        Severity::Unsafe
+    ));
     assert_eq!(
         img.read_at(0, &mut buf).unwrap_err().kind(),
         ErrorKind::Unsupported
@@ -453,7 +509,11 @@ fn backing_loop_hits_the_chain_depth_cap() {
     let r = Resolver::default();
     let ctx = OpenCtx::new(&r, &reg, &o);
     let img = Qcow2::open(Arc::new(FileLayer::open(&p).unwrap()), &ctx).unwrap();
-    assert!(has_finding(&img, "backing_file", Severity::Unsafe));
+    assert!(has_finding(
+        &img,
+        vmsnap_core::rule::BACKING_FILE,
+        Severity::Unsafe
+    ));
     assert_eq!(r.log().len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }

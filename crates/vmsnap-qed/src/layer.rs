@@ -63,14 +63,14 @@ impl Qed {
             .map(|b| <[u8; 8]>::try_from(b).map_or(0, u64::from_le_bytes))
             .collect();
         let mut findings = vec![Finding::unsafe_(
-            "qed",
+            crate::rule::QED,
             "QED is deprecated and OpenStack's format inspector bans it outright; reading is \
              supported",
         )];
         if header.need_check() {
             findings.push(
                 Finding::warning(
-                    "need_check",
+                    crate::rule::NEED_CHECK,
                     "QED need-check flag is set: the image was not closed cleanly and its \
                      tables may be inconsistent",
                 )

@@ -39,7 +39,7 @@ fn check_against_qemu(path: &Path) -> Arc<dyn Layer> {
     assert!(layer
         .findings()
         .iter()
-        .any(|f| f.rule == "qed" && f.severity == Severity::Unsafe));
+        .any(|f| f.rule == vmsnap_qed::rule::QED && f.severity == Severity::Unsafe));
     layer
 }
 
@@ -138,7 +138,7 @@ fn denied_backing_is_unavailable_with_an_unsafe_finding() {
     let f: Vec<_> = l
         .findings()
         .into_iter()
-        .filter(|f| f.rule == "backing_file")
+        .filter(|f| f.rule == vmsnap_core::rule::BACKING_FILE)
         .collect();
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].severity, Severity::Unsafe);

@@ -183,7 +183,7 @@ fn need_check_is_a_warning() {
     let f = l.findings();
     assert!(f
         .iter()
-        .any(|x| x.rule == "need_check" && x.severity == Severity::Warning));
+        .any(|x| x.rule == vmsnap_qed::rule::NEED_CHECK && x.severity == Severity::Warning));
     assert_eq!(l.describe()["need_check"], true);
 }
 
@@ -222,7 +222,7 @@ fn backing_references_go_through_the_policy() {
         assert!(l
             .findings()
             .iter()
-            .any(|f| f.rule == "backing_file" && f.severity == Severity::Unsafe));
+            .any(|f| f.rule == vmsnap_core::rule::BACKING_FILE && f.severity == Severity::Unsafe));
         // What the backing file would supply is unavailable, never zeros.
         let mut b = [9u8; 4];
         let e = l.read_at(CS as u64, &mut b).unwrap_err();

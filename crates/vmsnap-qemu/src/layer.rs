@@ -96,13 +96,13 @@ impl QemuMemory {
         let mut findings = std::mem::take(&mut p.findings);
         if resent > 0 {
             findings.push(Finding::info(
-                "resent_pages",
+                crate::rule::RESENT_PAGES,
                 format!("{resent} pages were sent more than once; the last copy is used"),
             ));
         }
         if p.vmdesc.is_none() {
             findings.push(Finding::info(
-                "vmdesc",
+                crate::rule::VMDESC,
                 "no vmdesc trailer: device sections were skipped by validated footer scan, CPU state is unavailable",
             ));
         }

@@ -95,7 +95,7 @@ impl LibvirtSave {
         if partial {
             findings.push(
                 Finding::warning(
-                    "incomplete",
+                    crate::rule::INCOMPLETE,
                     "libvirt save image is marked incomplete (LibvirtQemudPart)",
                 )
                 .at(0),

@@ -342,7 +342,7 @@ impl Walker<'_> {
             Some(d) if d.offset != after => {
                 self.p.findings.push(
                     Finding::warning(
-                        "vmdesc",
+                        crate::rule::VMDESC,
                         format!(
                             "device description trailer at {:#x} does not follow EOF at {:#x}",
                             d.offset, self.p.eof_offset
@@ -354,7 +354,7 @@ impl Walker<'_> {
             None if after < self.cur.stream_len() => {
                 self.p.findings.push(
                     Finding::info(
-                        "vmdesc",
+                        crate::rule::VMDESC,
                         format!(
                             "no device description trailer; {} bytes follow EOF",
                             self.cur.stream_len() - after
@@ -488,7 +488,7 @@ impl Walker<'_> {
                 self.scan_footer(id)?;
                 self.p.findings.push(
                     Finding::info(
-                        "device_section",
+                        crate::rule::DEVICE_SECTION,
                         format!("iterative section {n} skipped by footer scan"),
                     )
                     .at(at),

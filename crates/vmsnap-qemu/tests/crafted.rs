@@ -101,7 +101,10 @@ fn page_sent_twice_reads_as_its_last_copy() {
     // The rest of the blob at 0x3000000 (16 KiB) is unchanged.
     assert_eq!(read(&m, 0x3001000, 4096), read(&before, 0x3001000, 4096));
     assert_eq!(m.describe()["ram_records"]["resent"], 2);
-    assert!(m.findings().iter().any(|f| f.rule == "resent_pages"));
+    assert!(m
+        .findings()
+        .iter()
+        .any(|f| f.rule == vmsnap_qemu::rule::RESENT_PAGES));
     // The ram:pc.ram child agrees.
     let mut c = vec![0u8; 4096];
     m.children()[0].layer.read_at(0x200000, &mut c).unwrap();

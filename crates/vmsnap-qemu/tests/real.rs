@@ -226,7 +226,10 @@ fn novmdesc_streams_match_elf_core_by_footer_scan() {
         let mem = check_stream(m, &format!("qemu/{m}-64m-novmdesc.qevm.gz"));
         assert!(mem.describe()["vmdesc"].is_null());
         assert!(mem.cpu_state().is_empty());
-        assert!(mem.findings().iter().any(|f| f.rule == "vmdesc"));
+        assert!(mem
+            .findings()
+            .iter()
+            .any(|f| f.rule == vmsnap_qemu::rule::VMDESC));
     }
 }
 
@@ -305,7 +308,7 @@ fn libvirt_wrapper_exposes_xml_and_stacks_the_stream() {
     assert!(lv
         .findings()
         .iter()
-        .any(|f| f.rule == "compressed" && f.message.contains("gzip")));
+        .any(|f| f.rule == vmsnap_core::rule::COMPRESSED && f.message.contains("gzip")));
 }
 
 #[test]

@@ -98,7 +98,7 @@ impl BlockMap {
         }
         if let Some((i, start)) = truncated {
             findings.push(Finding::warning(
-                "truncated",
+                crate::rule::TRUNCATED,
                 format!(
                     "VDI block {i} at {start:#x} ends past the end of the file; the missing \
                      bytes read as zeros (as QEMU reads them)"
@@ -107,13 +107,13 @@ impl BlockMap {
         }
         if shared > 0 {
             findings.push(Finding::warning(
-                "block_map",
+                crate::rule::BLOCK_MAP,
                 format!("{shared} VDI block map entries share a data block with another entry"),
             ));
         }
         if map.allocated != u64::from(header.blocks_allocated) {
             findings.push(Finding::info(
-                "block_map",
+                crate::rule::BLOCK_MAP,
                 format!(
                     "VDI header counts {} allocated blocks, the block map has {}",
                     header.blocks_allocated, map.allocated

@@ -150,7 +150,7 @@ impl Header {
         if matches!(self.image_type, TYPE_UNDO | TYPE_DIFF) {
             findings.push(
                 Finding::warning(
-                    "image_type",
+                    crate::rule::IMAGE_TYPE,
                     format!(
                         "VDI image type {} ({}) is VirtualBox-only; QEMU refuses it",
                         self.image_type,
@@ -188,7 +188,7 @@ impl Header {
         if bs != DEFAULT_BLOCK_SIZE {
             findings.push(
                 Finding::warning(
-                    "block_size",
+                    crate::rule::BLOCK_SIZE,
                     format!("VDI block size is {bs}; QEMU only opens 1 MiB blocks"),
                 )
                 .at(OFF_BLOCK_SIZE as u64),
@@ -205,7 +205,7 @@ impl Header {
         if self.block_extra != 0 {
             findings.push(
                 Finding::warning(
-                    "block_extra",
+                    crate::rule::BLOCK_EXTRA,
                     format!(
                         "VDI block_extra is {}; QEMU refuses such images, this reader skips \
                          the extra bytes in front of each block (VirtualBox layout)",
@@ -295,7 +295,7 @@ impl Header {
         if self.blocks_allocated > self.blocks_in_image {
             findings.push(
                 Finding::warning(
-                    "block_map",
+                    crate::rule::BLOCK_MAP,
                     format!(
                         "VDI header says {} blocks are allocated, more than the {} blocks of \
                          the image",

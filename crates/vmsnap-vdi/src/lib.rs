@@ -21,6 +21,7 @@ mod header;
 mod layer;
 pub mod parent;
 mod plugin;
+pub mod rule;
 // The on-disk layout as documented, whether or not the reader uses every field.
 #[allow(dead_code)]
 mod raw;

@@ -37,7 +37,7 @@ fn crafted_dynamic_image_reads_and_maps() {
     let s = with_blocks(Spec::dynamic(8), &[(1, 1), (3, 0), (4, 2)]);
     let l = open_bytes(s.build()).unwrap();
     let rules: Vec<_> = l.findings().iter().map(|f| f.rule).collect();
-    assert_eq!(rules, ["block_size"]);
+    assert_eq!(rules, [vmsnap_vdi::rule::BLOCK_SIZE]);
     let mut buf = vec![0u8; 5 * 4096];
     l.read_at(4096 - 1, &mut buf).unwrap();
     assert_eq!(buf[0], 0);
@@ -159,7 +159,10 @@ fn truncated_last_block_reads_zeros_with_a_finding() {
     let mut f = s.build();
     f.truncate(f.len() - 1000);
     let l = open_bytes(f).unwrap();
-    assert!(l.findings().iter().any(|x| x.rule == "truncated"));
+    assert!(l
+        .findings()
+        .iter()
+        .any(|x| x.rule == vmsnap_vdi::rule::TRUNCATED));
     let mut b = vec![0u8; 4096];
     l.read_at(2 * 4096, &mut b).unwrap();
     assert!(b[..3096].iter().all(|&x| x == 0x12));
@@ -186,7 +189,7 @@ fn shared_blocks_and_wrong_allocated_count_are_findings() {
     s.blocks_allocated = 9;
     let l = open_bytes(s.build()).unwrap();
     let rules: Vec<_> = l.findings().iter().map(|f| f.rule).collect();
-    assert!(rules.contains(&"block_map"), "{rules:?}");
+    assert!(rules.contains(&vmsnap_vdi::rule::BLOCK_MAP), "{rules:?}");
     let mut b = [0u8; 1];
     l.read_at(3 * 4096, &mut b).unwrap();
     assert_eq!(b, [0x10]);
@@ -204,7 +207,10 @@ fn block_extra_uses_the_virtualbox_layout() {
         s.data.extend_from_slice(&[fill; 4096]);
     }
     let l = open_bytes(s.build()).unwrap();
-    assert!(l.findings().iter().any(|f| f.rule == "block_extra"));
+    assert!(l
+        .findings()
+        .iter()
+        .any(|f| f.rule == vmsnap_vdi::rule::BLOCK_EXTRA));
     let mut b = vec![0u8; 8192];
     l.read_at(0, &mut b).unwrap();
     assert!(b[..4096].iter().all(|&x| x == 0xB1));
@@ -233,8 +239,8 @@ fn differencing_parent_not_found_is_unavailable() {
     let f = l.findings();
     assert!(f
         .iter()
-        .any(|x| x.rule == "parent" && x.severity == Severity::Unsafe));
-    assert!(f.iter().any(|x| x.rule == "image_type"));
+        .any(|x| x.rule == vmsnap_core::rule::PARENT && x.severity == Severity::Unsafe));
+    assert!(f.iter().any(|x| x.rule == vmsnap_vdi::rule::IMAGE_TYPE));
     assert_eq!(l.describe()["parent"]["followed"], false);
     assert_eq!(l.describe()["parent"]["unallocated_reads"], "unavailable");
     // Block 0 is the parent's: unavailable, not zeros (it used to read as zeros).

@@ -116,7 +116,7 @@ impl Vhd {
                 match t {
                     None => findings.push(
                         Finding::warning(
-                            "footer",
+                            crate::rule::FOOTER,
                             "no footer at the end of the file, only the copy at offset 0",
                         )
                         .at(tail_at),
@@ -124,7 +124,7 @@ impl Vhd {
                     Some(t) if t.raw != h.raw => {
                         findings.push(
                             Finding::warning(
-                                "footer",
+                                crate::rule::FOOTER,
                                 "the footer copy at offset 0 and the footer at EOF differ",
                             )
                             .at(tail_at),
@@ -132,7 +132,7 @@ impl Vhd {
                         if !h.checksum_ok() && t.checksum_ok() {
                             // QEMU reads only the copy at 0 and refuses the image.
                             findings.push(Finding::unsafe_(
-                                "footer",
+                                crate::rule::FOOTER,
                                 "the footer copy at 0 has a bad checksum (QEMU: \"Incorrect \
                                  header checksum\"); vmsnap reads the one at EOF",
                             ));
@@ -163,7 +163,7 @@ impl Vhd {
                 if t.disk_type != TYPE_FIXED {
                     findings.push(
                         Finding::warning(
-                            "footer",
+                            crate::rule::FOOTER,
                             format!(
                                 "only a footer at EOF (a fixed disk), but its disk type is {}",
                                 t.disk_type
@@ -179,7 +179,7 @@ impl Vhd {
             // QEMU refuses the image (`-f vpc`): never safe.
             findings.push(
                 Finding::unsafe_(
-                    "footer",
+                    crate::rule::FOOTER,
                     format!(
                         "footer checksum is {:#010x}, computed {:#010x} (QEMU refuses this image)",
                         footer.checksum, footer.computed_checksum
@@ -204,7 +204,7 @@ impl Vhd {
         }
         if rule == SizeRule::Chs && footer.chs_bytes() != footer.current_size {
             findings.push(Finding::info(
-                "virtual_size",
+                crate::rule::VIRTUAL_SIZE,
                 format!(
                     "virtual size {size} from CHS {}/{}/{} (current_size is {}), qemu-img 10's rule for creator {:?}",
                     footer.cylinders, footer.heads, footer.spt, footer.current_size, footer.creator()
@@ -249,7 +249,7 @@ impl Vhd {
         if hdr.checksum != hdr.computed_checksum {
             self.findings.push(
                 Finding::warning(
-                    "dynamic_header",
+                    crate::rule::DYNAMIC_HEADER,
                     format!(
                         "dynamic header checksum is {:#010x}, computed {:#010x}",
                         hdr.checksum, hdr.computed_checksum
@@ -325,7 +325,7 @@ impl Vhd {
         if overlaps > 0 {
             self.findings.push(
                 Finding::warning(
-                    "bat",
+                    crate::rule::BAT,
                     format!(
                         "{overlaps} BAT entries point into the footer copy, dynamic header or BAT"
                     ),

@@ -17,6 +17,7 @@
 mod layer;
 mod parent;
 mod plugin;
+pub mod rule;
 // The on-disk layout as documented, whether or not the reader uses every field.
 #[allow(dead_code)]
 mod raw;

@@ -122,7 +122,7 @@ fn denied_parent_is_unavailable_and_an_unsafe_finding() {
     assert!(l
         .findings()
         .iter()
-        .any(|f| f.rule == "parent" && f.severity == Severity::Unsafe));
+        .any(|f| f.rule == vmsnap_core::rule::PARENT && f.severity == Severity::Unsafe));
     assert_eq!(l.describe()["parent"]["opened"], false);
     let _ = std::fs::remove_dir_all(&c.dir);
 }
@@ -141,7 +141,7 @@ fn parent_with_wrong_uuid_is_refused() {
     assert!(l
         .findings()
         .iter()
-        .any(|f| f.rule == "parent" && f.message.contains("unique id")));
+        .any(|f| f.rule == vmsnap_core::rule::PARENT && f.message.contains("unique id")));
     assert!(matches!(
         l.external_refs()[0].decision,
         RefDecision::Failed { .. }

@@ -39,7 +39,7 @@ fn bad_footer_checksum_is_a_finding_and_reads_still_work() {
     assert!(l
         .findings()
         .iter()
-        .any(|x| x.rule == "footer" && x.message.contains("checksum")));
+        .any(|x| x.rule == vmsnap_vhd::rule::FOOTER && x.message.contains("checksum")));
     assert_eq!(l.describe()["footer_checksum_ok"], false);
     assert_same_bytes(&read_all(l.as_ref()), &s.expected(None), "data");
 }
@@ -52,7 +52,7 @@ fn footer_copies_that_differ_are_a_finding_and_a_bad_copy_at_0_is_unsafe() {
     let fs = l.findings();
     assert!(
         fs.iter()
-            .any(|x| x.rule == "footer" && x.message.contains("differ")),
+            .any(|x| x.rule == vmsnap_vhd::rule::FOOTER && x.message.contains("differ")),
         "{fs:?}"
     );
     // QEMU reads only the copy at 0 and refuses the image: unsafe, though vmsnap reads on.
@@ -68,7 +68,7 @@ fn footer_copies_that_differ_are_a_finding_and_a_bad_copy_at_0_is_unsafe() {
     assert!(l
         .findings()
         .iter()
-        .any(|x| x.rule == "footer" && x.message.contains("no footer")));
+        .any(|x| x.rule == vmsnap_vhd::rule::FOOTER && x.message.contains("no footer")));
 }
 
 #[test]
@@ -128,7 +128,7 @@ fn bat_entry_into_metadata_is_a_finding() {
     let (_, mut f) = base();
     f[1536 + 4..1536 + 8].copy_from_slice(&1u32.to_be_bytes()); // block at sector 1
     let l = open_bytes(f).unwrap();
-    assert!(l.findings().iter().any(|x| x.rule == "bat"));
+    assert!(l.findings().iter().any(|x| x.rule == vmsnap_vhd::rule::BAT));
     let _ = read_all(l.as_ref());
 }
 
@@ -162,11 +162,11 @@ fn huge_parent_locator_is_a_finding_not_an_allocation() {
     assert!(l
         .findings()
         .iter()
-        .any(|x| x.rule == "parent" && x.message.contains("limit")));
+        .any(|x| x.rule == vmsnap_core::rule::PARENT && x.message.contains("limit")));
     assert!(l
         .findings()
         .iter()
-        .any(|x| x.rule == "parent" && x.severity == Severity::Unsafe));
+        .any(|x| x.rule == vmsnap_core::rule::PARENT && x.severity == Severity::Unsafe));
 }
 
 #[test]

@@ -103,8 +103,11 @@ pub fn active_header(lower: &dyn Layer, findings: &mut Vec<Finding>) -> Result<H
     for (i, h) in [&h0, &h1].iter().enumerate() {
         if let Err(why) = h {
             findings.push(
-                Finding::warning("header", format!("header {} is not valid: {why}", i + 1))
-                    .at(HEADER_OFFSETS.get(i).copied().unwrap_or(0)),
+                Finding::warning(
+                    crate::rule::HEADER,
+                    format!("header {} is not valid: {why}", i + 1),
+                )
+                .at(HEADER_OFFSETS.get(i).copied().unwrap_or(0)),
             );
         }
     }
@@ -112,7 +115,7 @@ pub fn active_header(lower: &dyn Layer, findings: &mut Vec<Finding>) -> Result<H
         (Ok(a), Ok(b)) => {
             if a.sequence == b.sequence && (a.checksum != b.checksum || a.log_guid != b.log_guid) {
                 findings.push(Finding::warning(
-                    "header",
+                    crate::rule::HEADER,
                     "both headers have the same sequence number but differ; header 1 is used",
                 ));
                 a
@@ -209,8 +212,11 @@ pub fn regions(lower: &dyn Layer, log: (u64, u64), findings: &mut Vec<Finding>) 
         Ok(r) => (r, 0),
         Err(e) => {
             findings.push(
-                Finding::warning("region_table", format!("region table 1 is not valid: {e}"))
-                    .at(REGION_OFFSETS[0]),
+                Finding::warning(
+                    crate::rule::REGION_TABLE,
+                    format!("region table 1 is not valid: {e}"),
+                )
+                .at(REGION_OFFSETS[0]),
             );
             (parse_regions(lower, 1)?, 1)
         }

@@ -102,7 +102,7 @@ impl Vhdx {
                 log.writes = overlay.writes();
                 found.push(
                     Finding::warning(
-                        "log",
+                        crate::rule::LOG,
                         format!(
                             "the log needs replay: {} entries (sequence {}..={}), {} writes replayed in memory, the file is unchanged (QEMU refuses to open it read-only)",
                             log.entries, log.first_sequence, log.last_sequence, log.writes
@@ -112,7 +112,7 @@ impl Vhdx {
                 );
                 if last.flushed_file_offset > lower.len() {
                     found.push(Finding::warning(
-                        "log",
+                        crate::rule::LOG,
                         format!(
                             "the file ({} bytes) is shorter than the log's flushed file offset {}",
                             lower.len(),
@@ -124,7 +124,7 @@ impl Vhdx {
                 replayed = true;
             } else {
                 found.push(Finding::info(
-                    "log",
+                    crate::rule::LOG,
                     "log GUID set but the log holds no valid entries; nothing to replay",
                 ));
             }

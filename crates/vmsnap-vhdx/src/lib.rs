@@ -22,6 +22,7 @@ mod metadata;
 mod parent;
 mod plugin;
 pub mod raw;
+pub mod rule;
 mod stream;
 
 pub use layer::{Subformat, Vhdx};

@@ -201,7 +201,7 @@ pub fn read(lower: &dyn Layer, r: &Region, findings: &mut Vec<Finding>) -> Resul
                 .at(at))
             }
             None => findings.push(Finding::info(
-                "metadata",
+                crate::rule::METADATA,
                 format!("unknown optional metadata item {}", guid_text(&g)),
             )),
         }
@@ -259,7 +259,7 @@ pub fn read(lower: &dyn Layer, r: &Region, findings: &mut Vec<Finding>) -> Resul
     }
     if virtual_size % u64::from(logical_sector) != 0 {
         findings.push(Finding::warning(
-            "virtual_size",
+            crate::rule::VIRTUAL_SIZE,
             format!("virtual disk size {virtual_size} is not a multiple of the logical sector size {logical_sector}"),
         ));
     }

@@ -110,7 +110,7 @@ fn denied_parent_is_unavailable_with_an_unsafe_finding() {
     assert!(l
         .findings()
         .iter()
-        .any(|f| f.rule == "parent" && f.severity == Severity::Unsafe));
+        .any(|f| f.rule == vmsnap_core::rule::PARENT && f.severity == Severity::Unsafe));
     assert!(l
         .external_refs()
         .iter()
@@ -132,7 +132,7 @@ fn parent_with_another_data_write_guid_is_refused() {
     assert!(l
         .findings()
         .iter()
-        .any(|f| f.rule == "parent" && f.message.contains("parent_linkage")));
+        .any(|f| f.rule == vmsnap_core::rule::PARENT && f.message.contains("parent_linkage")));
     assert!(matches!(
         l.external_refs()[0].decision,
         RefDecision::Failed { .. }

@@ -47,7 +47,7 @@ fn bad_crc_on_one_header_selects_the_other() {
     assert!(l
         .findings()
         .iter()
-        .any(|x| x.rule == "header" && x.message.contains("CRC")));
+        .any(|x| x.rule == vmsnap_vhdx::rule::HEADER && x.message.contains("CRC")));
     assert_same_bytes(&read_all(l.as_ref()), &s.expected(None), "data");
     let mut g = f.clone();
     g[H1 + 100] ^= 1;
@@ -72,7 +72,7 @@ fn equal_sequence_numbers_with_different_headers_are_a_finding() {
     assert!(l
         .findings()
         .iter()
-        .any(|x| x.rule == "header" && x.message.contains("same sequence")));
+        .any(|x| x.rule == vmsnap_vhdx::rule::HEADER && x.message.contains("same sequence")));
 }
 
 #[test]
@@ -103,7 +103,10 @@ fn bad_region_table_crc_selects_the_copy() {
     g[RT1 + 40] ^= 1;
     let l = open_bytes(g).unwrap();
     assert_eq!(l.describe()["region_table_copy"], 2);
-    assert!(l.findings().iter().any(|x| x.rule == "region_table"));
+    assert!(l
+        .findings()
+        .iter()
+        .any(|x| x.rule == vmsnap_vhdx::rule::REGION_TABLE));
     let mut g = f;
     g[RT1 + 40] ^= 1;
     g[RT2 + 40] ^= 1;
@@ -302,7 +305,7 @@ fn log_descriptor_count_overflow_gitlab_3860() {
     assert!(l
         .findings()
         .iter()
-        .any(|x| x.rule == "log" && x.message.contains("no valid entries")));
+        .any(|x| x.rule == vmsnap_vhdx::rule::LOG && x.message.contains("no valid entries")));
     assert_same_bytes(&read_all(l.as_ref()), &s.expected(None), "unreplayed");
 }
 

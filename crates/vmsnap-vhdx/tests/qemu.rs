@@ -168,7 +168,10 @@ fn dirty_log_is_replayed_in_memory_like_qemu_replays_it() {
     assert_eq!(desc["log"]["entries"], 2);
     assert_eq!(desc["log"]["first_sequence"], 10);
     assert_eq!(desc["log"]["writes"], 3);
-    assert!(l.findings().iter().any(|x| x.rule == "log"));
+    assert!(l
+        .findings()
+        .iter()
+        .any(|x| x.rule == vmsnap_vhdx::rule::LOG));
     // The file is unchanged.
     assert_eq!(std::fs::read(&p).unwrap(), f);
 

@@ -119,7 +119,7 @@ fn sparse_header(file: &dyn Layer, findings: &mut Vec<Finding>) -> Result<(Spars
         && eos.size == 0
         && eos.kind == MARKER_EOS;
     let Some(f) = footer.filter(|_| qemu_ok) else {
-        findings.push(Finding::unsafe_("footer", "V7: invalid GD_AT_END footer").at(at));
+        findings.push(Finding::unsafe_(crate::rule::FOOTER, "V7: invalid GD_AT_END footer").at(at));
         return Err(Error::malformed(
             at,
             "invalid footer: GD_AT_END needs a footer marker, a KDMV footer and an EOS marker",
@@ -142,7 +142,7 @@ fn sparse_header(file: &dyn Layer, findings: &mut Vec<Finding>) -> Result<(Spars
         bad.push("footer gdOffset is GD_AT_END too");
     }
     for b in bad {
-        findings.push(Finding::unsafe_("footer", format!("V7: {b}")).at(at + 512));
+        findings.push(Finding::unsafe_(crate::rule::FOOTER, format!("V7: {b}")).at(at + 512));
     }
     Ok((f, true))
 }
@@ -299,19 +299,23 @@ impl Vmdk {
         }
         if h.version == 3 && !h.compressed() {
             self.findings.push(Finding::info(
-                "unknown_features",
+                crate::rule::UNKNOWN_FEATURES,
                 "version 3 (CBT) uncompressed sparse extent: QEMU opens it read-only",
             ));
         }
         if h.unclean != 0 {
             self.findings.push(
-                Finding::warning("unclean_shutdown", "the uncleanShutdown byte is set").at(72),
+                Finding::warning(
+                    crate::rule::UNCLEAN_SHUTDOWN,
+                    "the uncleanShutdown byte is set",
+                )
+                .at(72),
             );
         }
         if h.flags & FLAG_NL_TEST != 0 && h.check_bytes != *b"\n \r\n" {
             self.findings.push(
                 Finding::warning(
-                    "newline_check",
+                    crate::rule::NEWLINE_CHECK,
                     "newline check bytes are damaged (text-mode transfer?)",
                 )
                 .at(73),
@@ -319,7 +323,7 @@ impl Vmdk {
         }
         if h.flags & FLAG_RGD != 0 {
             self.findings.push(Finding::info(
-                "redundant_gd",
+                crate::rule::REDUNDANT_GD,
                 format!(
                     "redundant grain directory at sector {} (primary at {})",
                     h.rgd_offset, h.gd_offset
@@ -404,7 +408,7 @@ impl Vmdk {
         };
         if e.access != Access::Rw {
             self.findings.push(Finding::warning(
-                "extent_type",
+                crate::rule::EXTENT_TYPE,
                 format!(
                     "line {}: {access} extent; QEMU skips non-RW extents, so its size differs",
                     e.line
@@ -415,7 +419,7 @@ impl Vmdk {
         let uses_file = matches!(kind, "FLAT" | "VMFS" | "SPARSE" | "VMFSSPARSE" | "SESPARSE");
         if kind == "ZERO" {
             self.findings.push(Finding::warning(
-                "extent_type",
+                crate::rule::EXTENT_TYPE,
                 format!(
                     "line {}: ZERO extent; QEMU skips it, so its size differs",
                     e.line
@@ -425,7 +429,7 @@ impl Vmdk {
         }
         if !uses_file {
             self.findings.push(Finding::unsafe_(
-                "extent_type",
+                crate::rule::EXTENT_TYPE,
                 format!(
                     "line {}: {kind} extent (raw device or unknown) is not read",
                     e.line
@@ -447,7 +451,7 @@ impl Vmdk {
         }
         if is_absolute_anywhere(&e.name) || has_parent_component(&e.name) || is_protocol(&e.name) {
             self.findings.push(Finding::unsafe_(
-                "extent_path",
+                crate::rule::EXTENT_PATH,
                 format!(
                     "line {}: extent {:?} is absolute, has `..` or a protocol prefix",
                     e.line, e.name
@@ -493,7 +497,7 @@ impl Vmdk {
                 self.findings.append(&mut fs);
                 if s.capacity() != len {
                     self.findings.push(Finding::warning(
-                        "extent_size",
+                        crate::rule::EXTENT_SIZE,
                         format!(
                             "line {}: extent header capacity {} differs from the descriptor's {len}",
                             e.line,
@@ -562,7 +566,7 @@ impl Vmdk {
         if let (Some(want), Some(got)) = (pcid, got) {
             if u64::from(want) != got {
                 self.findings.push(Finding::unsafe_(
-                    "parent_cid",
+                    crate::rule::PARENT_CID,
                     format!("parentCID {want:08x} does not match the parent's CID {got:08x}"),
                 ));
             }

@@ -15,6 +15,7 @@ mod header;
 mod layer;
 mod plugin;
 pub mod raw;
+pub mod rule;
 mod sparse;
 
 pub use descriptor::Descriptor;

@@ -43,7 +43,7 @@ fn gd_at_end_footer_is_used() {
     let l = common::open(&p);
     assert_eq!(l.describe()["footer_used"], true);
     assert!(
-        !common::has(l.as_ref(), "footer", ""),
+        !common::has(l.as_ref(), vmsnap_vmdk::rule::FOOTER, ""),
         "{:?}",
         common::rules(l.as_ref())
     );
@@ -248,8 +248,16 @@ fn custom_zero_and_offset_extents() {
     assert_eq!(&got[4096..4096 + 8192], &[0u8; 8192][..]);
     assert_eq!(&got[12288..14336], &data[..2048]);
     assert_eq!(&got[14336..], &[0u8; 1024][..]);
-    assert!(common::has(l.as_ref(), "extent_type", "ZERO"));
-    assert!(common::has(l.as_ref(), "extent_type", "RDONLY"));
+    assert!(common::has(
+        l.as_ref(),
+        vmsnap_vmdk::rule::EXTENT_TYPE,
+        "ZERO"
+    ));
+    assert!(common::has(
+        l.as_ref(),
+        vmsnap_vmdk::rule::EXTENT_TYPE,
+        "RDONLY"
+    ));
     let ext = l.extents(0..l.len()).unwrap();
     assert_eq!(ext[0], vmsnap_core::Extent::data(0, 4096, Some(512)));
     assert_eq!(ext[1].kind, ExtentKind::Zero);
@@ -272,7 +280,7 @@ fn blank_line_before_extent_is_flagged() {
     assert_same_bytes(&read_all(l.as_ref()), &want, "COWD");
     assert!(common::has(
         l.as_ref(),
-        "descriptor",
+        vmsnap_core::rule::DESCRIPTOR,
         "QEMU reads this extent twice"
     ));
     assert_eq!(common::oracle(&p).len(), 2 << 20);

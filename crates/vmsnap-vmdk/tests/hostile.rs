@@ -75,10 +75,18 @@ fn descriptor_pointing_at_etc_passwd_is_never_opened() {
             "{policy:?} opened {:?}",
             paths.lock().unwrap()
         );
-        assert!(common::has(l.as_ref(), "extent_path", "/etc/passwd"));
-        assert!(common::has(l.as_ref(), "descriptor", "V5"));
-        assert!(common::has(l.as_ref(), "descriptor", "V3"));
-        assert!(common::has(l.as_ref(), "descriptor", "\"/etc/passwd\""));
+        assert!(common::has(
+            l.as_ref(),
+            vmsnap_vmdk::rule::EXTENT_PATH,
+            "/etc/passwd"
+        ));
+        assert!(common::has(l.as_ref(), vmsnap_core::rule::DESCRIPTOR, "V5"));
+        assert!(common::has(l.as_ref(), vmsnap_core::rule::DESCRIPTOR, "V3"));
+        assert!(common::has(
+            l.as_ref(),
+            vmsnap_core::rule::DESCRIPTOR,
+            "\"/etc/passwd\""
+        ));
         let refs = l.external_refs();
         assert_eq!(refs.len(), 1);
         assert!(matches!(refs[0].decision, RefDecision::Denied { .. }));
@@ -102,8 +110,16 @@ fn absolute_parent_hint_is_never_opened() {
         let (r, n, _) = common::counting(policy);
         let l = common::open_with(&p, &r).unwrap();
         assert_eq!(n.load(Ordering::SeqCst), 0);
-        assert!(common::has(l.as_ref(), "parent", "is absolute"));
-        assert!(common::has(l.as_ref(), "parent", "not opened"));
+        assert!(common::has(
+            l.as_ref(),
+            vmsnap_core::rule::PARENT,
+            "is absolute"
+        ));
+        assert!(common::has(
+            l.as_ref(),
+            vmsnap_core::rule::PARENT,
+            "not opened"
+        ));
         assert_eq!(l.describe()["parent_opened"], false);
         // Unallocated grains are the parent's: unavailable (they read as zeros before);
         // by opt-in they read as zeros, and allocated ones read as qemu-img reads them.
@@ -133,8 +149,16 @@ fn dotdot_and_subdir_extents_are_never_opened() {
         let (r, n, _) = common::counting(policy);
         let l = common::open_with(&p, &r).unwrap();
         assert_eq!(n.load(Ordering::SeqCst), 0);
-        assert!(common::has(l.as_ref(), "extent_path", "../outside.raw"));
-        assert!(common::has(l.as_ref(), "extent_path", "nbd:"));
+        assert!(common::has(
+            l.as_ref(),
+            vmsnap_vmdk::rule::EXTENT_PATH,
+            "../outside.raw"
+        ));
+        assert!(common::has(
+            l.as_ref(),
+            vmsnap_vmdk::rule::EXTENT_PATH,
+            "nbd:"
+        ));
         assert!(l
             .external_refs()
             .iter()
@@ -162,7 +186,11 @@ fn capacity_zero_kdmv_is_a_descriptor_file() {
     let (r, n, _) = common::counting(ExternalPolicy::Deny);
     let l = common::open_with(&p, &r).unwrap();
     assert_eq!(n.load(Ordering::SeqCst), 0);
-    assert!(common::has(l.as_ref(), "descriptor", "capacity 0"));
+    assert!(common::has(
+        l.as_ref(),
+        vmsnap_core::rule::DESCRIPTOR,
+        "capacity 0"
+    ));
     let l = common::open(&p);
     assert_eq!(l.describe()["container"], "descriptor");
     assert_same_bytes(&read_all(l.as_ref()), &common::oracle(&p), "cap0 vs qemu");
@@ -282,11 +310,11 @@ fn oslo_v1_v2_v3() {
     let mut f = base.clone();
     set_u64(&mut f, 28, 2);
     let l = open_bytes("vmdk-v1", &f).unwrap();
-    assert!(common::has(l.as_ref(), "descriptor", "V1"));
+    assert!(common::has(l.as_ref(), vmsnap_core::rule::DESCRIPTOR, "V1"));
     let mut f = base.clone();
     set_u64(&mut f, 28, 0);
     let l = open_bytes("vmdk-v2", &f).unwrap();
-    assert!(common::has(l.as_ref(), "descriptor", "V2"));
+    assert!(common::has(l.as_ref(), vmsnap_core::rule::DESCRIPTOR, "V2"));
     assert_eq!(l.describe()["create_type"], "monolithicSparse");
     let f = with_descriptor(
         "version=1\nCID=1\nparentCID=ffffffff\ncreateType=\"vmfs\"\nRW 16384 SPARSE \"t.vmdk\"\n",
@@ -294,16 +322,20 @@ fn oslo_v1_v2_v3() {
     let l = open_bytes("vmdk-v3", &f).unwrap();
     assert!(common::has(
         l.as_ref(),
-        "descriptor",
+        vmsnap_core::rule::DESCRIPTOR,
         "V3: unsupported subformat \"vmfs\""
     ));
     let f = with_descriptor("version=1\nCID=1\nparentCID=ffffffff\nRW 16384 SPARSE \"t.vmdk\"\n");
     let l = open_bytes("vmdk-v3b", &f).unwrap();
-    assert!(common::has(l.as_ref(), "descriptor", "V3: no createType"));
+    assert!(common::has(
+        l.as_ref(),
+        vmsnap_core::rule::DESCRIPTOR,
+        "V3: no createType"
+    ));
     // The qemu-made monolithicSparse has none of these.
     let l = common::open(&corpus("vmdk/sparse.vmdk"));
     assert!(
-        !common::has(l.as_ref(), "descriptor", "V"),
+        !common::has(l.as_ref(), vmsnap_core::rule::DESCRIPTOR, "V"),
         "{:?}",
         common::rules(l.as_ref())
     );
@@ -316,8 +348,8 @@ fn oslo_v4_v6_descriptor_file() {
         b"version=1\ncreateType=\"monolithicFlat\"\nthis is not valid\n",
     )
     .unwrap();
-    assert!(common::has(l.as_ref(), "descriptor", "V4"));
-    assert!(common::has(l.as_ref(), "descriptor", "V6"));
+    assert!(common::has(l.as_ref(), vmsnap_core::rule::DESCRIPTOR, "V4"));
+    assert!(common::has(l.as_ref(), vmsnap_core::rule::DESCRIPTOR, "V6"));
     assert_eq!(l.len(), 0);
     // Too large a descriptor file is refused by the probe and by open.
     let mut big = b"version=1\n".to_vec();
@@ -347,15 +379,23 @@ fn gd_at_end(edit: impl Fn(&mut [u8])) -> Vec<u8> {
 #[test]
 fn oslo_v7_footer() {
     let l = open_bytes("vmdk-v7a", &gd_at_end(|t| set_u32(t, 512 + 4, 1))).unwrap();
-    assert!(common::has(l.as_ref(), "footer", "V7: version"));
+    assert!(common::has(
+        l.as_ref(),
+        vmsnap_vmdk::rule::FOOTER,
+        "V7: version"
+    ));
     let l = open_bytes("vmdk-v7b", &gd_at_end(|t| t[1024 + 100] = 1)).unwrap();
     assert!(common::has(
         l.as_ref(),
-        "footer",
+        vmsnap_vmdk::rule::FOOTER,
         "V7: end-of-stream marker padding"
     ));
     let l = open_bytes("vmdk-v7c", &gd_at_end(|t| set_u64(t, 512 + 36, 3))).unwrap();
-    assert!(common::has(l.as_ref(), "footer", "V7: descriptor"));
+    assert!(common::has(
+        l.as_ref(),
+        vmsnap_vmdk::rule::FOOTER,
+        "V7: descriptor"
+    ));
     // What QEMU itself refuses is an error.
     assert_eq!(
         err_kind("vmdk-v7d", &gd_at_end(|t| set_u32(t, 12, 2))),
@@ -385,7 +425,11 @@ fn parent_cid_checks_and_loops() {
     child[at..at + 8].copy_from_slice(b"00000001");
     let p = put(&d, "child.vmdk", &child);
     let l = common::open(&p);
-    assert!(common::has(l.as_ref(), "parent_cid", "does not match"));
+    assert!(common::has(
+        l.as_ref(),
+        vmsnap_vmdk::rule::PARENT_CID,
+        "does not match"
+    ));
     assert_eq!(l.describe()["parent_opened"], true);
     // A parent hint naming the file itself stops at the chain-depth cap.
     let img = with_descriptor(
@@ -397,7 +441,11 @@ fn parent_cid_checks_and_loops() {
     // parentCID without a hint.
     let img = with_descriptor("version=1\nCID=1\nparentCID=00000002\ncreateType=\"monolithicSparse\"\nRW 16384 SPARSE \"x.vmdk\"\n");
     let l = open_bytes("vmdk-pcid2", &img).unwrap();
-    assert!(common::has(l.as_ref(), "parent", "no parentFileNameHint"));
+    assert!(common::has(
+        l.as_ref(),
+        vmsnap_core::rule::PARENT,
+        "no parentFileNameHint"
+    ));
 }
 
 #[test]
@@ -407,7 +455,11 @@ fn raw_device_extents_are_not_read() {
         b"version=1\nCID=1\nparentCID=ffffffff\ncreateType=\"vmfsRDM\"\nRW 8 VMFSRDM \"/dev/sda\"\n",
     )
     .unwrap();
-    assert!(common::has(l.as_ref(), "extent_type", "VMFSRDM"));
+    assert!(common::has(
+        l.as_ref(),
+        vmsnap_vmdk::rule::EXTENT_TYPE,
+        "VMFSRDM"
+    ));
     assert!(l.external_refs().is_empty());
     assert!(l.read_at(0, &mut [0u8; 8]).is_err());
 }

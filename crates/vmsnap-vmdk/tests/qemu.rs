@@ -102,7 +102,7 @@ fn two_gb_sparse() {
         RefDecision::Opened { .. }
     ));
     // A split descriptor is not in oslo's allow-list.
-    assert!(common::has(l.as_ref(), "descriptor", "V3"));
+    assert!(common::has(l.as_ref(), vmsnap_core::rule::DESCRIPTOR, "V3"));
 }
 
 #[test]
@@ -144,10 +144,14 @@ fn child_reads_through_parent() {
     let d = l.describe();
     assert_eq!(d["parent_hint"], "base.vmdk");
     assert_eq!(d["parent_opened"], true);
-    assert!(!common::has(l.as_ref(), "parent_cid", ""));
+    assert!(!common::has(l.as_ref(), vmsnap_vmdk::rule::PARENT_CID, ""));
     let refs = l.external_refs();
     assert_eq!(refs[0].kind, vmsnap_core::RefKind::Parent);
-    assert!(common::has(l.as_ref(), "parent", "base.vmdk"));
+    assert!(common::has(
+        l.as_ref(),
+        vmsnap_core::rule::PARENT,
+        "base.vmdk"
+    ));
     // Under the library default the parent is not opened, and reads there fail as
     // unavailable (they read as zeros before the one rule for unavailable references).
     let (r, n, _) = common::counting(ExternalPolicy::Deny);
@@ -178,7 +182,11 @@ fn descriptor_files_need_policy() {
         e.to_string().contains("extent file \"flat-flat.vmdk\""),
         "{e}"
     );
-    assert!(common::has(l.as_ref(), "descriptor", "flat-flat.vmdk"));
+    assert!(common::has(
+        l.as_ref(),
+        vmsnap_core::rule::DESCRIPTOR,
+        "flat-flat.vmdk"
+    ));
     assert_eq!(
         l.extents(0..l.len()).unwrap()[0].kind,
         ExtentKind::Unavailable

@@ -67,7 +67,9 @@ impl Checkpoint {
                 if d.name == GROUP_MEMORY {
                     return Err(Error::malformed(d.desc_offset, msg).in_layer("vmware"));
                 }
-                findings.push(Finding::warning("group_table", msg.clone()).at(d.desc_offset));
+                findings.push(
+                    Finding::warning(crate::rule::GROUP_TABLE, msg.clone()).at(d.desc_offset),
+                );
                 group.error = Some(msg);
                 groups.push(group);
                 continue;
@@ -80,7 +82,7 @@ impl Checkpoint {
             if declared_end > file_len {
                 findings.push(
                     Finding::warning(
-                        "group_table",
+                        crate::rule::GROUP_TABLE,
                         format!(
                             "group {:?} of {:#x} bytes at {:#x} ends past the end of the file ({file_len:#x})",
                             d.name, d.size, d.offset
@@ -103,7 +105,7 @@ impl Checkpoint {
                 Ok(StreamEnd::Terminator(at)) => group.terminator = Some(at),
                 Ok(StreamEnd::GroupEnd) => findings.push(
                     Finding::info(
-                        "tag_stream",
+                        crate::rule::TAG_STREAM,
                         format!(
                             "group {:?} has no terminating null tag before its end",
                             d.name
@@ -118,7 +120,7 @@ impl Checkpoint {
                     let msg = e.to_string();
                     findings.push(
                         Finding::warning(
-                            "tag_stream",
+                            crate::rule::TAG_STREAM,
                             format!("group {:?}: {msg}; later tags of the group ignored", d.name),
                         )
                         .at(e.context().offset.unwrap_or(d.offset)),

@@ -67,7 +67,7 @@ pub fn cpu_states(ck: &Checkpoint, findings: &mut Vec<Finding>) -> Vec<CpuState>
     let mut n = match declared {
         Some(d) if d > seen => {
             findings.push(Finding::info(
-                "cpu_state",
+                crate::rule::CPU_STATE,
                 format!("{d} vCPUs declared, registers found for {seen}"),
             ));
             seen
@@ -77,7 +77,7 @@ pub fn cpu_states(ck: &Checkpoint, findings: &mut Vec<Finding>) -> Vec<CpuState>
     };
     if n > MAX_VCPUS {
         findings.push(Finding::warning(
-            "cpu_state",
+            crate::rule::CPU_STATE,
             format!("{n} vCPUs declared; only the first {MAX_VCPUS} are read"),
         ));
         n = MAX_VCPUS;
@@ -93,7 +93,7 @@ pub fn cpu_states(ck: &Checkpoint, findings: &mut Vec<Finding>) -> Vec<CpuState>
             if is_register_tag(&t.name) {
                 findings.push(
                     Finding::warning(
-                        "cpu_state",
+                        crate::rule::CPU_STATE,
                         format!("{} names vCPU {cpu}, beyond the {n} vCPUs", t.full_name()),
                     )
                     .at(t.offset),
@@ -235,7 +235,7 @@ pub fn cpu_states(ck: &Checkpoint, findings: &mut Vec<Finding>) -> Vec<CpuState>
 
 fn unreadable(t: &Tag) -> Finding {
     Finding::warning(
-        "cpu_state",
+        crate::rule::CPU_STATE,
         format!(
             "{} is a block of an unexpected size, compressed or unreadable; ignored",
             t.full_name()

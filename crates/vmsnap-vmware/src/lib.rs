@@ -25,6 +25,7 @@ mod meta;
 mod open;
 mod plugin;
 pub mod raw;
+pub mod rule;
 mod tag;
 
 use std::sync::Arc;

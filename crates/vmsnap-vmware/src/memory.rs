@@ -83,7 +83,7 @@ pub fn memory_info(ck: &Checkpoint) -> Result<MemoryInfo> {
             // Volatility 2's rule: without regionsCount the memory is one run from 0.
             info.findings.push(
                 vmsnap_core::Finding::warning(
-                    "memory",
+                    crate::rule::MEMORY,
                     format!(
                         "region tag {} present but no regionsCount; region tags ignored, memory read as one run",
                         t.full_name()

@@ -87,7 +87,7 @@ fn open_checkpoint(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Vmware> {
         Some(b) if b.nbytes > 0 && !b.compressed => {
             if b.nbytes != b.nbytes_in_mem {
                 findings.push(Finding::warning(
-                    "memory",
+                    crate::rule::MEMORY,
                     format!("Memory block has nbytes {:#x} but nbytesinmem {:#x}; the bytes in the file are used", b.nbytes, b.nbytes_in_mem),
                 ).at(b.data_offset));
             }
@@ -121,7 +121,9 @@ fn open_checkpoint(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Vmware> {
                 } else {
                     "the Memory block is compressed with an unknown algorithm (no public format description; crash-utility refuses it too)".to_string()
                 };
-                findings.push(Finding::warning("compressed_memory", why.clone()).at(b.data_offset));
+                findings.push(
+                    Finding::warning(crate::rule::COMPRESSED_MEMORY, why.clone()).at(b.data_offset),
+                );
                 Arc::new(Unreadable::new(lower.clone(), b.nbytes_in_mem, why))
             };
             let map =
@@ -314,7 +316,7 @@ fn open_vmem(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Vmware> {
             findings.extend(info.findings.iter().cloned());
             if info.embedded.is_some_and(|b| b.nbytes > 0) {
                 findings.push(Finding::info(
-                    "memory",
+                    crate::rule::MEMORY,
                     format!("{name} also embeds a Memory block; the .vmem given is read instead"),
                 ));
             }

@@ -160,7 +160,9 @@ fn tag_lengths_overflowing_the_group() {
     img[12 + 80 + 72..12 + 80 + 80].copy_from_slice(&(csize - 30).to_le_bytes());
     let l = open_bytes(img).unwrap();
     assert!(
-        l.findings().iter().any(|f| f.rule == "tag_stream"),
+        l.findings()
+            .iter()
+            .any(|f| f.rule == vmsnap_vmware::rule::TAG_STREAM),
         "{:?}",
         l.findings()
     );
@@ -213,7 +215,10 @@ fn group_table_past_eof() {
     let mut img = b.image.to_vec();
     img[12 + 80 + 64..12 + 80 + 72].copy_from_slice(&(1u64 << 50).to_le_bytes());
     let l = open_bytes(img).unwrap();
-    assert!(l.findings().iter().any(|f| f.rule == "group_table"));
+    assert!(l
+        .findings()
+        .iter()
+        .any(|f| f.rule == vmsnap_vmware::rule::GROUP_TABLE));
     // Truncated header.
     assert_eq!(
         err_kind(b.image.to_vec()[..10].to_vec()),
@@ -237,7 +242,10 @@ fn endless_tag_stream_is_bounded() {
         img.extend_from_slice(&tiny);
     }
     let l = open_bytes(img.clone()).unwrap();
-    assert!(l.findings().iter().any(|f| f.rule == "tag_stream"));
+    assert!(l
+        .findings()
+        .iter()
+        .any(|f| f.rule == vmsnap_vmware::rule::TAG_STREAM));
     assert_eq!(l.describe()["tags"], 1000);
     // More tags than the limit.
     for _ in 0..(1usize << 20) {
@@ -257,7 +265,10 @@ fn region_tags_without_regions_count_are_ignored_with_a_finding() {
     tags.push(block_tag("Memory", &[0, 0], Sparse::zeros(3 * 4096), 0));
     let l = open_bytes(mem_group(tags).build().image.to_vec()).unwrap();
     assert_eq!(l.len(), 3 * 4096);
-    assert!(l.findings().iter().any(|f| f.rule == "memory"));
+    assert!(l
+        .findings()
+        .iter()
+        .any(|f| f.rule == vmsnap_vmware::rule::MEMORY));
 }
 
 #[test]

@@ -242,7 +242,7 @@ fn denied_companion_is_unavailable_with_a_finding() {
     let f = l.findings();
     assert!(
         f.iter()
-            .any(|f| f.rule == "companion_file" && f.severity == Severity::Unsafe),
+            .any(|f| f.rule == vmsnap_core::rule::COMPANION_FILE && f.severity == Severity::Unsafe),
         "{f:?}"
     );
     assert_eq!(l.describe()["memory"]["layout"]["source"], "missing");
@@ -250,7 +250,10 @@ fn denied_companion_is_unavailable_with_a_finding() {
     // From the .vmem with the policy denying the metadata: identity-mapped, with a warning.
     let l = open_path(&dir.join("a.vmem"), ExternalPolicy::Deny).unwrap();
     assert_eq!(l.len(), 20 * 4096);
-    assert!(l.findings().iter().any(|f| f.rule == "companion_file"));
+    assert!(l
+        .findings()
+        .iter()
+        .any(|f| f.rule == vmsnap_core::rule::COMPANION_FILE));
     assert_eq!(l.external_refs().len(), 2);
     let mut p = vec![0u8; 4096];
     l.read_at(10 * 4096, &mut p).unwrap();
@@ -566,7 +569,10 @@ fn compressed_memory_block_zlib_and_unknown() {
             assert_eq!(t["compression"], "unknown");
             let e = l.read_at(0, &mut [0u8; 16]).unwrap_err();
             assert_eq!(e.kind(), vmsnap_core::ErrorKind::Unsupported);
-            assert!(l.findings().iter().any(|f| f.rule == "compressed_memory"));
+            assert!(l
+                .findings()
+                .iter()
+                .any(|f| f.rule == vmsnap_vmware::rule::COMPRESSED_MEMORY));
             // Holes still read as zeros.
             let mut z = [1u8; 16];
             l.read_at(20 * 4096, &mut z).unwrap();
