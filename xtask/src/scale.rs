@@ -4,8 +4,8 @@
 //! `docs/performance.md` between the `bench-scale` markers.
 //!
 //! qemu-img makes the images it writes (`qemu-img create`, `qemu-io -c write`); seSparse,
-//! which it cannot create, is crafted by `vmsnap_testkit::sesparse`. qemu-img's convert goes to a `null-co` target of
-//! the image's size with `-n --target-is-zero` (what `/dev/null` is to vmsnap).
+//! which it cannot create, is crafted by `vmsnap_testkit::sesparse`. qemu-img's convert goes
+//! to a `null-co` target of the image's size with `-n --target-is-zero` (what `/dev/null` is to vmsnap).
 
 use std::fmt::Write as _;
 use std::io::Write;
