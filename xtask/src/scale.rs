@@ -4,12 +4,11 @@
 //! `docs/performance.md` between the `bench-scale` markers.
 //!
 //! qemu-img makes the images it writes (`qemu-img create`, `qemu-io -c write`); seSparse,
-//! which it cannot create, is crafted here. qemu-img's convert goes to a `null-co` target of
-//! the image's size with `-n --target-is-zero` (what `/dev/null` is to vmsnap).
+//! which it cannot create, is crafted by `vmsnap_testkit::sesparse`. qemu-img's convert goes
+//! to a `null-co` target of the image's size with `-n --target-is-zero` (what `/dev/null` is to vmsnap).
 
 use std::fmt::Write as _;
-use std::fs::File;
-use std::io::{Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -102,7 +101,7 @@ pub fn run(args: &[String]) -> bool {
         .is_none_or(|o| "seSparse".contains(o.as_str()))
     {
         for written in [false, true] {
-            let desc = sesparse(&dir, written);
+            let desc = vmsnap_testkit::sesparse::write_sesparse(&dir, written).unwrap();
             let tag = if written { "4 writes" } else { "empty" };
             cases.push((
                 format!("VMDK seSparse 62 TiB (crafted), {tag}"),
@@ -409,80 +408,6 @@ fn virtual_size(path: &Path) -> u64 {
     vmsnap_testkit::qemu_img_info(path)["virtual-size"]
         .as_u64()
         .unwrap_or(0)
-}
-
-/// A 62 TiB seSparse extent and its descriptor (qemu-img cannot create one): the grain
-/// directory is 31 MiB of zeros (a hole), and with `written` four grain tables hold one
-/// grain each.
-fn sesparse(dir: &Path, written: bool) -> PathBuf {
-    const S: u64 = 512;
-    let capacity: u64 = 62 << 40;
-    let sectors = capacity / S;
-    let gt_span = 4096 * 4096u64; // 4096 grains of 4 KiB per table
-    let gd_entries = capacity.div_ceil(gt_span);
-    let gd_sectors = (gd_entries * 8).div_ceil(S);
-    let gt_base = 2 + gd_sectors; // sector of the first grain table
-    let tables = 4u64;
-    let grains_base = gt_base + tables * 64;
-    let name = format!("se-{}", if written { "w" } else { "e" });
-    let extent = dir.join(format!("{name}-sesparse.vmdk"));
-    let mut f = File::create(&extent).unwrap();
-    let h: [u64; 26] = [
-        0xCAFE_BABE,
-        0x2_0000_0001,
-        sectors,
-        8,
-        64,
-        0,
-        0,
-        0,
-        0,
-        0,
-        1,
-        1, // volatile header
-        0,
-        0,
-        0,
-        0, // journal header, journal
-        2,
-        gd_sectors, // grain directory
-        gt_base,
-        tables * 64, // grain tables
-        0,
-        0,
-        0,
-        0, // free bitmap, backmap
-        grains_base,
-        tables * 8, // grains
-    ];
-    let bytes: Vec<u8> = h.iter().flat_map(|v| v.to_le_bytes()).collect();
-    f.write_all(&bytes).unwrap();
-    f.seek(SeekFrom::Start(S)).unwrap();
-    f.write_all(&0xCAFE_CAFEu64.to_le_bytes()).unwrap();
-    if written {
-        for t in 0..tables {
-            // Table t maps grain 0 of GD entry e to cluster t.
-            let e = t * (gd_entries - 1) / (tables - 1);
-            f.seek(SeekFrom::Start(2 * S + e * 8)).unwrap();
-            f.write_all(&(0x1000_0000_0000_0000u64 | t).to_le_bytes())
-                .unwrap();
-            f.seek(SeekFrom::Start((gt_base + t * 64) * S)).unwrap();
-            let entry = (3u64 << 60) | ((t & 0xfff) << 48) | (t >> 12);
-            f.write_all(&entry.to_le_bytes()).unwrap();
-            f.seek(SeekFrom::Start((grains_base + t * 8) * S)).unwrap();
-            f.write_all(&[0x40 + t as u8; 4096]).unwrap();
-        }
-    }
-    f.set_len((grains_base + tables * 8) * S).unwrap();
-    let desc = dir.join(format!("{name}.vmdk"));
-    std::fs::write(
-        &desc,
-        format!(
-            "# Disk DescriptorFile\nversion=1\nCID=12345678\nparentCID=ffffffff\ncreateType=\"seSparse\"\nRW {sectors} SESPARSE \"{name}-sesparse.vmdk\"\n"
-        ),
-    )
-    .unwrap();
-    desc
 }
 
 /// Replaces the table between the `<!-- MARKER start -->` and `<!-- MARKER end -->` lines

@@ -19,6 +19,7 @@ pub mod huge_memory;
 pub mod image;
 pub mod loopdev;
 pub mod rusage;
+pub mod sesparse;
 
 /// The workspace root (where `Cargo.toml` with `[workspace]` is).
 pub fn workspace_root() -> PathBuf {
