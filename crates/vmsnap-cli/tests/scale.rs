@@ -20,8 +20,9 @@ use vmsnap_testkit::{have_qemu_img, run, scratch_dir};
 /// Peak RSS allowed for a format whose tables live outside the data (and are read on
 /// demand).
 const CAP_KIB: u64 = 64 * 1024;
-/// Wall time allowed for one command (a debug build, on a loaded 2-core machine).
-const TIME_CAP: Duration = Duration::from_secs(20);
+/// Wall time allowed for one command: a guard against a hang, not a speed figure (a debug
+/// build on a loaded 2-core machine; Parallels 16 TiB `map` took 8.7 s in one such run).
+const TIME_CAP: Duration = Duration::from_secs(60);
 
 /// Runs `vmsnap <args>` and asserts its exit code, peak RSS and time.
 fn within(args: &[&str], dir: &Path, code: i32, cap_kib: u64) {
