@@ -27,6 +27,22 @@ pub struct KdumpInfo {
     pub block_size: Option<u32>,
 }
 
+/// The compressions whose flags are set in a kdump header's `status` (`zlib+lzo`), `None`
+/// when none is; the `kdump` plugin names them with this too.
+pub fn compression_names(status: u32) -> Option<String> {
+    let names: Vec<&str> = [
+        (DUMP_DH_COMPRESSED_ZLIB, "zlib"),
+        (DUMP_DH_COMPRESSED_LZO, "lzo"),
+        (DUMP_DH_COMPRESSED_SNAPPY, "snappy"),
+        (DUMP_DH_COMPRESSED_ZSTD, "zstd"),
+    ]
+    .into_iter()
+    .filter(|(bit, _)| status & bit != 0)
+    .map(|(_, name)| name)
+    .collect();
+    (!names.is_empty()).then(|| names.join("+"))
+}
+
 impl KdumpInfo {
     /// The compression named by the status flags.
     pub fn compression(&self) -> String {
@@ -34,22 +50,7 @@ impl KdumpInfo {
             return "unknown compression (disk_dump_header not in the first flattened record)"
                 .to_string();
         };
-        let mut names = Vec::new();
-        for (bit, name) in [
-            (DUMP_DH_COMPRESSED_ZLIB, "zlib"),
-            (DUMP_DH_COMPRESSED_LZO, "lzo"),
-            (DUMP_DH_COMPRESSED_SNAPPY, "snappy"),
-            (DUMP_DH_COMPRESSED_ZSTD, "zstd"),
-        ] {
-            if s & bit != 0 {
-                names.push(name);
-            }
-        }
-        if names.is_empty() {
-            "no compression flag".to_string()
-        } else {
-            names.join("+")
-        }
+        compression_names(s).unwrap_or_else(|| "no compression flag".to_string())
     }
 
     /// Whether the header says the dump is incomplete.

@@ -331,20 +331,5 @@ impl Header {
 
 /// The names of the compression flags set in `flags`, `none` when there is none.
 pub fn compression_names(flags: u32) -> String {
-    let mut names = Vec::new();
-    for (bit, name) in [
-        (DUMP_DH_COMPRESSED_ZLIB, "zlib"),
-        (DUMP_DH_COMPRESSED_LZO, "lzo"),
-        (DUMP_DH_COMPRESSED_SNAPPY, "snappy"),
-        (DUMP_DH_COMPRESSED_ZSTD, "zstd"),
-    ] {
-        if flags & bit != 0 {
-            names.push(name);
-        }
-    }
-    if names.is_empty() {
-        "none".to_string()
-    } else {
-        names.join("+")
-    }
+    vmsnap_elf::kdump::compression_names(flags).unwrap_or_else(|| "none".to_string())
 }
