@@ -6,8 +6,9 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::peers::{remove_output, time};
 use crate::{root, sh};
 
 /// A server on a Unix socket, killed when dropped.
@@ -85,27 +86,20 @@ fn qemu_nbd(img: &Path, socket: &Path) -> Option<Server> {
 /// Median wall time of `runs` runs of `qemu-img convert -f raw OPTS URI DST` (after one
 /// untimed run that warms the page cache), `out` removed and `sync` run before each.
 fn time_convert(uri: &str, opts: &[&str], dst: &str, out: &Path, runs: usize) -> Option<f64> {
-    let mut v = Vec::new();
-    for i in 0..=runs {
-        let _ = std::fs::remove_file(out);
-        let _ = Command::new("sync").status();
-        let t = Instant::now();
-        let ok = Command::new("qemu-img")
+    let convert = || {
+        Command::new("qemu-img")
             .args(["convert", "-f", "raw"])
             .args(opts)
             .args([uri, dst])
             .stdout(Stdio::null())
             .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            return None;
-        }
-        if i > 0 {
-            v.push(t.elapsed().as_secs_f64());
-        }
+            .is_ok_and(|s| s.success())
+    };
+    remove_output(out);
+    if !convert() {
+        return None;
     }
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-    v.get(v.len() / 2).copied()
+    time(runs, out, convert)
 }
 
 /// Runs bench-nbd.

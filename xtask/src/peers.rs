@@ -41,13 +41,21 @@ pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// Removes a benchmark's previous output, only when it is a regular file: run as root, a
+/// plain `remove_file` of `/dev/null` (a sink some runs write to) deletes the device.
+pub(crate) fn remove_output(out: &Path) {
+    if std::fs::symlink_metadata(out).is_ok_and(|m| m.is_file()) {
+        let _ = std::fs::remove_file(out);
+    }
+}
+
 /// Median wall time of `runs` runs of `f`. Before each run (untimed) the last output is
 /// removed and dirty pages are flushed, so that no run pays for an earlier run's writeback:
 /// without that, file-target timings of either tool varied by 3x.
 pub(crate) fn time(runs: usize, out: &Path, mut f: impl FnMut() -> bool) -> Option<f64> {
     let mut v = Vec::new();
     for _ in 0..runs {
-        let _ = std::fs::remove_file(out);
+        remove_output(out);
         let _ = Command::new("sync").status();
         let t = Instant::now();
         if !f() {
