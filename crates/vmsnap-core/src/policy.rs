@@ -363,6 +363,26 @@ impl Resolver {
     }
 }
 
+/// The finding of a VM configuration or bundle that names other files (disks, memory,
+/// state files, parents): unsafe, rule [`crate::rule::REFERENCES`], because such an input is
+/// never a self-contained image. `None` when it names none.
+pub fn references_finding(what: &str, refs: &[ExternalRef]) -> Option<Finding> {
+    if refs.is_empty() {
+        return None;
+    }
+    let opened = refs
+        .iter()
+        .filter(|r| matches!(r.decision, RefDecision::Opened { .. }))
+        .count();
+    Some(Finding::unsafe_(
+        crate::rule::REFERENCES,
+        format!(
+            "{what} naming {} other file(s) ({opened} opened): not a self-contained image",
+            refs.len()
+        ),
+    ))
+}
+
 /// Whether `name` looks like a protocol reference (`nbd:`, `http://`, `json:{…}`); a
 /// single letter before the colon is a Windows drive, not a protocol.
 pub fn is_protocol(name: &str) -> bool {
