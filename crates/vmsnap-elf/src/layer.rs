@@ -14,6 +14,8 @@ use vmsnap_core::{
 use crate::cpu::{CoreNotes, Prstatus, QemuCpu};
 use crate::header::{machine_name, ElfHeader, ProgramHeader};
 use crate::kdump;
+use crate::section::read_section_zero;
+use crate::xen;
 use crate::map::{build, By};
 use crate::note::{parse_notes, Note};
 use crate::raw::*;
@@ -80,6 +82,7 @@ impl ElfCore {
         let file_size = lower.len();
         let head = lower.read_vec(0, file_size.min(OPEN_HEAD), OPEN_HEAD, "ELF header")?;
         kdump::refuse(&head)?;
+        xen::refuse(&head)?;
         let header = ElfHeader::parse(&head).during("reading the ELF header")?;
         if header.e_type != ET_CORE {
             return Err(Error::unsupported(format!(
@@ -93,26 +96,9 @@ impl ElfCore {
 
         // Program header count, possibly in section header 0 (PN_XNUM).
         let phnum = if header.phnum_raw == PN_XNUM {
-            if header.shentsize < header.shdr_size() {
-                return Err(Error::malformed(
-                    0,
-                    format!(
-                        "e_phnum is PN_XNUM but e_shentsize {} is below {}",
-                        header.shentsize,
-                        header.shdr_size()
-                    ),
-                ));
-            }
-            let sh = lower
-                .read_vec(
-                    header.shoff,
-                    u64::from(header.shdr_size()),
-                    u64::from(header.shdr_size()),
-                    "section header 0",
-                )
+            let zero = read_section_zero(lower.as_ref(), &header)
                 .during("reading the program header count (PN_XNUM)")?;
-            let b = Bytes::new(&sh, header.shoff);
-            u64::from(e.u32(&b, header.sh_info_offset())?)
+            u64::from(zero.info)
         } else {
             u64::from(header.phnum_raw)
         };
