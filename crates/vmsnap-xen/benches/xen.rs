@@ -1,5 +1,6 @@
-//! xen: open, sequential 1 MiB reads, random 4 KiB reads and probe on the 256 MiB
-//! realistic image written in the format (the measurements every disk format's bench makes).
+//! xen: open, sequential 1 MiB reads, random 4 KiB reads and probe on an HVM dump-core
+//! whose 65536 pages are the 256 MiB realistic image (pfn = page, one run), written by the
+//! crate's builder; the same image as the ELF reader's bench (benches/benches/elf.rs).
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -8,22 +9,20 @@
     clippy::panic
 )]
 
-use std::process::Command;
+use std::io::BufWriter;
+use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use vmsnap_benches::{bench_file, cached_image, realistic_raw};
+use vmsnap_core::{FileLayer, Layer};
+use vmsnap_xen::builder::{write, Kind, Options};
 
 fn xen(c: &mut Criterion) {
-    // TODO(new-format): when qemu-img writes the format, this whole function is
-    // `vmsnap_benches::bench_disk(c, "xen", &vmsnap_xen::PLUGIN, "<format>", &[])`.
     let raw = realistic_raw(256);
     let path = cached_image("realistic-256m.xen", |p| {
-        vmsnap_testkit::run(
-            Command::new("bash")
-                .arg(vmsnap_testkit::workspace_root().join("corpus/xen/make.sh"))
-                .arg(&raw)
-                .arg(p),
-        );
+        let mem: Arc<dyn Layer> = Arc::new(FileLayer::open(&raw).unwrap());
+        let mut out = BufWriter::new(std::fs::File::create(p).unwrap());
+        write(mem.as_ref(), &[], &Options::new(Kind::Hvm), &mut out).unwrap();
     });
     bench_file(c, "xen", &vmsnap_xen::PLUGIN, &path);
 }
