@@ -15,6 +15,7 @@ use crate::cpu::{CoreNotes, Prstatus, QemuCpu};
 use crate::header::{machine_name, ElfHeader, ProgramHeader};
 use crate::kdump;
 use crate::section::read_section_zero;
+use crate::vbox::VboxNotes;
 use crate::xen;
 use crate::map::{build, By};
 use crate::note::{parse_notes, Note};
@@ -58,6 +59,7 @@ pub struct ElfCore {
     qemu_cpus: Vec<QemuCpu>,
     prstatus: Vec<Prstatus>,
     vmcoreinfo: Vec<String>,
+    vbox: VboxNotes,
     map: SegmentMap,
     virt: Option<Arc<ElfVirtual>>,
     virtual_mapping: VirtualMapping,
@@ -167,6 +169,10 @@ impl ElfCore {
         for f in note_findings {
             findings.push(f);
         }
+        let vbox = VboxNotes::interpret(&notes, e);
+        for f in &vbox.findings {
+            findings.push(f.clone());
+        }
 
         // Guest-physical map (errors are fatal) and guest-virtual map (optional).
         let phys = build(
@@ -215,6 +221,7 @@ impl ElfCore {
             qemu_cpus,
             prstatus,
             vmcoreinfo,
+            vbox,
             map: phys.map,
             virt,
             virtual_mapping,
@@ -250,6 +257,11 @@ impl ElfCore {
     /// `VMCOREINFO` as `key=value` lines.
     pub fn vmcoreinfo(&self) -> &[String] {
         &self.vmcoreinfo
+    }
+
+    /// VirtualBox's `VBCORE` descriptor and `VBCPU` vCPUs (`dumpvmcore`), when present.
+    pub fn vbox(&self) -> &VboxNotes {
+        &self.vbox
     }
 
     /// The guest-physical segment map.
@@ -328,7 +340,7 @@ impl Layer for ElfCore {
     }
     fn describe(&self) -> Value {
         let m = self.header.machine;
-        json!({
+        let mut d = json!({
             "format": NAME,
             "virtual_size": self.map.size(),
             "class": self.header.class.as_str(),
@@ -357,7 +369,16 @@ impl Layer for ElfCore {
                 "size": v.map.size(),
                 "segments": v.map.segments().len(),
             })),
-        })
+        });
+        // VirtualBox cores only: other cores' descriptions stay as they were.
+        if let (Some(v), Some(o)) = (&self.vbox.descriptor, d.as_object_mut()) {
+            o.insert("vbox".into(), v.to_json());
+            o.insert(
+                "vbox_cpus".into(),
+                self.vbox.cpus.iter().map(|c| c.to_json()).collect(),
+            );
+        }
+        d
     }
     fn findings(&self) -> Vec<Finding> {
         self.findings.to_vec()
@@ -374,10 +395,11 @@ impl Layer for ElfCore {
         }
     }
     fn cpu_state(&self) -> Vec<CpuState> {
-        self.qemu_cpus
-            .iter()
-            .map(|c| c.to_cpu_state(self.header.machine))
-            .collect()
+        let m = self.header.machine;
+        if self.qemu_cpus.is_empty() {
+            return self.vbox.cpus.iter().map(|c| c.to_cpu_state(m)).collect();
+        }
+        self.qemu_cpus.iter().map(|c| c.to_cpu_state(m)).collect()
     }
     fn path(&self) -> Option<&Path> {
         self.lower.path()

@@ -7,6 +7,8 @@
 //! `xen-x86_64.h` / `xen-x86_32.h`. The ELF structure (header, section headers, notes) is
 //! parsed by vmsnap-elf.
 
+// The note types, for the builder too.
+#[allow(unused_imports)]
 pub use vmsnap_elf::xen::{
     XEN_ELFNOTE_DUMPCORE_FORMAT_VERSION, XEN_ELFNOTE_DUMPCORE_HEADER, XEN_ELFNOTE_DUMPCORE_NONE,
     XEN_ELFNOTE_DUMPCORE_XEN_VERSION, XEN_NOTE_NAME,
