@@ -14,12 +14,12 @@ use vmsnap_core::{
 use crate::cpu::{CoreNotes, Prstatus, QemuCpu};
 use crate::header::{machine_name, ElfHeader, ProgramHeader};
 use crate::kdump;
-use crate::section::read_section_zero;
-use crate::vbox::VboxNotes;
-use crate::xen;
 use crate::map::{build, By};
 use crate::note::{parse_notes, Note};
 use crate::raw::*;
+use crate::section::read_section_zero;
+use crate::vbox::VboxNotes;
+use crate::xen;
 
 /// The plugin name.
 pub const NAME: &str = "elf-core";

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use vmsnap_core::{AddressSpace, Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
 
-use crate::{kdump, xen};
 use crate::layer::{ElfCore, NAME};
 use crate::raw::*;
+use crate::{kdump, xen};
 
 /// The plugin.
 pub const PLUGIN: Plugin = Plugin {

@@ -167,7 +167,11 @@ impl VboxCpu {
         }
         CpuState {
             index: self.index,
-            arch: if machine == EM_X86_64 { "x86_64" } else { "x86" },
+            arch: if machine == EM_X86_64 {
+                "x86_64"
+            } else {
+                "x86"
+            },
             cr0: self.reg("cr0"),
             cr3: self.reg("cr3"),
             cr4: self.reg("cr4"),
@@ -202,10 +206,12 @@ impl VboxNotes {
     /// Reads the `VBCORE` and `VBCPU` notes among `notes`.
     pub fn interpret(notes: &[Note], e: Endian) -> Self {
         let mut out = VboxNotes::default();
-        let bad = |n: &Note, why: String| {
-            Finding::warning(crate::rule::VBOX_NOTE, why).at(n.desc_offset)
-        };
-        for n in notes.iter().filter(|n| n.name == VBCORE_NAME && n.n_type == NT_VBOXCORE) {
+        let bad =
+            |n: &Note, why: String| Finding::warning(crate::rule::VBOX_NOTE, why).at(n.desc_offset);
+        for n in notes
+            .iter()
+            .filter(|n| n.name == VBCORE_NAME && n.n_type == NT_VBOXCORE)
+        {
             let b = Bytes::new(&n.desc, n.desc_offset);
             let field = |i: usize| e.u32(&b, i * 4);
             let d = (|| {
@@ -236,7 +242,10 @@ impl VboxNotes {
         };
         let known = (FMT_CPU_FIRST..=FMT_CPU_LAST).contains(&d.fmt_version);
         let mut index = 0u32;
-        for n in notes.iter().filter(|n| n.name == VBCPU_NAME && n.n_type == NT_VBOXCPU) {
+        for n in notes
+            .iter()
+            .filter(|n| n.name == VBCPU_NAME && n.n_type == NT_VBOXCPU)
+        {
             if !known {
                 out.findings.push(bad(
                     n,
@@ -250,7 +259,9 @@ impl VboxNotes {
             }
             match VboxCpu::parse(index, n, e, d.fmt_version >= FMT_TSC_AUX) {
                 Ok(c) => out.cpus.push(c),
-                Err(err) => out.findings.push(bad(n, format!("VBCPU note {index}: {err}"))),
+                Err(err) => out
+                    .findings
+                    .push(bad(n, format!("VBCPU note {index}: {err}"))),
             }
             index = index.saturating_add(1);
         }

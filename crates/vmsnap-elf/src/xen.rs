@@ -82,8 +82,7 @@ fn first_note_is_xen(head: &[u8], h: &ElfHeader, s: &SectionHeader) -> bool {
     let _ = parse_notes(data, s.offset, h.endian, &mut notes);
     notes.first().is_some_and(|n| {
         n.name == XEN_NOTE_NAME
-            && (XEN_ELFNOTE_DUMPCORE_NONE..=XEN_ELFNOTE_DUMPCORE_FORMAT_VERSION)
-                .contains(&n.n_type)
+            && (XEN_ELFNOTE_DUMPCORE_NONE..=XEN_ELFNOTE_DUMPCORE_FORMAT_VERSION).contains(&n.n_type)
     })
 }
 

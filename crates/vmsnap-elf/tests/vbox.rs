@@ -64,7 +64,14 @@ fn cpu(seed: u64) -> Vec<u8> {
 fn core(fmt: u32, cpus: &[Vec<u8>], declared: u32) -> Vec<u8> {
     let mut notes = Vec::new();
     let mut d = Vec::new();
-    for v in [0xc01a_c0de, fmt, 24, (6 << 24) | (1 << 16) | 50, 161_095, declared] {
+    for v in [
+        0xc01a_c0de,
+        fmt,
+        24,
+        (6 << 24) | (1 << 16) | 50,
+        161_095,
+        declared,
+    ] {
         d.extend_from_slice(&u32::to_le_bytes(v));
     }
     notes.extend(note("VBCORE", 0xb00, &d));
@@ -81,7 +88,10 @@ fn core(fmt: u32, cpus: &[Vec<u8>], declared: u32) -> Vec<u8> {
     f[56..58].copy_from_slice(&2u16.to_le_bytes());
     let notes_at = 64 + 2 * 56u64;
     let mem_at = notes_at + notes.len() as u64;
-    for (t, off, pa, len) in [(4u32, notes_at, 0u64, notes.len() as u64), (1, mem_at, 0x1000, 0x1000)] {
+    for (t, off, pa, len) in [
+        (4u32, notes_at, 0u64, notes.len() as u64),
+        (1, mem_at, 0x1000, 0x1000),
+    ] {
         f.extend_from_slice(&t.to_le_bytes());
         f.extend_from_slice(&4u32.to_le_bytes());
         for v in [off, 0, pa, len, len, 0] {
@@ -99,7 +109,10 @@ fn every_documented_field_reads_back() {
     let c = open(core(0x0001_0006, &seeds.map(cpu), 2));
     let v = c.vbox();
     let d = v.descriptor.unwrap();
-    assert_eq!((d.magic, d.fmt_version, d.cb_self, d.vbox_revision, d.cpus), (0xc01a_c0de, 0x0001_0006, 24, 161_095, 2));
+    assert_eq!(
+        (d.magic, d.fmt_version, d.cb_self, d.vbox_revision, d.cpus),
+        (0xc01a_c0de, 0x0001_0006, 24, 161_095, 2)
+    );
     let j = c.describe();
     assert_eq!(j["vbox"]["vbox_version"], "6.1.50");
     assert_eq!(j["vbox"]["format_version"], "1.6");
@@ -113,11 +126,25 @@ fn every_documented_field_reads_back() {
         assert_eq!(cs.cr3, seed + 304);
         let r = |n: &str| cs.regs[n];
         // The 18 general registers in DBGFCORECPU's order.
-        for (i, n) in ["rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
-            "r14", "r15", "rip", "rsp", "rbp", "rflags"].iter().enumerate() {
+        for (i, n) in [
+            "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13",
+            "r14", "r15", "rip", "rsp", "rbp", "rflags",
+        ]
+        .iter()
+        .enumerate()
+        {
             assert_eq!(r(n), seed + 8 * i as u64, "{n}");
         }
-        for (n, at) in [("cs", 144u64), ("ds", 168), ("es", 192), ("fs", 216), ("gs", 240), ("ss", 264), ("ldtr", 416), ("tr", 440)] {
+        for (n, at) in [
+            ("cs", 144u64),
+            ("ds", 168),
+            ("es", 192),
+            ("fs", 216),
+            ("gs", 240),
+            ("ss", 264),
+            ("ldtr", 416),
+            ("tr", 440),
+        ] {
             assert_eq!(r(&format!("{n}_base")), seed + at, "{n}");
             assert_eq!(r(&format!("{n}_limit")), 0x1000 + at, "{n}");
             assert_eq!(r(&format!("{n}_attr")), 0x2000 + at, "{n}");
@@ -127,11 +154,27 @@ fn every_documented_field_reads_back() {
         for i in 0..8u64 {
             assert_eq!(r(&format!("dr{i}")), seed + 320 + 8 * i);
         }
-        assert_eq!((r("gdtr_base"), r("gdtr_limit")), (seed + 384, 0x3000 + 384));
-        assert_eq!((r("idtr_base"), r("idtr_limit")), (seed + 400, 0x3000 + 400));
-        for (n, at) in [("sysenter_cs", 464u64), ("sysenter_eip", 472), ("sysenter_esp", 480), ("star", 496),
-            ("pat", 504), ("lstar", 512), ("cstar", 520), ("sfmask", 528), ("kernel_gs_base", 536),
-            ("apic_base", 544), ("tsc_aux", 552)] {
+        assert_eq!(
+            (r("gdtr_base"), r("gdtr_limit")),
+            (seed + 384, 0x3000 + 384)
+        );
+        assert_eq!(
+            (r("idtr_base"), r("idtr_limit")),
+            (seed + 400, 0x3000 + 400)
+        );
+        for (n, at) in [
+            ("sysenter_cs", 464u64),
+            ("sysenter_eip", 472),
+            ("sysenter_esp", 480),
+            ("star", 496),
+            ("pat", 504),
+            ("lstar", 512),
+            ("cstar", 520),
+            ("sfmask", 528),
+            ("kernel_gs_base", 536),
+            ("apic_base", 544),
+            ("tsc_aux", 552),
+        ] {
             assert_eq!(r(n), seed + at, "{n}");
         }
     }
@@ -157,7 +200,10 @@ fn corpus(rel: &str) -> Vec<u8> {
 
 #[test]
 fn the_samples_hold_their_sources_ram_and_vcpu() {
-    for (sample, source) in [("vbox/vbox-small.elf", "elf/small.elf"), ("vbox/vbox-slice.elf", "elf/guest-slice.elf")] {
+    for (sample, source) in [
+        ("vbox/vbox-small.elf", "elf/small.elf"),
+        ("vbox/vbox-slice.elf", "elf/guest-slice.elf"),
+    ] {
         let v = open(corpus(sample));
         let src = corpus(source);
         let q = open(src.clone());
@@ -168,9 +214,16 @@ fn the_samples_hold_their_sources_ram_and_vcpu() {
         }
         let (vc, qc) = (v.cpu_state(), q.cpu_state());
         assert_eq!(vc.len(), qc.len(), "{sample}");
-        assert_eq!((vc[0].cr0, vc[0].cr3, vc[0].cr4), (qc[0].cr0, qc[0].cr3, qc[0].cr4), "{sample}");
+        assert_eq!(
+            (vc[0].cr0, vc[0].cr3, vc[0].cr4),
+            (qc[0].cr0, qc[0].cr3, qc[0].cr4),
+            "{sample}"
+        );
         assert_eq!(vc[0].regs["rip"], qc[0].regs["rip"], "{sample}");
         assert_eq!(vc[0].efer, 0xd01);
     }
-    assert_eq!(open(corpus("vbox/vbox-slice.elf")).cpu_state()[0].cr3, 0x2a10000);
+    assert_eq!(
+        open(corpus("vbox/vbox-slice.elf")).cpu_state()[0].cr3,
+        0x2a10000
+    );
 }

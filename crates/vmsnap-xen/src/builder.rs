@@ -96,7 +96,11 @@ fn context(cpu: &CpuState, o: &Options, cr3: u64) -> Vec<u8> {
             n if n.starts_with('e') => format!("r{}", &n[1..]),
             n => n.to_string(),
         };
-        cpu.regs.get(&wide).or(cpu.regs.get(n)).copied().unwrap_or(0)
+        cpu.regs
+            .get(&wide)
+            .or(cpu.regs.get(n))
+            .copied()
+            .unwrap_or(0)
     };
     for &(name, at, size) in l.regs {
         w(&mut c, l.user_regs + at, size, reg(name));
@@ -198,12 +202,24 @@ pub fn write(mem: &dyn Layer, cpus: &[CpuState], o: &Options, out: &mut dyn Writ
     cstr(&mut ver, VERSION_EXTRA_AT, ".0-vmsnap");
     cstr(&mut ver, VERSION_COMPILER_AT, "vmsnap-xen builder");
     cstr(&mut ver, VERSION_DATE_AT, "2026-12-07");
-    cstr(&mut ver, VERSION_CAPS_AT, "xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64");
+    cstr(
+        &mut ver,
+        VERSION_CAPS_AT,
+        "xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64",
+    );
     cstr(&mut ver, VERSION_CHANGESET_AT, "builder");
-    put(&mut ver, VERSION_VIRT_START_AT, &0xffff_8000_0000_0000u64.to_le_bytes());
+    put(
+        &mut ver,
+        VERSION_VIRT_START_AT,
+        &0xffff_8000_0000_0000u64.to_le_bytes(),
+    );
     put(&mut ver, VERSION_DESC_SIZE - 8, &PAGE.to_le_bytes());
     note(&mut notes, XEN_ELFNOTE_DUMPCORE_XEN_VERSION, &ver);
-    note(&mut notes, XEN_ELFNOTE_DUMPCORE_FORMAT_VERSION, &1u64.to_le_bytes());
+    note(
+        &mut notes,
+        XEN_ELFNOTE_DUMPCORE_FORMAT_VERSION,
+        &1u64.to_le_bytes(),
+    );
 
     // Contexts.
     let ctx_size = CONTEXT_X86_64.size;
@@ -244,12 +260,60 @@ pub fn write(mem: &dyn Layer, cpus: &[CpuState], o: &Options, out: &mut dyn Writ
     head.extend_from_slice(&(shnum as u16).to_le_bytes());
     head.extend_from_slice(&1u16.to_le_bytes()); // shstrndx
     shdr(&mut head, 0, 0, 0, 0, 0, 0);
-    shdr(&mut head, name_at(1), SHT_STRTAB, strtab_at, strtab.len() as u64, 0, 0);
-    shdr(&mut head, name_at(2), SHT_NOTE, notes_at, notes.len() as u64, 0, 0);
-    shdr(&mut head, name_at(3), SHT_PROGBITS, prstatus_at, prstatus.len() as u64, 8, ctx_size);
-    shdr(&mut head, name_at(4), SHT_PROGBITS, shinfo_at, PAGE, 8, PAGE);
-    shdr(&mut head, name_at(5), SHT_PROGBITS, pages_at, pages_len, PAGE, PAGE);
-    shdr(&mut head, name_at(6), SHT_PROGBITS, table_at, table_len, 8, esize);
+    shdr(
+        &mut head,
+        name_at(1),
+        SHT_STRTAB,
+        strtab_at,
+        strtab.len() as u64,
+        0,
+        0,
+    );
+    shdr(
+        &mut head,
+        name_at(2),
+        SHT_NOTE,
+        notes_at,
+        notes.len() as u64,
+        0,
+        0,
+    );
+    shdr(
+        &mut head,
+        name_at(3),
+        SHT_PROGBITS,
+        prstatus_at,
+        prstatus.len() as u64,
+        8,
+        ctx_size,
+    );
+    shdr(
+        &mut head,
+        name_at(4),
+        SHT_PROGBITS,
+        shinfo_at,
+        PAGE,
+        8,
+        PAGE,
+    );
+    shdr(
+        &mut head,
+        name_at(5),
+        SHT_PROGBITS,
+        pages_at,
+        pages_len,
+        PAGE,
+        PAGE,
+    );
+    shdr(
+        &mut head,
+        name_at(6),
+        SHT_PROGBITS,
+        table_at,
+        table_len,
+        8,
+        esize,
+    );
     head.extend_from_slice(&notes);
     head.extend_from_slice(&prstatus);
     head.resize(pages_at as usize, 0);

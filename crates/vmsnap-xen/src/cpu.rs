@@ -62,7 +62,11 @@ pub fn read_contexts(lower: &dyn Layer, dump: &Dump) -> Result<Vec<VcpuContext>>
     let (Some(sec), Some(l)) = (&dump.prstatus, layout(dump.elf.machine)) else {
         return Ok(Vec::new());
     };
-    let entsize = if sec.entsize == 0 { l.size } else { sec.entsize };
+    let entsize = if sec.entsize == 0 {
+        l.size
+    } else {
+        sec.entsize
+    };
     if entsize < l.size {
         return Err(Error::malformed(
             sec.at,
@@ -87,7 +91,12 @@ pub fn read_contexts(lower: &dyn Layer, dump: &Dump) -> Result<Vec<VcpuContext>>
     }
     let range = sec.data_range(lower.len())?;
     let data = lower
-        .read_vec(range.start, need, MAX_PRSTATUS_BYTES, "the .xen_prstatus section")
+        .read_vec(
+            range.start,
+            need,
+            MAX_PRSTATUS_BYTES,
+            "the .xen_prstatus section",
+        )
         .during("reading .xen_prstatus")?;
     let all = Bytes::new(&data, range.start);
     let e = dump.elf.endian;
@@ -144,7 +153,11 @@ impl VcpuContext {
         regs.insert("efer_inferred".to_string(), 1);
         CpuState {
             index: self.index,
-            arch: if machine == EM_X86_64 { "x86_64" } else { "x86" },
+            arch: if machine == EM_X86_64 {
+                "x86_64"
+            } else {
+                "x86"
+            },
             cr0: self.ctrlreg[0],
             cr3: self.ctrlreg[3],
             cr4: self.ctrlreg[4],

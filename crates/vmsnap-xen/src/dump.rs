@@ -115,45 +115,62 @@ impl Dump {
             find(&sections, name).cloned().ok_or_else(|| {
                 Error::malformed(
                     elf.shoff,
-                    format!("no {name} section: not a Xen dump-core (docs/misc/dump-core-format.txt)"),
+                    format!(
+                        "no {name} section: not a Xen dump-core (docs/misc/dump-core-format.txt)"
+                    ),
                 )
             })
         };
         let note_sec = need(SEC_NOTE)?;
         let pages = need(SEC_PAGES)?;
-        let table = match (find(&sections, SEC_P2M), find(&sections, SEC_PFN)) {
-            (Some(_), Some(_)) => {
-                return Err(Error::malformed(
-                    elf.shoff,
-                    "both .xen_p2m and .xen_pfn sections: the page frames have two meanings",
-                ))
-            }
-            (Some(_), None) => Table::P2m,
-            (None, Some(_)) => Table::Pfn,
-            (None, None) => {
-                return Err(Error::malformed(
+        let table =
+            match (find(&sections, SEC_P2M), find(&sections, SEC_PFN)) {
+                (Some(_), Some(_)) => {
+                    return Err(Error::malformed(
+                        elf.shoff,
+                        "both .xen_p2m and .xen_pfn sections: the page frames have two meanings",
+                    ))
+                }
+                (Some(_), None) => Table::P2m,
+                (None, Some(_)) => Table::Pfn,
+                (None, None) => return Err(Error::malformed(
                     elf.shoff,
                     "neither a .xen_p2m nor a .xen_pfn section: the page frames have no addresses",
-                ))
-            }
-        };
+                )),
+            };
         let table_section = need(table.section())?;
         let range = note_sec.data_range(size)?;
         let note_bytes = lower
-            .read_vec(range.start, range.end - range.start, MAX_NOTE_BYTES, "the .note.Xen section")
+            .read_vec(
+                range.start,
+                range.end - range.start,
+                MAX_NOTE_BYTES,
+                "the .note.Xen section",
+            )
             .during("reading .note.Xen")?;
         let mut notes = Vec::new();
-        parse_notes(&note_bytes, range.start, elf.endian, &mut notes).during("parsing .note.Xen")?;
-        let xen_note = |ty: u32| notes.iter().find(|n| n.name == XEN_NOTE_NAME && n.n_type == ty);
+        parse_notes(&note_bytes, range.start, elf.endian, &mut notes)
+            .during("parsing .note.Xen")?;
+        let xen_note = |ty: u32| {
+            notes
+                .iter()
+                .find(|n| n.name == XEN_NOTE_NAME && n.n_type == ty)
+        };
         let hn = xen_note(XEN_ELFNOTE_DUMPCORE_HEADER).ok_or_else(|| {
-            Error::malformed(range.start, "no dump-core header note (Xen, XEN_ELFNOTE_DUMPCORE_HEADER) in .note.Xen")
+            Error::malformed(
+                range.start,
+                "no dump-core header note (Xen, XEN_ELFNOTE_DUMPCORE_HEADER) in .note.Xen",
+            )
         })?;
         let e = elf.endian;
         let hb = Bytes::new(&hn.desc, hn.desc_offset);
         if hn.desc.len() < HEADER_DESC_SIZE {
             return Err(Error::truncated(
                 hn.desc_offset,
-                format!("dump-core header note of {} bytes, {HEADER_DESC_SIZE} needed", hn.desc.len()),
+                format!(
+                    "dump-core header note of {} bytes, {HEADER_DESC_SIZE} needed",
+                    hn.desc.len()
+                ),
             ));
         }
         let header = CoreHeader {
@@ -168,14 +185,18 @@ impl Dump {
                 format!("xch_magic {:#x} is neither {XC_CORE_MAGIC:#x} (PV) nor {XC_CORE_MAGIC_HVM:#x} (HVM)", header.magic),
             ));
         }
-        if !header.page_size.is_power_of_two() || !(MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&header.page_size) {
+        if !header.page_size.is_power_of_two()
+            || !(MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&header.page_size)
+        {
             return Err(Error::malformed(
                 hn.desc_offset + 24,
                 format!("xch_page_size {:#x} is not a power of two from {MIN_PAGE_SIZE} to {MAX_PAGE_SIZE}", header.page_size),
             ));
         }
         if header.nr_vcpus > MAX_VCPUS {
-            return Err(Error::limit("xch_nr_vcpus", header.nr_vcpus, MAX_VCPUS).at(hn.desc_offset + 8));
+            return Err(
+                Error::limit("xch_nr_vcpus", header.nr_vcpus, MAX_VCPUS).at(hn.desc_offset + 8)
+            );
         }
         let version = xen_note(XEN_ELFNOTE_DUMPCORE_XEN_VERSION).and_then(|n| {
             let b = Bytes::new(&n.desc, n.desc_offset);

@@ -71,10 +71,7 @@ impl Xen {
                 format!(
                     "xch_nr_pages is {}, {} has {} entries and .xen_pages {} pages; the table's \
                      entries are used",
-                    dump.header.nr_pages,
-                    dump.table_section.name,
-                    built.entries,
-                    built.pages
+                    dump.header.nr_pages, dump.table_section.name, built.entries, built.pages
                 ),
             ));
         }

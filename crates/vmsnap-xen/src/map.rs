@@ -102,7 +102,9 @@ pub fn build(lower: &dyn Layer, dump: &Dump, find_gmfn: Option<u64>) -> Result<B
             let Some(start) = start else {
                 return Err(Error::limit(
                     &format!("address of pfn {pfn:#x} (entry {page} of {})", t.name),
-                    u128::from(pfn).saturating_mul(u128::from(ps)).min(u128::from(u64::MAX)) as u64,
+                    u128::from(pfn)
+                        .saturating_mul(u128::from(ps))
+                        .min(u128::from(u64::MAX)) as u64,
                     MAX_PHYS_END,
                 )
                 .at(b.file_offset(off)));
@@ -139,14 +141,12 @@ pub fn build(lower: &dyn Layer, dump: &Dump, find_gmfn: Option<u64>) -> Result<B
             pages_range.start + r.page * ps,
         ))?;
     }
-    let map = mb
-        .build()
-        .map_err(|err| {
-            Error::malformed(
-                t.offset,
-                format!("{} names a page frame twice: {}", t.name, err.message()),
-            )
-        })?;
+    let map = mb.build().map_err(|err| {
+        Error::malformed(
+            t.offset,
+            format!("{} names a page frame twice: {}", t.name, err.message()),
+        )
+    })?;
     Ok(Built {
         map,
         entries,

@@ -53,30 +53,82 @@ fn damaged_dumps_fail_with_their_kinds() {
     let renamed = {
         let mut b = good.clone();
         let strtab = u64_at(sh(1, SH_OFFSET)) as usize;
-        let at = strtab + b[strtab..].windows(16).position(|w| w == b".xen_shared_info").unwrap();
+        let at = strtab
+            + b[strtab..]
+                .windows(16)
+                .position(|w| w == b".xen_shared_info")
+                .unwrap();
         b[at..at + 9].copy_from_slice(b".xen_p2m\0");
         b
     };
     let cases: Vec<(&str, Vec<u8>, ErrorKind)> = vec![
-        ("cut inside the header", good[..100].to_vec(), ErrorKind::Truncated),
-        ("cut before the names", good[..good.len() - 20].to_vec(), ErrorKind::Truncated),
+        (
+            "cut inside the header",
+            good[..100].to_vec(),
+            ErrorKind::Truncated,
+        ),
+        (
+            "cut before the names",
+            good[..good.len() - 20].to_vec(),
+            ErrorKind::Truncated,
+        ),
         ("bad xch_magic", patched(DESC, 0x1234), ErrorKind::Malformed),
-        ("huge xch_nr_vcpus", patched(DESC + 8, u64::MAX), ErrorKind::LimitExceeded),
-        ("odd page size", patched(DESC + 24, 3000), ErrorKind::Malformed),
-        ("pages not a page multiple", patched(sh(5, SH_SIZE), 4097), ErrorKind::Malformed),
-        ("table past the end", patched(sh(6, SH_OFFSET), u64::MAX), ErrorKind::Truncated),
-        ("more entries than pages", patched(sh(6, SH_SIZE), 24), ErrorKind::Malformed),
-        ("pfn past 2^52", patched(table, 1 << 41), ErrorKind::LimitExceeded),
-        ("a pfn twice", patched(table + 8, 0x1234), ErrorKind::Malformed),
+        (
+            "huge xch_nr_vcpus",
+            patched(DESC + 8, u64::MAX),
+            ErrorKind::LimitExceeded,
+        ),
+        (
+            "odd page size",
+            patched(DESC + 24, 3000),
+            ErrorKind::Malformed,
+        ),
+        (
+            "pages not a page multiple",
+            patched(sh(5, SH_SIZE), 4097),
+            ErrorKind::Malformed,
+        ),
+        (
+            "table past the end",
+            patched(sh(6, SH_OFFSET), u64::MAX),
+            ErrorKind::Truncated,
+        ),
+        (
+            "more entries than pages",
+            patched(sh(6, SH_SIZE), 24),
+            ErrorKind::Malformed,
+        ),
+        (
+            "pfn past 2^52",
+            patched(table, 1 << 41),
+            ErrorKind::LimitExceeded,
+        ),
+        (
+            "a pfn twice",
+            patched(table + 8, 0x1234),
+            ErrorKind::Malformed,
+        ),
         ("both .xen_pfn and .xen_p2m", renamed, ErrorKind::Malformed),
-        ("short vCPU contexts", patched(sh(3, SH_ENTSIZE), 100), ErrorKind::Malformed),
-        ("vCPUs past .xen_prstatus", patched(DESC + 8, 2), ErrorKind::Truncated),
-        ("huge section count", {
-            let mut b = good.clone();
-            b[60..62].copy_from_slice(&0u16.to_le_bytes());
-            b[sh(0, SH_SIZE)..sh(0, SH_SIZE) + 8].copy_from_slice(&u64::MAX.to_le_bytes());
-            b
-        }, ErrorKind::LimitExceeded),
+        (
+            "short vCPU contexts",
+            patched(sh(3, SH_ENTSIZE), 100),
+            ErrorKind::Malformed,
+        ),
+        (
+            "vCPUs past .xen_prstatus",
+            patched(DESC + 8, 2),
+            ErrorKind::Truncated,
+        ),
+        (
+            "huge section count",
+            {
+                let mut b = good.clone();
+                b[60..62].copy_from_slice(&0u16.to_le_bytes());
+                b[sh(0, SH_SIZE)..sh(0, SH_SIZE) + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+                b
+            },
+            ErrorKind::LimitExceeded,
+        ),
     ];
     for (what, bytes, kind) in cases {
         match open(bytes) {

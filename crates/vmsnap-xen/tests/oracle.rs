@@ -48,11 +48,22 @@ fn samples_read_like_their_source_cores() {
         assert_eq!(x.len(), (want_pages.last().unwrap() + 1) * 4096, "{sample}");
         let d = x.describe();
         assert_eq!(d["domain"], if hvm { "hvm" } else { "pv" }, "{sample}");
-        assert_eq!(d["xch_magic"], if hvm { "0xf00febee" } else { "0xf00febed" });
+        assert_eq!(
+            d["xch_magic"],
+            if hvm { "0xf00febee" } else { "0xf00febed" }
+        );
         assert_eq!(d["xch_page_size"], 4096);
         assert_eq!(d["mapped_pages"], want_pages.len() as u64, "{sample}");
-        assert_eq!(d["xch_nr_pages"], want_pages.len() as u64 + unused, "{sample}");
-        assert_eq!(d["table_entries"], want_pages.len() as u64 + unused, "{sample}");
+        assert_eq!(
+            d["xch_nr_pages"],
+            want_pages.len() as u64 + unused,
+            "{sample}"
+        );
+        assert_eq!(
+            d["table_entries"],
+            want_pages.len() as u64 + unused,
+            "{sample}"
+        );
         assert_eq!(d["page_table"], if hvm { ".xen_pfn" } else { ".xen_p2m" });
         assert_eq!(d["format_version"]["minor"], 1);
         assert_eq!(d["xen_version"]["major"], 4);
@@ -82,7 +93,10 @@ fn hvm_vcpus_give_the_source_cr3_and_pv_ones_only_describe_it() {
     let src = vmsnap_elf::ElfCore::open_layer(common::file(bytes("elf/core.elf.gz"))).unwrap();
     let cr3 = src.cpu_state()[0].cr3;
     // ctrlreg[3] holds the machine frame (pfn + 0x100000); the p2m table gives the pfn back.
-    assert_eq!(d["pv_cr3"]["mfn"], format!("{:#x}", (cr3 >> 12) + 0x10_0000));
+    assert_eq!(
+        d["pv_cr3"]["mfn"],
+        format!("{:#x}", (cr3 >> 12) + 0x10_0000)
+    );
     assert_eq!(d["pv_cr3"]["pfn"], format!("{:#x}", cr3 >> 12));
 }
 

@@ -1,7 +1,12 @@
 //! The Xen plugin wins over the generic ELF reader whichever is probed first: it has the
 //! lower priority, and the ELF reader declines Xen dumps, so no ambiguity finding fires
 //! even when a Xen plugin ranks after it.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 
@@ -27,17 +32,27 @@ fn xen_dumps_stack_as_xen_in_both_orders() {
         for &(sample, ..) in common::SAMPLES {
             let resolver = Resolver::new(ExternalPolicy::SameDir);
             let options = Options::new();
-            let s = Stacker::new(&reg, &resolver, &options).stack(common::file(common::bytes(sample)));
+            let s =
+                Stacker::new(&reg, &resolver, &options).stack(common::file(common::bytes(sample)));
             assert!(s.error.is_none(), "{sample}: {:?}", s.error);
             let names: Vec<&str> = s.entries.iter().map(|e| e.name.as_str()).collect();
-            assert_eq!(names, ["file", xen.name], "{sample} with {first} probed first");
+            assert_eq!(
+                names,
+                ["file", xen.name],
+                "{sample} with {first} probed first"
+            );
             assert!(s.findings.is_empty(), "{sample}: {:?}", s.findings);
         }
     }
     // Plain ELF cores stay the ELF reader's.
-    let reg = Registry::empty().with(&vmsnap_xen::PLUGIN).unwrap().with(&vmsnap_elf::PLUGIN).unwrap();
+    let reg = Registry::empty()
+        .with(&vmsnap_xen::PLUGIN)
+        .unwrap()
+        .with(&vmsnap_elf::PLUGIN)
+        .unwrap();
     let resolver = Resolver::new(ExternalPolicy::SameDir);
     let options = Options::new();
-    let s = Stacker::new(&reg, &resolver, &options).stack(common::file(common::bytes("elf/core.elf.gz")));
+    let s = Stacker::new(&reg, &resolver, &options)
+        .stack(common::file(common::bytes("elf/core.elf.gz")));
     assert_eq!(s.entries[1].name, "elf-core");
 }

@@ -23,7 +23,10 @@ use vmsnap_xen::Xen;
 /// `NAME=<hex>` from `info registers`.
 fn reg(text: &str, name: &str) -> u64 {
     let at = text.find(&format!("{name}=")).unwrap() + name.len() + 1;
-    let hex: String = text[at..].chars().take_while(char::is_ascii_hexdigit).collect();
+    let hex: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_hexdigit)
+        .collect();
     u64::from_str_radix(&hex, 16).unwrap()
 }
 
@@ -39,7 +42,13 @@ fn a_booted_guest_as_a_dump_core_reads_and_translates_like_its_elf_core() {
     let xen_path = out_dir.join("core-hvm.xen");
     let core = ElfCore::open_layer(Arc::new(FileLayer::open(&core_path).unwrap())).unwrap();
     let mut w = BufWriter::new(std::fs::File::create(&xen_path).unwrap());
-    write(&core, &core.cpu_state(), &vmsnap_xen::builder::Options::new(Kind::Hvm), &mut w).unwrap();
+    write(
+        &core,
+        &core.cpu_state(),
+        &vmsnap_xen::builder::Options::new(Kind::Hvm),
+        &mut w,
+    )
+    .unwrap();
     drop(w);
 
     let x = Xen::open_layer(Arc::new(FileLayer::open(&xen_path).unwrap())).unwrap();
@@ -54,7 +63,11 @@ fn a_booted_guest_as_a_dump_core_reads_and_translates_like_its_elf_core() {
             let n = (l.filesz - done).min(1 << 20) as usize;
             f.read_exact(&mut want[..n]).unwrap();
             x.read_at(l.paddr + done, &mut got[..n]).unwrap();
-            assert!(want[..n] == got[..n], "differs in the MiB at {:#x}", l.paddr + done);
+            assert!(
+                want[..n] == got[..n],
+                "differs in the MiB at {:#x}",
+                l.paddr + done
+            );
             done += n as u64;
         }
         compared += l.filesz;
@@ -81,7 +94,10 @@ fn a_booted_guest_as_a_dump_core_reads_and_translates_like_its_elf_core() {
     assert_eq!(names, ["file", "xen", "x86"]);
     let top = s.entries[s.main_top()].layer.clone();
     let mut n = 0;
-    for line in std::fs::read_to_string(dir.join("gva2gpa.txt")).unwrap().lines() {
+    for line in std::fs::read_to_string(dir.join("gva2gpa.txt"))
+        .unwrap()
+        .lines()
+    {
         let mut parts = line.split_whitespace();
         let va = u64::from_str_radix(parts.next().unwrap(), 16).unwrap();
         let rest: Vec<&str> = parts.collect();

@@ -10,7 +10,8 @@ use vmsnap_xen::Xen;
 
 /// The bytes of a corpus file, gunzipped when its name ends in `.gz`.
 pub fn bytes(rel: &str) -> Vec<u8> {
-    let raw = std::fs::read(corpus(rel)).unwrap_or_else(|e| panic!("{rel}: {e} (run corpus/xen/make.sh)"));
+    let raw = std::fs::read(corpus(rel))
+        .unwrap_or_else(|e| panic!("{rel}: {e} (run corpus/xen/make.sh)"));
     if !rel.ends_with(".gz") {
         return raw;
     }
