@@ -1,7 +1,12 @@
 //! `make_xen_core SRC OUT hvm|pv [INVALID_TAIL]`: writes OUT, the Xen dump-core of the ELF
 //! core SRC (its guest-physical memory and QEMU vCPU notes, gzipped when SRC ends in
 //! `.gz`), by the documented layout (corpus/xen/make.sh).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::io::{BufWriter, Read};
 use std::sync::Arc;

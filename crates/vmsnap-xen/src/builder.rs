@@ -86,7 +86,7 @@ fn context(cpu: &CpuState, o: &Options, cr3: u64) -> Vec<u8> {
     };
     let mut c = vec![0u8; CONTEXT_X86_64.size as usize];
     let w = |c: &mut Vec<u8>, at: usize, size: usize, v: u64| {
-        put(c, at, &v.to_le_bytes()[..size]);
+        put(c, at, v.to_le_bytes().get(..size).unwrap_or_default());
     };
     w(&mut c, l.flags, l.word, VGCF_ONLINE | 1);
     let reg = |n: &str| {

@@ -78,8 +78,8 @@ pub fn read_contexts(lower: &dyn Layer, dump: &Dump) -> Result<Vec<VcpuContext>>
         ));
     }
     let n = dump.header.nr_vcpus;
-    // n <= MAX_VCPUS and entsize < 2^64 / MAX_VCPUS is checked by the limit below.
-    let need = n.checked_mul(entsize).unwrap_or(u64::MAX);
+    // Saturates on absurd entry sizes, which the section size then refuses.
+    let need = n.saturating_mul(entsize);
     if need > sec.size {
         return Err(Error::truncated(
             sec.at,

@@ -38,7 +38,7 @@ pub fn build(lower: &dyn Layer, dump: &Dump, find_gmfn: Option<u64>) -> Result<B
     let file_size = lower.len();
     let ps = dump.header.page_size;
     let pages_range = dump.pages.data_range(file_size)?;
-    if dump.pages.size % ps != 0 {
+    if !dump.pages.size.is_multiple_of(ps) {
         return Err(Error::malformed(
             dump.pages.at,
             format!(
@@ -50,7 +50,7 @@ pub fn build(lower: &dyn Layer, dump: &Dump, find_gmfn: Option<u64>) -> Result<B
     let pages = dump.pages.size / ps;
     let t = &dump.table_section;
     let esize = dump.table.entry_size();
-    if t.size % esize != 0 {
+    if !t.size.is_multiple_of(esize) {
         return Err(Error::malformed(
             t.at,
             format!(
