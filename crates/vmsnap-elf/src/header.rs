@@ -90,6 +90,8 @@ pub struct ElfHeader {
     pub shentsize: u16,
     /// `e_shnum`.
     pub shnum: u16,
+    /// `e_shstrndx`: the section holding the section names.
+    pub shstrndx: u16,
 }
 
 impl ElfHeader {
@@ -130,6 +132,7 @@ impl ElfHeader {
                     phnum_raw: e.u16(&b, 56)?,
                     shentsize: e.u16(&b, 58)?,
                     shnum: e.u16(&b, 60)?,
+                    shstrndx: e.u16(&b, 62)?,
                 }
             }
             Class::Elf32 => {
@@ -146,6 +149,7 @@ impl ElfHeader {
                     phnum_raw: e.u16(&b, 44)?,
                     shentsize: e.u16(&b, 46)?,
                     shnum: e.u16(&b, 48)?,
+                    shstrndx: e.u16(&b, 50)?,
                 }
             }
         };
@@ -165,14 +169,6 @@ impl ElfHeader {
         match self.class {
             Class::Elf32 => SHDR32_SIZE,
             Class::Elf64 => SHDR64_SIZE,
-        }
-    }
-
-    /// Offset of `sh_info` within a section header.
-    pub fn sh_info_offset(&self) -> usize {
-        match self.class {
-            Class::Elf32 => 28,
-            Class::Elf64 => 44,
         }
     }
 

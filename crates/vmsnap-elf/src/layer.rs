@@ -17,6 +17,9 @@ use crate::kdump;
 use crate::map::{build, By};
 use crate::note::{parse_notes, Note};
 use crate::raw::*;
+use crate::section::read_section_zero;
+use crate::vbox::VboxNotes;
+use crate::xen;
 
 /// The plugin name.
 pub const NAME: &str = "elf-core";
@@ -56,6 +59,7 @@ pub struct ElfCore {
     qemu_cpus: Vec<QemuCpu>,
     prstatus: Vec<Prstatus>,
     vmcoreinfo: Vec<String>,
+    vbox: VboxNotes,
     map: SegmentMap,
     virt: Option<Arc<ElfVirtual>>,
     virtual_mapping: VirtualMapping,
@@ -80,6 +84,7 @@ impl ElfCore {
         let file_size = lower.len();
         let head = lower.read_vec(0, file_size.min(OPEN_HEAD), OPEN_HEAD, "ELF header")?;
         kdump::refuse(&head)?;
+        xen::refuse(&head)?;
         let header = ElfHeader::parse(&head).during("reading the ELF header")?;
         if header.e_type != ET_CORE {
             return Err(Error::unsupported(format!(
@@ -93,26 +98,9 @@ impl ElfCore {
 
         // Program header count, possibly in section header 0 (PN_XNUM).
         let phnum = if header.phnum_raw == PN_XNUM {
-            if header.shentsize < header.shdr_size() {
-                return Err(Error::malformed(
-                    0,
-                    format!(
-                        "e_phnum is PN_XNUM but e_shentsize {} is below {}",
-                        header.shentsize,
-                        header.shdr_size()
-                    ),
-                ));
-            }
-            let sh = lower
-                .read_vec(
-                    header.shoff,
-                    u64::from(header.shdr_size()),
-                    u64::from(header.shdr_size()),
-                    "section header 0",
-                )
+            let zero = read_section_zero(lower.as_ref(), &header)
                 .during("reading the program header count (PN_XNUM)")?;
-            let b = Bytes::new(&sh, header.shoff);
-            u64::from(e.u32(&b, header.sh_info_offset())?)
+            u64::from(zero.info)
         } else {
             u64::from(header.phnum_raw)
         };
@@ -181,6 +169,10 @@ impl ElfCore {
         for f in note_findings {
             findings.push(f);
         }
+        let vbox = VboxNotes::interpret(&notes, e);
+        for f in &vbox.findings {
+            findings.push(f.clone());
+        }
 
         // Guest-physical map (errors are fatal) and guest-virtual map (optional).
         let phys = build(
@@ -229,6 +221,7 @@ impl ElfCore {
             qemu_cpus,
             prstatus,
             vmcoreinfo,
+            vbox,
             map: phys.map,
             virt,
             virtual_mapping,
@@ -264,6 +257,11 @@ impl ElfCore {
     /// `VMCOREINFO` as `key=value` lines.
     pub fn vmcoreinfo(&self) -> &[String] {
         &self.vmcoreinfo
+    }
+
+    /// VirtualBox's `VBCORE` descriptor and `VBCPU` vCPUs (`dumpvmcore`), when present.
+    pub fn vbox(&self) -> &VboxNotes {
+        &self.vbox
     }
 
     /// The guest-physical segment map.
@@ -342,7 +340,7 @@ impl Layer for ElfCore {
     }
     fn describe(&self) -> Value {
         let m = self.header.machine;
-        json!({
+        let mut d = json!({
             "format": NAME,
             "virtual_size": self.map.size(),
             "class": self.header.class.as_str(),
@@ -371,7 +369,16 @@ impl Layer for ElfCore {
                 "size": v.map.size(),
                 "segments": v.map.segments().len(),
             })),
-        })
+        });
+        // VirtualBox cores only: other cores' descriptions stay as they were.
+        if let (Some(v), Some(o)) = (&self.vbox.descriptor, d.as_object_mut()) {
+            o.insert("vbox".into(), v.to_json());
+            o.insert(
+                "vbox_cpus".into(),
+                self.vbox.cpus.iter().map(|c| c.to_json()).collect(),
+            );
+        }
+        d
     }
     fn findings(&self) -> Vec<Finding> {
         self.findings.to_vec()
@@ -388,10 +395,11 @@ impl Layer for ElfCore {
         }
     }
     fn cpu_state(&self) -> Vec<CpuState> {
-        self.qemu_cpus
-            .iter()
-            .map(|c| c.to_cpu_state(self.header.machine))
-            .collect()
+        let m = self.header.machine;
+        if self.qemu_cpus.is_empty() {
+            return self.vbox.cpus.iter().map(|c| c.to_cpu_state(m)).collect();
+        }
+        self.qemu_cpus.iter().map(|c| c.to_cpu_state(m)).collect()
     }
     fn path(&self) -> Option<&Path> {
         self.lower.path()

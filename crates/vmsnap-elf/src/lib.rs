@@ -12,6 +12,14 @@
 //!   QEMU's notes (what `vmsnap convert -O elf` writes).
 //! * kdump-compressed dumps (`KDUMP   `, flattened `makedumpfile`) are recognised and
 //!   left to the `kdump` plugin (vmsnap-kdump), which reuses this crate's note parsing.
+//! * VirtualBox cores (`VBoxManage debugvm … dumpvmcore`) are plain ELF cores with
+//!   `VBCORE`/`VBCPU` notes: [`vbox`] decodes them here, with the other notes, rather than
+//!   in a crate of their own, so that ELF cores are parsed in one place; their vCPUs are the
+//!   CPU state (CR3, EFER) when there are no QEMU notes.
+//! * Xen dump-core files (ELF64 with sections `.note.Xen`, `.xen_pages`, `.xen_p2m` or
+//!   `.xen_pfn` and no program headers) are recognised ([`xen::detect`]) and left to the
+//!   `xen` plugin (vmsnap-xen), which reads their sections with [`section`] and their
+//!   notes with [`parse_notes`]: ELF structure is parsed in this crate only.
 
 mod cpu;
 pub mod export;
@@ -22,6 +30,9 @@ mod map;
 mod note;
 mod plugin;
 pub mod rule;
+pub mod section;
+pub mod vbox;
+pub mod xen;
 // The on-disk layout as documented, whether or not the reader uses every field.
 #[allow(dead_code)]
 mod raw;

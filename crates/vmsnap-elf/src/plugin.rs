@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use vmsnap_core::{AddressSpace, Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
 
-use crate::kdump;
 use crate::layer::{ElfCore, NAME};
 use crate::raw::*;
+use crate::{kdump, xen};
 
 /// The plugin.
 pub const PLUGIN: Plugin = Plugin {
@@ -21,7 +21,8 @@ pub const PLUGIN: Plugin = Plugin {
     open,
 };
 
-/// Accepts ELF files of type `ET_CORE`; kdump-compressed dumps are the kdump plugin's.
+/// Accepts ELF files of type `ET_CORE`; kdump-compressed dumps are the kdump plugin's, Xen
+/// dump-cores the xen plugin's.
 pub fn probe(w: &SniffWindow<'_>) -> Probe {
     let h = w.head;
     if kdump::detect(h).is_some() {
@@ -44,6 +45,9 @@ pub fn probe(w: &SniffWindow<'_>) -> Probe {
     };
     if e_type != ET_CORE {
         return Probe::No("ELF file is not a core (e_type is not ET_CORE)");
+    }
+    if xen::detect(h) {
+        return Probe::No("a Xen dump-core (the xen plugin reads it)");
     }
     Probe::Yes
 }

@@ -18,6 +18,13 @@ pub const PT_LOAD: u32 = 1;
 pub const PT_NOTE: u32 = 4;
 /// `e_phnum` value meaning "the count is in section header 0's `sh_info`".
 pub const PN_XNUM: u16 = 0xffff;
+/// `sh_type` of a note section.
+pub const SHT_NOTE: u32 = 7;
+/// Most section headers accepted (`e_shnum` is a `u16`; `SHN_LORESERVE` and above are
+/// special indices).
+pub const MAX_SECTION_HEADERS: u64 = 0xff00;
+/// Most bytes of a section-name string table read.
+pub const MAX_SECTION_NAMES: u64 = 1 << 20;
 /// `n_type` of a `CORE` prstatus note.
 pub const NT_PRSTATUS: u32 = 1;
 

@@ -11,3 +11,6 @@ pub const VIRTUAL_MAPPING: &str = "virtual_mapping";
 pub const SEGMENT_SIZES: &str = "segment_sizes";
 /// Zero tails (`p_filesz < p_memsz`) covered by other segments' file data.
 pub const OVERLAPPING_SEGMENTS: &str = "overlapping_segments";
+/// A VirtualBox `VBCORE`/`VBCPU` note that does not decode, or vCPU notes the descriptor
+/// does not count; those vCPUs have no CPU state.
+pub const VBOX_NOTE: &str = "vbox_note";

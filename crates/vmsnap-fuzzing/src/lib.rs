@@ -124,6 +124,10 @@ pub const TARGETS: &[Target] = &[
         run: typed::x86_paging,
     },
     Target {
+        name: "xen",
+        run: |data| registered::run("xen", data),
+    },
+    Target {
         name: "xpress",
         run: memory::xpress,
     },

@@ -49,6 +49,8 @@ pub use vmsnap_vmdk as vmdk;
 pub use vmsnap_vmware as vmware;
 #[cfg(feature = "x86")]
 pub use vmsnap_x86 as x86;
+#[cfg(feature = "xen")]
+pub use vmsnap_xen as xen;
 
 /// Every plugin linked into this program, sorted by (priority, name).
 pub fn registry() -> vmsnap_core::Result<vmsnap_core::Registry> {
@@ -105,6 +107,8 @@ pub fn expected_plugin_names() -> Vec<&'static str> {
     v.push("vmware");
     #[cfg(feature = "kdump")]
     v.push("kdump");
+    #[cfg(feature = "xen")]
+    v.push("xen");
     v.sort_unstable();
     v
 }
