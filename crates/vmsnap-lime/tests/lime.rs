@@ -12,7 +12,8 @@ mod elfcommon;
 
 use std::sync::Arc;
 
-use elfcommon::{blob, extract_loads, gunzip, BLOBS};
+use elfcommon::{blob, gunzip, BLOBS};
+use vmsnap_testkit::elf::program_loads;
 use vmsnap_core::{
     ErrorKind, ExtentKind, FileLayer, Layer, LayerExt, MemSource, Probe, SniffWindow,
 };
@@ -68,7 +69,7 @@ fn lime_of_the_qemu_guest_matches_its_elf_core() {
         let want = blob(name);
         assert_same_bytes(&read(&l, addr, want.len()), &want, name);
     }
-    for ld in extract_loads(&core_file) {
+    for ld in program_loads(&core_file) {
         assert_same_bytes(
             &read(&l, ld.paddr, ld.memsz as usize),
             &read(core.as_ref(), ld.paddr, ld.memsz as usize),
@@ -122,7 +123,7 @@ fn small_lime_matches_the_small_elf_core() {
 #[test]
 fn test_builder_reproduces_the_committed_sample() {
     let core_file = gunzip("elf/core.elf.gz");
-    let loads = extract_loads(&core_file);
+    let loads = program_loads(&core_file);
     let ranges: Vec<(u64, &[u8])> = loads
         .iter()
         .map(|l| {
