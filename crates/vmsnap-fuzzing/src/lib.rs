@@ -120,6 +120,10 @@ pub const TARGETS: &[Target] = &[
         run: plain::vmware,
     },
     Target {
+        name: "vmx",
+        run: |data| registered::run("vmx", data),
+    },
+    Target {
         name: "x86_paging",
         run: typed::x86_paging,
     },
