@@ -117,7 +117,10 @@ pub fn devices(d: &Dictionary, findings: &mut Vec<Finding>) -> (Vec<Controller>,
         let props = match m {
             None => {
                 let name = format!("{bus}{n}");
-                &mut ctrls.entry((bi, n)).or_insert_with(|| (name, Props::new())).1
+                &mut ctrls
+                    .entry((bi, n))
+                    .or_insert_with(|| (name, Props::new()))
+                    .1
             }
             Some(m) => {
                 let full = devs.len() as u64 >= MAX_DEVICES;
@@ -126,7 +129,10 @@ pub fn devices(d: &Dictionary, findings: &mut Vec<Finding>) -> (Vec<Controller>,
                     continue;
                 }
                 let name = format!("{bus}{n}:{m}");
-                &mut devs.entry((bi, n, m)).or_insert_with(|| (name, Props::new())).1
+                &mut devs
+                    .entry((bi, n, m))
+                    .or_insert_with(|| (name, Props::new()))
+                    .1
             }
         };
         props.insert(prop.to_string(), e.value.clone());
@@ -158,7 +164,9 @@ pub fn devices(d: &Dictionary, findings: &mut Vec<Finding>) -> (Vec<Controller>,
             };
             Device {
                 node,
-                present: p.get("present").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+                present: p
+                    .get("present")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true")),
                 file_name,
                 device_type,
                 mode: p.get("mode").cloned(),

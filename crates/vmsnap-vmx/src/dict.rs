@@ -144,9 +144,8 @@ fn decode_line(line: &[u8], at: u64, findings: &mut Vec<Finding>) -> String {
     match std::str::from_utf8(line) {
         Ok(s) => s.to_string(),
         Err(_) => {
-            findings.push(
-                Finding::warning(DICTIONARY, "line is not UTF-8; read as Latin-1").at(at),
-            );
+            findings
+                .push(Finding::warning(DICTIONARY, "line is not UTF-8; read as Latin-1").at(at));
             line.iter().map(|&b| char::from(b)).collect()
         }
     }
@@ -192,7 +191,9 @@ fn unescape(raw: &str, at: u64, findings: &mut Vec<Finding>) -> String {
     let mut bad = false;
     while let Some(&c) = b.get(i) {
         if c == b'|' {
-            let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+            let hex = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
             if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 out.push(v);
                 i += 3;
@@ -212,8 +213,7 @@ fn unescape(raw: &str, at: u64, findings: &mut Vec<Finding>) -> String {
         Ok(s) => s,
         Err(e) => {
             findings.push(
-                Finding::warning(DICTIONARY, "escaped bytes are not UTF-8; read as Latin-1")
-                    .at(at),
+                Finding::warning(DICTIONARY, "escaped bytes are not UTF-8; read as Latin-1").at(at),
             );
             e.into_bytes().iter().map(|&b| char::from(b)).collect()
         }

@@ -42,7 +42,9 @@ impl Encryption {
             .unwrap_or_default();
         Some(Encryption {
             key_safe: safe.is_some(),
-            key_safe_kind: safe.and_then(|s| s.split_once('/')).map(|(k, _)| k.to_string()),
+            key_safe_kind: safe
+                .and_then(|s| s.split_once('/'))
+                .map(|(k, _)| k.to_string()),
             locators,
             data_chars: d.get(KEY_ENCRYPTED_DATA).map(|v| v.chars().count()),
             encrypted_vm: vm,

@@ -269,7 +269,9 @@ fn name_snapshots(snaps: &mut [Snapshot]) {
     let mut used: BTreeSet<String> = BTreeSet::new();
     for (s, display) in snaps.iter_mut().zip(chosen) {
         let name = display.unwrap_or_else(|| match s.uid.as_deref() {
-            Some(u) if usable(u) && !is_key_form(u) && !displays.contains(u) && !used.contains(u) => {
+            Some(u)
+                if usable(u) && !is_key_form(u) && !displays.contains(u) && !used.contains(u) =>
+            {
                 u.to_string()
             }
             _ => s.key.clone(),

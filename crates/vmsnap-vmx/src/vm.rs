@@ -57,7 +57,7 @@ impl Link {
     }
 
     fn to_json(&self, child: &str) -> Value {
-        let chain = self.layer.as_ref().map(|l| chain(l));
+        let chain = self.layer.as_ref().map(chain);
         json!({
             "file": self.reference.name,
             "status": self.reference.decision.describe(),
@@ -78,7 +78,10 @@ fn chain(top: &Arc<dyn Layer>) -> Vec<String> {
         if v.len() > MAX_CHAIN_DEPTH as usize {
             break;
         }
-        v.push(l.path().map_or_else(|| l.name().to_string(), |p| p.display().to_string()));
+        v.push(
+            l.path()
+                .map_or_else(|| l.name().to_string(), |p| p.display().to_string()),
+        );
         cur = l
             .lower()
             .into_iter()
@@ -193,7 +196,9 @@ impl Vm {
         let text = read_text(lower.as_ref(), "VMX configuration")?;
         let config = Dictionary::parse(&text);
         if config.entries().is_empty() {
-            return Err(Error::declined("no key = \"value\" line: not a VMX configuration"));
+            return Err(Error::declined(
+                "no key = \"value\" line: not a VMX configuration",
+            ));
         }
         let mut findings = config.findings.clone();
         let (controllers, devices) = devices(&config, &mut findings);
@@ -229,7 +234,11 @@ impl Vm {
             .flat_map(|db| db.snapshots.iter())
             .map(|s| VmSnapshot {
                 snapshot: s.clone(),
-                memory: s.file_name.as_deref().filter(|f| !f.is_empty()).map(|f| op.memory(f)),
+                memory: s
+                    .file_name
+                    .as_deref()
+                    .filter(|f| !f.is_empty())
+                    .map(|f| op.memory(f)),
                 disks: s
                     .disks
                     .iter()
@@ -399,7 +408,11 @@ impl Vm {
                     );
                     o.insert(
                         "vm_state_size".into(),
-                        json!(s.memory.as_ref().and_then(|m| m.layer.as_ref()).map(|l| l.len())),
+                        json!(s
+                            .memory
+                            .as_ref()
+                            .and_then(|m| m.layer.as_ref())
+                            .map(|l| l.len())),
                     );
                     o.insert(
                         "memory".into(),
@@ -432,7 +445,9 @@ fn open_vmsd(
     from: Option<&Path>,
     ctx: &OpenCtx<'_>,
 ) -> (Option<(Link, Option<Dictionary>)>, Option<SnapshotDb>) {
-    let named = config.get(KEY_SNAPSHOT_FILE).filter(|v| !v.trim().is_empty());
+    let named = config
+        .get(KEY_SNAPSHOT_FILE)
+        .filter(|v| !v.trim().is_empty());
     let implicit = from
         .and_then(Path::file_stem)
         .and_then(|s| s.to_str())
@@ -494,7 +509,10 @@ impl Layer for Vm {
                 let mut j = d.link.to_json(&format!("disk:{}", d.node));
                 if let Some(o) = j.as_object_mut() {
                     o.insert("node".into(), json!(d.node));
-                    o.insert("device_type".into(), json!(dev.and_then(|x| x.device_type.clone())));
+                    o.insert(
+                        "device_type".into(),
+                        json!(dev.and_then(|x| x.device_type.clone())),
+                    );
                     o.insert("mode".into(), json!(dev.and_then(|x| x.mode.clone())));
                 }
                 j
@@ -547,7 +565,11 @@ impl Layer for Vm {
         let mut v = self.own_refs();
         // The disks' own references (delta parents, extents): the disks are not stacked
         // entries, so nobody else reports them.
-        for d in self.disks.iter().chain(self.snapshots.iter().flat_map(|s| s.disks.iter())) {
+        for d in self
+            .disks
+            .iter()
+            .chain(self.snapshots.iter().flat_map(|s| s.disks.iter()))
+        {
             if let Some(l) = &d.link.layer {
                 v.extend(l.external_refs());
             }
@@ -565,7 +587,12 @@ impl Layer for Vm {
             })
         };
         for d in &self.disks {
-            v.extend(child(format!("disk:{}", d.node), ChildRole::Other, false, &d.link));
+            v.extend(child(
+                format!("disk:{}", d.node),
+                ChildRole::Other,
+                false,
+                &d.link,
+            ));
         }
         if let Some(m) = &self.memory {
             v.extend(child("memory".into(), ChildRole::VmState, true, m));

@@ -41,10 +41,19 @@ fn the_samples_are_recognised_and_every_read_path_holds() {
         assert!(probe(&bytes), "{name}");
         let layer: Arc<dyn Layer> = Arc::new(open(name));
         vmsnap_testkit::exercise(&layer, 64 << 20);
-        assert_eq!(vmsnap_testkit::read_all(layer.as_ref()), bytes, "{name}: its own bytes");
+        assert_eq!(
+            vmsnap_testkit::read_all(layer.as_ref()),
+            bytes,
+            "{name}: its own bytes"
+        );
     }
     // Neither a snapshot database, a VMDK descriptor nor a checkpoint is a VMX.
-    for other in ["vmx/vm.vmsd", "vmx/data.vmdk", "vmx/vm.vmss", "vmdk/split.vmdk"] {
+    for other in [
+        "vmx/vm.vmsd",
+        "vmx/data.vmdk",
+        "vmx/vm.vmss",
+        "vmdk/split.vmdk",
+    ] {
         let bytes = std::fs::read(vmsnap_testkit::corpus(other)).unwrap();
         assert!(!probe(&bytes), "{other}");
     }
@@ -57,15 +66,22 @@ fn the_configuration_is_always_an_unsafe_reference_finding() {
     assert!(vm.children().is_empty());
     let refs = vm.external_refs();
     let names: Vec<&str> = refs.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["disk-000002.vmdk", "data.vmdk", "vm.vmss", "vm.vmsd"]);
-    assert!(refs.iter().all(|r| matches!(r.decision, RefDecision::Denied { .. })));
+    assert_eq!(
+        names,
+        ["disk-000002.vmdk", "data.vmdk", "vm.vmss", "vm.vmsd"]
+    );
+    assert!(refs
+        .iter()
+        .all(|r| matches!(r.decision, RefDecision::Denied { .. })));
     let f = vm.findings();
     assert!(f
         .iter()
         .any(|f| f.rule == rule::REFERENCES && f.severity == Severity::Unsafe));
     // Each file not opened is named in a finding.
     assert_eq!(
-        f.iter().filter(|f| f.rule == rule::REFERENCES && f.severity == Severity::Warning).count(),
+        f.iter()
+            .filter(|f| f.rule == rule::REFERENCES && f.severity == Severity::Warning)
+            .count(),
         3
     );
     assert_eq!(vm.describe()["disks"][0]["layer"], serde_json::Value::Null);
@@ -106,7 +122,12 @@ fn hostile_names_sizes_and_counts_are_bounded() {
     assert_eq!(e.kind(), ErrorKind::LimitExceeded);
     assert!(!probe(&big));
     // No dictionary line at all: not this format after all.
-    let e = open_text(b"\x00\x01garbage", &dir, &Resolver::new(ExternalPolicy::Deny)).unwrap_err();
+    let e = open_text(
+        b"\x00\x01garbage",
+        &dir,
+        &Resolver::new(ExternalPolicy::Deny),
+    )
+    .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Declined);
     // Absolute, parent-directory and protocol names are refused by the same-dir policy;
     // a disk that is not a VMDK (the configuration itself), a memory file that is not a
@@ -120,14 +141,22 @@ fn hostile_names_sizes_and_counts_are_bounded() {
         checkpoint.vmState = \"data.vmdk\"\n";
     let vm = open_text(text, &dir, &Resolver::new(ExternalPolicy::SameDir)).unwrap();
     assert!(
-        vm.children().iter().all(|c| c.name.starts_with("snapshot:")),
+        vm.children()
+            .iter()
+            .all(|c| c.name.starts_with("snapshot:")),
         "{:?}",
         vm.children()
     );
     let d: Vec<String> = vm
         .external_refs()
         .iter()
-        .map(|r| format!("{} {}", r.name, serde_json::to_value(&r.decision).unwrap()["decision"]))
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.name,
+                serde_json::to_value(&r.decision).unwrap()["decision"]
+            )
+        })
         .collect();
     assert_eq!(
         d[..6],
@@ -147,7 +176,9 @@ fn hostile_names_sizes_and_counts_are_bounded() {
     // Thousands of devices and snapshots: capped, with a finding.
     let mut t = String::from("config.version = \"8\"\n");
     for i in 0..2000 {
-        t.push_str(&format!("scsi{i}:0.present = \"TRUE\"\nscsi{i}:0.fileName = \"d{i}.vmdk\"\n"));
+        t.push_str(&format!(
+            "scsi{i}:0.present = \"TRUE\"\nscsi{i}:0.fileName = \"d{i}.vmdk\"\n"
+        ));
     }
     let (r, seen) = recording();
     let vm = open_text(t.as_bytes(), &sample("many.vmx"), &r).unwrap();
@@ -162,8 +193,12 @@ fn hostile_names_sizes_and_counts_are_bounded() {
 #[test]
 fn a_missing_snapshot_database_is_no_reference_but_a_named_one_is() {
     let dir = sample("novmsd.vmx");
-    let vm = open_text(b"config.version = \"8\"\n", &dir, &Resolver::new(ExternalPolicy::SameDir))
-        .unwrap();
+    let vm = open_text(
+        b"config.version = \"8\"\n",
+        &dir,
+        &Resolver::new(ExternalPolicy::SameDir),
+    )
+    .unwrap();
     assert!(vm.external_refs().is_empty());
     assert!(vm.describe()["snapshot_database"].is_null());
     let vm = open_text(
@@ -173,5 +208,8 @@ fn a_missing_snapshot_database_is_no_reference_but_a_named_one_is() {
     )
     .unwrap();
     assert_eq!(vm.external_refs().len(), 1);
-    assert!(matches!(vm.external_refs()[0].decision, RefDecision::Failed { .. }));
+    assert!(matches!(
+        vm.external_refs()[0].decision,
+        RefDecision::Failed { .. }
+    ));
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use common::{open, registry, sample};
 use vmsnap_core::{ExternalPolicy, FileLayer, Layer, OpenCtx, Options, Resolver};
 use vmsnap_testkit::{assert_same_bytes, qemu_img_raw, read_all};
-use vmsnap_vmx::{Dictionary, DeviceKind};
+use vmsnap_vmx::{DeviceKind, Dictionary};
 
 #[test]
 fn every_inner_layer_is_named_as_the_contract_pins() {
@@ -46,14 +46,23 @@ fn every_disk_reads_as_qemu_img_converts_the_file_it_names() {
     // Layer name → the file the configuration names for it.
     let mut files: BTreeMap<String, String> = BTreeMap::new();
     for disk in d["disks"].as_array().unwrap() {
-        files.insert(disk["layer"].as_str().unwrap().into(), disk["file"].as_str().unwrap().into());
+        files.insert(
+            disk["layer"].as_str().unwrap().into(),
+            disk["file"].as_str().unwrap().into(),
+        );
     }
     for s in d["snapshots"].as_array().unwrap() {
         for disk in s["disks"].as_array().unwrap() {
-            files.insert(disk["layer"].as_str().unwrap().into(), disk["file"].as_str().unwrap().into());
+            files.insert(
+                disk["layer"].as_str().unwrap().into(),
+                disk["file"].as_str().unwrap().into(),
+            );
         }
     }
-    let pairs: Vec<(&str, &str)> = files.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let pairs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     assert_eq!(
         pairs,
         [
@@ -64,7 +73,11 @@ fn every_disk_reads_as_qemu_img_converts_the_file_it_names() {
         ]
     );
     let mut checked = 0;
-    for c in vm.children().into_iter().filter(|c| c.name.contains("disk:")) {
+    for c in vm
+        .children()
+        .into_iter()
+        .filter(|c| c.name.contains("disk:"))
+    {
         let file = &files[&c.name];
         let want = qemu_img_raw(&sample(file), &["-f", "vmdk"]);
         assert_same_bytes(&read_all(c.layer.as_ref()), &want, &c.name);
@@ -95,14 +108,16 @@ fn memory_layers_are_the_vmware_readers_on_the_same_files() {
         ("snapshot:2/memory", "vm-Snapshot2.vmsn", 163_840),
     ] {
         let c = vm.children().into_iter().find(|c| c.name == child).unwrap();
-        let direct = (vmsnap_vmware::PLUGIN.open)(
-            Arc::new(FileLayer::open(sample(file)).unwrap()),
-            &ctx,
-        )
-        .unwrap();
+        let direct =
+            (vmsnap_vmware::PLUGIN.open)(Arc::new(FileLayer::open(sample(file)).unwrap()), &ctx)
+                .unwrap();
         assert_eq!(c.layer.len(), size, "{child}");
         assert_eq!(c.layer.name(), "vmware");
-        assert_same_bytes(&read_all(c.layer.as_ref()), &read_all(direct.as_ref()), child);
+        assert_same_bytes(
+            &read_all(c.layer.as_ref()),
+            &read_all(direct.as_ref()),
+            child,
+        );
         assert!(c.stackable, "{child}: x86 paging stacks on it");
     }
     // The same bytes as the original corpus/vmware samples the recipe copied.
@@ -111,8 +126,16 @@ fn memory_layers_are_the_vmware_readers_on_the_same_files() {
         &ctx,
     )
     .unwrap();
-    let c = vm.children().into_iter().find(|c| c.name == "memory").unwrap();
-    assert_same_bytes(&read_all(c.layer.as_ref()), &read_all(original.as_ref()), "memory");
+    let c = vm
+        .children()
+        .into_iter()
+        .find(|c| c.name == "memory")
+        .unwrap();
+    assert_same_bytes(
+        &read_all(c.layer.as_ref()),
+        &read_all(original.as_ref()),
+        "memory",
+    );
 }
 
 /// The Python that has dissect.hypervisor: `$DISSECT_PYTHON` (`cargo xtask dissect` sets
@@ -159,13 +182,20 @@ fn dissect_agrees_on_every_key_every_disk_and_the_encryption() {
         disks.sort();
         let want: Vec<String> = serde_json::from_value(theirs["disks"].clone()).unwrap();
         assert_eq!(disks, want, "{name}: disks");
-        assert_eq!(vm.encryption().is_some(), theirs["encrypted"] == true, "{name}");
+        assert_eq!(
+            vm.encryption().is_some(),
+            theirs["encrypted"] == true,
+            "{name}"
+        );
         if let Some(e) = vm.encryption() {
-            let locators: Vec<String> =
-                serde_json::from_value(theirs["locators"].clone()).unwrap();
+            let locators: Vec<String> = serde_json::from_value(theirs["locators"].clone()).unwrap();
             assert_eq!(e.locators, locators, "{name}: key locators");
             assert_eq!(e.key_safe_kind.as_deref(), Some("vmware:key"));
         }
-        eprintln!("{name}: {} keys and {} disks compared with dissect", attr.len(), disks.len());
+        eprintln!(
+            "{name}: {} keys and {} disks compared with dissect",
+            attr.len(),
+            disks.len()
+        );
     }
 }

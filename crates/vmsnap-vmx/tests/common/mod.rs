@@ -43,7 +43,13 @@ pub fn open_text(text: &[u8], path: &Path, resolver: &Resolver) -> Result<Vm> {
     let reg = registry();
     let o = Options::new();
     let ctx = OpenCtx::new(resolver, &reg, &o);
-    Vm::open(Arc::new(Named(FileLayer::new(Arc::new(MemSource::new(text.to_vec()))), path.to_path_buf())), &ctx)
+    Vm::open(
+        Arc::new(Named(
+            FileLayer::new(Arc::new(MemSource::new(text.to_vec()))),
+            path.to_path_buf(),
+        )),
+        &ctx,
+    )
 }
 
 /// A layer with a path (the `.vmx` text is in memory, its references on disk).
