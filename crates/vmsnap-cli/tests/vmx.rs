@@ -82,6 +82,16 @@ fn layer_selects_inner_disks_and_memory() {
         let want = qemu_img_raw(&corpus(&format!("vmx/{file}")), &["-f", "vmdk"]);
         vmsnap_testkit::assert_same_bytes(&std::fs::read(&out_path).unwrap(), &want, layer);
     }
+    // A snapshot's disk: a point of the chain.
+    let out_path = dir.join("installed");
+    let layer = "snapshot:Installed/disk:scsi0:0";
+    let out = vmsnap(&["convert", "--layer", layer, VM, out_path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{layer}: {}", stderr(&out));
+    let want = qemu_img_raw(&corpus("vmx/disk.vmdk"), &["-f", "vmdk"]);
+    vmsnap_testkit::assert_same_bytes(&std::fs::read(&out_path).unwrap(), &want, layer);
+    let out = vmsnap(&["cat", "--layer", "snapshot:2/memory", VM]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(out.stdout.len(), 163_840);
     let out = vmsnap(&["cat", "--layer", "memory", VM]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(out.stdout.len(), 180_224);
@@ -89,4 +99,47 @@ fn layer_selects_inner_disks_and_memory() {
     let out = vmsnap(&["cat", "--external", "none", "--layer", "disk:scsi0:0", VM]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("disk:scsi0:0"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_vm_directory_opens_by_its_vmx_with_disks_in_subdirectories() {
+    let dir = scratch_dir("vmx-dir");
+    let vm = dir.join("My VM");
+    std::fs::create_dir_all(vm.join("disks")).unwrap();
+    for f in [
+        "disk.vmdk",
+        "disk-000001.vmdk",
+        "disk-000002.vmdk",
+        "vm.vmss",
+        "vm.vmem",
+    ] {
+        std::fs::copy(corpus(&format!("vmx/{f}")), vm.join(f)).unwrap();
+    }
+    for f in ["data.vmdk", "data-s001.vmdk"] {
+        std::fs::copy(corpus(&format!("vmx/{f}")), vm.join("disks").join(f)).unwrap();
+    }
+    let text = std::fs::read_to_string(corpus("vmx/vm.vmx"))
+        .unwrap()
+        .replace("\"data.vmdk\"", "\"disks/data.vmdk\"");
+    std::fs::write(vm.join("vm.vmx"), text).unwrap();
+    let opened = |extra: &[&str]| {
+        let mut a = vec!["info", "--json"];
+        a.extend_from_slice(extra);
+        a.push(vm.to_str().unwrap());
+        let out = vmsnap(&a);
+        assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let disks = v["layers"][1]["describe"]["disks"].clone();
+        (
+            v["external_policy"].clone(),
+            disks[1]["status"].as_str().unwrap().to_string(),
+        )
+    };
+    // The directory maps to its single .vmx, and the VM's policy is the default.
+    let (policy, status) = opened(&[]);
+    assert_eq!(policy, "vm_dir");
+    assert!(status.starts_with("opened "), "{status}");
+    // The single-file policy keeps to the .vmx's own directory.
+    let (_, status) = opened(&["--external", "same-dir"]);
+    assert!(status.starts_with("not opened"), "{status}");
 }

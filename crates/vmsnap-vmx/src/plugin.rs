@@ -10,8 +10,7 @@ use crate::vm::{Vm, NAME};
 /// The plugin.
 pub const PLUGIN: Plugin = Plugin {
     name: NAME,
-    // TODO(vm-dir): PluginKind::Vm once main has it.
-    kind: PluginKind::Container,
+    kind: PluginKind::Vm,
     priority: 15,
     stacks_on: &[AddressSpace::File],
     summary: "VMware virtual machine (.vmx, with its .vmsd snapshots): disks, memory and snapshots as inner layers",

@@ -1,9 +1,6 @@
 //! The rule ids of the findings only VMware configurations report (`check` lists findings
 //! by rule). Rules more than one format reports are in [`vmsnap_core::rule`].
 
-/// The configuration references other files (disks, memory, snapshots): never "safe raw".
-/// The same id as `vmsnap_core::rule::REFERENCES`.
-pub const REFERENCES: &str = "references";
 /// The VM is encrypted (`encryption.keySafe`): its disks and memory are not read.
 pub const ENCRYPTED: &str = "encrypted";
 /// A line of the dictionary that is not `key = "value"`, a repeated key, a bad `|XX`.

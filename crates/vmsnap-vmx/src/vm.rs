@@ -18,8 +18,9 @@ use crate::device::{devices, Controller, Device};
 use crate::dict::Dictionary;
 use crate::encryption::Encryption;
 use crate::raw::{KEY_SNAPSHOT_FILE, KEY_VMSTATE, MAX_CONFIG_BYTES, MAX_OPENED_DISKS};
-use crate::rule::{ENCRYPTED, REFERENCES};
+use crate::rule::ENCRYPTED;
 use crate::snapshot::{Snapshot, SnapshotDb};
+use vmsnap_core::rule::REFERENCES;
 
 /// The plugin and layer name.
 pub const NAME: &str = "vmx";
@@ -295,18 +296,10 @@ impl Vm {
                 "an encrypted VM configuration references its disks inside encryption.data",
             ));
         }
-        let refs = self.own_refs();
-        if !refs.is_empty() {
-            let names: Vec<&str> = refs.iter().map(|r| r.name.as_str()).collect();
-            v.push(Finding::unsafe_(
-                REFERENCES,
-                format!(
-                    "the VM configuration references {} files: {}",
-                    refs.len(),
-                    names.join(", ")
-                ),
-            ));
-        }
+        v.extend(vmsnap_core::references_finding(
+            "a VMware VM configuration",
+            &self.own_refs(),
+        ));
         for (what, l) in self.links() {
             if l.layer.is_none() && !matches!(l.reference.decision, RefDecision::Listed) {
                 v.push(Finding::warning(
@@ -589,26 +582,26 @@ impl Layer for Vm {
         for d in &self.disks {
             v.extend(child(
                 format!("disk:{}", d.node),
-                ChildRole::Other,
+                ChildRole::Disk,
                 false,
                 &d.link,
             ));
         }
         if let Some(m) = &self.memory {
-            v.extend(child("memory".into(), ChildRole::VmState, true, m));
+            v.extend(child("memory".into(), ChildRole::Memory, true, m));
         }
         for s in &self.snapshots {
             let p = format!("snapshot:{}", s.snapshot.name);
             for d in &s.disks {
                 v.extend(child(
                     format!("{p}/disk:{}", d.node),
-                    ChildRole::Snapshot,
+                    ChildRole::Disk,
                     false,
                     &d.link,
                 ));
             }
             if let Some(m) = &s.memory {
-                v.extend(child(format!("{p}/memory"), ChildRole::VmState, true, m));
+                v.extend(child(format!("{p}/memory"), ChildRole::Memory, true, m));
             }
         }
         v

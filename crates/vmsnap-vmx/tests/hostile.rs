@@ -76,11 +76,11 @@ fn the_configuration_is_always_an_unsafe_reference_finding() {
     let f = vm.findings();
     assert!(f
         .iter()
-        .any(|f| f.rule == rule::REFERENCES && f.severity == Severity::Unsafe));
+        .any(|f| f.rule == vmsnap_core::rule::REFERENCES && f.severity == Severity::Unsafe));
     // Each file not opened is named in a finding.
     assert_eq!(
         f.iter()
-            .filter(|f| f.rule == rule::REFERENCES && f.severity == Severity::Warning)
+            .filter(|f| f.rule == vmsnap_core::rule::REFERENCES && f.severity == Severity::Warning)
             .count(),
         3
     );
@@ -101,7 +101,7 @@ fn an_encrypted_vm_opens_nothing() {
     assert_eq!(refs.len(), 2);
     assert!(refs.iter().all(|r| r.decision == RefDecision::Listed));
     let rules: Vec<&str> = vm.findings().iter().map(|f| f.rule).collect();
-    assert!(rules.contains(&rule::ENCRYPTED) && rules.contains(&rule::REFERENCES));
+    assert!(rules.contains(&rule::ENCRYPTED) && rules.contains(&vmsnap_core::rule::REFERENCES));
     // The sample: the key safe is summarised, its references are inside the data.
     let vm = open("encrypted.vmx");
     let e = &vm.describe()["encrypted"];
@@ -110,7 +110,7 @@ fn an_encrypted_vm_opens_nothing() {
     assert!(vm
         .findings()
         .iter()
-        .any(|f| f.rule == rule::REFERENCES && f.severity == Severity::Unsafe));
+        .any(|f| f.rule == vmsnap_core::rule::REFERENCES && f.severity == Severity::Unsafe));
 }
 
 #[test]
