@@ -1,4 +1,5 @@
 //! `cargo xtask dissect`: every value dissect.hypervisor reads from the Hyper-V corpus
+//! (and from the VMware `.vmx`/`.vmsd` samples, `crates/vmsnap-vmx/tests/oracle.rs`)
 //! must equal vmsnap's (`crates/vmsnap-hyperv/tests/corpus.rs`, an ignored test, with
 //! `tests/scripts/dissect_dump.py` run by a Python that has dissect.hypervisor).
 
@@ -37,12 +38,12 @@ fn python() -> Option<PathBuf> {
     .then_some(py)
 }
 
-/// Runs the comparison.
+/// Runs the comparisons.
 pub fn run() -> bool {
     let Some(py) = python() else {
         return false;
     };
-    sh(Command::new("cargo")
+    let hyperv = sh(Command::new("cargo")
         .args([
             "test",
             "-p",
@@ -53,5 +54,18 @@ pub fn run() -> bool {
             "--ignored",
             "--nocapture",
         ])
-        .env("DISSECT_PYTHON", py))
+        .env("DISSECT_PYTHON", &py));
+    // VMware .vmx/.vmsd: every key, disk path and the encryption `VMX.parse` reports.
+    let vmx = sh(Command::new("cargo")
+        .args([
+            "test",
+            "-p",
+            "vmsnap-vmx",
+            "--test",
+            "oracle",
+            "--",
+            "--ignored",
+        ])
+        .env("DISSECT_PYTHON", &py));
+    hyperv && vmx
 }

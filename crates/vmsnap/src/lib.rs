@@ -47,6 +47,8 @@ pub use vmsnap_vhdx as vhdx;
 pub use vmsnap_vmdk as vmdk;
 #[cfg(feature = "vmware")]
 pub use vmsnap_vmware as vmware;
+#[cfg(feature = "vmx")]
+pub use vmsnap_vmx as vmx;
 #[cfg(feature = "x86")]
 pub use vmsnap_x86 as x86;
 #[cfg(feature = "xen")]
@@ -109,6 +111,8 @@ pub fn expected_plugin_names() -> Vec<&'static str> {
     v.push("kdump");
     #[cfg(feature = "xen")]
     v.push("xen");
+    #[cfg(feature = "vmx")]
+    v.push("vmx");
     v.sort_unstable();
     v
 }
