@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use vmsnap_core::{
     AddressSpace, ChildRole, Error, Extent, ExternalRef, Finding, Layer, LayerExt, NamedLayer,
-    OpenCtx, RefDecision, RefKind, Result, ResultExt,
+    OpenCtx, RefDecision, RefKind, Result, ResultExt, Severity,
 };
 use vmsnap_parallels::Parallels;
 
@@ -72,6 +72,21 @@ impl Hdd {
                 findings.push(Finding::warning(
                     rule::DISK_SIZE,
                     format!("Disk_size is {sz} sectors but the storages end at sector {end}"),
+                ));
+            }
+        }
+        for (si, s) in desc.storages.iter().enumerate() {
+            for i in s
+                .images
+                .iter()
+                .filter(|i| i.kind != TYPE_PLAIN && i.kind != TYPE_COMPRESSED)
+            {
+                findings.push(Finding::warning(
+                    rule::IMAGE_TYPE,
+                    format!(
+                        "storage {si}'s image {:?} is of type {:?}, which is not read",
+                        i.file, i.kind
+                    ),
                 ));
             }
         }
@@ -298,37 +313,49 @@ impl Layer for Hdd {
                 })
             })
             .collect();
+        let parent_of = |s: &State| s.shot.parent.as_ref().map(Guid::as_str).map(str::to_owned);
+        // The snapshots as the other formats list theirs (`id`, `name`: the layer name);
+        // the current state apart.
         let snapshots: Vec<Value> = self
             .states
             .iter()
+            .filter(|s| s.shot.guid != d.top)
             .map(|s| {
-                let current = s.shot.guid == d.top;
-                let name = if current {
-                    CURRENT.to_string()
-                } else {
-                    format!("{SNAPSHOT_PREFIX}{}", s.shot.guid.as_str())
-                };
-                // `id` and `name` as the other formats' snapshot lists have them.
                 json!({
                     "id": s.shot.guid.as_str(),
-                    "name": name,
-                    "parent": s.shot.parent.as_ref().map(Guid::as_str),
-                    "current": current,
+                    "name": format!("{SNAPSHOT_PREFIX}{}", s.shot.guid.as_str()),
+                    "parent": parent_of(s),
                 })
             })
             .collect();
+        let current = self.states.iter().find(|s| s.shot.guid == d.top).map(
+            |s| json!({ "id": s.shot.guid.as_str(), "name": CURRENT, "parent": parent_of(s) }),
+        );
         json!({
             "format": NAME,
             "virtual_size": self.len(),
             "disk_parameters": d.params_json(),
-            "current": d.top.as_str(),
+            "current": current,
             "top_guid_written": d.top_written,
             "storages": storages,
             "snapshots": snapshots,
         })
     }
     fn findings(&self) -> Vec<Finding> {
-        self.findings.clone()
+        // A bundle is never a self-contained image; each file is also listed by `check`
+        // from `external_refs()`.
+        let mut v = vec![Finding::new(
+            vmsnap_core::rule::REFERENCES,
+            Severity::Unsafe,
+            format!(
+                "a Parallels bundle: DiskDescriptor.xml names {} image file(s) of {} storage(s) in {} state(s)",
+                self.files.len(),
+                self.desc.storages.len(),
+                self.states.len()
+            ),
+        )];
+        v.extend(self.findings.iter().cloned());
+        v
     }
     fn external_refs(&self) -> Vec<ExternalRef> {
         self.files.iter().map(|f| f.reference.clone()).collect()
@@ -336,7 +363,7 @@ impl Layer for Hdd {
     fn children(&self) -> Vec<NamedLayer> {
         let mut v = vec![NamedLayer {
             name: CURRENT.to_string(),
-            role: ChildRole::Snapshot,
+            role: ChildRole::Disk,
             // The same disk as this layer, which the stacker already stacks on.
             stackable: false,
             layer: self.current(),

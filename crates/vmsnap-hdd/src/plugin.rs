@@ -14,7 +14,7 @@ const ROOT_WINDOW: usize = 4096;
 /// The plugin.
 pub const PLUGIN: Plugin = Plugin {
     name: NAME,
-    kind: PluginKind::Container,
+    kind: PluginKind::Vm,
     priority: 20,
     stacks_on: &[AddressSpace::File],
     summary: "Parallels .hdd bundle (DiskDescriptor.xml): split and snapshot storages of plain and expanding images",
