@@ -109,4 +109,10 @@ $(image "$TOP" Compressed "$ft")")" "$(shot "$BASE" "$NULL")
 $(shot "$TOP" "$BASE")"
 
 rm -f "$d/sample.hdd"
+
+# The descriptors seed the fuzz target (the bundles are directories, which it skips).
+mkdir -p "$d/fuzz-seeds/hdd"
+for b in simple split snapshot; do
+  cp "$d/$b.hdd/DiskDescriptor.xml" "$d/fuzz-seeds/hdd/$b.xml"
+done
 du -a "$d"
