@@ -229,7 +229,7 @@ fn parse_storages(data: Node<'_, '_>) -> Result<Vec<Storage>> {
                 ),
             ));
         }
-        let bytes = end.checked_mul(SECTOR_SIZE).unwrap_or(u64::MAX);
+        let bytes = end.saturating_mul(SECTOR_SIZE);
         if bytes > vmsnap_core::limits::MAX_VIRTUAL_SIZE {
             return Err(Error::limit(
                 "disk size in bytes",

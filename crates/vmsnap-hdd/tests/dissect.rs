@@ -57,7 +57,10 @@ fn every_bundle_reads_like_dissect() {
             .shots
             .iter()
             .map(|s| {
-                let p = s.parent.as_ref().map_or(vmsnap_hdd::raw::NULL_GUID, |p| p.as_str());
+                let p = s
+                    .parent
+                    .as_ref()
+                    .map_or(vmsnap_hdd::raw::NULL_GUID, |p| p.as_str());
                 (s.guid.as_str().to_string(), p.to_string())
             })
             .collect();
@@ -90,7 +93,11 @@ fn every_bundle_reads_like_dissect() {
             let child = format!("{SNAPSHOT_PREFIX}{}", s.guid.as_str());
             let layer = &children.iter().find(|c| c.name == child).unwrap().layer;
             let theirs = std::fs::read(out.join(format!("{}.raw", s.guid.as_str()))).unwrap();
-            assert_same_bytes(&read_all(layer.as_ref()), &theirs, &format!("{name}: {child}"));
+            assert_same_bytes(
+                &read_all(layer.as_ref()),
+                &theirs,
+                &format!("{name}: {child}"),
+            );
             snapshots += 1;
         }
         assert_eq!(snapshots, usize::from(name == "snapshot"), "{name}");
