@@ -1,7 +1,8 @@
 //! `cargo xtask dissect`: every value dissect.hypervisor reads from the Hyper-V corpus
 //! (and from the VMware `.vmx`/`.vmsd` samples, `crates/vmsnap-vmx/tests/oracle.rs`)
 //! must equal vmsnap's (`crates/vmsnap-hyperv/tests/corpus.rs`, an ignored test, with
-//! `tests/scripts/dissect_dump.py` run by a Python that has dissect.hypervisor).
+//! `tests/scripts/dissect_dump.py` run by a Python that has dissect.hypervisor); so must
+//! every state of the Parallels bundles (`crates/vmsnap-hdd/tests/dissect.rs`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -38,6 +39,9 @@ fn python() -> Option<PathBuf> {
     .then_some(py)
 }
 
+/// The ignored tests that compare with dissect: (crate, test).
+const TESTS: &[(&str, &str)] = &[("vmsnap-hyperv", "corpus"), ("vmsnap-hdd", "dissect")];
+
 /// Runs the comparisons.
 pub fn run() -> bool {
     let Some(py) = python() else {
@@ -68,4 +72,18 @@ pub fn run() -> bool {
         ])
         .env("DISSECT_PYTHON", &py));
     hyperv && vmx
+    TESTS.iter().all(|(krate, test)| {
+        sh(Command::new("cargo")
+            .args([
+                "test",
+                "-p",
+                krate,
+                "--test",
+                test,
+                "--",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("DISSECT_PYTHON", &py))
+    })
 }

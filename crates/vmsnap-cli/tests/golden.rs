@@ -18,6 +18,11 @@ fn is_sample(p: &Path) -> bool {
         ))
 }
 
+/// A bundle directory the CLI opens by its descriptor (a Parallels `.hdd`): a sample.
+fn is_bundle(p: &Path) -> bool {
+    p.is_dir() && p.join("DiskDescriptor.xml").is_file()
+}
+
 #[test]
 fn info_json_matches_the_golden_dumps() {
     let bless = std::env::var_os("VMSNAP_BLESS").is_some();
@@ -39,7 +44,10 @@ fn info_json_matches_the_golden_dumps() {
             .map(|e| e.unwrap().path())
             .collect();
         files.sort();
-        for file in files.into_iter().filter(|f| f.is_file() && is_sample(f)) {
+        for file in files
+            .into_iter()
+            .filter(|f| (f.is_file() && is_sample(f)) || is_bundle(f))
+        {
             let rel = file.strip_prefix(&root).unwrap();
             let out = Command::new(env!("CARGO_BIN_EXE_vmsnap"))
                 .args(["info", "--json"])

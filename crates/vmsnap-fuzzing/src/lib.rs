@@ -56,6 +56,10 @@ pub const TARGETS: &[Target] = &[
         run: plain::elf_core,
     },
     Target {
+        name: "hdd",
+        run: |data| registered::run("hdd", data),
+    },
+    Target {
         name: "hyperv_container",
         run: structured::hyperv::run,
     },

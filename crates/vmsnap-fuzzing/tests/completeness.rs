@@ -71,7 +71,8 @@ fn has_file(dir: &Path, pick: impl Fn(&Path) -> bool) -> bool {
     std::fs::read_dir(dir).is_ok_and(|rd| {
         rd.filter_map(Result::ok)
             .map(|e| e.path())
-            .any(|p| p.is_file() && pick(&p))
+            // A bundle directory (a Parallels `.hdd`) is a sample as a whole.
+            .any(|p| (p.is_file() || p.join("DiskDescriptor.xml").is_file()) && pick(&p))
     })
 }
 

@@ -25,6 +25,7 @@ pub struct Parallels {
     cluster: u64,
     file_len: u64,
     findings: Vec<Finding>,
+    parent: Option<Arc<dyn Layer>>,
 }
 
 impl Parallels {
@@ -62,7 +63,16 @@ impl Parallels {
             ext,
             file_len,
             findings,
+            parent: None,
         })
+    }
+
+    /// This image as a differencing layer over `parent`: its unallocated clusters read
+    /// from `parent` (a Parallels snapshot, whose bundle's `DiskDescriptor.xml` names the
+    /// parent; the image file itself does not). Past the parent's end they read as zeros.
+    pub fn with_parent(mut self, parent: Arc<dyn Layer>) -> Parallels {
+        self.parent = Some(parent);
+        self
     }
 
     /// The parsed header.
@@ -90,7 +100,9 @@ impl vmsnap_core::RunLayer for Parallels {
     }
 
     fn lower(&self) -> Vec<Arc<dyn Layer>> {
-        vec![self.lower.clone()]
+        let mut v = vec![self.lower.clone()];
+        v.extend(self.parent.clone());
+        v
     }
 
     fn describe(&self) -> serde_json::Value {
@@ -163,7 +175,7 @@ impl RunMap for Parallels {
         RunSources {
             file: self.lower.as_ref(),
             file_len: self.file_len,
-            backing: None,
+            backing: self.parent.as_deref(),
             backing_base: 0,
             data: vmsnap_core::DataExtents::Mapped,
         }

@@ -23,6 +23,8 @@ pub use vmsnap_stack as stack;
 // Naming each crate is what links it, and so registers its plugins.
 #[cfg(feature = "elf")]
 pub use vmsnap_elf as elf;
+#[cfg(feature = "hdd")]
+pub use vmsnap_hdd as hdd;
 #[cfg(feature = "hyperv")]
 pub use vmsnap_hyperv as hyperv;
 #[cfg(feature = "kdump")]
@@ -113,6 +115,8 @@ pub fn expected_plugin_names() -> Vec<&'static str> {
     v.push("xen");
     #[cfg(feature = "vmx")]
     v.push("vmx");
+    #[cfg(feature = "hdd")]
+    v.push("hdd");
     v.sort_unstable();
     v
 }
