@@ -120,6 +120,10 @@ pub const TARGETS: &[Target] = &[
         run: plain::vmware,
     },
     Target {
+        name: "windump",
+        run: |data| registered::run("windump", data),
+    },
+    Target {
         name: "x86_paging",
         run: typed::x86_paging,
     },

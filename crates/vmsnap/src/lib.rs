@@ -47,6 +47,8 @@ pub use vmsnap_vhdx as vhdx;
 pub use vmsnap_vmdk as vmdk;
 #[cfg(feature = "vmware")]
 pub use vmsnap_vmware as vmware;
+#[cfg(feature = "windump")]
+pub use vmsnap_windump as windump;
 #[cfg(feature = "x86")]
 pub use vmsnap_x86 as x86;
 
@@ -105,6 +107,8 @@ pub fn expected_plugin_names() -> Vec<&'static str> {
     v.push("vmware");
     #[cfg(feature = "kdump")]
     v.push("kdump");
+    #[cfg(feature = "windump")]
+    v.push("windump");
     v.sort_unstable();
     v
 }
