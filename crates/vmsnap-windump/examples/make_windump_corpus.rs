@@ -17,7 +17,7 @@ fn main() {
         std::process::exit(2);
     };
     let core = Path::new(core);
-    let (_, _, mut cr3) = elf_source(core).expect("open the ELF core");
+    let mut cr3 = elf_source(core).expect("open the ELF core").cr3;
     for k in kinds {
         if let Some(v) = k.strip_prefix("CR3=") {
             cr3 = u64::from_str_radix(v.trim_start_matches("0x"), 16).expect("CR3 in hex");
@@ -32,7 +32,10 @@ fn main() {
             "32-bitmap" => (Width::Bits32, false, Kind::BitmapFull),
             "32pae-full" => (Width::Bits32, true, Kind::Full),
             "32pae-bitmap" => (Width::Bits32, true, Kind::BitmapFull),
-            other => panic!("unknown kind {other}"),
+            other => {
+                eprintln!("unknown kind {other}");
+                std::process::exit(2);
+            }
         };
         let out = format!("{prefix}-{k}.dmp");
         let n = from_elf_core(core, &Spec::new(width, kind, cr3, pae), Path::new(&out))

@@ -97,7 +97,12 @@ fn io(e: std::io::Error) -> Error {
 /// Writes a dump of the pages `runs` (`(first page frame, pages)`, sorted, disjoint) of
 /// `mem` to `out`; pages past the end of `mem` are written as zeros. Returns the bytes
 /// written.
-pub fn write(mem: &dyn Layer, runs: &[(u64, u64)], spec: &Spec, out: &mut dyn Write) -> Result<u64> {
+pub fn write(
+    mem: &dyn Layer,
+    runs: &[(u64, u64)],
+    spec: &Spec,
+    out: &mut dyn Write,
+) -> Result<u64> {
     let l = spec.width.layout();
     let pages: u64 = runs.iter().map(|r| r.1).sum();
     let mut head = Vec::new();
@@ -127,7 +132,11 @@ pub fn write(mem: &dyn Layer, runs: &[(u64, u64)], spec: &Spec, out: &mut dyn Wr
     word(&mut head, l.ps_loaded_module_list, spec.kernel[2]);
     word(&mut head, l.ps_active_process_head, spec.kernel[1]);
     put(&mut head, l.machine_image_type, &machine.to_le_bytes());
-    put(&mut head, l.number_processors, &spec.processors.to_le_bytes());
+    put(
+        &mut head,
+        l.number_processors,
+        &spec.processors.to_le_bytes(),
+    );
     put(&mut head, l.bug_check_code, &spec.bug_check.0.to_le_bytes());
     for (i, p) in spec.bug_check.1.iter().enumerate() {
         word(&mut head, l.bug_check_parameters + i as u64 * l.word, *p);
@@ -139,13 +148,21 @@ pub fn write(mem: &dyn Layer, runs: &[(u64, u64)], spec: &Spec, out: &mut dyn Wr
     head[l.kd_secondary_version as usize] = 0;
     word(&mut head, l.kd_debugger_data_block, spec.kernel[0]);
     // The run buffer: zeroed, then the runs for a full dump (bitmap dumps have none).
-    put(&mut head, l.memory_block, &[0u8; MEMORY_BLOCK_BYTES as usize]);
+    put(
+        &mut head,
+        l.memory_block,
+        &[0u8; MEMORY_BLOCK_BYTES as usize],
+    );
     let dump_type = match spec.kind {
         Kind::Full => {
             if runs.len() as u64 > l.max_runs() {
                 return Err(Error::limit("runs", runs.len() as u64, l.max_runs()));
             }
-            put(&mut head, l.memory_block, &(runs.len() as u32).to_le_bytes());
+            put(
+                &mut head,
+                l.memory_block,
+                &(runs.len() as u32).to_le_bytes(),
+            );
             match spec.width {
                 Width::Bits32 => put(&mut head, l.number_of_pages, &(pages as u32).to_le_bytes()),
                 Width::Bits64 => put(&mut head, l.number_of_pages, &pages.to_le_bytes()),
@@ -175,7 +192,11 @@ pub fn write(mem: &dyn Layer, runs: &[(u64, u64)], spec: &Spec, out: &mut dyn Wr
         put(&mut head, f, &0u32.to_le_bytes());
     }
     put(&mut head, l.product_type, &1u32.to_le_bytes());
-    put(&mut head, l.system_up_time, &(3600u64 * 10_000_000).to_le_bytes());
+    put(
+        &mut head,
+        l.system_up_time,
+        &(3600u64 * 10_000_000).to_le_bytes(),
+    );
     put(&mut head, l.system_time, &spec.system_time.to_le_bytes());
     // The exception record: a breakpoint at the kernel base.
     put(&mut head, l.exception_record, &0x8000_0003u32.to_le_bytes());
@@ -229,20 +250,36 @@ pub fn write(mem: &dyn Layer, runs: &[(u64, u64)], spec: &Spec, out: &mut dyn Wr
     Ok(total)
 }
 
-/// The guest-physical memory, page runs and first vCPU's CR3 of a QEMU ELF core.
-pub fn elf_source(core: &Path) -> Result<(Arc<dyn Layer>, Vec<(u64, u64)>, u64)> {
+/// What a dump is built from: guest-physical memory and the pages to write.
+#[derive(Debug)]
+pub struct Source {
+    /// Guest-physical memory.
+    pub mem: Arc<dyn Layer>,
+    /// `(first page frame, pages)`, sorted and disjoint.
+    pub runs: Vec<(u64, u64)>,
+    /// The first vCPU's CR3, as the source records it (0 when it records none).
+    pub cr3: u64,
+}
+
+/// The guest-physical memory, page runs (its PT_LOADs rounded out to pages) and first
+/// vCPU's CR3 (from its QEMU note) of a QEMU ELF core.
+pub fn elf_source(core: &Path) -> Result<Source> {
     let elf = vmsnap_elf::ElfCore::open_layer(Arc::new(FileLayer::open(core)?))?;
     let ranges: Vec<(u64, u64)> = elf.loads().iter().map(|p| (p.paddr, p.filesz)).collect();
     let cr3 = elf.qemu_cpus().first().map(|c| c.cr[3]).unwrap_or(0);
-    Ok((Arc::new(elf), page_runs(&ranges), cr3))
+    Ok(Source {
+        mem: Arc::new(elf),
+        runs: page_runs(&ranges),
+        cr3,
+    })
 }
 
 /// Writes the dump of the ELF core `core` (its PT_LOADs, rounded out to pages) to `out`;
 /// `spec.cr3` is used as given. Returns the bytes written.
 pub fn from_elf_core(core: &Path, spec: &Spec, out: &Path) -> Result<u64> {
-    let (mem, runs, _) = elf_source(core)?;
+    let src = elf_source(core)?;
     let mut f = std::io::BufWriter::new(std::fs::File::create(out)?);
-    let n = write(mem.as_ref(), &runs, spec, &mut f)?;
+    let n = write(src.mem.as_ref(), &src.runs, spec, &mut f)?;
     f.flush()?;
     Ok(n)
 }

@@ -137,7 +137,10 @@ impl Header {
     /// Parses the header from the first `Layout::header_bytes` of the file.
     pub fn parse(raw: &[u8]) -> Result<Header> {
         let width = Width::of_signature(raw).ok_or_else(|| {
-            Error::malformed(0, "no PAGEDUMP or PAGEDU64 signature (not a Windows crash dump)")
+            Error::malformed(
+                0,
+                "no PAGEDUMP or PAGEDU64 signature (not a Windows crash dump)",
+            )
         })?;
         let l = width.layout();
         let b = Bytes::new(raw, 0);

@@ -60,7 +60,10 @@ impl Windump {
         let file_size = lower.len();
         let head = lower.read_vec(0, file_size.min(8), 8, "signature")?;
         let width = Width::of_signature(&head).ok_or_else(|| {
-            Error::malformed(0, "no PAGEDUMP or PAGEDU64 signature (not a Windows crash dump)")
+            Error::malformed(
+                0,
+                "no PAGEDUMP or PAGEDU64 signature (not a Windows crash dump)",
+            )
         })?;
         let hb = width.layout().header_bytes;
         if file_size < hb {

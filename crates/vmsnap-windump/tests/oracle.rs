@@ -20,7 +20,9 @@ use vmsnap_windump::Windump;
 fn gunzip(path: &str) -> Vec<u8> {
     let f = std::fs::File::open(corpus(path)).expect("run corpus/windump/make.sh");
     let mut out = Vec::new();
-    flate2::read::GzDecoder::new(f).read_to_end(&mut out).unwrap();
+    flate2::read::GzDecoder::new(f)
+        .read_to_end(&mut out)
+        .unwrap();
     out
 }
 
@@ -38,13 +40,55 @@ fn open(b: Vec<u8>) -> Windump {
 
 /// (dump, source core, width, dump type, PaeEnabled).
 const SAMPLES: &[(&str, &str, &str, u32, Option<u8>)] = &[
-    ("windump/small-64-full.dmp", "elf/small.elf", "PAGEDU64", 1, None),
-    ("windump/small-64-bitmap.dmp", "elf/small.elf", "PAGEDU64", 5, None),
-    ("windump/small-64-kernel.dmp", "elf/small.elf", "PAGEDU64", 6, None),
-    ("windump/small-32-full.dmp", "elf/small.elf", "PAGEDUMP", 1, Some(0)),
-    ("windump/small-32pae-bitmap.dmp", "elf/small.elf", "PAGEDUMP", 5, Some(1)),
-    ("windump/guest-64-bitmap.dmp.gz", "elf/core.elf.gz", "PAGEDU64", 5, None),
-    ("windump/guest-32-full.dmp.gz", "elf/core.elf.gz", "PAGEDUMP", 1, Some(0)),
+    (
+        "windump/small-64-full.dmp",
+        "elf/small.elf",
+        "PAGEDU64",
+        1,
+        None,
+    ),
+    (
+        "windump/small-64-bitmap.dmp",
+        "elf/small.elf",
+        "PAGEDU64",
+        5,
+        None,
+    ),
+    (
+        "windump/small-64-kernel.dmp",
+        "elf/small.elf",
+        "PAGEDU64",
+        6,
+        None,
+    ),
+    (
+        "windump/small-32-full.dmp",
+        "elf/small.elf",
+        "PAGEDUMP",
+        1,
+        Some(0),
+    ),
+    (
+        "windump/small-32pae-bitmap.dmp",
+        "elf/small.elf",
+        "PAGEDUMP",
+        5,
+        Some(1),
+    ),
+    (
+        "windump/guest-64-bitmap.dmp.gz",
+        "elf/core.elf.gz",
+        "PAGEDU64",
+        5,
+        None,
+    ),
+    (
+        "windump/guest-32-full.dmp.gz",
+        "elf/core.elf.gz",
+        "PAGEDUMP",
+        1,
+        Some(0),
+    ),
 ];
 
 #[test]
@@ -98,7 +142,7 @@ fn header_fields_sit_at_the_documented_offsets() {
     // DUMP_HEADER32: KdDebuggerDataBlock at 0x60, PaeEnabled at 0x5c, DumpType at 0xf88.
     let mut b64 = bytes("windump/small-64-full.dmp");
     b64[0x10..0x18].copy_from_slice(&0x1ab000u64.to_le_bytes());
-    b64[0x80..0x88].copy_from_slice(&0xfffff802_1234_5678u64.to_le_bytes());
+    b64[0x80..0x88].copy_from_slice(&0xffff_f802_1234_5678_u64.to_le_bytes());
     b64[0x38..0x3c].copy_from_slice(&0x133u32.to_le_bytes());
     b64[0xfa8..0xfb0].copy_from_slice(&133_000_000_000_000_000u64.to_le_bytes());
     let w = open(b64);
@@ -117,9 +161,17 @@ fn header_fields_sit_at_the_documented_offsets() {
     b32[0x10..0x14].copy_from_slice(&0x1e98000u32.to_le_bytes());
     b32[0x60..0x64].copy_from_slice(&0x8276_5432u32.to_le_bytes());
     let w = open(b32);
-    assert_eq!(w.describe()["header"]["kd_debugger_data_block"], "0x82765432");
+    assert_eq!(
+        w.describe()["header"]["kd_debugger_data_block"],
+        "0x82765432"
+    );
     let cpu = w.cpu_state();
-    assert_eq!((cpu[0].cr3, cpu[0].cr4 & 0x20, cpu[0].efer), (0x1e98000, 0x20, 0));
+    assert_eq!(
+        (cpu[0].cr3, cpu[0].cr4 & 0x20, cpu[0].efer),
+        (0x1e98000, 0x20, 0)
+    );
     // No root recorded (the samples' paused guests): no CPU state, so no x86 layer.
-    assert!(open(bytes("windump/small-32-full.dmp")).cpu_state().is_empty());
+    assert!(open(bytes("windump/small-32-full.dmp"))
+        .cpu_state()
+        .is_empty());
 }
