@@ -105,6 +105,13 @@ pub fn write(
 ) -> Result<u64> {
     let l = spec.width.layout();
     let pages: u64 = runs.iter().map(|r| r.1).sum();
+    let frames = runs.last().map(|r| r.0 + r.1).unwrap_or(0);
+    if spec.width == Width::Bits32 && (frames > u64::from(u32::MAX) || spec.cr3 > u64::from(u32::MAX))
+    {
+        return Err(Error::unsupported(
+            "a 32-bit dump holds page frames and CR3 below 2^32 only",
+        ));
+    }
     let mut head = Vec::new();
     // Windows fills the unused header with "PAGE".
     for _ in 0..l.header_bytes / 4 {
@@ -205,7 +212,6 @@ pub fn write(
     // Bitmap dumps: the summary header, the bitmap, padding to a page.
     let mut summary = Vec::new();
     if spec.kind != Kind::Full {
-        let frames = runs.last().map(|r| r.0 + r.1).unwrap_or(0);
         let bitmap_bytes = frames.div_ceil(64) * 8;
         let data = (l.header_bytes + summary::BITMAP + bitmap_bytes).div_ceil(PAGE) * PAGE;
         summary = vec![0u8; (data - l.header_bytes) as usize];
