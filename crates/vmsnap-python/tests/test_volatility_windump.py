@@ -86,7 +86,8 @@ def test_every_page_volatility_maps_equals_vmsnaps(dump):
     assert [int(p, 16) for p in ho["bug_check_parameters"]] == [int(p) for p in h.BugCheckCodeParameter]
     assert ho["minor_version"] == h.MinorVersion
     assert ho["number_processors"] == h.NumberProcessors
-    assert ho["system_time"] == h.SystemTime
+    assert int(ho["system_time"], 16) == h.SystemTime
+    assert int(ho["system_up_time"], 16) == h.SystemUpTime
     assert ho["required_dump_space"] == h.RequiredDumpSpace == dump.stat().st_size
     assert ho["comment"] == bytes(h.Comment).split(b"\0")[0].decode()
     if width == "PAGEDUMP":
