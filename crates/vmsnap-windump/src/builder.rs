@@ -106,7 +106,8 @@ pub fn write(
     let l = spec.width.layout();
     let pages: u64 = runs.iter().map(|r| r.1).sum();
     let frames = runs.last().map(|r| r.0 + r.1).unwrap_or(0);
-    if spec.width == Width::Bits32 && (frames > u64::from(u32::MAX) || spec.cr3 > u64::from(u32::MAX))
+    if spec.width == Width::Bits32
+        && (frames > u64::from(u32::MAX) || spec.cr3 > u64::from(u32::MAX))
     {
         return Err(Error::unsupported(
             "a 32-bit dump holds page frames and CR3 below 2^32 only",
