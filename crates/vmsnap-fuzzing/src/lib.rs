@@ -132,6 +132,8 @@ pub const TARGETS: &[Target] = &[
             let d = vmsnap::vmx::Dictionary::parse(data);
             let _ = vmsnap::vmx::SnapshotDb::parse(&d).snapshots.len();
         },
+        name: "windump",
+        run: |data| registered::run("windump", data),
     },
     Target {
         name: "x86_paging",

@@ -51,6 +51,8 @@ pub use vmsnap_vmdk as vmdk;
 pub use vmsnap_vmware as vmware;
 #[cfg(feature = "vmx")]
 pub use vmsnap_vmx as vmx;
+#[cfg(feature = "windump")]
+pub use vmsnap_windump as windump;
 #[cfg(feature = "x86")]
 pub use vmsnap_x86 as x86;
 #[cfg(feature = "xen")]
@@ -117,6 +119,8 @@ pub fn expected_plugin_names() -> Vec<&'static str> {
     v.push("vmx");
     #[cfg(feature = "hdd")]
     v.push("hdd");
+    #[cfg(feature = "windump")]
+    v.push("windump");
     v.sort_unstable();
     v
 }
