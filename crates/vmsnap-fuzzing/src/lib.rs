@@ -132,6 +132,8 @@ pub const TARGETS: &[Target] = &[
             let d = vmsnap::vmx::Dictionary::parse(data);
             let _ = vmsnap::vmx::SnapshotDb::parse(&d).snapshots.len();
         },
+    },
+    Target {
         name: "windump",
         run: |data| registered::run("windump", data),
     },
