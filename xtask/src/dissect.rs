@@ -1,6 +1,7 @@
 //! `cargo xtask dissect`: every value dissect.hypervisor reads from the Hyper-V corpus
 //! must equal vmsnap's (`crates/vmsnap-hyperv/tests/corpus.rs`, an ignored test, with
-//! `tests/scripts/dissect_dump.py` run by a Python that has dissect.hypervisor).
+//! `tests/scripts/dissect_dump.py` run by a Python that has dissect.hypervisor), and the
+//! ASIF samples must read the same bytes (`crates/vmsnap-asif/tests/oracle.rs`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -37,21 +38,26 @@ fn python() -> Option<PathBuf> {
     .then_some(py)
 }
 
-/// Runs the comparison.
+/// The ignored tests that compare with dissect.hypervisor: (crate, test target).
+const CHECKS: &[(&str, &str)] = &[("vmsnap-hyperv", "corpus"), ("vmsnap-asif", "oracle")];
+
+/// Runs the comparisons.
 pub fn run() -> bool {
     let Some(py) = python() else {
         return false;
     };
-    sh(Command::new("cargo")
-        .args([
-            "test",
-            "-p",
-            "vmsnap-hyperv",
-            "--test",
-            "corpus",
-            "--",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env("DISSECT_PYTHON", py))
+    CHECKS.iter().all(|(krate, test)| {
+        sh(Command::new("cargo")
+            .args([
+                "test",
+                "-p",
+                krate,
+                "--test",
+                test,
+                "--",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("DISSECT_PYTHON", &py))
+    })
 }
