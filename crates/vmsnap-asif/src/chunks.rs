@@ -30,11 +30,14 @@ pub enum Chunk {
     },
 }
 
-/// Table entries read at one place, kept between the runs of one read.
+/// Table entries read at one place, and the bitmap of the last partly written chunk met,
+/// kept between the runs of one read.
 #[derive(Debug, Default)]
 pub struct EntryCursor {
     at: u64,
     entries: Vec<u64>,
+    bitmap_at: u64,
+    bitmap: Vec<u8>,
 }
 
 /// The chunks of an image: its geometry, the active directory and the file.
@@ -79,26 +82,31 @@ impl Chunks<'_> {
     /// `max` bytes: written sectors are data, unwritten ones unallocated.
     pub fn partial_run(
         &self,
-        data: u64,
-        bitmap: u64,
+        (data, bitmap): (u64, u64),
         within: u64,
         max: u64,
         chunk: u64,
+        cur: &mut EntryCursor,
     ) -> Result<Run> {
         let g = self.geometry;
         let bs = g.block_size;
         let group_sector = g.slot(chunk).group_sector;
         let first_byte = group_sector / 4;
         let last_byte = (group_sector + g.chunk_sectors()).div_ceil(4);
-        let map = self
-            .file
-            .read_vec(
-                bitmap + first_byte,
-                last_byte - first_byte,
-                g.chunk_bitmap_bytes() + 1,
-                "ASIF chunk bitmap",
-            )
-            .during("reading a chunk group's bitmap")?;
+        // Each run of the chunk needs its bitmap: read once per read or listing.
+        if cur.bitmap.is_empty() || cur.bitmap_at != bitmap + first_byte {
+            cur.bitmap = self
+                .file
+                .read_vec(
+                    bitmap + first_byte,
+                    last_byte - first_byte,
+                    g.chunk_bitmap_bytes() + 1,
+                    "ASIF chunk bitmap",
+                )
+                .during("reading a chunk group's bitmap")?;
+            cur.bitmap_at = bitmap + first_byte;
+        }
+        let map = &cur.bitmap;
         let state = |s: u64| -> Result<u8> {
             let gs = group_sector + s;
             let byte = usize::try_from(gs / 4 - first_byte)

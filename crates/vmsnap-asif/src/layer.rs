@@ -147,7 +147,7 @@ impl RunMap for Asif {
             Chunk::Empty => RunKind::Unallocated,
             Chunk::Full(at) => RunKind::Data(at + within),
             Chunk::Partial { data, bitmap } => {
-                return chunks.partial_run(data, bitmap, within, max, index)
+                return chunks.partial_run((data, bitmap), within, max, index, cur)
             }
         };
         let mut len = (cs - within).min(max);
