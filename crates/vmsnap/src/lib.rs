@@ -21,6 +21,8 @@ pub use vmsnap_inspect as inspect;
 pub use vmsnap_stack as stack;
 
 // Naming each crate is what links it, and so registers its plugins.
+#[cfg(feature = "asif")]
+pub use vmsnap_asif as asif;
 #[cfg(feature = "elf")]
 pub use vmsnap_elf as elf;
 #[cfg(feature = "hdd")]
@@ -121,6 +123,8 @@ pub fn expected_plugin_names() -> Vec<&'static str> {
     v.push("hdd");
     #[cfg(feature = "windump")]
     v.push("windump");
+    #[cfg(feature = "asif")]
+    v.push("asif");
     v.sort_unstable();
     v
 }

@@ -1,0 +1,40 @@
+//! The `asif` plugin: probe and open.
+
+use std::sync::Arc;
+
+use vmsnap_core::{AddressSpace, Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
+
+use crate::layer::{Asif, NAME};
+use crate::raw::{HEADER_LEN, MAGIC};
+
+/// The plugin.
+pub const PLUGIN: Plugin = Plugin {
+    name: NAME,
+    kind: PluginKind::Disk,
+    priority: 20,
+    // A disk format stacks on files and on guest disks (a disk inside a disk); the stacker
+    // never probes it on guest memory.
+    stacks_on: &[AddressSpace::File, AddressSpace::GuestDisk],
+    summary: "Apple Sparse Image Format (ASIF, macOS 26 disk images)",
+    options: &[],
+    probe,
+    open,
+};
+
+/// Accepts files that start with the signature and hold a whole header; `open` checks the
+/// rest (so that a damaged ASIF image fails, naming the damage, rather than reading as raw).
+fn probe(w: &SniffWindow<'_>) -> Probe {
+    if !w.head.starts_with(MAGIC) {
+        return Probe::No("no ASIF signature");
+    }
+    if w.size < HEADER_LEN as u64 {
+        return Probe::No("ASIF header truncated");
+    }
+    Probe::Yes
+}
+
+/// Opens the layer. `Err(Error::declined(why))` means "not this format after all" (the
+/// stacker tries the next plugin); any other error is a failure of this format.
+fn open(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Arc<dyn Layer>> {
+    Ok(Arc::new(Asif::open(lower, ctx)?))
+}
