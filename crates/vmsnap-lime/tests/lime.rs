@@ -13,12 +13,12 @@ mod elfcommon;
 use std::sync::Arc;
 
 use elfcommon::{blob, gunzip, BLOBS};
-use vmsnap_testkit::elf::program_loads;
 use vmsnap_core::{
     ErrorKind, ExtentKind, FileLayer, Layer, LayerExt, MemSource, Probe, SniffWindow,
 };
 use vmsnap_lime::Lime;
 use vmsnap_testkit::assert_same_bytes;
+use vmsnap_testkit::elf::program_loads;
 
 fn open(bytes: impl Into<Arc<[u8]>>) -> vmsnap_core::Result<Lime> {
     Lime::open_layer(Arc::new(FileLayer::new(Arc::new(MemSource::new(bytes)))))
