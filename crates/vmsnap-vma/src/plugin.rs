@@ -60,9 +60,13 @@ fn open(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Arc<dyn Layer>> {
             ..SniffWindow::of_bytes(&head, &[], lower.len())
         };
         if let Some((what, cmd)) = compressor(&window) {
+            let file = window
+                .path
+                .and_then(|p| p.file_name())
+                .map_or_else(|| "FILE".into(), |n| n.to_string_lossy());
             return Err(Error::unsupported(format!(
-                "a {what}-compressed Proxmox VMA archive: decompress first ({cmd} FILE, or \
-                 `zstd -d -c FILE.vma.zst > FILE.vma`; Proxmox's `vma extract` reads the result)"
+                "a {what}-compressed Proxmox VMA archive: decompress first (`{cmd} {file}` \
+                 writes the .vma, which vmsnap reads)"
             ))
             .in_layer(NAME));
         }
