@@ -1,6 +1,8 @@
 //! `cargo xtask dissect`: every value dissect.hypervisor reads from the Hyper-V corpus
 //! must equal vmsnap's (`crates/vmsnap-hyperv/tests/corpus.rs`, an ignored test, with
-//! `tests/scripts/dissect_dump.py` run by a Python that has dissect.hypervisor).
+//! `tests/scripts/dissect_dump.py` run by a Python that has dissect.hypervisor), and every
+//! device dissect.archive reads from the Proxmox VMA sample must equal vmsnap's
+//! (`crates/vmsnap-vma/tests/dissect.rs`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -10,6 +12,8 @@ use crate::{root, sh};
 /// The dissect.hypervisor release the comparison was last checked with. Pinned so CI
 /// compares against the same reader every run; raise it deliberately.
 const DISSECT_HYPERVISOR: &str = "dissect.hypervisor==3.21";
+/// The dissect.archive release (Proxmox VMA: `crates/vmsnap-vma/tests/dissect.rs`).
+const DISSECT_ARCHIVE: &str = "dissect.archive==1.8";
 
 /// A Python with dissect.hypervisor: `$DISSECT_PYTHON`, else a venv under `target/`
 /// (made, and the package installed from PyPI, when missing).
@@ -33,6 +37,7 @@ fn python() -> Option<PathBuf> {
         "--quiet",
         "--disable-pip-version-check",
         DISSECT_HYPERVISOR,
+        DISSECT_ARCHIVE,
     ]))
     .then_some(py)
 }
@@ -42,16 +47,12 @@ pub fn run() -> bool {
     let Some(py) = python() else {
         return false;
     };
-    sh(Command::new("cargo")
-        .args([
-            "test",
-            "-p",
-            "vmsnap-hyperv",
-            "--test",
-            "corpus",
-            "--",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env("DISSECT_PYTHON", py))
+    let run = |krate: &str, test: &str| {
+        sh(Command::new("cargo")
+            .args(["test", "-p", krate, "--test", test, "--", "--ignored", "--nocapture"])
+            .env("DISSECT_PYTHON", &py))
+    };
+    // Both, even when the first fails.
+    let hyperv = run("vmsnap-hyperv", "corpus");
+    run("vmsnap-vma", "dissect") && hyperv
 }
