@@ -165,9 +165,9 @@ impl Layer for Vma {
             .map(|d| NamedLayer {
                 name: child_name(d),
                 role: if d.is_vmstate() {
-                    ChildRole::VmState
+                    ChildRole::Memory
                 } else {
-                    ChildRole::Other
+                    ChildRole::Disk
                 },
                 stackable: true,
                 layer: d.clone() as Arc<dyn Layer>,

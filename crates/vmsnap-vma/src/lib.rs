@@ -8,7 +8,7 @@
 //! refused follows `vma-reader.c` (the reader `vma extract` uses): see `src/scan.rs` and
 //! docs/references.md.
 //!
-//! The archive opens as the layer `vma` (kind container, address space metadata) that
+//! The archive opens as the layer `vma` (plugin kind `vm`, address space metadata) that
 //! reads as the archive file's own bytes, like a Hyper-V `.vmcx`: `vmsnap convert` without
 //! `--layer` copies the archive. Each device is a named child layer:
 //!

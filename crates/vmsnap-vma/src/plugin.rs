@@ -14,7 +14,7 @@ use crate::raw::MAGIC;
 /// The plugin.
 pub const PLUGIN: Plugin = Plugin {
     name: NAME,
-    kind: PluginKind::Container,
+    kind: PluginKind::Vm,
     priority: 15,
     stacks_on: &[AddressSpace::File],
     summary: "Proxmox VMA backup archive: configuration files, each device a layer disk:<name>",
