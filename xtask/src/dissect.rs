@@ -49,7 +49,16 @@ pub fn run() -> bool {
     };
     let run = |krate: &str, test: &str| {
         sh(Command::new("cargo")
-            .args(["test", "-p", krate, "--test", test, "--", "--ignored", "--nocapture"])
+            .args([
+                "test",
+                "-p",
+                krate,
+                "--test",
+                test,
+                "--",
+                "--ignored",
+                "--nocapture",
+            ])
             .env("DISSECT_PYTHON", &py))
     };
     // Both, even when the first fails.

@@ -15,8 +15,8 @@
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use vmsnap::vma::Vma;
 use vmsnap::core::FileLayer;
+use vmsnap::vma::Vma;
 use vmsnap_testkit::{assert_same_bytes, corpus, read_all, scratch_dir, workspace_root};
 
 const SAMPLE: &str = "corpus/vma/sample.vma";
@@ -35,8 +35,8 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn every_device_converts_by_its_layer_name() {
-    let vma = Vma::open_layer(Arc::new(FileLayer::open(corpus("vma/sample.vma")).unwrap()))
-        .unwrap();
+    let vma =
+        Vma::open_layer(Arc::new(FileLayer::open(corpus("vma/sample.vma")).unwrap())).unwrap();
     let dir = scratch_dir("vma-convert");
     assert_eq!(vma.devices().len(), 2);
     for dev in vma.devices() {

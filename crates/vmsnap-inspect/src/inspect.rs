@@ -323,7 +323,11 @@ pub(crate) fn inspect_with(
     }
     if refs == 0 {
         rules.push(rule(vmsnap_core::rule::EXTERNAL_REFERENCES, None, None));
-        if let Some(f) = stack.entries.get(1).and_then(|e| archive_of_disks(e.layer.as_ref())) {
+        if let Some(f) = stack
+            .entries
+            .get(1)
+            .and_then(|e| archive_of_disks(e.layer.as_ref()))
+        {
             rules.push(rule(f.rule, Some(&f), Some(1)));
         }
     }

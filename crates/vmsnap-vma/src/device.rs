@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use vmsnap_core::{
-    AddressSpace, Error, ErrorKind, Extent, ExtentKind, Layer, Overlap, Result, ResultExt,
-    Segment, SegmentMap, SegmentMapBuilder,
+    AddressSpace, Error, ErrorKind, Extent, ExtentKind, Layer, Overlap, Result, ResultExt, Segment,
+    SegmentMap, SegmentMapBuilder,
 };
 
 use crate::header::Device;

@@ -119,7 +119,9 @@ impl Header {
         if header_size > len {
             return Err(Error::truncated(
                 HEADER_SIZE_AT as u64,
-                format!("the {header_size}-byte header runs past the end of the file ({len} bytes)"),
+                format!(
+                    "the {header_size}-byte header runs past the end of the file ({len} bytes)"
+                ),
             ));
         }
         let head = file
@@ -139,7 +141,7 @@ impl Header {
         }
         let blob_offset = u64::from(b.u32_be(BLOB_OFFSET_AT)?);
         let blob_size = u64::from(b.u32_be(BLOB_SIZE_AT)?);
-        let blob_end = blob_offset.checked_add(blob_size).unwrap_or(u64::MAX);
+        let blob_end = blob_offset.saturating_add(blob_size);
         if blob_offset < FIXED_HEADER_SIZE || blob_end > header_size {
             return Err(Error::malformed(
                 BLOB_OFFSET_AT as u64,
@@ -160,8 +162,7 @@ impl Header {
             if name_ptr == 0 || data_ptr == 0 {
                 continue;
             }
-            let (Some(name), Some(data)) = (string(&blobs, name_ptr), blobs.get(&data_ptr))
-            else {
+            let (Some(name), Some(data)) = (string(&blobs, name_ptr), blobs.get(&data_ptr)) else {
                 return Err(Error::malformed(
                     (CONFIG_NAMES_AT + 4 * i) as u64,
                     format!(
@@ -200,7 +201,9 @@ impl Header {
                 continue; // vma-reader skips empty devices
             }
             if size > MAX_DEVICE_SIZE {
-                return Err(Error::limit("VMA device size", size, MAX_DEVICE_SIZE).at(at as u64 + 8));
+                return Err(
+                    Error::limit("VMA device size", size, MAX_DEVICE_SIZE).at(at as u64 + 8)
+                );
             }
             if devices.iter().any(|d| d.name == name) {
                 return Err(Error::malformed(

@@ -52,7 +52,9 @@ fn probe(w: &SniffWindow<'_>) -> Probe {
 /// Opens the archive, or says how to decompress it.
 fn open(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Arc<dyn Layer>> {
     let mut head = [0u8; 16];
-    let n = head.len().min(usize::try_from(lower.len()).unwrap_or(usize::MAX));
+    let n = head
+        .len()
+        .min(usize::try_from(lower.len()).unwrap_or(usize::MAX));
     lower.read_at(0, head.get_mut(..n).unwrap_or_default())?;
     if !head.starts_with(MAGIC) {
         let window = SniffWindow {

@@ -59,7 +59,8 @@ pub fn scan(file: &dyn Layer, header: &Header) -> Result<Scan> {
             return Err(Error::limit("VMA extents", out.extents + 1, MAX_EXTENTS).at(pos));
         }
         if len - pos < EXTENT_HEADER_SIZE {
-            out.findings.push(truncated(pos, len, "inside an extent header"));
+            out.findings
+                .push(truncated(pos, len, "inside an extent header"));
             break;
         }
         let raw: [u8; EXTENT_HEADER_SIZE as usize] = file.read_array(pos)?;
@@ -81,7 +82,8 @@ pub fn scan(file: &dyn Layer, header: &Header) -> Result<Scan> {
         let blocks = u64::from(b.u16_be(EXTENT_BLOCK_COUNT_AT)?);
         let size = EXTENT_HEADER_SIZE + blocks * BLOCK_SIZE;
         if len - pos < size {
-            out.findings.push(truncated(pos, len, "inside an extent's data"));
+            out.findings
+                .push(truncated(pos, len, "inside an extent's data"));
             break;
         }
         if !md5::verify(&raw, EXTENT_MD5_AT) {
@@ -165,8 +167,14 @@ pub fn scan(file: &dyn Layer, header: &Header) -> Result<Scan> {
     }
     for (list, dev) in out.clusters.iter_mut().zip(&header.devices) {
         list.sort_unstable_by_key(|c| c.num);
-        if let Some(w) = list.windows(2).find(|w| w.first().map(|c| c.num) == w.get(1).map(|c| c.num)) {
-            let (a, b) = (w.first().map_or(0, |c| c.data), w.get(1).map_or(0, |c| c.data));
+        if let Some(w) = list
+            .windows(2)
+            .find(|w| w.first().map(|c| c.num) == w.get(1).map(|c| c.num))
+        {
+            let (a, b) = (
+                w.first().map_or(0, |c| c.data),
+                w.get(1).map_or(0, |c| c.data),
+            );
             return Err(Error::malformed(
                 b.max(a),
                 format!(

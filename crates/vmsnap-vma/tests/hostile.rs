@@ -75,9 +75,21 @@ fn damaged_archives_fail_with_their_kinds() {
     let first_cluster = be32(&good, bi(0) + 4);
     let cases: Vec<(&str, Vec<u8>, ErrorKind)> = vec![
         ("no magic", vec![0u8; 16384], ErrorKind::Malformed),
-        ("cut inside the header", good[..100].to_vec(), ErrorKind::Truncated),
-        ("cut inside the blob buffer", good[..e0 - 1].to_vec(), ErrorKind::Truncated),
-        ("version 2", patched(4, &2u32.to_be_bytes(), true), ErrorKind::Unsupported),
+        (
+            "cut inside the header",
+            good[..100].to_vec(),
+            ErrorKind::Truncated,
+        ),
+        (
+            "cut inside the blob buffer",
+            good[..e0 - 1].to_vec(),
+            ErrorKind::Truncated,
+        ),
+        (
+            "version 2",
+            patched(4, &2u32.to_be_bytes(), true),
+            ErrorKind::Unsupported,
+        ),
         (
             "header size inside the fixed header",
             patched(56, &12288u32.to_be_bytes(), false),
