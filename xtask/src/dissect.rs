@@ -4,6 +4,9 @@
 //! `tests/scripts/dissect_dump.py` run by a Python that has dissect.hypervisor); so must
 //! every state of the Parallels bundles (`crates/vmsnap-hdd/tests/dissect.rs`), and the
 //! ASIF samples must read the same bytes (`crates/vmsnap-asif/tests/oracle.rs`).
+//! `tests/scripts/dissect_dump.py` run by a Python that has dissect.hypervisor), and every
+//! device dissect.archive reads from the Proxmox VMA sample must equal vmsnap's
+//! (`crates/vmsnap-vma/tests/dissect.rs`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -13,6 +16,8 @@ use crate::{root, sh};
 /// The dissect.hypervisor release the comparison was last checked with. Pinned so CI
 /// compares against the same reader every run; raise it deliberately.
 const DISSECT_HYPERVISOR: &str = "dissect.hypervisor==3.21";
+/// The dissect.archive release (Proxmox VMA: `crates/vmsnap-vma/tests/dissect.rs`).
+const DISSECT_ARCHIVE: &str = "dissect.archive==1.8";
 
 /// A Python with dissect.hypervisor: `$DISSECT_PYTHON`, else a venv under `target/`
 /// (made, and the package installed from PyPI, when missing).
@@ -36,6 +41,7 @@ fn python() -> Option<PathBuf> {
         "--quiet",
         "--disable-pip-version-check",
         DISSECT_HYPERVISOR,
+        DISSECT_ARCHIVE,
     ]))
     .then_some(py)
 }
@@ -55,6 +61,7 @@ pub fn run() -> bool {
         return false;
     };
     TESTS.iter().all(|(krate, test)| {
+    let run = |krate: &str, test: &str| {
         sh(Command::new("cargo")
             .args([
                 "test",
@@ -68,4 +75,8 @@ pub fn run() -> bool {
             ])
             .env("DISSECT_PYTHON", &py))
     })
+    };
+    // Both, even when the first fails.
+    let hyperv = run("vmsnap-hyperv", "corpus");
+    run("vmsnap-vma", "dissect") && hyperv
 }

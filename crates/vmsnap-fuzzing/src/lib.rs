@@ -120,6 +120,10 @@ pub const TARGETS: &[Target] = &[
         run: structured::vhdx::run,
     },
     Target {
+        name: "vma",
+        run: |data| registered::run("vma", data),
+    },
+    Target {
         name: "vmdk",
         run: plain::vmdk,
     },

@@ -323,6 +323,13 @@ pub(crate) fn inspect_with(
     }
     if refs == 0 {
         rules.push(rule(vmsnap_core::rule::EXTERNAL_REFERENCES, None, None));
+        if let Some(f) = stack
+            .entries
+            .get(1)
+            .and_then(|e| archive_of_disks(e.layer.as_ref()))
+        {
+            rules.push(rule(f.rule, Some(&f), Some(1)));
+        }
     }
     // A refusal to open is a verdict naming the rule or limit the header breaks, unless
     // the bytes could not be read (I/O, or a stream that did not keep them).
@@ -382,4 +389,34 @@ fn refusal_rule(e: &vmsnap_core::Error) -> Option<&'static str> {
         ErrorKind::PolicyDenied => Some(vmsnap_core::rule::EXTERNAL_REFERENCES),
         _ => None, // I/O, and caller errors
     }
+}
+
+/// A format whose layer is metadata holding its own guest disks (a Proxmox VMA backup) is
+/// an archive, not a disk image: like a tar, a hypervisor would read the archive's bytes
+/// as the disk. (Configurations whose disks are other files are judged by their
+/// references instead.)
+fn archive_of_disks(layer: &dyn vmsnap_core::Layer) -> Option<Finding> {
+    if layer.space() != vmsnap_core::AddressSpace::Metadata {
+        return None;
+    }
+    let disks: Vec<String> = layer
+        .children()
+        .into_iter()
+        .filter(|c| c.layer.space() == vmsnap_core::AddressSpace::GuestDisk)
+        .map(|c| c.name)
+        .collect();
+    if disks.is_empty() {
+        return None;
+    }
+    Some(Finding::unsafe_(
+        crate::rule::ARCHIVE,
+        format!(
+            "a {} archive holding {} disks ({}) is not a disk image: extract a disk first \
+             (vmsnap convert --layer {} FILE OUT)",
+            layer.name(),
+            disks.len(),
+            disks.join(", "),
+            disks.first().map_or("", String::as_str),
+        ),
+    ))
 }

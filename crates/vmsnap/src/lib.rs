@@ -47,6 +47,8 @@ pub use vmsnap_vdi as vdi;
 pub use vmsnap_vhd as vhd;
 #[cfg(feature = "vhdx")]
 pub use vmsnap_vhdx as vhdx;
+#[cfg(feature = "vma")]
+pub use vmsnap_vma as vma;
 #[cfg(feature = "vmdk")]
 pub use vmsnap_vmdk as vmdk;
 #[cfg(feature = "vmware")]
@@ -125,6 +127,8 @@ pub fn expected_plugin_names() -> Vec<&'static str> {
     v.push("windump");
     #[cfg(feature = "asif")]
     v.push("asif");
+    #[cfg(feature = "vma")]
+    v.push("vma");
     v.sort_unstable();
     v
 }

@@ -1,0 +1,48 @@
+//! vma: open (header and the whole extent scan), sequential 1 MiB reads and 20k random
+//! 4 KiB reads of the device (`disk:drive-scsi0`), and probe, on the 256 MiB realistic
+//! image written as a one-device VMA archive by `corpus/vma/make.sh RAW OUT`.
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::process::Command;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use vmsnap_benches::{
+    bench_open, bench_probe, bench_random_4k, bench_sequential, cached_image, open_with,
+    realistic_raw,
+};
+use vmsnap_core::Layer;
+
+fn vma(c: &mut Criterion) {
+    let raw = realistic_raw(256);
+    let path = cached_image("realistic-256m.vma", |p| {
+        vmsnap_testkit::run(
+            Command::new("bash")
+                .arg(vmsnap_testkit::workspace_root().join("corpus/vma/make.sh"))
+                .arg(&raw)
+                .arg(p)
+                .current_dir(vmsnap_testkit::workspace_root()),
+        );
+    });
+    let plugin = &vmsnap_vma::PLUGIN;
+    bench_open(c, "vma", || open_with(plugin, &path));
+    let archive = open_with(plugin, &path);
+    let disk: Arc<dyn Layer> = archive
+        .children()
+        .into_iter()
+        .find(|c| c.name == "disk:drive-scsi0")
+        .expect("the archive's one device")
+        .layer;
+    bench_sequential(c, "vma", &disk, 256 << 20);
+    bench_random_4k(c, "vma", &disk);
+    bench_probe(c, "vma", plugin, &archive);
+}
+
+criterion_group!(benches, vma);
+criterion_main!(benches);
