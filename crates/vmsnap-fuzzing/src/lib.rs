@@ -48,6 +48,10 @@ pub struct Target {
 /// Every fuzz target, in the order `cargo fuzz list` prints them.
 pub const TARGETS: &[Target] = &[
     Target {
+        name: "avml",
+        run: |data| registered::run("avml", data),
+    },
+    Target {
         name: "check_streaming",
         run: check::check_streaming,
     },

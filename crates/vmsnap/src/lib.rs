@@ -21,6 +21,8 @@ pub use vmsnap_inspect as inspect;
 pub use vmsnap_stack as stack;
 
 // Naming each crate is what links it, and so registers its plugins.
+#[cfg(feature = "avml")]
+pub use vmsnap_avml as avml;
 #[cfg(feature = "elf")]
 pub use vmsnap_elf as elf;
 #[cfg(feature = "hyperv")]
@@ -105,6 +107,8 @@ pub fn expected_plugin_names() -> Vec<&'static str> {
     v.push("vmware");
     #[cfg(feature = "kdump")]
     v.push("kdump");
+    #[cfg(feature = "avml")]
+    v.push("avml");
     v.sort_unstable();
     v
 }
