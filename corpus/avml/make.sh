@@ -1,46 +1,57 @@
 #!/usr/bin/env bash
-# Makes corpus/avml/sample.avml (run from the repo root); `make.sh RAW OUT` writes the
-# raw image RAW as OUT in the format instead (the bench's 256 MiB image).
+# Makes the AVML samples with Microsoft's own converter, `avml convert` (avml 0.21,
+# `cargo install avml --locked --no-default-features --features convert`, tools/setup.sh),
+# from the LiME samples of corpus/lime (a paused QEMU guest's RAM, see corpus/lime/make.sh).
+# Run from the repo root. `make.sh RAW OUT` writes the raw memory image RAW as AVML instead
+# (the bench's 256 MiB image).
 #
-# TODO(new-format): write the samples with the format's reference writer (qemu-img create
-# -f avml and qemu-io writes, the vendor's tool …), one per feature the reader handles,
-# each small enough to commit (≤ 4 MiB: they also seed the fuzz targets); craft a file only
-# where no tool writes a feature, and say so here. This placeholder writes the scaffold's
-# own layout: a 512-byte header (magic, virtual size at 32, data offset at 40), the data.
+#   small.avml      corpus/lime/small.lime (one 8 KiB range at 0x1234000) as one AVML
+#                   version-2 range (2 snappy chunks);
+#   guest.avml      corpus/lime/guest.lime.gz (the whole 32 MiB guest, 6 ranges) as AVML:
+#                   avml leaves out the two all-zero ranges below 0xe0000 and splits the
+#                   31 MiB range at 1 MiB into 16 MiB blocks (5 AVML ranges, 534 chunks);
+#   mixed.avml      small.avml, then guest.lime's range at 0xfffc0000 as LiME version 1
+#                   (avml writes and reads both kinds of range in one file);
+#   lime-first.avml guest.lime's range at 0xe0000 as LiME version 1, then small.avml.
+#
+# The mixed files are the converter's own ranges concatenated (cut at their headers):
+# no tool here writes one file of both kinds, avml reads them (its `convert_block` reads
+# each range by its header).
 set -euo pipefail
-
-le() { # value bytes: little-endian bytes of value
-  local v=$1 n=$2 i
-  for ((i = 0; i < n; i++)); do
-    printf "\\x$(printf %02x $(((v >> (8 * i)) & 255)))"
-  done
-}
-
-convert() { # raw out
-  local magic='vmsnap avml sample' size
-  size=$(stat -c %s "$1")
-  {
-    printf '%s\n' "$magic"
-    head -c $((32 - ${#magic} - 1)) /dev/zero
-    le "$size" 8
-    le 512 8
-    head -c $((512 - 48)) /dev/zero
-    cat "$1"
-  } > "$2"
-}
+out=corpus/avml
 
 if [ $# -eq 2 ]; then
-  convert "$1" "$2"
+  avml convert --source-format raw --format lime_compressed "$1" "$2"
   exit 0
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# 1 MiB: 64 KiB of one pattern, zeros, 4 KiB of another at 512 KiB.
-{
-  (yes 'avml sample data' || true) | head -c 65536
-  head -c $((512 * 1024 - 65536)) /dev/zero
-  (yes 'more avml data' || true) | head -c 4096
-  head -c $((512 * 1024 - 4096)) /dev/zero
-} > "$tmp/sample.raw"
-convert "$tmp/sample.raw" corpus/avml/sample.avml
-ls -l corpus/avml
+gzip -dc corpus/lime/guest.lime.gz > "$tmp/guest.lime"
+
+lime_range() { # lime start out: the LiME range of `lime` that starts at `start`
+  python3 - "$@" <<'PY'
+import struct, sys
+data, want = open(sys.argv[1], "rb").read(), int(sys.argv[2], 0)
+at = 0
+while at < len(data):
+    magic, version, start, end, _ = struct.unpack_from("<IIQQQ", data, at)
+    assert (magic, version) == (0x4C694D45, 1), hex(at)
+    size = 32 + end - start + 1
+    if start == want:
+        open(sys.argv[3], "wb").write(data[at:at + size])
+        sys.exit(0)
+    at += size
+sys.exit(f"no range at {want:#x}")
+PY
+}
+
+avml convert --source-format lime --format lime_compressed corpus/lime/small.lime \
+  "$tmp/small.avml"
+avml convert --source-format lime --format lime_compressed "$tmp/guest.lime" "$tmp/guest.avml"
+lime_range "$tmp/guest.lime" 0xfffc0000 "$tmp/bios.lime"
+lime_range "$tmp/guest.lime" 0xe0000 "$tmp/low.lime"
+cp "$tmp/small.avml" "$tmp/guest.avml" "$out/"
+cat "$tmp/small.avml" "$tmp/bios.lime" > "$out/mixed.avml"
+cat "$tmp/low.lime" "$tmp/small.avml" > "$out/lime-first.avml"
+chmod 644 "$out"/*.avml
+ls -l "$out"

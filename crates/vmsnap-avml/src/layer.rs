@@ -1,4 +1,4 @@
-//! A avml file as a guest disk.
+//! An AVML image as a guest-physical layer.
 
 use std::ops::Range;
 use std::path::Path;
@@ -6,26 +6,44 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use vmsnap_core::{
-    AddressSpace, Error, Extent, Layer, LayerExt, OpenCtx, Overlap, Result, ResultExt, Segment,
-    SegmentMap, SegmentMapBuilder,
+    AddressSpace, Error, Extent, ExtentKind, Layer, LayerExt, OpenCtx, Overlap, Result, ResultExt,
+    Segment, SegmentMap, SegmentMapBuilder,
 };
 
-use crate::header::Header;
-use crate::raw::HEADER_SIZE;
+use crate::cache::ChunkCache;
+use crate::frame::index;
+use crate::header::{RangeHeader, Version};
+use crate::raw::{HEADER_SIZE, MAX_CHUNKS, MAX_LISTED_RANGES, MAX_RANGES};
+use crate::unit::RangeUnit;
 
 /// The plugin name.
 pub const NAME: &str = "avml";
 
-/// An open avml file: the header, and where each range of the disk lies in the file.
+/// One range as read: its header and, for version 2, its stream's facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeInfo {
+    /// The header.
+    pub header: RangeHeader,
+    /// Bytes the range occupies in the file after its header: its data (version 1), or
+    /// its snappy stream (version 2; the 8-byte trailer not counted).
+    pub stored: u64,
+    /// Data chunks of the snappy stream (0 for version 1).
+    pub chunks: u64,
+}
+
+/// An open AVML image: version-1 ranges mapped to their bytes in the file, version-2
+/// ranges to their indexed snappy streams; the gaps between ranges (the all-zero blocks
+/// avml skips, the holes of the physical address space) read as zeros and are
+/// unallocated.
 #[derive(Debug)]
 pub struct Avml {
     lower: Arc<dyn Layer>,
-    header: Header,
+    ranges: Vec<RangeInfo>,
     map: SegmentMap,
 }
 
 impl Avml {
-    /// Opens the avml file on `lower` (the typed API for embedders).
+    /// Opens the AVML image on `lower` (the typed API for embedders).
     pub fn open(lower: Arc<dyn Layer>, _ctx: &OpenCtx<'_>) -> Result<Self> {
         Self::open_layer(lower)
     }
@@ -36,31 +54,90 @@ impl Avml {
     }
 
     fn open_inner(lower: Arc<dyn Layer>) -> Result<Self> {
-        if lower.len() < HEADER_SIZE {
-            return Err(Error::truncated(
-                0,
-                format!(
-                    "{} bytes are too short for the {HEADER_SIZE}-byte avml header",
-                    lower.len()
-                ),
-            ));
+        let file_size = lower.len();
+        let cache = Arc::new(ChunkCache::new());
+        let mut ranges: Vec<RangeInfo> = Vec::new();
+        let mut segments: Vec<Segment> = Vec::new();
+        let mut budget = MAX_CHUNKS;
+        let mut size = 0u64;
+        let mut pos = 0u64;
+        while pos < file_size {
+            if ranges.len() as u64 >= MAX_RANGES {
+                return Err(Error::limit(
+                    "number of AVML ranges",
+                    ranges.len() as u64 + 1,
+                    MAX_RANGES,
+                )
+                .at(pos));
+            }
+            if file_size - pos < HEADER_SIZE {
+                return Err(Error::truncated(
+                    pos,
+                    format!(
+                        "{} trailing bytes are too short for a range header",
+                        file_size - pos
+                    ),
+                ));
+            }
+            let raw: [u8; HEADER_SIZE as usize] =
+                lower.read_array(pos).during("reading a range header")?;
+            let h = RangeHeader::parse(&raw, pos)?;
+            let data = h.data_offset();
+            let info = match h.version {
+                Version::Lime => {
+                    let fits = data.checked_add(h.len()).is_some_and(|e| e <= file_size);
+                    if !fits {
+                        return Err(Error::truncated(
+                            pos,
+                            format!(
+                                "LiME range {} needs {:#x} bytes of data at {data:#x}, past the \
+                                 end of the file ({file_size:#x} bytes)",
+                                h.span(),
+                                h.len()
+                            ),
+                        ));
+                    }
+                    segments.push(Segment::plain(h.start, h.len(), data));
+                    pos = data + h.len();
+                    RangeInfo {
+                        header: h,
+                        stored: h.len(),
+                        chunks: 0,
+                    }
+                }
+                Version::Compressed => {
+                    let s = index(lower.as_ref(), &h, &mut budget)?;
+                    let first = MAX_CHUNKS - budget - s.chunks.len() as u64;
+                    let info = RangeInfo {
+                        header: h,
+                        stored: s.stream_len,
+                        chunks: s.chunks.len() as u64,
+                    };
+                    let unit = RangeUnit::new(h.span(), h.len(), s.chunks, first, cache.clone());
+                    segments.push(Segment::compressed(h.start, h.len(), Arc::new(unit), 0));
+                    pos = s.next;
+                    info
+                }
+            };
+            size = size.max(h.end);
+            ranges.push(info);
         }
-        let raw: [u8; HEADER_SIZE as usize] =
-            lower.read_array(0).during("reading the avml header")?;
-        let header = Header::parse(&raw, lower.len())?;
-        // TODO(new-format): one segment per run of the disk the format stores (a table of
-        // blocks, extents …); zeros and holes are the gaps between them.
-        let mut b = SegmentMapBuilder::new(header.virtual_size, Overlap::Reject);
-        if header.virtual_size > 0 {
-            b.push(Segment::plain(0, header.virtual_size, header.data_offset))?;
+        let mut b = SegmentMapBuilder::new(size, Overlap::Reject);
+        for s in segments {
+            b.push(s)?;
         }
-        let map = b.build().during("mapping the avml data")?;
-        Ok(Avml { lower, header, map })
+        let map = b.build().during("mapping AVML ranges")?;
+        Ok(Avml { lower, ranges, map })
     }
 
-    /// The header.
-    pub fn header(&self) -> &Header {
-        &self.header
+    /// The ranges in file order.
+    pub fn ranges(&self) -> &[RangeInfo] {
+        &self.ranges
+    }
+
+    /// The guest-physical segment map.
+    pub fn segment_map(&self) -> &SegmentMap {
+        &self.map
     }
 }
 
@@ -69,7 +146,7 @@ impl Layer for Avml {
         NAME
     }
     fn space(&self) -> AddressSpace {
-        AddressSpace::GuestDisk
+        AddressSpace::GuestPhysical
     }
     fn len(&self) -> u64 {
         self.map.size()
@@ -86,10 +163,48 @@ impl Layer for Avml {
         vec![self.lower.clone()]
     }
     fn describe(&self) -> Value {
+        let gaps: u64 = self
+            .map
+            .extents(0..self.map.size())
+            .iter()
+            .filter(|e| e.kind == ExtentKind::Unallocated)
+            .map(|e| e.len)
+            .sum();
+        let compressed: Vec<&RangeInfo> = self
+            .ranges
+            .iter()
+            .filter(|r| r.header.version == Version::Compressed)
+            .collect();
+        let decoded: u64 = compressed.iter().map(|r| r.header.len()).sum();
+        let stored: u64 = compressed.iter().map(|r| r.stored).sum();
+        let ratio = if stored > 0 {
+            // Two decimals: a ratio, not a byte count.
+            ((decoded as f64 / stored as f64) * 100.0).round() / 100.0
+        } else {
+            0.0
+        };
         json!({
             "format": NAME,
-            "virtual_size": self.header.virtual_size,
-            "data_offset": self.header.data_offset,
+            "virtual_size": self.map.size(),
+            "range_count": self.ranges.len(),
+            "compressed_ranges": compressed.len(),
+            "lime_ranges": self.ranges.len() - compressed.len(),
+            "ranges": self.ranges.iter().take(MAX_LISTED_RANGES).map(|r| json!({
+                "start": r.header.start,
+                "end_inclusive": r.header.end_inclusive,
+                "version": r.header.version.number(),
+                "header_offset": r.header.header_offset,
+                "data_offset": r.header.data_offset(),
+                "stored_bytes": r.stored,
+                "chunks": r.chunks,
+            })).collect::<Vec<_>>(),
+            "ranges_listed": self.ranges.len().min(MAX_LISTED_RANGES),
+            "mapped_bytes": self.map.size() - gaps,
+            "gap_bytes": gaps,
+            "compressed_data_bytes": decoded,
+            "compressed_stream_bytes": stored,
+            "compression_ratio": ratio,
+            "chunks": compressed.iter().map(|r| r.chunks).sum::<u64>(),
         })
     }
     fn path(&self) -> Option<&Path> {
