@@ -48,9 +48,11 @@ impl RangeUnit {
         if let Some(b) = self.cache.get(number) {
             return Ok(b);
         }
-        let mut v = vec![0u8; c.decoded as usize];
-        decode(lower, c, &self.span, &mut v)?;
-        let b: Arc<[u8]> = Arc::from(v);
+        // One allocation, decoded in place (the Arc is not shared yet).
+        let mut b: Arc<[u8]> = std::iter::repeat_n(0u8, c.decoded as usize).collect();
+        let out = Arc::get_mut(&mut b)
+            .ok_or_else(|| Error::malformed(c.body, "a fresh chunk buffer is shared"))?;
+        decode(lower, c, &self.span, out)?;
         self.cache.insert(number, b.clone());
         Ok(b)
     }
@@ -73,8 +75,8 @@ impl Decoder for RangeUnit {
             let skip = pos.saturating_sub(c.start);
             let n = (u64::from(c.decoded) - skip).min(rest.len() as u64) as usize;
             let (now, later) = rest.split_at_mut(n);
-            if skip == 0 && n == c.decoded as usize && self.cache.get(self.first + i as u64).is_none()
-            {
+            if skip == 0 && n == c.decoded as usize {
+                // A whole chunk: straight into the caller's buffer.
                 decode(lower, c, &self.span, now)?;
             } else {
                 let b = self.cached(lower, i, c)?;
