@@ -68,8 +68,12 @@ fn guest(c: &mut Criterion) {
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(5));
     let mut buf = vec![0u8; 1 << 20];
-    g.bench_function("avml", |b| b.iter(|| read_spans(a.as_ref(), &spans, &mut buf)));
-    g.bench_function("elf", |b| b.iter(|| read_spans(e.as_ref(), &spans, &mut buf)));
+    g.bench_function("avml", |b| {
+        b.iter(|| read_spans(a.as_ref(), &spans, &mut buf))
+    });
+    g.bench_function("elf", |b| {
+        b.iter(|| read_spans(e.as_ref(), &spans, &mut buf))
+    });
     g.finish();
 }
 

@@ -8,9 +8,9 @@ use vmsnap_core::{Bytes, Error, Layer, Result, ResultExt};
 
 use crate::header::RangeHeader;
 use crate::raw::{
-    CHUNK_COMPRESSED, CHUNK_CRC, CHUNK_HEADER, CHUNK_PEEK, CHUNK_STREAM_ID,
-    CHUNK_UNCOMPRESSED, CRC_MASK_DELTA, MAX_CHUNKS, MAX_CHUNK_DECODED, MAX_COMPRESSED_BODY,
-    STREAM_BODY, TRAILER_SIZE, UNSKIPPABLE_FIRST, UNSKIPPABLE_LAST,
+    CHUNK_COMPRESSED, CHUNK_CRC, CHUNK_HEADER, CHUNK_PEEK, CHUNK_STREAM_ID, CHUNK_UNCOMPRESSED,
+    CRC_MASK_DELTA, MAX_CHUNKS, MAX_CHUNK_DECODED, MAX_COMPRESSED_BODY, STREAM_BODY, TRAILER_SIZE,
+    UNSKIPPABLE_FIRST, UNSKIPPABLE_LAST,
 };
 
 /// Bit of [`Chunk::len_kind`] set for a compressed chunk.
@@ -270,7 +270,11 @@ pub fn decode(lower: &dyn Layer, c: &Chunk, span: &str, out: &mut [u8]) -> Resul
     if out.len() != c.decoded as usize {
         return Err(Error::malformed(
             c.body,
-            format!("chunk of {:#x} bytes decoded into {:#x}", c.decoded, out.len()),
+            format!(
+                "chunk of {:#x} bytes decoded into {:#x}",
+                c.decoded,
+                out.len()
+            ),
         ));
     }
     let crc = if c.compressed() {

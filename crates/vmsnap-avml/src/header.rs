@@ -148,7 +148,10 @@ mod tests {
                      \x00\x00\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00";
         let h = RangeHeader::parse(avml, 64).unwrap();
         assert_eq!(h.version, Version::Compressed);
-        assert_eq!((h.start, h.end_inclusive, h.len()), (0x1000, 0x20000, 0x1f001));
+        assert_eq!(
+            (h.start, h.end_inclusive, h.len()),
+            (0x1000, 0x20000, 0x1f001)
+        );
         assert_eq!(h.data_offset(), 96);
         let lime = header(LIME_MAGIC, 1, 0, 0xfff, 7);
         let h = RangeHeader::parse(&lime, 0).unwrap();
@@ -161,6 +164,9 @@ mod tests {
         assert_eq!(kind(header(AVML_MAGIC, 2, 5, 4, 0)), Malformed);
         assert_eq!(kind(header(AVML_MAGIC, 2, 0, 1, 1)), Malformed);
         assert_eq!(kind(header(AVML_MAGIC, 2, 0, u64::MAX, 0)), LimitExceeded);
-        assert_eq!(kind(header(LIME_MAGIC, 1, 0, MAX_PHYS_END, 0)), LimitExceeded);
+        assert_eq!(
+            kind(header(LIME_MAGIC, 1, 0, MAX_PHYS_END, 0)),
+            LimitExceeded
+        );
     }
 }

@@ -58,7 +58,13 @@ fn reads_of_any_size_and_alignment_equal_a_whole_read() {
     layer.read_at(start, &mut whole).unwrap();
     assert!(whole.iter().any(|&b| b != 0));
     // Odd sizes across chunk boundaries, through the cache and straight into the buffer.
-    for (at, n) in [(0usize, 1usize), (0xffff, 2), (0x1_0000, 0x1_0000), (0x3, 0x2_0001), (0x1f_f000, 0x1000)] {
+    for (at, n) in [
+        (0usize, 1usize),
+        (0xffff, 2),
+        (0x1_0000, 0x1_0000),
+        (0x3, 0x2_0001),
+        (0x1f_f000, 0x1000),
+    ] {
         let mut part = vec![0u8; n];
         layer.read_at(start + at as u64, &mut part).unwrap();
         assert_eq!(part, whole[at..at + n], "{at:#x}+{n:#x}");
@@ -69,7 +75,11 @@ fn reads_of_any_size_and_alignment_equal_a_whole_read() {
 fn damaged_files_fail_with_their_kinds() {
     let good = sample("small.avml");
     let c = chunks(&good);
-    assert_eq!(c[0], (32, 0xff, 6), "small.avml starts with the stream identifier");
+    assert_eq!(
+        c[0],
+        (32, 0xff, 6),
+        "small.avml starts with the stream identifier"
+    );
     let data = c[1];
     let end = good.len() - 8;
     let patched = |at: usize, bytes: &[u8]| {
@@ -79,12 +89,36 @@ fn damaged_files_fail_with_their_kinds() {
     };
     let cases: Vec<(&str, Vec<u8>, ErrorKind)> = vec![
         ("no magic", vec![0u8; 4096], ErrorKind::Malformed),
-        ("cut inside the header", good[..20].to_vec(), ErrorKind::Truncated),
-        ("cut inside a chunk", good[..data.0 + 10].to_vec(), ErrorKind::Truncated),
-        ("cut before the trailer", good[..end].to_vec(), ErrorKind::Truncated),
-        ("version 3", patched(4, &3u32.to_le_bytes()), ErrorKind::Unsupported),
-        ("end below start", patched(16, &0u64.to_le_bytes()), ErrorKind::Malformed),
-        ("end past 2^52", patched(16, &(1u64 << 53).to_le_bytes()), ErrorKind::LimitExceeded),
+        (
+            "cut inside the header",
+            good[..20].to_vec(),
+            ErrorKind::Truncated,
+        ),
+        (
+            "cut inside a chunk",
+            good[..data.0 + 10].to_vec(),
+            ErrorKind::Truncated,
+        ),
+        (
+            "cut before the trailer",
+            good[..end].to_vec(),
+            ErrorKind::Truncated,
+        ),
+        (
+            "version 3",
+            patched(4, &3u32.to_le_bytes()),
+            ErrorKind::Unsupported,
+        ),
+        (
+            "end below start",
+            patched(16, &0u64.to_le_bytes()),
+            ErrorKind::Malformed,
+        ),
+        (
+            "end past 2^52",
+            patched(16, &(1u64 << 53).to_le_bytes()),
+            ErrorKind::LimitExceeded,
+        ),
         ("nonzero padding", patched(24, &[1]), ErrorKind::Malformed),
         // The range declares one byte more than its stream holds: the next thing read as a
         // chunk is the trailer's first byte.
@@ -98,21 +132,56 @@ fn damaged_files_fail_with_their_kinds() {
             patched(16, &0x1234fffu64.to_le_bytes()),
             ErrorKind::Malformed,
         ),
-        ("no stream identifier", patched(32, &[0x00]), ErrorKind::Malformed),
-        ("bad stream identifier", patched(36, b"SnApPy"), ErrorKind::Malformed),
-        ("unskippable chunk type", patched(data.0, &[0x02]), ErrorKind::Malformed),
-        ("chunk longer than the framing allows", patched(data.0 + 1, &[0xff, 0xff, 0x01]), ErrorKind::Malformed),
-        ("chunk past the end of the file", patched(data.0 + 1, &[0xff, 0xff, 0x00]), ErrorKind::Truncated),
-        ("trailer not the stream length", patched(end, &[0x55]), ErrorKind::Malformed),
-        ("trailing bytes", [good.clone(), vec![0; 7]].concat(), ErrorKind::Truncated),
-        ("two overlapping ranges", [good.clone(), good.clone()].concat(), ErrorKind::Malformed),
+        (
+            "no stream identifier",
+            patched(32, &[0x00]),
+            ErrorKind::Malformed,
+        ),
+        (
+            "bad stream identifier",
+            patched(36, b"SnApPy"),
+            ErrorKind::Malformed,
+        ),
+        (
+            "unskippable chunk type",
+            patched(data.0, &[0x02]),
+            ErrorKind::Malformed,
+        ),
+        (
+            "chunk longer than the framing allows",
+            patched(data.0 + 1, &[0xff, 0xff, 0x01]),
+            ErrorKind::Malformed,
+        ),
+        (
+            "chunk past the end of the file",
+            patched(data.0 + 1, &[0xff, 0xff, 0x00]),
+            ErrorKind::Truncated,
+        ),
+        (
+            "trailer not the stream length",
+            patched(end, &[0x55]),
+            ErrorKind::Malformed,
+        ),
+        (
+            "trailing bytes",
+            [good.clone(), vec![0; 7]].concat(),
+            ErrorKind::Truncated,
+        ),
+        (
+            "two overlapping ranges",
+            [good.clone(), good.clone()].concat(),
+            ErrorKind::Malformed,
+        ),
     ];
     for (what, bytes, kind) in cases {
         match open_bytes(bytes) {
             Ok(_) => panic!("{what}: opened"),
             Err(e) => {
                 assert_eq!(e.kind(), kind, "{what}: {e}");
-                assert!(e.to_string().contains("avml"), "{what}: {e} names the layer");
+                assert!(
+                    e.to_string().contains("avml"),
+                    "{what}: {e} names the layer"
+                );
             }
         }
     }
@@ -136,8 +205,8 @@ fn corrupt_chunk_data_fails_the_read_naming_the_range() {
     // A damaged snappy block (the tag bytes after the varint) fails to decode or fails
     // its CRC, never reads as other bytes.
     let mut b = good.clone();
-    for i in data.0 + 10..data.0 + 4 + data.2 {
-        b[i] ^= 0x5a;
+    for x in &mut b[data.0 + 10..data.0 + 4 + data.2] {
+        *x ^= 0x5a;
     }
     let layer = open_bytes(b).unwrap();
     assert_eq!(

@@ -76,7 +76,11 @@ fn every_sample_reads_as_avml_convert_decodes_it() {
     for (name, _) in samples() {
         let path = corpus(&format!("avml/{name}"));
         let out = dir.join(format!("{name}.lime"));
-        avml_convert(&["--source-format", "lime_compressed", "--format", "lime"], &path, &out);
+        avml_convert(
+            &["--source-format", "lime_compressed", "--format", "lime"],
+            &path,
+            &out,
+        );
         let theirs = open_lime(std::fs::read(&out).unwrap());
         let avml = open_avml(&path);
         // avml writes one LiME range per AVML range: the same ranges, decoded.
@@ -128,7 +132,10 @@ fn describe_reports_the_ranges_avml_wrote() {
     let stored = d["compressed_stream_bytes"].as_u64().unwrap();
     assert_eq!(stored + 5 * (32 + 8), file);
     let ratio = d["compression_ratio"].as_f64().unwrap();
-    assert!((ratio - data as f64 / stored as f64).abs() < 0.01, "{ratio}");
+    assert!(
+        (ratio - data as f64 / stored as f64).abs() < 0.01,
+        "{ratio}"
+    );
     // Gaps are unallocated, ranges data.
     let e = avml.extents(0..avml.len()).unwrap();
     assert_eq!(e[0].kind, ExtentKind::Unallocated);

@@ -35,7 +35,8 @@ fn guest() -> (PathBuf, PathBuf, PathBuf) {
     std::fs::create_dir_all(&dir).unwrap();
     let (lime, avml) = (dir.join("guest.lime"), dir.join("guest.avml"));
     if !avml.is_file() {
-        let elf = vmsnap_elf::ElfCore::open_layer(Arc::new(FileLayer::open(&core).unwrap())).unwrap();
+        let elf =
+            vmsnap_elf::ElfCore::open_layer(Arc::new(FileLayer::open(&core).unwrap())).unwrap();
         let out = vmsnap_lime::export::export(Arc::new(elf)).unwrap();
         let mut f = std::io::BufWriter::new(std::fs::File::create(&lime).unwrap());
         let mut buf = vec![0u8; 1 << 20];
@@ -48,7 +49,11 @@ fn guest() -> (PathBuf, PathBuf, PathBuf) {
         }
         f.flush().unwrap();
         let tmp = dir.join("guest.avml.tmp");
-        avml_convert(&["--source-format", "lime", "--format", "lime_compressed"], &lime, &tmp);
+        avml_convert(
+            &["--source-format", "lime", "--format", "lime_compressed"],
+            &lime,
+            &tmp,
+        );
         std::fs::rename(&tmp, &avml).unwrap();
     }
     (core, lime, avml)
@@ -85,7 +90,7 @@ fn avml_of_a_booted_guest_equals_its_elf_core() {
         .unwrap();
     let resolver = Resolver::new(ExternalPolicy::SameDir);
     let mut options = Options::new();
-    options.set("x86.cr3", &format!("0x{cr3}"));
+    options.set("x86.cr3", format!("0x{cr3}"));
     for (path, format) in [(&avml_path, "avml"), (&lime, "lime")] {
         let file: Arc<dyn Layer> = Arc::new(FileLayer::open(path).unwrap());
         let s = Stacker::new(&reg, &resolver, &options)

@@ -45,7 +45,13 @@ pub fn avml_convert(args: &[&str], src: &Path, dst: &Path) {
         "`avml convert` is missing: tools/setup.sh installs it (cargo install avml --locked \
          --no-default-features --features convert)"
     );
-    vmsnap_testkit::run(Command::new("avml").arg("convert").args(args).arg(src).arg(dst));
+    vmsnap_testkit::run(
+        Command::new("avml")
+            .arg("convert")
+            .args(args)
+            .arg(src)
+            .arg(dst),
+    );
 }
 
 /// The byte ranges of `layer` that hold data (not unallocated), merged.
