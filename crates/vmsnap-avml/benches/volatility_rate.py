@@ -17,7 +17,7 @@ from volatility3.framework.layers import avml, physical
 import vmsnap
 
 ROOT = Path(__file__).resolve().parents[3]
-PATH = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "target/avml-guest/guest.avml"
+PATH = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else ROOT / "target/avml-guest/guest.avml"
 PIECE = 1 << 20
 
 
