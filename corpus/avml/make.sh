@@ -12,7 +12,8 @@
 #                   31 MiB range at 1 MiB into 16 MiB blocks (5 AVML ranges, 534 chunks);
 #   mixed.avml      small.avml, then guest.lime's range at 0xfffc0000 as LiME version 1
 #                   (avml writes and reads both kinds of range in one file);
-#   lime-first.avml guest.lime's range at 0xe0000 as LiME version 1, then small.avml.
+#   lime-first.avml small.lime (LiME version 1), then guest.lime's range at 0xfffc0000 as
+#                   AVML (the AVML header lies in the head: the probe tells it from LiME).
 #
 # The mixed files are the converter's own ranges concatenated (cut at their headers):
 # no tool here writes one file of both kinds, avml reads them (its `convert_block` reads
@@ -49,9 +50,9 @@ avml convert --source-format lime --format lime_compressed corpus/lime/small.lim
   "$tmp/small.avml"
 avml convert --source-format lime --format lime_compressed "$tmp/guest.lime" "$tmp/guest.avml"
 lime_range "$tmp/guest.lime" 0xfffc0000 "$tmp/bios.lime"
-lime_range "$tmp/guest.lime" 0xe0000 "$tmp/low.lime"
+avml convert --source-format lime --format lime_compressed "$tmp/bios.lime" "$tmp/bios.avml"
 cp "$tmp/small.avml" "$tmp/guest.avml" "$out/"
 cat "$tmp/small.avml" "$tmp/bios.lime" > "$out/mixed.avml"
-cat "$tmp/low.lime" "$tmp/small.avml" > "$out/lime-first.avml"
+cat corpus/lime/small.lime "$tmp/bios.avml" > "$out/lime-first.avml"
 chmod 644 "$out"/*.avml
 ls -l "$out"

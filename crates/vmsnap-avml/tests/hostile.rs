@@ -186,6 +186,12 @@ fn damaged_files_fail_with_their_kinds() {
         }
     }
     assert!(!probe_says_yes(&[0u8; 4096]));
+    // A LiME file is LiME's (`check` would call it two formats otherwise); LiME ranges
+    // followed by an AVML range in the head are AVML's too.
+    let lime = std::fs::read(corpus("lime/small.lime")).unwrap();
+    assert!(!probe_says_yes(&lime));
+    assert!(!probe_says_yes(&[lime.clone(), lime.clone()].concat()));
+    assert!(probe_says_yes(&[lime, good.clone()].concat()));
     assert!(!probe_says_yes(&good[..20]));
     assert!(!probe_says_yes(&patched(4, &1u32.to_le_bytes())));
 }

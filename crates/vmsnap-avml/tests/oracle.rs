@@ -51,7 +51,7 @@ fn samples() -> Vec<(&'static str, Vec<u8>)> {
     let small = std::fs::read(corpus("lime/small.lime")).unwrap();
     let guest = guest_lime();
     let mixed = [small.clone(), lime_range(&guest, 0xfffc_0000)].concat();
-    let lime_first = [lime_range(&guest, 0xe_0000), small.clone()].concat();
+    let lime_first = [small.clone(), lime_range(&guest, 0xfffc_0000)].concat();
     vec![
         ("small.avml", small),
         ("guest.avml", guest),
