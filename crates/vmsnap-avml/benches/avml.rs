@@ -3,7 +3,7 @@
 //! OUT`: `avml convert --source-format raw --format lime_compressed`); and, when the
 //! real-guest test's image exists (target/avml-guest: the booted 256 MiB guest as AVML),
 //! every present byte of it against the same addresses of its ELF core, per core.
-//! `benches/volatility_rate.py` times Volatility 3's AVML layer on that same file.
+//! `tools/avml-volatility-rate.py` times Volatility 3's AVML layer on that same file.
 #![allow(
     missing_docs,
     clippy::unwrap_used,

@@ -3,7 +3,7 @@ made by `cargo test -p vmsnap-avml --test real_guest -- --ignored`): reads every
 maps once, in 1 MiB pieces, one thread, and prints MB/s beside vmsnap's rate on the same
 bytes through its Python binding. Run with the venv of tools/python-venv.sh (built with
 VMSNAP_PY_PROFILE=release for a fair vmsnap figure):
-  target/python-venv/bin/python crates/vmsnap-avml/benches/volatility_rate.py"""
+  target/python-venv/bin/python tools/avml-volatility-rate.py"""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from volatility3.framework.layers import avml, physical
 
 import vmsnap
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[1]
 PATH = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else ROOT / "target/avml-guest/guest.avml"
 PIECE = 1 << 20
 
