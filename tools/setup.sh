@@ -62,4 +62,17 @@ if ! have gdb; then
     exit 1
   fi
 fi
+# AVML samples (corpus/avml/make.sh) are written and read back by Microsoft's own converter
+# (`avml convert`: avml 0.21 has it as a subcommand, older releases as `avml-convert`);
+# Volatility 3's AVML layer decompresses through Debian's libsnappy (ctypes).
+if ! avml convert --help >/dev/null 2>&1; then
+  cargo install avml --locked --no-default-features --features convert
+fi
+if ! ldconfig -p 2>/dev/null | grep -q 'libsnappy\.so\.1'; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libsnappy1v5
+  else
+    echo "setup: libsnappy is missing; install libsnappy1v5 (Volatility's AVML layer needs it)" >&2
+  fi
+fi
 echo "setup: $(cargo --version); $(qemu-img --version | head -1); $(cargo +nightly fuzz --version)"

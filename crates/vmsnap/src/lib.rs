@@ -23,6 +23,8 @@ pub use vmsnap_stack as stack;
 // Naming each crate is what links it, and so registers its plugins.
 #[cfg(feature = "asif")]
 pub use vmsnap_asif as asif;
+#[cfg(feature = "avml")]
+pub use vmsnap_avml as avml;
 #[cfg(feature = "elf")]
 pub use vmsnap_elf as elf;
 #[cfg(feature = "hdd")]
@@ -129,6 +131,8 @@ pub fn expected_plugin_names() -> Vec<&'static str> {
     v.push("asif");
     #[cfg(feature = "vma")]
     v.push("vma");
+    #[cfg(feature = "avml")]
+    v.push("avml");
     v.sort_unstable();
     v
 }
