@@ -1,6 +1,7 @@
 //! `cargo xtask dissect`: every value dissect.hypervisor reads from the Hyper-V corpus
 //! must equal vmsnap's (`crates/vmsnap-hyperv/tests/corpus.rs`, an ignored test, with
-//! `tests/scripts/dissect_dump.py` run by a Python that has dissect.hypervisor).
+//! `tests/scripts/dissect_dump.py` run by a Python that has dissect.hypervisor), and the
+//! VirtualBox settings corpus against `descriptor/vbox.py` (`crates/vmsnap-vbox/tests/dissect.rs`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -42,7 +43,7 @@ pub fn run() -> bool {
     let Some(py) = python() else {
         return false;
     };
-    sh(Command::new("cargo")
+    let hyperv = sh(Command::new("cargo")
         .args([
             "test",
             "-p",
@@ -53,5 +54,10 @@ pub fn run() -> bool {
             "--ignored",
             "--nocapture",
         ])
-        .env("DISSECT_PYTHON", py))
+        .env("DISSECT_PYTHON", &py));
+    // VirtualBox settings: the machine, media registry and snapshots descriptor/vbox.py reads.
+    let vbox = sh(Command::new("cargo")
+        .args(["test", "-p", "vmsnap-vbox", "--test", "dissect", "--", "--ignored"])
+        .env("DISSECT_PYTHON", &py));
+    hyperv && vbox
 }
