@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Makes the VirtualBox VM sample corpus/vbox/vm/ (run from the repo root):
+# Makes the VirtualBox VM sample in corpus/vbox/ (run from the repo root):
 #
-#   vm/vm.vbox                       the machine's settings, written by the documented
+#   vm.vbox                          the machine's settings, written by the documented
 #                                    schema (VirtualBox-settings.xsd, settings 1.19)
-#   vm/base.vdi                      base disk: qemu-img create -f vdi + qemu-io writes
-#   vm/Snapshots/{…0b}.vdi           differencing image of base.vdi  (snapshot "Before update")
-#   vm/Snapshots/{…0c}.vdi           differencing image of {…0b}.vdi (the current state)
-#   vm/data.vmdk                     a second disk, Writethrough (not snapshotted): qemu-img
+#   base.vdi                         base disk: qemu-img create -f vdi + qemu-io writes
+#   Snapshots/{…0b}.vdi              differencing image of base.vdi  (snapshot "Before update")
+#   Snapshots/{…0c}.vdi              differencing image of {…0b}.vdi (the current state)
+#   data.vmdk                        a second disk, Writethrough (not snapshotted): qemu-img
 #
 # Snapshot tree: "Installed" (disk base.vdi) -> "Before update" (disk {…0b}.vdi, with a
 # saved state that is listed, not written) -> current state (disk {…0c}.vdi, data.vmdk).
@@ -21,8 +21,8 @@
 # mixed-endian GUID layout (Python's UUID.bytes_le). The tests read each image's own
 # blocks with qemu-img (the header patched back to dynamic) as the oracle.
 set -euo pipefail
-d=corpus/vbox/vm
-rm -rf "$d"
+d=corpus/vbox
+rm -rf "$d/Snapshots" "$d"/*.vdi "$d"/*.vmdk "$d"/*.vbox
 mkdir -p "$d/Snapshots"
 
 BASE=00000000-0000-4000-8000-00000000000a

@@ -221,12 +221,24 @@ impl Vbox {
             let Some(m) = self.machine.media.get(i) else {
                 break;
             };
-            chain.push(json!({
+            let mut link = json!({
                 "uuid": m.uuid,
                 "location": m.location,
                 "format": m.format,
-                "reference": self.media_state.get(i).cloned().flatten(),
-            }));
+            });
+            let decision = self
+                .media_state
+                .get(i)
+                .cloned()
+                .flatten()
+                .map(|r| r.decision);
+            if let (Some(o), Some(Value::Object(d))) = (
+                link.as_object_mut(),
+                decision.map(|d| serde_json::to_value(d).unwrap_or(Value::Null)),
+            ) {
+                o.extend(d);
+            }
+            chain.push(link);
             at = m.parent;
             if chain.len() > self.machine.media.len() {
                 break;
@@ -265,9 +277,11 @@ impl Vbox {
             .enumerate()
             .map(|(i, s)| {
                 json!({
+                    "id": i + 1,
                     "name": s.name,
                     "layer_prefix": self.snapshot_names.get(i),
                     "uuid": s.uuid,
+                    "date_sec": s.time_stamp.as_deref().and_then(crate::time::epoch_seconds),
                     "parent": s.parent.and_then(|p| m.snapshots.get(p)).map(|p| p.uuid.clone()),
                     "time_stamp": s.time_stamp,
                     "current": m.current_snapshot.as_deref() == Some(s.uuid.as_str()),

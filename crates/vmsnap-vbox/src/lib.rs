@@ -68,6 +68,7 @@ mod media;
 mod plugin;
 mod raw;
 pub mod rule;
+mod time;
 
 pub use config::{canonical_uuid, Attachment, Machine, Medium, Snapshot};
 pub use layer::{Disk, Vbox, NAME};

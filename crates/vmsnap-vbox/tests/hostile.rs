@@ -266,6 +266,6 @@ fn a_chain_deeper_than_the_cap_is_refused_not_followed() {
     let chain = d["disks"][0]["chain"].as_array().unwrap();
     assert_eq!(chain.len(), 20);
     // The leaf (19 links deep) was refused for its depth, not looked up.
-    let reason = chain[0]["reference"]["reason"].as_str().unwrap();
+    let reason = chain[0]["reason"].as_str().unwrap();
     assert!(reason.contains("19 links deep"), "{reason}");
 }

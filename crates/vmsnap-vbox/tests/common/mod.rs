@@ -18,7 +18,7 @@ use vmsnap_core::{
 
 /// The sample VM's directory.
 pub fn sample_dir() -> PathBuf {
-    vmsnap_testkit::corpus("vbox/vm")
+    vmsnap_testkit::corpus("vbox")
 }
 
 /// The sample VM's settings file.
@@ -67,6 +67,7 @@ pub fn copy_sample(tag: &str, edit: impl FnOnce(String) -> String) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("Snapshots")).unwrap();
     for rel in walk(&sample_dir()) {
+        std::fs::create_dir_all(dir.join(&rel).parent().unwrap()).unwrap();
         std::fs::copy(sample_dir().join(&rel), dir.join(&rel)).unwrap();
     }
     let text = std::fs::read_to_string(dir.join("vm.vbox")).unwrap();
