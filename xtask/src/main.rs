@@ -23,8 +23,9 @@
 //! * `fuzz-seeds` — rewrites the gzipped LiME and ELF guests into small seeds of the same
 //!   format (every header kept, each range cut to a few KiB of its real data).
 //! * `bench [ARGS…]` — the criterion benches (`benches/` and each format crate's own).
-//! * `bench-peers [--size-mib N] [--runs N] [--formats a,b]` — vmsnap against qemu-img on a
-//!   realistic image per format; prints MiB/s and ratios.
+//! * `bench-peers [--size-mib N] [--runs N] [--formats a,b] [--baseline VMSNAP]` — vmsnap
+//!   against qemu-img on a realistic image per format, taking turns run by run; prints MiB/s
+//!   and ratios; `--baseline` adds an earlier build of vmsnap to the turns (before/after).
 //! * `bench-scale [--no-build] [--only SUBSTRING] [--no-write]` — time and peak RSS of
 //!   `info`, `map`, `check` and `convert` to `/dev/null` beside qemu-img's, on every format
 //!   at its largest virtual size, empty and with a few writes; writes the table into
@@ -90,7 +91,7 @@ pub fn sh(cmd: &mut Command) -> bool {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: cargo xtask <ci | corpus | paging-guests | paging-samples | golden | fuzz [TARGET] [--seconds N] [--replay-only] | fuzz-seeds | fuzz-grow [TARGET] [--seconds N] | fuzz-seed-dirs DIR | fuzz-coverage [TARGET] | fuzz-cflite | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] | bench-scale [--no-build] [--only S] [--no-write] | bench-nbd [--size-mib N] [--runs N] | bench-export [--runs N] | bench-volatility [--runs N] [--no-vmsnap-build] | dissect | man [DIR] | compare-oslo | new-format NAME>"
+        "usage: cargo xtask <ci | corpus | paging-guests | paging-samples | golden | fuzz [TARGET] [--seconds N] [--replay-only] | fuzz-seeds | fuzz-grow [TARGET] [--seconds N] | fuzz-seed-dirs DIR | fuzz-coverage [TARGET] | fuzz-cflite | bench [ARGS] | bench-peers [--size-mib N] [--runs N] [--formats a,b] [--baseline VMSNAP] | bench-scale [--no-build] [--only S] [--no-write] | bench-nbd [--size-mib N] [--runs N] | bench-export [--runs N] | bench-volatility [--runs N] [--no-vmsnap-build] | dissect | man [DIR] | compare-oslo | new-format NAME>"
     );
     ExitCode::from(2)
 }

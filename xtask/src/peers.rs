@@ -1,5 +1,8 @@
 //! `cargo xtask bench-peers`: vmsnap against qemu-img, whole-image convert of a realistic
-//! image in every format, to a file and to a null target; median of N runs.
+//! image in every format, to a file and to a null target; median of N runs, the tools taking
+//! turns run by run so that a change of load hits them alike. `--baseline PATH` adds a
+//! second vmsnap binary (an earlier commit's release build) to the turns: a before/after
+//! comparison on the same machine at the same time.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -66,6 +69,24 @@ pub(crate) fn time(runs: usize, out: &Path, mut f: impl FnMut() -> bool) -> Opti
     Some(median(v))
 }
 
+/// Median wall time of each command over `runs` rounds in which they take turns (one run
+/// each, in order), with [`time`]'s preparation before every run; `None` for a command that
+/// failed.
+fn turns(runs: usize, out: &Path, cmds: &mut [Command]) -> Vec<Option<f64>> {
+    let mut times: Vec<Option<Vec<f64>>> = vec![Some(Vec::new()); cmds.len()];
+    for _ in 0..runs {
+        for (cmd, t) in cmds.iter_mut().zip(times.iter_mut()) {
+            if let Some(v) = t {
+                match time(1, out, || quiet(cmd)) {
+                    Some(x) => v.push(x),
+                    None => *t = None,
+                }
+            }
+        }
+    }
+    times.into_iter().map(|t| t.map(median)).collect()
+}
+
 pub(crate) fn quiet(cmd: &mut Command) -> bool {
     cmd.stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -93,6 +114,7 @@ pub fn run(args: &[String]) -> bool {
     let mut size_mib = 1024u64;
     let mut runs = 3usize;
     let mut only: Option<Vec<String>> = None;
+    let mut baseline: Option<PathBuf> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -109,6 +131,7 @@ pub fn run(args: &[String]) -> bool {
                     .next()
                     .map(|s| s.split(',').map(str::to_string).collect())
             }
+            "--baseline" => baseline = it.next().map(PathBuf::from),
             _ => {}
         }
     }
@@ -129,6 +152,12 @@ pub fn run(args: &[String]) -> bool {
         "{:<13} {:>12} {:>12} {:>7} {:>12} {:>12} {:>7}",
         "format", "vmsnap→file", "qemu→file", "ratio", "vmsnap→null", "qemu→null", "ratio"
     );
+    if let Some(b) = &baseline {
+        println!(
+            "baseline {}: its rates and now÷baseline follow each row",
+            b.display()
+        );
+    }
     for (label, fmt, extra) in FORMATS {
         if only.as_ref().is_some_and(|o| !o.iter().any(|x| x == label)) {
             continue;
@@ -156,42 +185,42 @@ pub fn run(args: &[String]) -> bool {
             continue;
         }
         let mib = size_mib as f64;
-        let vm_file = time(runs, &out, || {
-            quiet(
-                Command::new(&vmsnap)
-                    .args(["convert", "--quiet"])
-                    .arg(&img)
-                    .arg(&out),
-            )
-        });
-        let qi_file = time(runs, &out, || {
-            quiet(
-                Command::new("qemu-img")
-                    .args(["convert", "-O", "raw"])
-                    .arg(&img)
-                    .arg(&out),
-            )
-        });
-        let vm_null = time(runs, &out, || {
-            quiet(
-                Command::new(&vmsnap)
-                    .args(["convert", "--quiet"])
-                    .arg(&img)
-                    .arg("/dev/null"),
-            )
-        });
         // The null target is sized like the image: a VHD's CHS-rounded size is not 1 GiB.
         let virtual_size = vmsnap_testkit::qemu_img_info(&img)["virtual-size"]
             .as_u64()
             .unwrap_or(0);
-        let qi_null = time(runs, &out, || {
-            quiet(
-                Command::new("qemu-img")
-                    .args(["convert", "-n", "--target-image-opts"])
-                    .arg(&img)
-                    .arg(format!("driver=null-co,size={virtual_size}")),
-            )
-        });
+        let to_file = |bin: &Path| {
+            let mut c = Command::new(bin);
+            c.args(["convert", "--quiet"]).arg(&img).arg(&out);
+            c
+        };
+        let to_null = |bin: &Path| {
+            let mut c = Command::new(bin);
+            c.args(["convert", "--quiet"]).arg(&img).arg("/dev/null");
+            c
+        };
+        let qemu_file = || {
+            let mut c = Command::new("qemu-img");
+            c.args(["convert", "-O", "raw"]).arg(&img).arg(&out);
+            c
+        };
+        let qemu_null = || {
+            let mut c = Command::new("qemu-img");
+            c.args(["convert", "-n", "--target-image-opts"])
+                .arg(&img)
+                .arg(format!("driver=null-co,size={virtual_size}"));
+            c
+        };
+        let mut file_runs: Vec<Command> = vec![to_file(&vmsnap), qemu_file()];
+        let mut null_runs: Vec<Command> = vec![to_null(&vmsnap), qemu_null()];
+        if let Some(b) = &baseline {
+            file_runs.push(to_file(b));
+            null_runs.push(to_null(b));
+        }
+        let file_times = turns(runs, &out, &mut file_runs);
+        let null_times = turns(runs, &out, &mut null_runs);
+        let (vm_file, qi_file) = (file_times[0], file_times[1]);
+        let (vm_null, qi_null) = (null_times[0], null_times[1]);
         let rate = |t: Option<f64>| {
             t.map(|t| format!("{:.0} MiB/s", mib / t))
                 .unwrap_or("failed".into())
@@ -209,6 +238,19 @@ pub fn run(args: &[String]) -> bool {
             rate(qi_null),
             ratio(vm_null, qi_null)
         );
+        if baseline.is_some() {
+            let (b_file, b_null) = (file_times[2], null_times[2]);
+            println!(
+                "{:<13} {:>12} {:>12} {:>7} {:>12} {:>12} {:>7}",
+                "  baseline",
+                rate(b_file),
+                "",
+                ratio(vm_file, b_file),
+                rate(b_null),
+                "",
+                ratio(vm_null, b_null)
+            );
+        }
     }
     let _ = std::fs::remove_file(&out);
     volatility_qemu(&vmsnap);

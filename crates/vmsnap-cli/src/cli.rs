@@ -109,6 +109,8 @@ pub enum External {
     None,
     /// Open files in the same directory as the input only.
     SameDir,
+    /// Open files in the VM configuration's directory and its subdirectories.
+    VmDir,
     /// Open any local file.
     Any,
 }
@@ -127,9 +129,10 @@ pub enum Missing {
 pub struct OpenArgs {
     /// The input: a file or a block device; `-` is standard input redirected from a file.
     pub file: PathBuf,
-    /// Which external references may be opened.
-    #[arg(long, value_enum, default_value_t = External::SameDir)]
-    pub external: External,
+    /// Which external references may be opened [default: vm-dir for a VM configuration or
+    /// bundle (.vmx, .vbox, DiskDescriptor.xml, config.pvs, a VM directory), else same-dir].
+    #[arg(long, value_enum)]
+    pub external: Option<External>,
     /// What reads of a backing file, parent, extent or companion that was not opened
     /// (missing, or refused by --external) do: fail, or read zeros (with a warning).
     #[arg(long, value_enum, default_value_t = Missing::Error)]

@@ -1,6 +1,7 @@
 //! What the CLI was given to read: a file or block device (read at any offset), or a stream
 //! (a pipe, FIFO, socket or character device) that only `check` can take. `-` is standard
-//! input everywhere; standard input redirected from a file is that file.
+//! input everywhere; standard input redirected from a file is that file. A directory is a VM
+//! folder or bundle, opened by its descriptor (`vmsnap_report::open::input_file`).
 
 use std::fs::File;
 use std::io::Read;
@@ -8,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use vmsnap::core::{Error, FileLayer, FileSource, InputKind, Layer, Result};
+use vmsnap_report::open::input_file;
 
 /// The name standard input goes by in messages.
 pub const STDIN_NAME: &str = "standard input";
@@ -38,7 +40,7 @@ pub fn open_file(path: &Path) -> Result<Arc<dyn Layer>> {
             stdin_path(),
         )?))));
     }
-    Ok(Arc::new(FileLayer::open(path)?))
+    Ok(Arc::new(FileLayer::open(&input_file(path)?)?))
 }
 
 /// Opens `path` for `check`, which inspects streams too. Opening a FIFO here waits for
@@ -52,6 +54,7 @@ pub fn open_for_check(path: &Path) -> Result<Input> {
         }
         return Ok(Input::Stream(Box::new(file)));
     }
+    let path = &input_file(path)?;
     let kind = InputKind::of_path(path)?;
     if kind.is_stream() {
         let file = File::open(path)

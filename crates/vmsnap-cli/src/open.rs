@@ -48,10 +48,10 @@ pub fn registry() -> Result<Registry> {
     vmsnap::registry()
 }
 
-/// The settings `args` give, with `policy` for external references.
-pub fn settings_of(args: &OpenArgs, policy: ExternalPolicy) -> Result<OpenSettings> {
+/// The settings `args` give.
+pub fn settings_of(args: &OpenArgs) -> Result<OpenSettings> {
     Ok(OpenSettings {
-        external: policy,
+        external: args.external.map(policy_of),
         missing: match args.missing {
             Missing::Error => MissingPolicy::Error,
             Missing::Zeros => MissingPolicy::Zeros,
@@ -65,6 +65,7 @@ pub fn policy_of(e: External) -> ExternalPolicy {
     match e {
         External::None => ExternalPolicy::Deny,
         External::SameDir => ExternalPolicy::SameDir,
+        External::VmDir => ExternalPolicy::VmDir,
         External::Any => ExternalPolicy::Any,
     }
 }
@@ -76,13 +77,8 @@ pub fn options_of(raw: &[String]) -> Result<Options> {
 
 /// Opens `args.file` and stacks it.
 pub fn open(args: &OpenArgs, explain: bool) -> Result<Opened> {
-    open_with(args, explain, policy_of(args.external))
-}
-
-/// Opens with an explicit policy.
-pub fn open_with(args: &OpenArgs, explain: bool, policy: ExternalPolicy) -> Result<Opened> {
     let registry = registry()?;
-    let settings = settings_of(args, policy)?;
+    let settings = settings_of(args)?;
     shared::check_settings(&registry, &settings)?;
     let file: Arc<dyn Layer> = crate::input::open_file(&args.file)?;
     let shared::Opened {
@@ -99,7 +95,7 @@ pub fn open_with(args: &OpenArgs, explain: bool, policy: ExternalPolicy) -> Resu
         stack,
         policy,
         resolver,
-        input: args.file.clone(),
+        input: shared::input_file(&args.file)?,
     })
 }
 

@@ -35,8 +35,7 @@ pub fn run(args: &ServeArgs) -> Result<Outcome> {
     // Open here first, with the plugin's policy, so that a bad image, option or layer is
     // reported as every command reports it, and the ready line can name the layer.
     let registry = crate::open::registry()?;
-    let settings =
-        crate::open::settings_of(&args.open, crate::open::policy_of(args.open.external))?;
+    let settings = crate::open::settings_of(&args.open)?;
     let opened = vmsnap_report::open::open_for_data(&registry, &args.open.file, &settings)?;
     let sel = vmsnap_report::open::select(&opened.stack, args.layer.layer.as_deref())?;
     let (name, size) = (sel.name.clone(), sel.layer.len());
@@ -139,14 +138,17 @@ fn plugin_params(args: &ServeArgs) -> Vec<OsString> {
     if let Some(l) = &args.layer.layer {
         v.push(format!("layer={l}").into());
     }
-    v.push(
-        match args.open.external {
-            External::None => "external=none",
-            External::SameDir => "external=same_dir",
-            External::Any => "external=any",
-        }
-        .into(),
-    );
+    if let Some(external) = args.open.external {
+        v.push(
+            match external {
+                External::None => "external=none",
+                External::SameDir => "external=same_dir",
+                External::VmDir => "external=vm_dir",
+                External::Any => "external=any",
+            }
+            .into(),
+        );
+    }
     v.push(
         match args.open.missing {
             Missing::Error => "missing=error",

@@ -279,3 +279,23 @@ fn the_library_sizes_and_maps_a_block_device_from_the_device() {
         assert!(layer.read_at(want.len() as u64, &mut [0u8; 1]).is_err());
     }
 }
+
+#[test]
+fn a_directory_is_a_vm_folder_opened_by_its_configuration_or_refused() {
+    let dir = scratch_dir("inputs-vm-dir");
+    let vm = dir.join("not-a-vm");
+    std::fs::create_dir_all(&vm).unwrap();
+    for cmd in ["info", "check", "map"] {
+        let o = vmsnap(&[cmd, s(&vm)]);
+        assert_eq!(o.status.code(), Some(2), "{cmd}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("not a VM bundle: it holds no DiskDescriptor.xml, config.pvs"),
+            "{cmd}: {}",
+            stderr(&o)
+        );
+    }
+    // `--external vm-dir` is a policy every opening command takes.
+    let o = vmsnap(&["info", "--json", "--external", "vm-dir", s(&chain_top())]);
+    assert_eq!(json(&o)["external_policy"], "vm_dir", "{}", stderr(&o));
+    std::fs::remove_dir_all(&dir).ok();
+}

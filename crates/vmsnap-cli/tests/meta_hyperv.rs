@@ -175,3 +175,22 @@ fn meta_json_prints_the_whole_hyperv_key_tree() {
     );
     assert_eq!(child(drive, "pathname")["value"], "D:\\iso\\install.iso");
 }
+
+#[test]
+fn check_calls_a_configuration_that_names_files_unsafe_by_the_references_rule() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vmsnap"))
+        .args(["check", "--json", "corpus/hyperv/config.vmcx"])
+        .current_dir(workspace_root())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verdict"], "unsafe");
+    let rule = v["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "references")
+        .expect("a references rule");
+    assert_eq!(rule["verdict"], "fail", "{rule}");
+}

@@ -61,6 +61,11 @@ pub enum ChildRole {
     RamBlock,
     /// One virtual address space per page-table root.
     AddressSpace,
+    /// A disk of a VM configuration or bundle (`disk:scsi0:0`), or a device of a backup.
+    Disk,
+    /// A VM's memory: its saved state, or a snapshot's (`memory`,
+    /// `snapshot:<name>/memory`).
+    Memory,
     /// Anything else.
     Other,
 }

@@ -68,7 +68,9 @@ pub use layer::{
 pub use option::{check_options, OptionType, PluginOption};
 pub use parallel::parallelism;
 pub use plugin::{OpenCtx, OpenFn, Options, Plugin, PluginKind, Probe, SniffWindow};
-pub use policy::{ExternalPolicy, ExternalRef, MissingPolicy, RefDecision, RefKind, Resolver};
+pub use policy::{
+    references_finding, ExternalPolicy, ExternalRef, MissingPolicy, RefDecision, RefKind, Resolver,
+};
 pub use registry::{Registry, Sniff};
 pub use runs::{
     backing_extents, block_run, read_backing, DataExtents, EncodedRead, Run, RunKind, RunLayer,

@@ -27,6 +27,11 @@ pub enum PluginKind {
     Container,
     /// An address translation (x86 paging) on top of memory.
     Translation,
+    /// A whole VM's configuration or bundle (`.vmx`, `.vbox`, `DiskDescriptor.xml`,
+    /// `config.pvs`): its disks, memory and snapshots are named inner layers, and the
+    /// front ends' default external-reference policy for it is
+    /// [`crate::ExternalPolicy::VmDir`].
+    Vm,
 }
 
 impl PluginKind {
@@ -37,6 +42,7 @@ impl PluginKind {
             PluginKind::Memory => "memory",
             PluginKind::Container => "container",
             PluginKind::Translation => "translation",
+            PluginKind::Vm => "vm",
         }
     }
 }

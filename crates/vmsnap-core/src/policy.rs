@@ -28,6 +28,12 @@ pub enum ExternalPolicy {
     /// Open plain relative names that resolve, after following symlinks, to a file in the
     /// same directory as the referring file.
     SameDir,
+    /// Open relative names (either separator, no `..`) that resolve, after following
+    /// symlinks, to a file in the VM's directory or below it: the directory given to
+    /// [`Resolver::with_vm_dir`] (the configuration file's), else the referring file's. The
+    /// CLI default for a VM configuration or bundle (`.vmx`, `.vbox`, `DiskDescriptor.xml`,
+    /// `config.pvs`), whose disks and snapshots live in subdirectories.
+    VmDir,
     /// Open any local path (absolute, `..`). Protocol references (`nbd:`, `http://`,
     /// `json:`) are never opened.
     Any,
@@ -39,6 +45,7 @@ impl ExternalPolicy {
         match self {
             ExternalPolicy::Deny => "none",
             ExternalPolicy::SameDir => "same-dir",
+            ExternalPolicy::VmDir => "vm-dir",
             ExternalPolicy::Any => "any",
         }
     }
@@ -183,6 +190,7 @@ pub type OpenFn = dyn Fn(&Path) -> Result<Arc<dyn Source>> + Send + Sync;
 /// Resolves external references under a policy and logs every attempt.
 pub struct Resolver {
     policy: ExternalPolicy,
+    vm_dir: Option<PathBuf>,
     missing: MissingPolicy,
     open: Box<OpenFn>,
     log: Mutex<Vec<ExternalRef>>,
@@ -194,6 +202,7 @@ impl std::fmt::Debug for Resolver {
         f.debug_struct("Resolver")
             .field("policy", &self.policy)
             .field("missing", &self.missing)
+            .field("vm_dir", &self.vm_dir)
             .finish_non_exhaustive()
     }
 }
@@ -229,6 +238,7 @@ impl Resolver {
     ) -> Self {
         Resolver {
             policy,
+            vm_dir: None,
             missing: MissingPolicy::default(),
             open: Box::new(open),
             log: Mutex::new(Vec::new()),
@@ -246,6 +256,20 @@ impl Resolver {
     pub fn with_missing(mut self, missing: MissingPolicy) -> Self {
         self.missing = missing;
         self
+    }
+
+    /// The same resolver, with `dir` as the VM's directory: under
+    /// [`ExternalPolicy::VmDir`], every reference (also those of files found in its
+    /// subdirectories) must resolve inside it.
+    #[must_use]
+    pub fn with_vm_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.vm_dir = Some(dir.into());
+        self
+    }
+
+    /// The VM's directory [`ExternalPolicy::VmDir`] confines references to, if set.
+    pub fn vm_dir(&self) -> Option<&Path> {
+        self.vm_dir.as_deref()
     }
 
     /// What reads do where a reference was not opened.
@@ -286,7 +310,8 @@ impl Resolver {
     /// Decides whether `name`, found in the file at `base`, may be opened, and where it
     /// resolves to. Pure: touches the file system only to canonicalize for `SameDir`.
     pub fn check(&self, base: Option<&Path>, name: &str) -> std::result::Result<PathBuf, String> {
-        check_reference(self.policy, base, name).map_err(Refusal::into_reason)
+        check_reference(self.policy, self.vm_dir.as_deref(), base, name)
+            .map_err(Refusal::into_reason)
     }
 
     /// Opens reference `name` of `kind`, found in the file at `base`, if the policy
@@ -297,36 +322,37 @@ impl Resolver {
         base: Option<&Path>,
         name: &str,
     ) -> (ExternalRef, Result<Arc<dyn Source>>) {
-        let (decision, result) = match check_reference(self.policy, base, name) {
-            // The policy allows the name but there is no such file: a failure to open.
-            Err(Refusal::Missing(reason)) => (
-                RefDecision::Failed {
-                    reason: reason.clone(),
-                },
-                Err(Error::new(
-                    ErrorKind::Io,
-                    format!("{kind:?} reference {name:?} could not be opened: {reason}"),
-                )),
-            ),
-            Err(Refusal::Policy(reason)) => (
-                RefDecision::Denied {
-                    reason: reason.clone(),
-                },
-                Err(Error::new(
-                    ErrorKind::PolicyDenied,
-                    format!("{kind:?} reference {name:?} not opened: {reason}"),
-                )),
-            ),
-            Ok(path) => match (self.open)(&path) {
-                Ok(src) => (RefDecision::Opened { path }, Ok(src)),
-                Err(e) => (
+        let (decision, result) =
+            match check_reference(self.policy, self.vm_dir.as_deref(), base, name) {
+                // The policy allows the name but there is no such file: a failure to open.
+                Err(Refusal::Missing(reason)) => (
                     RefDecision::Failed {
-                        reason: e.to_string(),
+                        reason: reason.clone(),
                     },
-                    Err(e),
+                    Err(Error::new(
+                        ErrorKind::Io,
+                        format!("{kind:?} reference {name:?} could not be opened: {reason}"),
+                    )),
                 ),
-            },
-        };
+                Err(Refusal::Policy(reason)) => (
+                    RefDecision::Denied {
+                        reason: reason.clone(),
+                    },
+                    Err(Error::new(
+                        ErrorKind::PolicyDenied,
+                        format!("{kind:?} reference {name:?} not opened: {reason}"),
+                    )),
+                ),
+                Ok(path) => match (self.open)(&path) {
+                    Ok(src) => (RefDecision::Opened { path }, Ok(src)),
+                    Err(e) => (
+                        RefDecision::Failed {
+                            reason: e.to_string(),
+                        },
+                        Err(e),
+                    ),
+                },
+            };
         let r = ExternalRef {
             kind,
             name: name.to_string(),
@@ -335,6 +361,26 @@ impl Resolver {
         self.record(r.clone());
         (r, result)
     }
+}
+
+/// The finding of a VM configuration or bundle that names other files (disks, memory,
+/// state files, parents): unsafe, rule [`crate::rule::REFERENCES`], because such an input is
+/// never a self-contained image. `None` when it names none.
+pub fn references_finding(what: &str, refs: &[ExternalRef]) -> Option<Finding> {
+    if refs.is_empty() {
+        return None;
+    }
+    let opened = refs
+        .iter()
+        .filter(|r| matches!(r.decision, RefDecision::Opened { .. }))
+        .count();
+    Some(Finding::unsafe_(
+        crate::rule::REFERENCES,
+        format!(
+            "{what} naming {} other file(s) ({opened} opened): not a self-contained image",
+            refs.len()
+        ),
+    ))
 }
 
 /// Whether `name` looks like a protocol reference (`nbd:`, `http://`, `json:{…}`); a
@@ -393,6 +439,7 @@ impl From<String> for Refusal {
 
 fn check_reference(
     policy: ExternalPolicy,
+    vm_dir: Option<&Path>,
     base: Option<&Path>,
     name: &str,
 ) -> std::result::Result<PathBuf, Refusal> {
@@ -458,7 +505,60 @@ fn check_reference(
             }
             Ok(real)
         }
+        ExternalPolicy::VmDir => {
+            let base_dir = base_dir.ok_or("the referring file has no directory")?;
+            within_vm_dir(vm_dir.unwrap_or(base_dir), base_dir, name, absolute, parent)
+        }
     }
+}
+
+/// Where `name`, found in a file of `base_dir`, resolves under the `vm-dir` policy: a
+/// relative name whose components (separated by `/` or `\`) are plain, resolving after symlinks to a
+/// file inside `root`.
+fn within_vm_dir(
+    root: &Path,
+    base_dir: &Path,
+    name: &str,
+    absolute: bool,
+    parent: bool,
+) -> std::result::Result<PathBuf, Refusal> {
+    if absolute {
+        return Err("absolute path refused by the `vm-dir` policy".into());
+    }
+    if parent {
+        return Err("`..` refused by the `vm-dir` policy".into());
+    }
+    let mut candidate = base_dir.to_path_buf();
+    for part in name.split(['/', '\\']) {
+        match part {
+            "" | "." => {}
+            p if Path::new(p)
+                .components()
+                .all(|c| matches!(c, Component::Normal(_))) =>
+            {
+                candidate.push(p)
+            }
+            _ => return Err("unusual path component refused by the `vm-dir` policy".into()),
+        }
+    }
+    let root = root
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve the VM's directory: {e}"))?;
+    let real = candidate
+        .canonicalize()
+        .map_err(|e| Refusal::Missing(format!("cannot resolve {}: {e}", candidate.display())))?;
+    if real.is_dir() {
+        return Err(format!("{} is a directory, not a file", real.display()).into());
+    }
+    if !real.starts_with(&root) {
+        return Err(format!(
+            "resolves to {}, outside {} (the `vm-dir` policy)",
+            real.display(),
+            root.display()
+        )
+        .into());
+    }
+    Ok(real)
 }
 
 #[cfg(test)]
@@ -544,6 +644,81 @@ mod tests {
         let (rec, res) = r.open(RefKind::Parent, Some(&top), "missing.img");
         assert!(res.is_err());
         assert!(matches!(rec.decision, RefDecision::Failed { .. }));
+        std::fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn vm_dir_allows_the_vm_directory_and_below_only() {
+        let d = tmpdir("vmdir");
+        let vm = d.join("vm");
+        let snaps = vm.join("Snapshots");
+        std::fs::create_dir_all(&snaps).unwrap();
+        std::fs::write(vm.join("disk.vdi"), b"b").unwrap();
+        std::fs::write(snaps.join("diff.vdi"), b"d").unwrap();
+        std::fs::write(d.join("outside.img"), b"o").unwrap();
+        let config = vm.join("vm.vbox");
+        std::fs::write(&config, b"c").unwrap();
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink("/etc/passwd", vm.join("link.img")).ok();
+            std::os::unix::fs::symlink(&d, snaps.join("up")).ok();
+        }
+        let r = Resolver::new(ExternalPolicy::VmDir).with_vm_dir(&vm);
+        assert_eq!(
+            r.check(Some(&config), "disk.vdi").unwrap(),
+            vm.canonicalize().unwrap().join("disk.vdi")
+        );
+        assert!(r.check(Some(&config), "Snapshots/diff.vdi").is_ok());
+        assert!(r.check(Some(&config), "Snapshots\\diff.vdi").is_ok());
+        assert!(r.check(Some(&config), "./Snapshots/./diff.vdi").is_ok());
+        // A file in a subdirectory may name its siblings and the VM directory's files
+        // through names that stay inside; `..` is refused even when it would stay inside.
+        let diff = snaps.join("diff.vdi");
+        assert!(r.check(Some(&diff), "diff.vdi").is_ok());
+        assert!(r
+            .check(Some(&diff), "../disk.vdi")
+            .unwrap_err()
+            .contains(".."));
+        assert!(r
+            .check(Some(&config), "../outside.img")
+            .unwrap_err()
+            .contains(".."));
+        assert!(r
+            .check(Some(&config), "/etc/passwd")
+            .unwrap_err()
+            .contains("absolute"));
+        assert!(r
+            .check(Some(&config), "C:\\vm\\disk.vdi")
+            .unwrap_err()
+            .contains("absolute"));
+        assert!(r
+            .check(Some(&config), "nbd:host:1")
+            .unwrap_err()
+            .contains("protocol"));
+        #[cfg(unix)]
+        {
+            assert!(r
+                .check(Some(&config), "link.img")
+                .unwrap_err()
+                .contains("outside"));
+            assert!(r
+                .check(Some(&config), "Snapshots/up/outside.img")
+                .unwrap_err()
+                .contains("outside"));
+        }
+        // The directory itself is not a file of the VM.
+        assert!(r
+            .check(Some(&config), "Snapshots")
+            .unwrap_err()
+            .contains("directory"));
+        let (rec, res) = r.open(RefKind::Parent, Some(&config), "missing.vdi");
+        assert!(res.is_err());
+        assert!(matches!(rec.decision, RefDecision::Failed { .. }));
+        // Without a VM directory, the referring file's directory is the root.
+        let r = Resolver::new(ExternalPolicy::VmDir);
+        assert!(r.check(Some(&diff), "diff.vdi").is_ok());
+        assert!(r.check(Some(&config), "Snapshots/diff.vdi").is_ok());
+        assert_eq!(ExternalPolicy::VmDir.as_str(), "vm-dir");
         std::fs::remove_dir_all(&d).ok();
     }
 

@@ -14,6 +14,9 @@ pub const PARENT: &str = "parent";
 pub const COMPANION_FILE: &str = "companion_file";
 /// A path named in a configuration, never opened (Hyper-V disks).
 pub const CONFIGURED_PATH: &str = "configured_path";
+/// A VM configuration or bundle references other files (disks, memory, parents): it is
+/// never a self-contained image (`check` on `.vmx`, `.vbox`, `DiskDescriptor.xml`, `.vmcx`).
+pub const REFERENCES: &str = "references";
 /// More than one format recognises the input.
 pub const MULTIPLE_FORMATS: &str = "multiple_formats";
 /// The input is not the format it was expected to be.

@@ -11,6 +11,7 @@ mod common;
 
 use common::*;
 use vmsnap_core::{AddressSpace, ErrorKind, Extent, ExtentKind, LayerExt};
+use vmsnap_testkit::elf::{build, note, Ph};
 
 const EM_386: u16 = 3;
 const EM_X86_64: u16 = 62;

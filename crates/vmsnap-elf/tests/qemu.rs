@@ -12,6 +12,7 @@ mod common;
 use common::*;
 use vmsnap_core::{AddressSpace, ErrorKind, ExtentKind, Layer, LayerExt, Probe};
 use vmsnap_testkit::assert_same_bytes;
+use vmsnap_testkit::elf::{build, Ph};
 
 fn read(l: &dyn Layer, off: u64, len: usize) -> Vec<u8> {
     l.read_vec(off, len as u64, 1 << 30, "test").unwrap()
@@ -61,7 +62,7 @@ fn qemu_core_ram_is_the_blobs_and_zeros() {
 fn small_core_is_blob_b_and_zeros() {
     // corpus/elf/small.elf: `dump-guest-memory FILE 0x1234000 0x2000` of the same guest.
     let bytes = std::fs::read(vmsnap_testkit::corpus("elf/small.elf")).unwrap();
-    let loads = extract_loads(&bytes);
+    let loads = vmsnap_testkit::elf::program_loads(&bytes);
     assert_eq!(loads.len(), 1);
     assert_eq!((loads[0].paddr, loads[0].filesz), (0x1234000, 0x2000));
     let core = open(bytes).unwrap();
@@ -79,7 +80,7 @@ fn small_core_is_blob_b_and_zeros() {
 #[test]
 fn qemu_core_matches_an_independent_pt_load_extractor() {
     let file = gunzip("elf/core.elf.gz");
-    let loads = extract_loads(&file);
+    let loads = vmsnap_testkit::elf::program_loads(&file);
     assert_eq!(loads.len(), 6);
     let core = open(file.clone()).unwrap();
     for l in &loads {
@@ -235,11 +236,11 @@ fn elf32_core_of_the_same_ram_reads_the_same() {
     // not mapped up to 4 GiB, which the pc machine always does; so rebuild the real core
     // as ELF32 (segments below 4 GiB, the real notes).
     let file = gunzip("elf/core.elf.gz");
-    let loads: Vec<_> = extract_loads(&file)
+    let loads: Vec<_> = vmsnap_testkit::elf::program_loads(&file)
         .into_iter()
         .filter(|l| l.paddr < 1 << 32)
         .collect();
-    let notes: Vec<u8> = extract_note_segments(&file)
+    let notes: Vec<u8> = vmsnap_testkit::elf::note_segments(&file)
         .into_iter()
         .flat_map(|(o, n)| file[o as usize..(o + n) as usize].to_vec())
         .collect();

@@ -135,6 +135,10 @@ impl Layer for HyperVContainer {
     }
     fn findings(&self) -> Vec<Finding> {
         let mut v = self.container.findings.to_vec();
+        v.extend(vmsnap_core::references_finding(
+            "a Hyper-V configuration",
+            &self.refs,
+        ));
         if let Some(e) = &self.ram_error {
             v.push(Finding::warning(
                 crate::rule::GUEST_RAM,

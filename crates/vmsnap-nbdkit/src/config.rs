@@ -1,5 +1,5 @@
 //! The plugin's parameters — `file=IMAGE` (or the image alone), `layer=L`,
-//! `external=none|same_dir|any`, `missing=error|zeros` and any plugin option `key=value` —
+//! `external=none|same_dir|vm_dir|any`, `missing=error|zeros` and any plugin option `key=value` —
 //! and the layer they select, opened once before nbdkit serves it, through the same
 //! open-and-select policy as the CLI and Python.
 
@@ -45,7 +45,7 @@ pub fn set(key: &str, value: &str) -> Result<()> {
             once(p.layer.is_some())?;
             p.layer = Some(value.to_string());
         }
-        "external" => p.settings.external = parse_external(value)?,
+        "external" => p.settings.external = Some(parse_external(value)?),
         "missing" => p.settings.missing = parse_missing(value)?,
         _ => p.settings.options.set(key.trim(), value.trim()),
     }

@@ -3,12 +3,12 @@
 //! qcow2, a Hyper-V `.vmrs` or a VMware `.vmsn` — read-only over NBD:
 //!
 //! ```text
-//! nbdkit -r ./libvmsnap_nbdkit.so file=IMAGE [layer=L] [external=none|same_dir|any]
+//! nbdkit -r ./libvmsnap_nbdkit.so file=IMAGE [layer=L] [external=none|same_dir|vm_dir|any]
 //!        [missing=error|zeros] [KEY=VALUE …]
 //! ```
 //!
 //! The image is opened and the layer chosen exactly as `vmsnap cat` does (the default
-//! layer, `--external same_dir` by default, `--missing error` by default, plugin options as
+//! layer, `--external` as the CLI's default (`vm_dir` for a VM configuration, else `same_dir`), `--missing error` by default, plugin options as
 //! `-o`). Clients see the layer's extents as block status (data, allocated zeros, holes),
 //! may open several connections (`can_multi_conn`) and read in parallel. A read that fails
 //! sends the client an errno and logs vmsnap's message. `vmsnap serve` runs nbdkit with
@@ -68,7 +68,8 @@ impl Server for Connection {
         Some(
             "file=<IMAGE>      (required) The image; the path alone works too.\n\
              layer=<L>         The layer, as `vmsnap --layer` takes it (default: the top).\n\
-             external=none|same_dir|any  Which referenced files may be opened (same_dir).\n\
+             external=none|same_dir|vm_dir|any  Which referenced files may be opened\n\
+                                        (vm_dir for a VM configuration, else same_dir).\n\
              missing=error|zeros  Reads of a reference not opened fail, or read zeros.\n\
              <KEY>=<VALUE>     A format option, as `vmsnap -o` (`vmsnap formats` lists them).",
         )

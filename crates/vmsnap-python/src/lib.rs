@@ -97,14 +97,15 @@ struct PyLayer {
 }
 
 /// Opens `path` and stacks it: `external` is the policy for files it references
-/// (`"same_dir"`, `"none"`, `"any"`), `missing` what reads do where such a file is not
+/// (`"same_dir"`, `"vm_dir"`, `"none"`, `"any"`; by default `"vm_dir"` for a VM
+/// configuration or bundle, else `"same_dir"`), `missing` what reads do where such a file is not
 /// opened (`"error"` or `"zeros"`), `options` plugin options (`{"qemu.ram_block": "pc.ram"}`).
 #[pyfunction]
-#[pyo3(signature = (path, external="same_dir", missing="error", options=None))]
+#[pyo3(signature = (path, external=None, missing="error", options=None))]
 fn open(
     py: Python<'_>,
     path: PathBuf,
-    external: &str,
+    external: Option<&str>,
     missing: &str,
     options: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<PyStack> {
@@ -112,7 +113,7 @@ fn open(
     let input = Some(path.as_path());
     let err = |e: Error| py_err(py, &e, None);
     let mut settings = OpenSettings {
-        external: parse_external(external).map_err(err)?,
+        external: external.map(parse_external).transpose().map_err(err)?,
         missing: parse_missing(missing).map_err(err)?,
         options: Options::new(),
     };

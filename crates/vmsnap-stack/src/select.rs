@@ -46,8 +46,8 @@ impl Stack {
     }
 
     /// The layer named `spec`: an entry index (`0` is the file), an entry name (`qcow2`,
-    /// `qcow2/vmstate:1/qemu`), a child name of any entry (`snapshot:1`, `ram:pc.ram`) or
-    /// `<entry>/<child>`.
+    /// `qcow2/vmstate:1/qemu`), a child name of any entry (`snapshot:1`, `ram:pc.ram`,
+    /// `snapshot:base/disk:scsi0:0`) or `<entry>/<child>`.
     pub fn select(&self, spec: &str) -> Result<Selection> {
         if let Ok(i) = spec.parse::<usize>() {
             if i < self.entries.len() {
@@ -61,15 +61,17 @@ impl Stack {
         if let Some(i) = self.entries.iter().position(|e| e.name == spec) {
             return Ok(self.selection_of(i));
         }
-        let (owner, child) = match spec.rsplit_once('/') {
-            Some((o, c)) => (Some(o), c),
-            None => (None, spec),
-        };
+        // A child's own name may hold `/` (`snapshot:base/disk:scsi0:0`): match whole names.
         for e in &self.entries {
-            if owner.is_some_and(|o| o != e.name) {
-                continue;
-            }
-            if let Some(c) = e.layer.children().into_iter().find(|c| c.name == child) {
+            let qualified = spec
+                .strip_prefix(e.name.as_str())
+                .and_then(|rest| rest.strip_prefix('/'));
+            if let Some(c) = e
+                .layer
+                .children()
+                .into_iter()
+                .find(|c| c.name == spec || qualified == Some(c.name.as_str()))
+            {
                 return Ok(Selection {
                     name: format!("{}/{}", e.name, c.name),
                     layer: c.layer,

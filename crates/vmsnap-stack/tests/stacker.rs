@@ -232,6 +232,12 @@ impl Layer for WithChild {
                 stackable: false,
                 layer: file(b"BBBBdisk"),
             },
+            NamedLayer {
+                name: "snapshot:base/disk:scsi0:0".into(),
+                role: ChildRole::Snapshot,
+                stackable: false,
+                layer: file(b"nested"),
+            },
         ]
     }
 }
@@ -260,6 +266,13 @@ fn stackable_children_become_branches_and_every_child_is_selectable() {
     sel.layer.read_at(0, &mut buf).unwrap();
     assert_eq!(&buf, b"state");
     assert_eq!(stack.select("snapshot:1").unwrap().name, "p/snapshot:1");
+    // A child name holding `/` is selected whole, alone or after its owner.
+    for spec in ["snapshot:base/disk:scsi0:0", "p/snapshot:base/disk:scsi0:0"] {
+        let sel = stack.select(spec).unwrap();
+        assert_eq!(sel.name, "p/snapshot:base/disk:scsi0:0");
+        assert_eq!(sel.layer.len(), 6);
+    }
+    assert!(stack.select("base/disk:scsi0:0").is_err());
     assert_eq!(stack.select("3").unwrap().name, "p/vmstate:1/b");
     assert!(stack.select("9").is_err());
     let e = stack.select("nope").unwrap_err();

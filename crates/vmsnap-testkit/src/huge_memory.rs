@@ -30,37 +30,24 @@ pub fn page_bytes(gpa: u64) -> Vec<u8> {
 /// zero, as `p_memsz > p_filesz` means).
 pub fn write_elf_core(path: &Path, pages: &[u64], zero_fill: Option<u64>) {
     let n = pages.len() as u64;
-    let data_at = (64 + 56 * n).div_ceil(PAGE) * PAGE;
-    let mut f = Vec::new();
-    f.extend_from_slice(b"\x7fELF\x02\x01\x01");
-    f.resize(16, 0);
-    f.extend_from_slice(&4u16.to_le_bytes()); // ET_CORE
-    f.extend_from_slice(&62u16.to_le_bytes()); // EM_X86_64
-    f.extend_from_slice(&1u32.to_le_bytes());
-    f.extend_from_slice(&0u64.to_le_bytes()); // e_entry
-    f.extend_from_slice(&64u64.to_le_bytes()); // e_phoff
-    f.extend_from_slice(&0u64.to_le_bytes()); // e_shoff
-    f.extend_from_slice(&0u32.to_le_bytes()); // e_flags
-    for v in [64u16, 56, n as u16, 0, 0, 0] {
-        f.extend_from_slice(&v.to_le_bytes());
-    }
-    for (i, &gpa) in pages.iter().enumerate() {
-        let last = i + 1 == pages.len();
-        let memsz = match zero_fill {
-            Some(z) if last => z,
-            _ => PAGE,
-        };
-        f.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
-        f.extend_from_slice(&0u32.to_le_bytes());
-        for v in [data_at + i as u64 * PAGE, gpa, gpa, PAGE, memsz, 0] {
-            f.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-    f.resize(data_at as usize, 0);
+    // Page-aligned data after the headers, as QEMU lays out its cores.
+    let pad = (64 + 56 * n).div_ceil(PAGE) * PAGE - (64 + 56 * n);
+    let phs: Vec<crate::elf::Ph> = pages
+        .iter()
+        .enumerate()
+        .map(|(i, &gpa)| {
+            let memsz = match zero_fill {
+                Some(z) if i + 1 == pages.len() => z,
+                _ => PAGE,
+            };
+            crate::elf::Ph::load(gpa, pad + i as u64 * PAGE, PAGE, memsz)
+        })
+        .collect();
+    let mut payload = vec![0u8; pad as usize];
     for &gpa in pages {
-        f.extend_from_slice(&page_bytes(gpa));
+        payload.extend_from_slice(&page_bytes(gpa));
     }
-    std::fs::write(path, f).unwrap();
+    std::fs::write(path, crate::elf::build(true, 4, 62, &phs, &payload)).unwrap();
 }
 
 /// A LiME file (`lime` format: a 32-byte header per range — magic `0x4C694D45`, version

@@ -247,15 +247,17 @@ class Stack:
 
 def open(  # noqa: A001 - the library's verb
     path: Union[str, os.PathLike],
-    external: str = "same_dir",
+    external: Optional[str] = None,
     missing: str = "error",
     options: Optional[dict] = None,
 ) -> Stack:
     """Opens ``path`` and stacks it into layers.
 
     ``external``: which files the image may make vmsnap open (backing files, parents,
-    extents): ``"same_dir"`` (the default: plain names in the image's directory),
-    ``"none"``, ``"any"``. ``missing``: what reads do where such a file was not opened:
+    extents): ``"same_dir"`` (plain names in the image's directory), ``"vm_dir"`` (the VM
+    configuration's directory and below), ``"none"``, ``"any"``; by default ``"vm_dir"``
+    for a VM configuration or bundle (``.vmx``, ``.vbox``, ``DiskDescriptor.xml``,
+    ``config.pvs``, a VM directory), else ``"same_dir"``. ``missing``: what reads do where such a file was not opened:
     ``"error"`` (the default) or ``"zeros"``. ``options``: plugin options, as the CLI's
     ``-o key=value``.
     """

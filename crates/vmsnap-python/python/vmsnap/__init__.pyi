@@ -60,7 +60,7 @@ class Stack:
 
 def open(
     path: Union[str, os.PathLike[str]],
-    external: str = "same_dir",
+    external: Optional[str] = None,
     missing: str = "error",
     options: Optional[dict[str, Any]] = None,
 ) -> Stack: ...
