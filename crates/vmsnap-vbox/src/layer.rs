@@ -181,16 +181,10 @@ impl Vbox {
         }
         let mut all = machine.findings.clone();
         all.append(&mut findings);
-        if !refs.is_empty() {
-            all.push(Finding::unsafe_(
-                rule::REFERENCES,
-                format!(
-                    "the settings reference {} other files (disks, parents, saved states); a \
-                     VM configuration is never a self-contained raw image",
-                    refs.len()
-                ),
-            ));
-        }
+        all.extend(vmsnap_core::references_finding(
+            "a VirtualBox machine's settings",
+            &refs,
+        ));
         Ok(Vbox {
             lower,
             machine,
@@ -388,11 +382,7 @@ impl Layer for Vbox {
             .filter_map(|d| {
                 d.layer.as_ref().map(|l| NamedLayer {
                     name: d.name.clone(),
-                    role: if d.snapshot.is_some() {
-                        ChildRole::Snapshot
-                    } else {
-                        ChildRole::Other
-                    },
+                    role: ChildRole::Disk,
                     stackable: false,
                     layer: l.clone(),
                 })

@@ -10,8 +10,7 @@ use crate::raw::{MAX_CONFIG_BYTES, NAMESPACE};
 /// The plugin.
 pub const PLUGIN: Plugin = Plugin {
     name: NAME,
-    // TODO(vm-dir): `PluginKind::Vm` once main has it.
-    kind: PluginKind::Container,
+    kind: PluginKind::Vm,
     priority: 20,
     stacks_on: &[AddressSpace::File],
     summary: "VirtualBox machine settings (.vbox): disks with their differencing chains, \

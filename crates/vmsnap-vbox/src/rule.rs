@@ -12,6 +12,3 @@ pub const ENCRYPTED: &str = "encrypted";
 pub const MISSING_MEDIUM: &str = "missing_medium";
 /// Two children would have had one name; the later one got a suffix.
 pub const CHILD_NAME: &str = "child_name";
-/// The configuration references other files (disks, saved states): never "safe raw".
-/// TODO(vm-dir): `vmsnap_core::rule::REFERENCES` once main has it.
-pub const REFERENCES: &str = "references";

@@ -50,7 +50,7 @@ fn registry_findings(vm: &Arc<dyn Layer>) -> Vec<String> {
 fn the_sample_opens_and_every_read_path_holds() {
     let bytes = std::fs::read(sample()).unwrap();
     assert!(probe(&bytes));
-    let (vm, _) = open(&sample(), ExternalPolicy::Any);
+    let (vm, _) = open(&sample(), ExternalPolicy::VmDir);
     let vm = vm.unwrap();
     vmsnap_testkit::exercise(&vm, 64 << 20);
     for c in vm.children() {
@@ -84,7 +84,7 @@ fn a_parent_uuid_the_registry_does_not_say_is_a_finding_and_not_read() {
             &format!("          </HardDisk>\n{}", &line[2..]),
         )
     });
-    let (vm, _) = open(&dir.join("vm.vbox"), ExternalPolicy::Any);
+    let (vm, _) = open(&dir.join("vm.vbox"), ExternalPolicy::VmDir);
     let vm = vm.unwrap();
     let f = registry_findings(&vm);
     assert_eq!(f.len(), 1, "{f:?}");
@@ -109,7 +109,7 @@ fn a_parent_uuid_the_registry_does_not_say_is_a_finding_and_not_read() {
 fn an_image_uuid_the_registry_does_not_say_is_a_finding_and_not_read() {
     let other = "00000000-0000-4000-8000-0000000000ee";
     let dir = copy_sample("vbox-wrong-uuid", |t| t.replace(BASE, other));
-    let (vm, _) = open(&dir.join("vm.vbox"), ExternalPolicy::Any);
+    let (vm, _) = open(&dir.join("vm.vbox"), ExternalPolicy::VmDir);
     let vm = vm.unwrap();
     let f = registry_findings(&vm);
     // The base is refused; its child's parent UUID is then not the registry's either.
@@ -134,7 +134,7 @@ fn a_base_that_is_differencing_is_refused() {
             .replacen("          </HardDisk>\n        </HardDisk>\n", "        </HardDisk>\n", 1)
             .replace("        </HardDisk>\n        <HardDisk uuid=\"{00000000-0000-4000-8000-00000000000d}\"", &format!("        </HardDisk>\n{}        <HardDisk uuid=\"{{00000000-0000-4000-8000-00000000000d}}\"", open[2..].replace('>', "/>").replacen("//>", "/>", 1)))
     });
-    let (vm, _) = open(&dir.join("vm.vbox"), ExternalPolicy::Any);
+    let (vm, _) = open(&dir.join("vm.vbox"), ExternalPolicy::VmDir);
     let vm = vm.unwrap();
     let f = registry_findings(&vm);
     assert!(
@@ -157,7 +157,7 @@ fn encrypted_media_are_recognised_not_read() {
             "location=\"base.vdi\" format=\"VDI\" type=\"Normal\">\n          <Property name=\"CRYPT/KeyId\" value=\"vm\"/>",
         )
     });
-    let (vm, r) = open(&dir.join("vm.vbox"), ExternalPolicy::Any);
+    let (vm, r) = open(&dir.join("vm.vbox"), ExternalPolicy::VmDir);
     let vm = vm.unwrap();
     let enc: Vec<_> = vm
         .findings()
@@ -191,7 +191,7 @@ fn an_image_missing_from_the_registry_is_reported() {
             "<Image uuid=\"{00000000-0000-4000-8000-0000000000ff}\"/>",
         )
     });
-    let (vm, _) = open(&dir.join("vm.vbox"), ExternalPolicy::Any);
+    let (vm, _) = open(&dir.join("vm.vbox"), ExternalPolicy::VmDir);
     let vm = vm.unwrap();
     assert!(vm.findings().iter().any(|f| f.rule == rule::MISSING_MEDIUM));
     assert!(vm.children().iter().all(|c| c.name != "disk:sata0:0"));

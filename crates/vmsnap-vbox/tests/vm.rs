@@ -26,7 +26,7 @@ fn snap(uuid: &str) -> PathBuf {
 
 #[test]
 fn every_disk_of_every_state_reads_like_the_oracle() {
-    let (vm, r) = open(&sample(), ExternalPolicy::Any);
+    let (vm, r) = open(&sample(), ExternalPolicy::VmDir);
     let vm = vm.unwrap();
     assert_eq!(vm.space(), AddressSpace::Metadata);
     // The layer is the settings file's own bytes.
@@ -79,7 +79,7 @@ fn every_disk_of_every_state_reads_like_the_oracle() {
 
 #[test]
 fn describe_shows_the_vm() {
-    let (vm, _) = open(&sample(), ExternalPolicy::Any);
+    let (vm, _) = open(&sample(), ExternalPolicy::VmDir);
     let d = vm.unwrap().describe();
     assert_eq!(d["vm"]["name"], "vmsnap-sample");
     assert_eq!(d["vm"]["current_snapshot"], "00000000-0000-4000-8000-000000000012");
@@ -108,7 +108,7 @@ fn describe_shows_the_vm() {
 
 #[test]
 fn saved_states_are_listed_and_check_is_unsafe() {
-    let (vm, _) = open(&sample(), ExternalPolicy::Any);
+    let (vm, _) = open(&sample(), ExternalPolicy::VmDir);
     let vm = vm.unwrap();
     let refs = vm.external_refs();
     let sav = refs
@@ -121,7 +121,7 @@ fn saved_states_are_listed_and_check_is_unsafe() {
     let f = vm.findings();
     assert!(
         f.iter()
-            .any(|f| f.rule == vmsnap_vbox::rule::REFERENCES && f.severity == vmsnap_core::Severity::Unsafe),
+            .any(|f| f.rule == vmsnap_core::rule::REFERENCES && f.severity == vmsnap_core::Severity::Unsafe),
         "{f:?}"
     );
 }
@@ -158,7 +158,7 @@ fn the_registry_chain_is_read_not_the_files_beside_the_image() {
     let off = u32::from_le_bytes(stray[0x158..0x15C].try_into().unwrap()) as usize;
     stray[off..off + (1 << 20)].fill(0x99);
     std::fs::write(dir.join("Snapshots/stray.vdi"), stray).unwrap();
-    let (vm, _) = open(&dir.join("vm.vbox"), ExternalPolicy::Any);
+    let (vm, _) = open(&dir.join("vm.vbox"), ExternalPolicy::VmDir);
     let got = read_all(child(&vm.unwrap(), "disk:sata0:0").as_ref());
     let want = vdi_chain_oracle(&[
         sample_dir().join("base.vdi"),
