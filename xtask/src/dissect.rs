@@ -57,7 +57,15 @@ pub fn run() -> bool {
         .env("DISSECT_PYTHON", &py));
     // VirtualBox settings: the machine, media registry and snapshots descriptor/vbox.py reads.
     let vbox = sh(Command::new("cargo")
-        .args(["test", "-p", "vmsnap-vbox", "--test", "dissect", "--", "--ignored"])
+        .args([
+            "test",
+            "-p",
+            "vmsnap-vbox",
+            "--test",
+            "dissect",
+            "--",
+            "--ignored",
+        ])
         .env("DISSECT_PYTHON", &py));
     hyperv && vbox
 }

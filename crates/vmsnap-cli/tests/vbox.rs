@@ -39,13 +39,20 @@ fn layers_select_each_states_disks() {
     let base = qemu_img_raw(&corpus("vbox/base.vdi"), &["-f", "vdi"]);
     let vmdk = qemu_img_raw(&corpus("vbox/data.vmdk"), &["-f", "vmdk"]);
     for (input, layer, want) in [
-        ("corpus/vbox/vm.vbox", "snapshot:Installed/disk:sata0:0", &base),
+        (
+            "corpus/vbox/vm.vbox",
+            "snapshot:Installed/disk:sata0:0",
+            &base,
+        ),
         ("corpus/vbox", "disk:sata1:0", &vmdk),
         ("corpus/vbox/", "snapshot:Before update/disk:sata1:0", &vmdk),
     ] {
         let o = vmsnap(&["cat", "--layer", layer, input]);
         assert_eq!(o.status.code(), Some(0), "{input} {layer}: {}", stderr(&o));
-        assert!(o.stdout == *want, "{input} {layer}: bytes differ from qemu-img's");
+        assert!(
+            o.stdout == *want,
+            "{input} {layer}: bytes differ from qemu-img's"
+        );
     }
     // The current state's disk is a differencing chain: it reads, and differs from the base.
     let o = vmsnap(&["cat", "--layer", "disk:sata0:0", "corpus/vbox/vm.vbox"]);

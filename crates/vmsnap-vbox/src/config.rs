@@ -352,10 +352,7 @@ fn child<'a, 'i>(n: Node<'a, 'i>, name: &str) -> Option<Node<'a, 'i>> {
 }
 
 /// Every child element `name`.
-fn elements<'a, 'i: 'a>(
-    n: Node<'a, 'i>,
-    name: &'a str,
-) -> impl Iterator<Item = Node<'a, 'i>> + 'a {
+fn elements<'a, 'i: 'a>(n: Node<'a, 'i>, name: &'a str) -> impl Iterator<Item = Node<'a, 'i>> + 'a {
     n.children().filter(move |c| is(*c, name))
 }
 
@@ -402,7 +399,10 @@ mod tests {
             Some("43bc428f-b6bd-495c-a032-346909d9b6d7")
         );
         assert_eq!(canonical_uuid("43bc428f-b6bd-495c-a032-346909d9b6d"), None);
-        assert_eq!(canonical_uuid("{43bc428f+b6bd-495c-a032-346909d9b6d7}"), None);
+        assert_eq!(
+            canonical_uuid("{43bc428f+b6bd-495c-a032-346909d9b6d7}"),
+            None
+        );
     }
 
     #[test]
@@ -432,7 +432,10 @@ mod tests {
         assert!(m.media[1].encrypted && !m.media[0].encrypted);
         assert_eq!(m.attachments.len(), 1);
         assert_eq!(m.attachments[0].base_name(), "disk:ide1:1");
-        assert_eq!(m.attachments[0].image, "00000000-0000-0000-0000-0000000000bb");
+        assert_eq!(
+            m.attachments[0].image,
+            "00000000-0000-0000-0000-0000000000bb"
+        );
     }
 
     #[test]

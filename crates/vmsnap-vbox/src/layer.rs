@@ -123,8 +123,7 @@ impl Vbox {
                     Some(p) => format!("{p}/"),
                     None => String::new(),
                 };
-                let name =
-                    disk_names.unique(format!("{prefix}{}", a.base_name()), &mut findings);
+                let name = disk_names.unique(format!("{prefix}{}", a.base_name()), &mut findings);
                 let medium = machine.medium(&a.image);
                 let mut disk = Disk {
                     name,
@@ -168,10 +167,12 @@ impl Vbox {
         let mut refs = std::mem::take(&mut media.refs);
         findings.append(&mut media.findings);
         // Saved states (`.sav`): VirtualBox's own saved-state format, listed, not read.
-        let saved = machine
-            .state_file
-            .iter()
-            .chain(machine.snapshots.iter().filter_map(|s| s.state_file.as_ref()));
+        let saved = machine.state_file.iter().chain(
+            machine
+                .snapshots
+                .iter()
+                .filter_map(|s| s.state_file.as_ref()),
+        );
         for f in saved {
             refs.push(ExternalRef {
                 kind: RefKind::Configured,

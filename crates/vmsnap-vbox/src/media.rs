@@ -16,9 +16,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use vmsnap_core::{
-    DiskFormat, ExternalRef, Finding, Layer, OpenCtx, RefDecision, RefKind, Result,
-};
+use vmsnap_core::{DiskFormat, ExternalRef, Finding, Layer, OpenCtx, RefDecision, RefKind, Result};
 use vmsnap_vdi::parent::ParentSearch;
 use vmsnap_vdi::{Header as VdiHeader, Vdi, HEADER_LEN as VDI_HEADER_LEN};
 
@@ -195,11 +193,7 @@ impl<'a, 'c> Media<'a, 'c> {
     }
 
     /// The registry's word against the VDI header's.
-    fn check_against_registry(
-        &self,
-        m: &Medium,
-        h: &VdiHeader,
-    ) -> std::result::Result<(), String> {
+    fn check_against_registry(&self, m: &Medium, h: &VdiHeader) -> std::result::Result<(), String> {
         let own = h.uuid_image.to_string();
         if own != m.uuid {
             return Err(format!(
@@ -251,7 +245,9 @@ impl<'a, 'c> Media<'a, 'c> {
             ));
         }
         let format = DiskFormat::Named(plugin_of(&m.format));
-        let f = ctx.follow_disk(RefKind::Configured, self.from, &m.location, format, |_| Ok(()));
+        let f = ctx.follow_disk(RefKind::Configured, self.from, &m.location, format, |_| {
+            Ok(())
+        });
         match f.layer.clone() {
             Some(layer) => Opened {
                 layer,

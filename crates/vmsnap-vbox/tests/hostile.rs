@@ -60,8 +60,12 @@ fn the_sample_opens_and_every_read_path_holds() {
 
 #[test]
 fn probe_refuses_other_xml_and_images() {
-    assert!(!probe(b"<VirtualBox xmlns=\"http://www.virtualbox.org/\"><Global/></VirtualBox>"));
-    assert!(!probe(b"<?xml version=\"1.0\"?><domain type='kvm'><name>x</name></domain>"));
+    assert!(!probe(
+        b"<VirtualBox xmlns=\"http://www.virtualbox.org/\"><Global/></VirtualBox>"
+    ));
+    assert!(!probe(
+        b"<?xml version=\"1.0\"?><domain type='kvm'><name>x</name></domain>"
+    ));
     let vdi = std::fs::read(common::sample_dir().join("base.vdi")).unwrap();
     assert!(!probe(&vdi));
     let mut bom = b"\xef\xbb\xbf\n".to_vec();
@@ -114,8 +118,9 @@ fn an_image_uuid_the_registry_does_not_say_is_a_finding_and_not_read() {
     let f = registry_findings(&vm);
     // The base is refused; its child's parent UUID is then not the registry's either.
     assert!(
-        f.iter()
-            .any(|m| m.contains(&format!("image's UUID is {BASE}, the registry says {other}"))),
+        f.iter().any(|m| m.contains(&format!(
+            "image's UUID is {BASE}, the registry says {other}"
+        ))),
         "{f:?}"
     );
     for name in ["snapshot:Installed/disk:sata0:0", "disk:sata0:0"] {
@@ -202,12 +207,20 @@ fn an_image_missing_from_the_registry_is_reported() {
 fn damaged_settings_fail_with_their_kinds() {
     let good = std::fs::read_to_string(sample()).unwrap();
     let cases: Vec<(&str, Vec<u8>, ErrorKind)> = vec![
-        ("cut", good.as_bytes()[..good.len() / 2].to_vec(), ErrorKind::Malformed),
-        ("not UTF-8", {
-            let mut b = good.as_bytes().to_vec();
-            b[300] = 0xFF;
-            b
-        }, ErrorKind::Malformed),
+        (
+            "cut",
+            good.as_bytes()[..good.len() / 2].to_vec(),
+            ErrorKind::Malformed,
+        ),
+        (
+            "not UTF-8",
+            {
+                let mut b = good.as_bytes().to_vec();
+                b[300] = 0xFF;
+                b
+            },
+            ErrorKind::Malformed,
+        ),
         (
             "no Machine",
             b"<VirtualBox xmlns=\"http://www.virtualbox.org/\"><Machin/></VirtualBox>".to_vec(),
@@ -215,8 +228,11 @@ fn damaged_settings_fail_with_their_kinds() {
         ),
         (
             "a DTD",
-            format!("<!DOCTYPE x [<!ENTITY a \"b\">]>{}", &good[good.find("<VirtualBox").unwrap()..])
-                .into_bytes(),
+            format!(
+                "<!DOCTYPE x [<!ENTITY a \"b\">]>{}",
+                &good[good.find("<VirtualBox").unwrap()..]
+            )
+            .into_bytes(),
             ErrorKind::Malformed,
         ),
         (

@@ -46,7 +46,10 @@ fn every_disk_of_every_state_reads_like_the_oracle() {
     let base = sample_dir().join("base.vdi");
     let cases = [
         ("disk:sata0:0", vec![base.clone(), snap(DIFF1), snap(DIFF2)]),
-        ("snapshot:Before update/disk:sata0:0", vec![base.clone(), snap(DIFF1)]),
+        (
+            "snapshot:Before update/disk:sata0:0",
+            vec![base.clone(), snap(DIFF1)],
+        ),
         ("snapshot:Installed/disk:sata0:0", vec![base.clone()]),
     ];
     for (name, chain) in cases {
@@ -56,7 +59,7 @@ fn every_disk_of_every_state_reads_like_the_oracle() {
     // The chain overlays really differ (else the test could not tell them apart).
     assert_ne!(
         vdi_chain_oracle(&[base.clone(), snap(DIFF1)]),
-        vdi_chain_oracle(&[base.clone()])
+        vdi_chain_oracle(std::slice::from_ref(&base))
     );
     let vmdk = common::raw(&sample_dir().join("data.vmdk"), "vmdk");
     for name in [
@@ -82,7 +85,10 @@ fn describe_shows_the_vm() {
     let (vm, _) = open(&sample(), ExternalPolicy::VmDir);
     let d = vm.unwrap().describe();
     assert_eq!(d["vm"]["name"], "vmsnap-sample");
-    assert_eq!(d["vm"]["current_snapshot"], "00000000-0000-4000-8000-000000000012");
+    assert_eq!(
+        d["vm"]["current_snapshot"],
+        "00000000-0000-4000-8000-000000000012"
+    );
     let disk = &d["disks"][0];
     assert_eq!(disk["child"], "disk:sata0:0");
     assert_eq!(disk["controller"], "SATA");
@@ -120,8 +126,8 @@ fn saved_states_are_listed_and_check_is_unsafe() {
     assert_eq!(refs.len(), 5, "{refs:?}");
     let f = vm.findings();
     assert!(
-        f.iter()
-            .any(|f| f.rule == vmsnap_core::rule::REFERENCES && f.severity == vmsnap_core::Severity::Unsafe),
+        f.iter().any(|f| f.rule == vmsnap_core::rule::REFERENCES
+            && f.severity == vmsnap_core::Severity::Unsafe),
         "{f:?}"
     );
 }
@@ -144,7 +150,10 @@ fn nothing_is_opened_under_none_and_reads_fail() {
         .iter()
         .filter(|r| !r.name.ends_with(".sav"))
         .all(|r| matches!(r.decision, RefDecision::Denied { .. })));
-    assert!(r.log().iter().all(|e| !matches!(e.decision, RefDecision::Opened { .. })));
+    assert!(r
+        .log()
+        .iter()
+        .all(|e| !matches!(e.decision, RefDecision::Opened { .. })));
 }
 
 #[test]
@@ -160,10 +169,6 @@ fn the_registry_chain_is_read_not_the_files_beside_the_image() {
     std::fs::write(dir.join("Snapshots/stray.vdi"), stray).unwrap();
     let (vm, _) = open(&dir.join("vm.vbox"), ExternalPolicy::VmDir);
     let got = read_all(child(&vm.unwrap(), "disk:sata0:0").as_ref());
-    let want = vdi_chain_oracle(&[
-        sample_dir().join("base.vdi"),
-        snap(DIFF1),
-        snap(DIFF2),
-    ]);
+    let want = vdi_chain_oracle(&[sample_dir().join("base.vdi"), snap(DIFF1), snap(DIFF2)]);
     assert_same_bytes(&got, &want, "disk:sata0:0 with a stray parent");
 }

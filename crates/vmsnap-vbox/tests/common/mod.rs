@@ -12,9 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
-use vmsnap_core::{
-    ExternalPolicy, FileLayer, Layer, OpenCtx, Options, Registry, Resolver, Result,
-};
+use vmsnap_core::{ExternalPolicy, FileLayer, Layer, OpenCtx, Options, Registry, Resolver, Result};
 
 /// The sample VM's directory.
 pub fn sample_dir() -> PathBuf {
