@@ -6,6 +6,8 @@
 //! ASIF samples must read the same bytes (`crates/vmsnap-asif/tests/oracle.rs`), and every
 //! device dissect.archive reads from the Proxmox VMA sample must equal vmsnap's
 //! (`crates/vmsnap-vma/tests/dissect.rs`).
+//! `tests/scripts/dissect_dump.py` run by a Python that has dissect.hypervisor), and the
+//! VirtualBox settings corpus against `descriptor/vbox.py` (`crates/vmsnap-vbox/tests/dissect.rs`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -76,4 +78,29 @@ pub fn run() -> bool {
             .env("DISSECT_PYTHON", &py));
     }
     ok
+    let hyperv = sh(Command::new("cargo")
+        .args([
+            "test",
+            "-p",
+            "vmsnap-hyperv",
+            "--test",
+            "corpus",
+            "--",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("DISSECT_PYTHON", &py));
+    // VirtualBox settings: the machine, media registry and snapshots descriptor/vbox.py reads.
+    let vbox = sh(Command::new("cargo")
+        .args([
+            "test",
+            "-p",
+            "vmsnap-vbox",
+            "--test",
+            "dissect",
+            "--",
+            "--ignored",
+        ])
+        .env("DISSECT_PYTHON", &py));
+    hyperv && vbox
 }

@@ -110,6 +110,10 @@ pub const TARGETS: &[Target] = &[
         run: plain::stack,
     },
     Target {
+        name: "vbox",
+        run: |data| registered::run("vbox", data),
+    },
+    Target {
         name: "vdi",
         run: plain::vdi,
     },

@@ -129,6 +129,12 @@ impl Header {
         }
     }
 
+    /// Whether it is a differencing image (its parent is the image whose `uuid_image` is
+    /// this one's `uuid_link`).
+    pub fn is_differencing(&self) -> bool {
+        self.image_type == TYPE_DIFF
+    }
+
     /// Distance in the file between the starts of consecutive blocks.
     pub fn block_stride(&self) -> u64 {
         u64::from(self.block_size) + u64::from(self.block_extra)

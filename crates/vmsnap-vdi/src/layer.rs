@@ -34,10 +34,27 @@ impl Vdi {
     /// by UUID, so it is looked for among the `.vdi` files the policy allows (see
     /// [`crate::parent`]); when none matches, unallocated blocks are unavailable.
     pub fn open(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Vdi> {
-        Self::open_inner(lower, ctx).in_layer("vdi")
+        Self::open_inner(lower, ctx, None).in_layer("vdi")
     }
 
-    fn open_inner(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Vdi> {
+    /// Opens a VDI image on `lower` whose parent, if it is a differencing image, the caller
+    /// has already found (a VirtualBox media registry names each differencing image's
+    /// parent): `parent` is used as found, nothing is searched. The caller checked that
+    /// the parent's UUID is this image's `uuid_link`. `parent` is ignored when the image
+    /// is not a differencing image.
+    pub fn open_with_parent(
+        lower: Arc<dyn Layer>,
+        ctx: &OpenCtx<'_>,
+        parent: crate::parent::ParentSearch,
+    ) -> Result<Vdi> {
+        Self::open_inner(lower, ctx, Some(parent)).in_layer("vdi")
+    }
+
+    fn open_inner(
+        lower: Arc<dyn Layer>,
+        ctx: &OpenCtx<'_>,
+        given: Option<crate::parent::ParentSearch>,
+    ) -> Result<Vdi> {
         let file_len = lower.len();
         if file_len < HEADER_LEN as u64 {
             return Err(Error::truncated(
@@ -55,7 +72,10 @@ impl Vdi {
         let mut parent = None;
         let mut parent_opened = false;
         if header.image_type == TYPE_DIFF {
-            let found = crate::parent::find(&lower, &header, header.virtual_size(), ctx)?;
+            let found = match given {
+                Some(p) => p,
+                None => crate::parent::find(&lower, &header, header.virtual_size(), ctx)?,
+            };
             findings.extend(found.findings);
             let mut f = match found.refs.last() {
                 Some(r) => r.finding(),

@@ -30,6 +30,8 @@ mod uuid;
 pub use header::Header;
 pub use layer::Vdi;
 pub use plugin::PLUGIN;
+/// The size of the VDI header [`Header::parse`] reads.
+pub use raw::HEADER_LEN;
 
 // Types reachable through the ones above (fields, return values), named here so an
 // embedder can name them too.

@@ -43,6 +43,8 @@ pub use vmsnap_qcow2 as qcow2;
 pub use vmsnap_qed as qed;
 #[cfg(feature = "qemu")]
 pub use vmsnap_qemu as qemu;
+#[cfg(feature = "vbox")]
+pub use vmsnap_vbox as vbox;
 #[cfg(feature = "vdi")]
 pub use vmsnap_vdi as vdi;
 #[cfg(feature = "vhd")]
@@ -133,6 +135,8 @@ pub fn expected_plugin_names() -> Vec<&'static str> {
     v.push("vma");
     #[cfg(feature = "avml")]
     v.push("avml");
+    #[cfg(feature = "vbox")]
+    v.push("vbox");
     v.sort_unstable();
     v
 }
