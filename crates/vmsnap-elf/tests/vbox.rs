@@ -1,6 +1,6 @@
 //! VirtualBox `dumpvmcore` cores: the `VBCORE` descriptor and `VBCPU` registers read back
 //! field by field as `include/VBox/vmm/dbgfcorefmt.h` lays them out (a core written here
-//! with a distinct value in every field), and the committed samples (corpus/vbox, written
+//! with a distinct value in every field), and the committed samples (corpus/elf/vbox-*.elf, written
 //! by make-vbox.py around QEMU cores) read their source's RAM and stack the x86 layer.
 //! Volatility 3's ELF layer reading the samples is
 //! crates/vmsnap-python/tests/test_volatility_xen.py.
@@ -201,8 +201,8 @@ fn corpus(rel: &str) -> Vec<u8> {
 #[test]
 fn the_samples_hold_their_sources_ram_and_vcpu() {
     for (sample, source) in [
-        ("vbox/vbox-small.elf", "elf/small.elf"),
-        ("vbox/vbox-slice.elf", "elf/guest-slice.elf"),
+        ("elf/vbox-small.elf", "elf/small.elf"),
+        ("elf/vbox-slice.elf", "elf/guest-slice.elf"),
     ] {
         let v = open(corpus(sample));
         let src = corpus(source);
@@ -223,7 +223,7 @@ fn the_samples_hold_their_sources_ram_and_vcpu() {
         assert_eq!(vc[0].efer, 0xd01);
     }
     assert_eq!(
-        open(corpus("vbox/vbox-slice.elf")).cpu_state()[0].cr3,
+        open(corpus("elf/vbox-slice.elf")).cpu_state()[0].cr3,
         0x2a10000
     );
 }

@@ -1,5 +1,5 @@
 """Volatility 3's own ELF layer (layers/elf.py, which accepts VirtualBox's EI_VERSION 0)
-reads the VirtualBox `dumpvmcore` samples of corpus/vbox, and every segment it maps
+reads the VirtualBox `dumpvmcore` samples of corpus/elf (vbox-*.elf), and every segment it maps
 equals what vmsnap's ELF reader reads at the same guest-physical address (`vmsnap convert
 -O raw --layer elf-core`). The VBCORE/VBCPU notes, which Volatility does not read, are
 checked field by field against the documented layout in crates/vmsnap-elf/tests/vbox.rs."""
@@ -21,7 +21,7 @@ SAMPLES = ["vbox-small.elf", "vbox-slice.elf"]
 
 @pytest.mark.parametrize("name", SAMPLES)
 def test_every_segment_volatility_maps_equals_vmsnaps(name, cli, tmp_path):
-    path = CORPUS / "vbox" / name
+    path = CORPUS / "elf" / name
     ctx = contexts.Context()
     ctx.config["base.location"] = path.as_uri()
     ctx.add_layer(physical.FileLayer(ctx, "base", "base"))

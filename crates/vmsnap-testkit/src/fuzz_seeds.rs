@@ -75,7 +75,7 @@ fn sample_dirs(target: &str) -> Vec<PathBuf> {
             all.sort();
             all
         }
-        "elf_core" => vec!["elf".into(), "vbox".into()],
+        "elf_core" => vec!["elf".into()],
         "x86_paging" | "segment_map" => Vec::new(),
         _ if corpus.join(target).is_dir() => vec![target.into()],
         _ if corpus.join(by_prefix).is_dir() => vec![by_prefix.into()],
