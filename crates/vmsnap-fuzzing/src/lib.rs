@@ -50,6 +50,8 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "asif",
         run: |data| registered::run("asif", data),
+    },
+    Target {
         name: "avml",
         run: |data| registered::run("avml", data),
     },
