@@ -38,7 +38,7 @@ pub struct RangeHeader {
     pub start: u64,
     /// Last guest-physical address, inclusive.
     pub end_inclusive: u64,
-    /// Exclusive end (checked to fit [`MAX_PHYS_END`]).
+    /// Exclusive end (checked to fit `MAX_PHYS_END`).
     pub end: u64,
     /// The padding field (zero in version 2, whatever the writer left in version 1).
     pub padding: u64,

@@ -1,7 +1,7 @@
 //! vmsnap-vmx: a VMware virtual machine, opened from its `.vmx` configuration.
 //!
 //! A `.vmx` is VMware's "dictionary" text (`key = "value"` lines; the dialect is in
-//! [`raw`](crate::raw) and follows dissect.hypervisor's `descriptor/vmx.py`), written by
+//! [`raw`] and follows dissect.hypervisor's `descriptor/vmx.py`), written by
 //! VMware Workstation, Fusion and ESXi. Opening one opens the VM:
 //!
 //! - every present disk on the `scsi`, `sata`, `ide` and `nvme` buses (`deviceType`
@@ -14,7 +14,7 @@
 //! - the snapshot database (`snapshot.fileName`, else `<vmx stem>.vmsd` beside the
 //!   `.vmx`) gives, per snapshot, `snapshot:<name>/disk:<node>` and
 //!   `snapshot:<name>/memory` (its `.vmsn`); how `<name>` is chosen (display name, else
-//!   uid, else the database key) is pinned in [`snapshot`](crate::snapshot);
+//!   uid, else the database key) is pinned in [`snapshot`];
 //! - an encrypted VM (`encryption.keySafe`, `vmx.encryptedVM`) is recognised and reported
 //!   (finding `encrypted`, `describe().encrypted`); nothing is decrypted or opened.
 //!
