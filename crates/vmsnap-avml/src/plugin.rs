@@ -5,7 +5,7 @@ use std::sync::Arc;
 use vmsnap_core::{AddressSpace, Layer, OpenCtx, Plugin, PluginKind, Probe, Result, SniffWindow};
 
 use crate::layer::{Avml, NAME};
-use crate::raw::{AVML_MAGIC, AVML_VERSION, HEADER_SIZE, LIME_MAGIC, LIME_VERSION};
+use crate::raw::{AVML_MAGIC, AVML_VERSION};
 
 /// The plugin.
 pub const PLUGIN: Plugin = Plugin {
@@ -21,40 +21,20 @@ pub const PLUGIN: Plugin = Plugin {
     open,
 };
 
-/// The magic and version of the range header at `at` of the head, if it is all there.
-fn header_at(head: &[u8], at: usize) -> Option<(u32, u32, u64, u64)> {
-    let b = head.get(at..at.checked_add(HEADER_SIZE as usize)?)?;
-    let u32_at = |i: usize| Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?));
-    let u64_at = |i: usize| Some(u64::from_le_bytes(b.get(i..i + 8)?.try_into().ok()?));
-    Some((u32_at(0)?, u32_at(4)?, u64_at(8)?, u64_at(16)?))
-}
-
 /// Accepts files whose first range header is AVML version 2, and files whose head holds
 /// LiME version-1 ranges followed by an AVML one (avml reads both kinds in one file); a
 /// file of LiME ranges only, as far as the head shows, is LiME's. `open` checks the rest.
 fn probe(w: &SniffWindow<'_>) -> Probe {
-    let mut at = 0usize;
-    loop {
-        match header_at(w.head, at) {
-            Some((AVML_MAGIC, AVML_VERSION, _, _)) => return Probe::Yes,
-            Some((AVML_MAGIC, _, _, _)) if at == 0 => {
-                return Probe::No("AVML magic with a version other than 2")
-            }
-            Some((LIME_MAGIC, LIME_VERSION, start, end)) if end >= start => {
-                let next = (end - start)
-                    .checked_add(1 + HEADER_SIZE)
-                    .and_then(|n| usize::try_from(n).ok())
-                    .and_then(|n| at.checked_add(n));
-                match next {
-                    Some(n) => at = n,
-                    None => return Probe::No("LiME ranges without an AVML range"),
-                }
-            }
-            _ if at == 0 => return Probe::No("no AVML (41 56 4D 4C) range header"),
-            _ => return Probe::No("LiME ranges without an AVML range in the head"),
+    match vmsnap_lime::head::first_other_header(w.head) {
+        Some(h) if h.magic == AVML_MAGIC && h.version == AVML_VERSION => Probe::Yes,
+        Some(h) if h.magic == AVML_MAGIC && h.at == 0 => {
+            Probe::No("AVML magic with a version other than 2")
         }
+        Some(h) if h.at == 0 => Probe::No("no AVML (41 56 4D 4C) range header"),
+        _ => Probe::No("LiME ranges without an AVML range in the head"),
     }
 }
+
 /// Opens the layer.
 fn open(lower: Arc<dyn Layer>, ctx: &OpenCtx<'_>) -> Result<Arc<dyn Layer>> {
     Ok(Arc::new(Avml::open(lower, ctx)?))

@@ -13,7 +13,7 @@ pub const LIME_MAGIC: u32 = 0x4C69_4D45;
 /// Version of a LiME range.
 pub const LIME_VERSION: u32 = 1;
 /// Magic of a version-2 (snappy-compressed) range: `0x4C4D5641`, file bytes "AVML".
-pub const AVML_MAGIC: u32 = 0x4C4D_5641;
+pub const AVML_MAGIC: u32 = vmsnap_lime::head::AVML_MAGIC;
 /// Version of an AVML compressed range.
 pub const AVML_VERSION: u32 = 2;
 /// Size of a range header (both versions).

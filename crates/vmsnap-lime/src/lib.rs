@@ -10,6 +10,7 @@
 //! `vmsnap convert -O lime` writes).
 
 pub mod export;
+pub mod head;
 mod header;
 mod layer;
 mod plugin;

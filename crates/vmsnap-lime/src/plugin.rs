@@ -20,7 +20,8 @@ pub const PLUGIN: Plugin = Plugin {
 };
 
 /// Accepts files starting with a LiME range header magic (any version: `open` names an
-/// unsupported one).
+/// unsupported one), unless the head shows an AVML range after the LiME ones: that file is
+/// an AVML image, which the `avml` plugin reads.
 pub fn probe(w: &SniffWindow<'_>) -> Probe {
     match w.head.get(..4) {
         Some(m) if m == LIME_MAGIC.to_le_bytes() => {}
@@ -28,6 +29,9 @@ pub fn probe(w: &SniffWindow<'_>) -> Probe {
     }
     if w.head.len() < HEADER_SIZE as usize {
         return Probe::No("LiME range header truncated");
+    }
+    if crate::head::first_other_header(w.head).is_some_and(|h| h.magic == crate::head::AVML_MAGIC) {
+        return Probe::No("an AVML range follows the LiME ones: an AVML image");
     }
     Probe::Yes
 }

@@ -207,3 +207,19 @@ fn empty_file_is_an_empty_space() {
     assert_eq!(l.len(), 0);
     assert!(l.read_at(0, &mut [0u8; 1]).is_err());
 }
+
+/// avml writes LiME ranges and AVML ranges into one file: when the head shows an AVML range
+/// after the LiME ones, the file is the avml plugin's alone (no `multiple_formats`).
+#[test]
+fn an_avml_range_after_the_lime_ones_makes_it_an_avml_image() {
+    let bytes = std::fs::read(vmsnap_testkit::corpus("avml/lime-first.avml")).unwrap();
+    let head = &bytes[..bytes.len().min(65536)];
+    let w = vmsnap_core::SniffWindow::of_bytes(head, head, bytes.len() as u64);
+    assert_eq!(
+        (vmsnap_lime::PLUGIN.probe)(&w),
+        vmsnap_core::Probe::No("an AVML range follows the LiME ones: an AVML image")
+    );
+    let first = vmsnap_lime::head::first_other_header(head).unwrap();
+    assert_eq!(first.magic, vmsnap_lime::head::AVML_MAGIC);
+    assert!(first.at >= 32, "{first:?}");
+}
