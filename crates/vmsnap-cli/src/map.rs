@@ -9,7 +9,7 @@ use crate::cli::MapArgs;
 use crate::open::{open_for_data, select};
 use crate::output::print_json;
 use crate::Outcome;
-use vmsnap_report::chain::{chain_files, origins};
+use vmsnap_report::chain::{origins, ChainOrigins};
 use vmsnap_report::map::{alone_pieces, annotate, document, extent_json, Origin};
 
 /// Runs `map`.
@@ -25,8 +25,7 @@ pub fn run(args: &MapArgs) -> Result<Outcome> {
         .iter()
         .any(|e| e.parent == Some(0) && e.via.is_none() && Arc::ptr_eq(&e.layer, &sel.layer));
     let registry = crate::open::registry()?;
-    let chain = chain_files(&opened.input, &opened.resolver);
-    let origins: Option<Vec<Origin>> = if is_input_disk {
+    let origins: Option<ChainOrigins> = if is_input_disk {
         origins(&opened.input, &opened.resolver, &registry, &sel.layer)
     } else {
         None
@@ -38,12 +37,16 @@ pub fn run(args: &MapArgs) -> Result<Outcome> {
         .iter()
         .any(|r| matches!(r.decision, RefDecision::Opened { .. }));
     let pieces: Vec<_> = match &origins {
-        Some(o) => annotate(&extents, o),
+        Some(o) => annotate(&extents, &o.origins),
         None => alone_pieces(&extents, alone),
     };
+    let input = opened.input.display().to_string();
     let file_of = |o: &Option<Origin>| -> Option<String> {
-        let d = o.as_ref()?.depth?;
-        chain.get(d).map(|p| p.display().to_string())
+        match &origins {
+            Some(chain) => chain.file_of(o.as_ref()),
+            // Alone, the input holds what is stored (depth 0).
+            None => o.as_ref()?.depth.map(|_| input.clone()),
+        }
     };
     if args.json {
         let v: Vec<_> = pieces

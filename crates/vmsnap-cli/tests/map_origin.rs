@@ -133,6 +133,35 @@ fn chains_name_the_file_and_depth_like_qemu_img() {
     assert!(v.iter().any(|p| p["file"]
         .as_str()
         .is_some_and(|f| f.ends_with("chain-base.qcow2"))));
+    // A VMDK descriptor's data lies in its extent file, as qemu-img says (not in the
+    // descriptor); a Parallels bundle with a snapshot reads two images, so no one file or
+    // offset is claimed for its data, while a bundle of one image names that image.
+    same_origins(&root.join("corpus/vmx/data.vmdk")).unwrap();
+    let files = |f: &str| -> Vec<(Option<String>, Option<u64>)> {
+        vmsnap_map(&root.join(f))
+            .iter()
+            .filter(|p| p["data"] == true)
+            .map(|p| (p["file"].as_str().map(String::from), p["offset"].as_u64()))
+            .collect()
+    };
+    let data = files("corpus/vmx/data.vmdk");
+    assert_eq!(data.len(), 2, "{data:?}");
+    assert!(data
+        .iter()
+        .all(|(f, o)| f.as_deref().is_some_and(|f| f.ends_with("/data-s001.vmdk")) && o.is_some()));
+    let snapshot = files("corpus/hdd/snapshot.hdd");
+    assert!(!snapshot.is_empty());
+    assert!(
+        snapshot.iter().all(|(f, o)| f.is_none() && o.is_none()),
+        "{snapshot:?}"
+    );
+    let simple = files("corpus/hdd/simple.hdd");
+    assert!(
+        simple
+            .iter()
+            .all(|(f, _)| f.as_deref().is_some_and(|f| f.ends_with(".hds"))),
+        "{simple:?}"
+    );
     // QED over a QED, and single files.
     for f in [
         "corpus/qed/overlay-qed.qed",

@@ -17,7 +17,7 @@ use vmsnap::core::{
 };
 use vmsnap::inspect::{inspect, names, CheckOptions};
 use vmsnap::stack::Stack;
-use vmsnap_report::chain::{chain_files, origins};
+use vmsnap_report::chain::origins;
 use vmsnap_report::check::{error_of, report_json, LimitedInspector, DEFAULT_MAX_STREAM};
 use vmsnap_report::map::{alone_pieces, annotate, extent_json};
 use vmsnap_report::open::{parse_external, parse_missing, OpenSettings};
@@ -405,7 +405,6 @@ impl PyLayer {
             .is_some_and(|e| e.parent == Some(0) && e.via.is_none());
         // As `vmsnap map` (the same code): the input's own disk says which file of its
         // chain stores each extent and whether compressed.
-        let chain = chain_files(&o.path, &o.resolver);
         let origins = if is_input_disk {
             let registry = registry(py)?;
             py.detach(|| origins(&o.path, &o.resolver, &registry, layer))
@@ -413,17 +412,20 @@ impl PyLayer {
             None
         };
         let pieces = match &origins {
-            Some(origins) => annotate(&extents, origins),
+            Some(chain) => annotate(&extents, &chain.origins),
             None => alone_pieces(&extents, alone),
         };
         let v: Vec<Value> = pieces
             .iter()
             .map(|(e, origin)| {
-                let file = origin
-                    .as_ref()
-                    .and_then(|o| o.depth)
-                    .and_then(|d| chain.get(d))
-                    .map(|p| p.display().to_string());
+                let file = match &origins {
+                    Some(chain) => chain.file_of(origin.as_ref()),
+                    // Alone, the input holds what is stored (depth 0).
+                    None => origin
+                        .as_ref()
+                        .and_then(|o| o.depth)
+                        .map(|_| o.path.display().to_string()),
+                };
                 extent_json(layer.as_ref(), e, origin.as_ref(), file, zeros)
             })
             .collect();
