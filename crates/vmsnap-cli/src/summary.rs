@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::Value;
-use vmsnap::core::{FileLayer, Layer, RefDecision, RefKind, Registry, Sniff};
+use vmsnap::core::{FileLayer, Layer, PluginKind, RefDecision, RefKind, Registry, Sniff};
 
 use crate::open::Opened;
 use crate::output::human_size;
@@ -38,7 +38,16 @@ pub fn print(opened: &Opened, registry: &Registry) {
     if let Some(cs) = d["cluster_size"].as_u64() {
         println!("cluster_size: {cs}");
     }
-    print_chain(opened, registry);
+    if top
+        .and_then(|e| e.plugin)
+        .is_some_and(|p| p.kind == PluginKind::Vm)
+    {
+        // A VM is several disks, each with its own chain (shown with its inner layer):
+        // one "backing chain" would mix them.
+        print_inner_layers(layer.as_ref());
+    } else {
+        print_chain(opened, registry);
+    }
     print_snapshots(&d["snapshots"]);
     let flags: Vec<String> = ["dirty", "corrupt"]
         .iter()
@@ -67,6 +76,14 @@ fn short_size(n: u64) -> String {
     let h = human_size(n);
     let short = h.split(" (").next().unwrap_or(&h);
     short.replace(".0 ", " ")
+}
+
+/// A VM's inner layers by name, what `--layer` selects.
+fn print_inner_layers(layer: &dyn Layer) {
+    let names: Vec<String> = layer.children().into_iter().map(|c| c.name).collect();
+    if !names.is_empty() {
+        println!("inner layers (--layer): {}", names.join(", "));
+    }
 }
 
 /// Every backing or parent file that was opened, with its depth and format; those that

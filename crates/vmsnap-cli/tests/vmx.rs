@@ -220,3 +220,19 @@ fn absolute_names_from_the_host_that_wrote_the_vm_are_found_inside_its_directory
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[test]
+fn the_summary_names_the_inner_layers_not_one_backing_chain() {
+    // A VM holds several disks, each with its own chain: one "backing chain" mixed them
+    // (it listed the base disk once per snapshot that reaches it).
+    let out = vmsnap(&["info", VM]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("backing chain"), "{text}");
+    assert!(
+        text.contains(
+            "inner layers (--layer): disk:scsi0:0, disk:sata0:0, memory, \
+             snapshot:Installed/disk:scsi0:0"
+        ),
+        "{text}"
+    );
+}
