@@ -1,13 +1,11 @@
 //! An AVML image as a guest-physical layer.
 
-use std::ops::Range;
-use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 use vmsnap_core::{
-    AddressSpace, Error, Extent, ExtentKind, Layer, LayerExt, OpenCtx, Overlap, Result, ResultExt,
-    Segment, SegmentMap, SegmentMapBuilder,
+    Error, Layer, LayerExt, OpenCtx, Overlap, Result, ResultExt, Segment, SegmentMap,
+    SegmentMapBuilder,
 };
 
 use crate::cache::ChunkCache;
@@ -142,34 +140,9 @@ impl Avml {
 }
 
 impl Layer for Avml {
-    fn name(&self) -> &str {
-        NAME
-    }
-    fn space(&self) -> AddressSpace {
-        AddressSpace::GuestPhysical
-    }
-    fn len(&self) -> u64 {
-        self.map.size()
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.map
-            .read(self.lower.as_ref(), offset, buf)
-            .map_err(|e| e.in_layer(NAME))
-    }
-    fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-        Ok(self.map.extents(range))
-    }
-    fn lower(&self) -> Vec<Arc<dyn Layer>> {
-        vec![self.lower.clone()]
-    }
+    vmsnap_core::segment_map_layer!(NAME);
     fn describe(&self) -> Value {
-        let gaps: u64 = self
-            .map
-            .extents(0..self.map.size())
-            .iter()
-            .filter(|e| e.kind == ExtentKind::Unallocated)
-            .map(|e| e.len)
-            .sum();
+        let gaps = self.map.unmapped_bytes();
         let compressed: Vec<&RangeInfo> = self
             .ranges
             .iter()
@@ -206,8 +179,5 @@ impl Layer for Avml {
             "compression_ratio": ratio,
             "chunks": compressed.iter().map(|r| r.chunks).sum::<u64>(),
         })
-    }
-    fn path(&self) -> Option<&Path> {
-        self.lower.path()
     }
 }

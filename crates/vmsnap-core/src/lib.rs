@@ -47,6 +47,7 @@ pub mod registry;
 pub mod rule;
 pub mod runs;
 pub mod segment;
+mod segment_layer;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod sink;
 pub mod source;

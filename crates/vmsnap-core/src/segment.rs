@@ -390,6 +390,12 @@ impl SegmentMap {
         self.size
     }
 
+    /// Bytes of the address space no segment maps (a dump's gaps).
+    pub fn unmapped_bytes(&self) -> u64 {
+        let mapped: u64 = self.segments.iter().map(|s| s.len).sum();
+        self.size.saturating_sub(mapped)
+    }
+
     /// The segments, sorted by start.
     pub fn segments(&self) -> &[Segment] {
         &self.segments

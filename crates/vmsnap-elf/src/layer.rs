@@ -318,26 +318,7 @@ impl ElfCore {
 }
 
 impl Layer for ElfCore {
-    fn name(&self) -> &str {
-        NAME
-    }
-    fn space(&self) -> AddressSpace {
-        AddressSpace::GuestPhysical
-    }
-    fn len(&self) -> u64 {
-        self.map.size()
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.map
-            .read(self.lower.as_ref(), offset, buf)
-            .map_err(|e| e.in_layer(NAME))
-    }
-    fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-        Ok(self.map.extents(range))
-    }
-    fn lower(&self) -> Vec<Arc<dyn Layer>> {
-        vec![self.lower.clone()]
-    }
+    vmsnap_core::segment_map_layer!(NAME);
     fn describe(&self) -> Value {
         let m = self.header.machine;
         let mut d = json!({
@@ -400,9 +381,6 @@ impl Layer for ElfCore {
             return self.vbox.cpus.iter().map(|c| c.to_cpu_state(m)).collect();
         }
         self.qemu_cpus.iter().map(|c| c.to_cpu_state(m)).collect()
-    }
-    fn path(&self) -> Option<&Path> {
-        self.lower.path()
     }
 }
 

@@ -1,13 +1,11 @@
 //! A LiME file as a guest-physical layer.
 
-use std::ops::Range as Span;
-use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 use vmsnap_core::{
-    AddressSpace, Error, Extent, ExtentKind, Finding, Findings, Layer, LayerExt, OpenCtx, Overlap,
-    Result, ResultExt, Segment, SegmentMap, SegmentMapBuilder,
+    Error, Finding, Findings, Layer, LayerExt, OpenCtx, Overlap, Result, ResultExt, Segment,
+    SegmentMap, SegmentMapBuilder,
 };
 
 use crate::header::Range;
@@ -135,34 +133,9 @@ impl Lime {
 }
 
 impl Layer for Lime {
-    fn name(&self) -> &str {
-        NAME
-    }
-    fn space(&self) -> AddressSpace {
-        AddressSpace::GuestPhysical
-    }
-    fn len(&self) -> u64 {
-        self.map.size()
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.map
-            .read(self.lower.as_ref(), offset, buf)
-            .map_err(|e| e.in_layer(NAME))
-    }
-    fn extents(&self, range: Span<u64>) -> Result<Vec<Extent>> {
-        Ok(self.map.extents(range))
-    }
-    fn lower(&self) -> Vec<Arc<dyn Layer>> {
-        vec![self.lower.clone()]
-    }
+    vmsnap_core::segment_map_layer!(NAME);
     fn describe(&self) -> Value {
-        let gaps: u64 = self
-            .map
-            .extents(0..self.map.size())
-            .iter()
-            .filter(|e| e.kind == ExtentKind::Unallocated)
-            .map(|e| e.len)
-            .sum();
+        let gaps = self.map.unmapped_bytes();
         json!({
             "format": NAME,
             "virtual_size": self.map.size(),
@@ -182,8 +155,5 @@ impl Layer for Lime {
     }
     fn findings(&self) -> Vec<Finding> {
         self.findings.to_vec()
-    }
-    fn path(&self) -> Option<&Path> {
-        self.lower.path()
     }
 }

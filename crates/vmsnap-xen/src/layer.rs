@@ -1,15 +1,10 @@
 //! A Xen dump-core as guest-physical memory.
 
-use std::ops::Range;
-use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 use vmsnap_core::hex::hex;
-use vmsnap_core::{
-    AddressSpace, CpuState, Extent, Finding, Findings, Layer, OpenCtx, Result, ResultExt,
-    SegmentMap,
-};
+use vmsnap_core::{CpuState, Finding, Findings, Layer, OpenCtx, Result, ResultExt, SegmentMap};
 use vmsnap_elf::EM_X86_64;
 
 use crate::cpu::{read_contexts, VcpuContext};
@@ -105,26 +100,7 @@ impl Xen {
 }
 
 impl Layer for Xen {
-    fn name(&self) -> &str {
-        NAME
-    }
-    fn space(&self) -> AddressSpace {
-        AddressSpace::GuestPhysical
-    }
-    fn len(&self) -> u64 {
-        self.map.size()
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.map
-            .read(self.lower.as_ref(), offset, buf)
-            .map_err(|e| e.in_layer(NAME))
-    }
-    fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-        Ok(self.map.extents(range))
-    }
-    fn lower(&self) -> Vec<Arc<dyn Layer>> {
-        vec![self.lower.clone()]
-    }
+    vmsnap_core::segment_map_layer!(NAME);
     fn describe(&self) -> Value {
         let d = &self.dump;
         let h = &d.header;
@@ -178,8 +154,5 @@ impl Layer for Xen {
             .iter()
             .map(|c| c.to_cpu_state(self.dump.elf.machine))
             .collect()
-    }
-    fn path(&self) -> Option<&Path> {
-        self.lower.path()
     }
 }
