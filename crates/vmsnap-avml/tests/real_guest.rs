@@ -79,8 +79,7 @@ fn avml_of_a_booted_guest_equals_its_elf_core() {
 
     // The stacker: AVML and LiME alike end at guest-physical memory, x86 refusing for want
     // of CPU state, with or without a CR3 given.
-    let cr3 = std::fs::read_to_string(core.with_file_name("info-registers.txt")).unwrap();
-    let cr3 = cr3.split("CR3=").nth(1).unwrap()[..16].to_string();
+    let cr3 = vmsnap_testkit::guest::registers(core.parent().unwrap()).get("CR3");
     let reg = Registry::empty()
         .with(&vmsnap_lime::PLUGIN)
         .unwrap()
@@ -90,7 +89,7 @@ fn avml_of_a_booted_guest_equals_its_elf_core() {
         .unwrap();
     let resolver = Resolver::new(ExternalPolicy::SameDir);
     let mut options = Options::new();
-    options.set("x86.cr3", format!("0x{cr3}"));
+    options.set("x86.cr3", format!("{cr3:#x}"));
     for (path, format) in [(&avml_path, "avml"), (&lime, "lime")] {
         let file: Arc<dyn Layer> = Arc::new(FileLayer::open(path).unwrap());
         let s = Stacker::new(&reg, &resolver, &options)

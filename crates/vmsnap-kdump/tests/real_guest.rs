@@ -50,19 +50,12 @@ fn guest() -> PathBuf {
     dir
 }
 
-/// CR3 as the QEMU monitor printed it.
-fn monitor_cr3(dir: &std::path::Path) -> u64 {
-    let text = std::fs::read_to_string(dir.join("registers.txt")).unwrap();
-    let at = text.find("CR3=").expect("CR3 in info registers");
-    u64::from_str_radix(&text[at + 4..at + 20], 16).unwrap()
-}
-
 #[test]
 #[ignore = "boots a guest under QEMU (about 30 s); CI's real-guest step runs it"]
 fn kdump_of_a_booted_guest_matches_its_elf_core_and_cr3() {
     let dir = guest();
     let elf = std::fs::read(dir.join("core.elf")).unwrap();
-    let cr3 = monitor_cr3(&dir);
+    let cr3 = vmsnap_testkit::guest::Registers::read(&dir.join("registers.txt")).get("CR3");
     assert_ne!(cr3, 0, "the booted guest has paging on");
     for name in ["flat.kdump", "raw.kdump"] {
         let path = dir.join(name);

@@ -16,6 +16,7 @@ use vmsnap_core::{
 };
 use vmsnap_qemu::{QemuMemory, LIBVIRT_PLUGIN, MAPPED_RAM_PLUGIN, PLUGIN};
 use vmsnap_testkit::corpus;
+use vmsnap_testkit::guest::Registers;
 
 static CACHE: std::sync::Mutex<Vec<(String, Arc<Vec<u8>>)>> = std::sync::Mutex::new(Vec::new());
 
@@ -101,15 +102,6 @@ fn check_against_elf(mem: &dyn Layer, elf_rel: &str) {
     }
 }
 
-fn regs_value(text: &str, key: &str) -> u64 {
-    let i = text.find(&format!("{key}=")).unwrap() + key.len() + 1;
-    let v: String = text[i..]
-        .chars()
-        .take_while(|c| c.is_ascii_hexdigit())
-        .collect();
-    u64::from_str_radix(&v, 16).unwrap_or_else(|e| panic!("{key}: {v:?}: {e}"))
-}
-
 fn seg_base(text: &str, seg: &str) -> u64 {
     let line = text
         .lines()
@@ -182,19 +174,20 @@ fn pc_default_stream_matches_elf_core_and_registers() {
     assert_eq!(d["layout"]["ram_below_4g"], 64u64 << 20);
     // The default QEMU 10 stream has the switchover-start command.
     assert_eq!(d["commands"][0]["command"], 11);
-    let regs = std::fs::read_to_string(corpus("qemu/pc-64m.regs.txt")).unwrap();
+    let text = std::fs::read_to_string(corpus("qemu/pc-64m.regs.txt")).unwrap();
+    let regs = Registers::read(&corpus("qemu/pc-64m.regs.txt"));
     let cpus = mem.cpu_state();
     assert_eq!(cpus.len(), 1);
     let c = &cpus[0];
-    assert_eq!(c.cr3, regs_value(&regs, "CR3"));
-    assert_eq!(c.cr0, regs_value(&regs, "CR0"));
-    assert_eq!(c.cr4, regs_value(&regs, "CR4"));
-    assert_eq!(c.efer, regs_value(&regs, "EFER"));
-    assert_eq!(c.regs["rip"], regs_value(&regs, "EIP"));
-    assert_eq!(c.regs["rflags"], regs_value(&regs, "EFL"));
-    assert_eq!(c.regs["rsp"], regs_value(&regs, "ESP"));
-    assert_eq!(c.regs["rdx"], regs_value(&regs, "EDX"));
-    assert_eq!(c.regs["cs_base"], seg_base(&regs, "CS"));
+    assert_eq!(c.cr3, regs.get("CR3"));
+    assert_eq!(c.cr0, regs.get("CR0"));
+    assert_eq!(c.cr4, regs.get("CR4"));
+    assert_eq!(c.efer, regs.get("EFER"));
+    assert_eq!(c.regs["rip"], regs.get("EIP"));
+    assert_eq!(c.regs["rflags"], regs.get("EFL"));
+    assert_eq!(c.regs["rsp"], regs.get("ESP"));
+    assert_eq!(c.regs["rdx"], regs.get("EDX"));
+    assert_eq!(c.regs["cs_base"], seg_base(&text, "CS"));
     assert_eq!(c.regs["cs_base"], 0xffff_0000);
     let bytes = load("qemu/pc-64m.qevm");
     assert_eq!(d["vmdesc"]["devices"], vmdesc_block_names(&bytes));
@@ -206,10 +199,10 @@ fn q35_default_stream_matches_elf_core_and_registers() {
     let d = mem.describe();
     assert!(d["machine"].as_str().unwrap().starts_with("pc-q35-"));
     assert_eq!(d["layout"]["family"], "q35");
-    let regs = std::fs::read_to_string(corpus("qemu/q35-64m.regs.txt")).unwrap();
+    let regs = Registers::read(&corpus("qemu/q35-64m.regs.txt"));
     let c = &mem.cpu_state()[0];
-    assert_eq!(c.cr3, regs_value(&regs, "CR3"));
-    assert_eq!(c.regs["rip"], regs_value(&regs, "EIP"));
+    assert_eq!(c.cr3, regs.get("CR3"));
+    assert_eq!(c.regs["rip"], regs.get("EIP"));
 }
 
 #[test]

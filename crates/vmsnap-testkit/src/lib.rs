@@ -15,6 +15,7 @@ use vmsnap_core::{Layer, LayerExt};
 
 pub mod elf;
 pub mod fuzz_seeds;
+pub mod guest;
 pub mod huge_memory;
 pub mod image;
 pub mod loopdev;

@@ -23,16 +23,6 @@ use vmsnap_stack::Stacker;
 use vmsnap_windump::builder::{from_elf_core, Kind, Spec};
 use vmsnap_windump::{Width, Windump};
 
-/// `NAME=<hex>` from `info registers`.
-fn reg(text: &str, name: &str) -> u64 {
-    let at = text.find(&format!("{name}=")).unwrap() + name.len() + 1;
-    let hex: String = text[at..]
-        .chars()
-        .take_while(char::is_ascii_hexdigit)
-        .collect();
-    u64::from_str_radix(&hex, 16).unwrap()
-}
-
 fn guest(name: &str) -> PathBuf {
     let d = vmsnap_testkit::workspace_root()
         .join("target/paging")
@@ -112,8 +102,8 @@ fn dumps_of_real_guests_read_like_their_cores_and_translate_like_the_monitor() {
         ("pc-pae", Width::Bits32, true, "pae"),
     ] {
         let dir = guest(name);
-        let regs = std::fs::read_to_string(dir.join("info-registers.txt")).unwrap();
-        let cr3 = reg(&regs, "CR3");
+        let regs = vmsnap_testkit::guest::registers(&dir);
+        let cr3 = regs.get("CR3");
         assert_ne!(cr3, 0);
         for kind in [Kind::Full, Kind::BitmapFull] {
             let what = format!("{name} {kind:?}");

@@ -42,18 +42,6 @@ fn guests() -> Vec<(PathBuf, Mode)> {
     v
 }
 
-/// `CR3=…` etc. from `info registers`.
-fn reg(text: &str, name: &str) -> u64 {
-    let at = text
-        .find(&format!("{name}="))
-        .unwrap_or_else(|| panic!("no {name}"));
-    let v: String = text[at + name.len() + 1..]
-        .chars()
-        .take_while(|c| c.is_ascii_hexdigit())
-        .collect();
-    u64::from_str_radix(&v, 16).unwrap()
-}
-
 /// The physical layer: core.elf's PT_LOADs by p_paddr.
 fn physical(dir: &Path) -> Arc<dyn Layer> {
     let path = dir.join("core.elf");
@@ -91,12 +79,12 @@ impl Layer for Phys {
 }
 
 fn virtual_layer(dir: &Path) -> VirtualLayer {
-    let regs = std::fs::read_to_string(dir.join("info-registers.txt")).unwrap();
+    let regs = vmsnap_testkit::guest::registers(&dir);
     let (cr0, cr3, cr4, efer) = (
-        reg(&regs, "CR0"),
-        reg(&regs, "CR3"),
-        reg(&regs, "CR4"),
-        reg(&regs, "EFER"),
+        regs.get("CR0"),
+        regs.get("CR3"),
+        regs.get("CR4"),
+        regs.get("EFER"),
     );
     let mode = Mode::from_registers(cr0, cr4, efer).unwrap();
     VirtualLayer::new(physical(dir), mode, cr3, efer & (1 << 11) != 0)

@@ -20,16 +20,6 @@ use vmsnap_x86::mode::offset_of_address;
 use vmsnap_xen::builder::{write, Kind};
 use vmsnap_xen::Xen;
 
-/// `NAME=<hex>` from `info registers`.
-fn reg(text: &str, name: &str) -> u64 {
-    let at = text.find(&format!("{name}=")).unwrap() + name.len() + 1;
-    let hex: String = text[at..]
-        .chars()
-        .take_while(char::is_ascii_hexdigit)
-        .collect();
-    u64::from_str_radix(&hex, 16).unwrap()
-}
-
 #[test]
 #[ignore = "needs the real guest of cargo xtask paging-guests (target/paging); about 20 s"]
 fn a_booted_guest_as_a_dump_core_reads_and_translates_like_its_elf_core() {
@@ -74,9 +64,9 @@ fn a_booted_guest_as_a_dump_core_reads_and_translates_like_its_elf_core() {
     }
     assert!(compared > 64 << 20, "compared {compared} bytes");
 
-    let regs = std::fs::read_to_string(dir.join("info-registers.txt")).unwrap();
+    let regs = vmsnap_testkit::guest::registers(&dir);
     let cpus = x.cpu_state();
-    assert_eq!(cpus[0].cr3, reg(&regs, "CR3"));
+    assert_eq!(cpus[0].cr3, regs.get("CR3"));
     assert!(cpus[0].long_mode());
 
     let reg = Registry::empty()

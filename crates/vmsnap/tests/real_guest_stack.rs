@@ -37,16 +37,6 @@ fn guests() -> Vec<(PathBuf, Mode)> {
     v
 }
 
-/// `NAME=<hex>` from `info registers`.
-fn reg(text: &str, name: &str) -> u64 {
-    let at = text.find(&format!("{name}=")).unwrap() + name.len() + 1;
-    let hex: String = text[at..]
-        .chars()
-        .take_while(char::is_ascii_hexdigit)
-        .collect();
-    u64::from_str_radix(&hex, 16).unwrap()
-}
-
 fn stack(path: &Path) -> Stack {
     let reg = vmsnap::registry().unwrap();
     let resolver = Resolver::new(ExternalPolicy::SameDir);
@@ -71,9 +61,9 @@ fn chain(s: &Stack) -> Vec<String> {
 #[ignore = "needs tools/make-paging-guest.py (boots a real kernel); CI runs it"]
 fn snapshots_stack_down_to_virtual_memory_byte_exact() {
     for (dir, mode) in guests() {
-        let regs = std::fs::read_to_string(dir.join("info-registers.txt")).unwrap();
-        let root = format!("{:#x}", mode.root_of(reg(&regs, "CR3")));
-        let nxe = reg(&regs, "EFER") & (1 << 11) != 0;
+        let regs = vmsnap_testkit::guest::registers(&dir);
+        let root = format!("{:#x}", mode.root_of(regs.get("CR3")));
+        let nxe = regs.get("EFER") & (1 << 11) != 0;
         let oracle_path = dir.join("core-paging.elf");
         let loads = vmsnap_testkit::elf::loads(&oracle_path);
         assert!(loads.len() > 10, "{}", oracle_path.display());
