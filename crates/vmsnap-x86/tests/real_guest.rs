@@ -79,7 +79,7 @@ impl Layer for Phys {
 }
 
 fn virtual_layer(dir: &Path) -> VirtualLayer {
-    let regs = vmsnap_testkit::guest::registers(&dir);
+    let regs = vmsnap_testkit::guest::registers(dir);
     let (cr0, cr3, cr4, efer) = (
         regs.get("CR0"),
         regs.get("CR3"),
