@@ -26,12 +26,25 @@ fn check_calls_the_settings_unsafe_for_their_references() {
             .any(|r| r["rule"] == "references" && r["verdict"] == "fail"),
         "{rules:?}"
     );
-    // Every disk and the saved state are listed.
-    let listed = rules
-        .iter()
-        .filter(|r| r["rule"] == "configured_path")
-        .count();
-    assert_eq!(listed, 5, "{rules:?}");
+    // Every disk is listed as a file of the VM (unsafe), the saved state as a configured
+    // path it names but is never read.
+    let listed = |rule: &str, verdict: &str| -> Vec<String> {
+        rules
+            .iter()
+            .filter(|r| r["rule"] == rule && r["verdict"] == verdict)
+            .map(|r| r["message"].as_str().unwrap().to_string())
+            .filter(|m| m.starts_with("references "))
+            .collect()
+    };
+    let disks = listed("references", "fail");
+    assert_eq!(disks.len(), 4, "{rules:?}");
+    assert!(
+        disks[0].starts_with("references VM file \"base.vdi\""),
+        "{disks:?}"
+    );
+    let saved = listed("configured_path", "warn");
+    assert_eq!(saved.len(), 1, "{rules:?}");
+    assert!(saved[0].contains(".sav"), "{saved:?}");
 }
 
 #[test]

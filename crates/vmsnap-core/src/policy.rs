@@ -91,8 +91,11 @@ pub enum RefKind {
     Parent,
     /// A companion file (`.vmem` for `.vmss`).
     Companion,
-    /// A path named in configuration, never opened (Hyper-V disks).
+    /// A path named in configuration, never opened (Hyper-V disks, saved-state files).
     Configured,
+    /// A disk or memory file a VM configuration names and opens (`.vmx`, `.vbox`,
+    /// `config.pvs`, `.ovf`): an input naming one is not a self-contained image.
+    VmFile,
 }
 
 impl RefKind {
@@ -105,6 +108,7 @@ impl RefKind {
             RefKind::Parent => "parent disk",
             RefKind::Companion => "companion file",
             RefKind::Configured => "configured file",
+            RefKind::VmFile => "VM file",
         }
     }
 }
@@ -177,6 +181,7 @@ impl ExternalRef {
             RefKind::Parent => crate::rule::PARENT,
             RefKind::Companion => crate::rule::COMPANION_FILE,
             RefKind::Configured => crate::rule::CONFIGURED_PATH,
+            RefKind::VmFile => crate::rule::REFERENCES,
         };
         let what = self.decision.describe();
         let severity = match self.kind {
@@ -186,7 +191,7 @@ impl ExternalRef {
         Finding::new(
             rule,
             severity,
-            format!("references {:?} file {:?} ({what})", self.kind, self.name),
+            format!("references {} {:?} ({what})", self.kind.noun(), self.name),
         )
     }
 }

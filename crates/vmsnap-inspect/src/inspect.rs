@@ -315,8 +315,9 @@ pub(crate) fn inspect_with(
         for r in e.layer.external_refs() {
             refs += 1;
             let f = r.finding();
-            // Formats usually report their references as findings themselves.
-            if !own.contains(&f.rule) {
+            // Formats usually report their references as findings themselves; a VM's
+            // `references` finding sums its files up, each of which is still listed.
+            if !own.contains(&f.rule) || f.rule == vmsnap_core::rule::REFERENCES {
                 rules.push(rule(f.rule, Some(&f), Some(i)));
             }
         }

@@ -101,7 +101,7 @@ impl<'a, 'c> Media<'a, 'c> {
         let what = format!("medium {} ({:?})", m.uuid, m.location);
         if m.encrypted {
             let r = ExternalRef {
-                kind: RefKind::Configured,
+                kind: RefKind::VmFile,
                 name: m.location.clone(),
                 decision: RefDecision::Listed,
             };
@@ -130,7 +130,7 @@ impl<'a, 'c> Media<'a, 'c> {
             Ok(ctx) => ctx,
             Err(e) => return Ok(self.failed(m, e.to_string(), 0)),
         };
-        let followed = ctx.follow_file(RefKind::Configured, self.from, &m.location);
+        let followed = ctx.follow_file(RefKind::VmFile, self.from, &m.location);
         let Some(file) = followed.layer.clone() else {
             let len = parent.as_ref().map_or(0, |p| p.layer.len());
             return Ok(self.stand_in(followed.reference, len));
@@ -245,9 +245,7 @@ impl<'a, 'c> Media<'a, 'c> {
             ));
         }
         let format = DiskFormat::Named(plugin_of(&m.format));
-        let f = ctx.follow_disk(RefKind::Configured, self.from, &m.location, format, |_| {
-            Ok(())
-        });
+        let f = ctx.follow_disk(RefKind::VmFile, self.from, &m.location, format, |_| Ok(()));
         match f.layer.clone() {
             Some(layer) => Opened {
                 layer,
@@ -261,7 +259,7 @@ impl<'a, 'c> Media<'a, 'c> {
     /// A reference that was allowed but is not read: the stand-in.
     fn failed(&mut self, m: &Medium, reason: String, len: u64) -> Opened {
         let r = ExternalRef {
-            kind: RefKind::Configured,
+            kind: RefKind::VmFile,
             name: m.location.clone(),
             decision: RefDecision::Failed { reason },
         };

@@ -144,14 +144,14 @@ struct Opener<'c, 'a> {
 impl Opener<'_, '_> {
     fn disk(&mut self, name: &str) -> Link {
         if self.disks >= MAX_OPENED_DISKS {
-            return Link::listed(RefKind::Extent, name);
+            return Link::listed(RefKind::VmFile, name);
         }
         self.disks += 1;
-        self.follow(RefKind::Extent, name, DISK_PLUGIN)
+        self.follow(RefKind::VmFile, name, DISK_PLUGIN)
     }
 
     fn memory(&self, name: &str) -> Link {
-        self.follow(RefKind::Companion, name, MEMORY_PLUGIN)
+        self.follow(RefKind::VmFile, name, MEMORY_PLUGIN)
     }
 
     fn follow(&self, kind: RefKind, name: &str, format: &str) -> Link {
@@ -300,39 +300,7 @@ impl Vm {
             "a VMware VM configuration",
             &self.own_refs(),
         ));
-        for (what, l) in self.links() {
-            if l.layer.is_none() && !matches!(l.reference.decision, RefDecision::Listed) {
-                v.push(Finding::warning(
-                    REFERENCES,
-                    format!(
-                        "{what} {:?} {}",
-                        l.reference.name,
-                        l.reference.decision.describe()
-                    ),
-                ));
-            }
-        }
-        v
-    }
-
-    /// Every link with the layer name it has (or would have).
-    fn links(&self) -> Vec<(String, &Link)> {
-        let mut v = Vec::new();
-        for d in &self.disks {
-            v.push((format!("disk:{}", d.node), &d.link));
-        }
-        if let Some(m) = &self.memory {
-            v.push(("memory".to_string(), m));
-        }
-        for s in &self.snapshots {
-            let p = format!("snapshot:{}", s.snapshot.name);
-            if let Some(m) = &s.memory {
-                v.push((format!("{p}/memory"), m));
-            }
-            for d in &s.disks {
-                v.push((format!("{p}/disk:{}", d.node), &d.link));
-            }
-        }
+        // Each file, opened or not, is reported through its reference (`external_refs`).
         v
     }
 

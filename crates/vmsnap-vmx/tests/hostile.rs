@@ -77,12 +77,20 @@ fn the_configuration_is_always_an_unsafe_reference_finding() {
     assert!(f
         .iter()
         .any(|f| f.rule == vmsnap_core::rule::REFERENCES && f.severity == Severity::Unsafe));
-    // Each file not opened is named in a finding.
+    // Each file not opened is named by its reference's finding: the disks and memory as
+    // the VM's own files, the snapshot database as a companion.
+    let per_file: Vec<(&str, Severity)> = refs
+        .iter()
+        .map(|r| (r.finding().rule, r.finding().severity))
+        .collect();
     assert_eq!(
-        f.iter()
-            .filter(|f| f.rule == vmsnap_core::rule::REFERENCES && f.severity == Severity::Warning)
-            .count(),
-        3
+        per_file,
+        [
+            (vmsnap_core::rule::REFERENCES, Severity::Unsafe),
+            (vmsnap_core::rule::REFERENCES, Severity::Unsafe),
+            (vmsnap_core::rule::REFERENCES, Severity::Unsafe),
+            (vmsnap_core::rule::COMPANION_FILE, Severity::Warning),
+        ]
     );
     assert_eq!(vm.describe()["disks"][0]["layer"], serde_json::Value::Null);
 }
