@@ -1,5 +1,6 @@
-//! pvs: open, sequential 1 MiB reads, random 4 KiB reads and probe on the 256 MiB
-//! realistic image written in the format (the measurements every disk format's bench makes).
+//! pvs: open of the sample VM with snapshots (corpus/pvs/snapshots.pvm: config.pvs,
+//! Snapshots.xml, one `.hdd` bundle of three expanding images and four state files, every
+//! file through the vm-dir policy), a 4 KiB read of its current disk, and the probe.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -8,24 +9,36 @@
     clippy::panic
 )]
 
-use std::process::Command;
+use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use vmsnap_benches::{bench_file, cached_image, realistic_raw};
+use vmsnap_benches::{bench_open, bench_probe};
+use vmsnap_core::{ExternalPolicy, FileLayer, Layer, OpenCtx, Options, Registry, Resolver};
+
+fn open_vm(registry: &Registry) -> Arc<dyn Layer> {
+    let dir = vmsnap_testkit::corpus("pvs/snapshots.pvm");
+    let r = Resolver::new(ExternalPolicy::VmDir).with_vm_dir(&dir);
+    let o = Options::new();
+    let ctx = OpenCtx::new(&r, registry, &o);
+    let lower: Arc<dyn Layer> = Arc::new(FileLayer::open(dir.join("config.pvs")).unwrap());
+    (vmsnap_pvs::PLUGIN.open)(lower, &ctx).unwrap()
+}
 
 fn pvs(c: &mut Criterion) {
-    // TODO(new-format): when qemu-img writes the format, this whole function is
-    // `vmsnap_benches::bench_disk(c, "pvs", &vmsnap_pvs::PLUGIN, "<format>", &[])`.
-    let raw = realistic_raw(256);
-    let path = cached_image("realistic-256m.pvs", |p| {
-        vmsnap_testkit::run(
-            Command::new("bash")
-                .arg(vmsnap_testkit::workspace_root().join("corpus/pvs/make.sh"))
-                .arg(&raw)
-                .arg(p),
-        );
+    let registry = Registry::empty();
+    bench_open(c, "pvs", || open_vm(&registry));
+    let vm = open_vm(&registry);
+    let disk = vm
+        .children()
+        .into_iter()
+        .find(|ch| ch.name == "disk:sata0:0")
+        .unwrap()
+        .layer;
+    c.bench_function("pvs/read-4k-disk", |b| {
+        let mut buf = [0u8; 4096];
+        b.iter(|| disk.read_at(1 << 20, &mut buf).unwrap())
     });
-    bench_file(c, "pvs", &vmsnap_pvs::PLUGIN, &path);
+    bench_probe(c, "pvs", &vmsnap_pvs::PLUGIN, &vm);
 }
 
 criterion_group!(benches, pvs);

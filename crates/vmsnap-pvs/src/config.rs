@@ -297,7 +297,10 @@ mod tests {
               </Encryption></Security></ParallelsVirtualMachine>",
         )
         .unwrap();
-        assert_eq!(e.encryption.as_deref(), Some("Security/Encryption: Enabled 1"));
+        assert_eq!(
+            e.encryption.as_deref(),
+            Some("Security/Encryption: Enabled 1")
+        );
         assert!(Config::parse(b"<Parallels_disk_image/>").is_err());
     }
 }

@@ -38,8 +38,7 @@ pub fn probe(w: &SniffWindow<'_>) -> Probe {
     // The tag name ends there: `<ParallelsVirtualMachine>` or with attributes.
     let found = head.windows(tag.len() + 1).any(|x| {
         x.starts_with(tag.as_bytes())
-            && x
-                .last()
+            && x.last()
                 .is_some_and(|b| matches!(b, b'>' | b'/') || b.is_ascii_whitespace())
     });
     if !found {

@@ -178,7 +178,10 @@ mod tests {
         assert_eq!(s[3].parent, None);
         assert!(s[1].current && !s[0].current);
         assert_eq!(s[1].description.as_deref(), Some("x"));
-        assert!(parse(b"<ParallelsSavedStates><SavedStateItem guid='x'/></ParallelsSavedStates>").is_err());
+        assert!(
+            parse(b"<ParallelsSavedStates><SavedStateItem guid='x'/></ParallelsSavedStates>")
+                .is_err()
+        );
         assert!(parse(b"<Other/>").is_err());
     }
 }

@@ -451,22 +451,20 @@ impl Layer for Vm {
                 let mut j = d.device.to_json();
                 if let Some(o) = j.as_object_mut() {
                     let layer = d.link.as_ref().and_then(|l| l.layer.as_ref());
-                    o.insert(
-                        "layer".into(),
-                        json!(layer.map(|_| d.layer_name())),
-                    );
+                    o.insert("layer".into(), json!(layer.map(|_| d.layer_name())));
                     o.insert(
                         "reference".into(),
                         json!(d.link.as_ref().map(|l| l.reference.name.clone())),
                     );
                     o.insert(
                         "status".into(),
-                        json!(d
-                            .link
-                            .as_ref()
-                            .map(|l| l.reference.decision.describe())),
+                        json!(d.link.as_ref().map(|l| l.reference.decision.describe())),
                     );
-                    let opened = d.link.as_ref().filter(|l| l.opened).and_then(|l| l.layer.as_ref());
+                    let opened = d
+                        .link
+                        .as_ref()
+                        .filter(|l| l.opened)
+                        .and_then(|l| l.layer.as_ref());
                     o.insert("format".into(), json!(opened.map(|l| l.name().to_string())));
                     o.insert("size".into(), json!(opened.map(|l| l.len())));
                     o.insert("not_read".into(), json!(d.not_read));
@@ -504,7 +502,12 @@ impl Layer for Vm {
         // The bundles' own references (their `.hds` images): the disks are not stacked
         // entries, so nobody else reports them.
         for d in &self.disks {
-            if let Some(l) = d.link.as_ref().filter(|l| l.opened).and_then(|l| l.layer.as_ref()) {
+            if let Some(l) = d
+                .link
+                .as_ref()
+                .filter(|l| l.opened)
+                .and_then(|l| l.layer.as_ref())
+            {
                 v.extend(l.external_refs());
             }
         }

@@ -181,7 +181,11 @@ fn damaged_configurations_fail_with_their_kinds() {
             "<ParallelsSavedStates/>".into(),
             ErrorKind::Declined,
         ),
-        ("not XML", "<ParallelsVirtualMachine".into(), ErrorKind::Malformed),
+        (
+            "not XML",
+            "<ParallelsVirtualMachine".into(),
+            ErrorKind::Malformed,
+        ),
         (
             "a DTD",
             "<!DOCTYPE x [<!ENTITY a 'b'>]><ParallelsVirtualMachine/>".into(),
@@ -252,7 +256,9 @@ fn a_damaged_snapshot_tree_is_a_finding() {
     let p = vm_dir(
         "deep",
         &config(""),
-        Some(&format!("<ParallelsSavedStates>{deep}</ParallelsSavedStates>")),
+        Some(&format!(
+            "<ParallelsSavedStates>{deep}</ParallelsSavedStates>"
+        )),
     );
     let vm = open_with(&p, &vm_dir_policy(&p)).unwrap();
     let s = vm.snapshots();

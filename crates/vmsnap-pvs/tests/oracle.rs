@@ -48,16 +48,17 @@ fn snapshot_disks_are_the_bundles_states_of_the_same_guid() {
     let vm = open("snapshots");
     // The first snapshot's image has no parent: qemu-img reads it whole.
     let first = read_all(child(&vm, "snapshot:Before update/disk:sata0:0").as_ref());
-    assert_same_bytes(&first, &hds("snapshots", "harddisk.hdd", S1), "Before update");
+    assert_same_bytes(
+        &first,
+        &hds("snapshots", "harddisk.hdd", S1),
+        "Before update",
+    );
     // Each later state is its image over its parent's: what qemu-io wrote into each
     // (image i: 64 KiB of 0x3i at i MiB + i * 64 KiB) shows through where written.
     let second = read_all(child(&vm, "snapshot:After update/disk:sata0:0").as_ref());
     let current = read_all(child(&vm, "disk:sata0:0").as_ref());
     let at = |b: &[u8], i: usize| b[i * (1 << 20) + i * (64 << 10)];
-    assert_eq!(
-        [at(&first, 0), at(&first, 1), at(&first, 2)],
-        [0x30, 0, 0]
-    );
+    assert_eq!([at(&first, 0), at(&first, 1), at(&first, 2)], [0x30, 0, 0]);
     assert_eq!(
         [at(&second, 0), at(&second, 1), at(&second, 2)],
         [0x30, 0x31, 0]
