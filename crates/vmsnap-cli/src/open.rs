@@ -35,7 +35,7 @@ impl Opened {
         };
         let mut files = vec![input];
         for r in self.resolver.log() {
-            if let RefDecision::Opened { path } = r.decision {
+            if let RefDecision::Opened { path, .. } = r.decision {
                 files.push(path);
             }
         }

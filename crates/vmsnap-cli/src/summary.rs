@@ -86,7 +86,7 @@ fn print_chain(opened: &Opened, registry: &Registry) {
     for (depth, r) in refs.iter().enumerate() {
         let depth = depth + 1;
         match &r.decision {
-            RefDecision::Opened { path } => println!(
+            RefDecision::Opened { path, .. } => println!(
                 "  [{depth}] {} ({}, {})",
                 r.name,
                 format_of(path, registry),

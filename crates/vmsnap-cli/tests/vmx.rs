@@ -143,3 +143,80 @@ fn a_vm_directory_opens_by_its_vmx_with_disks_in_subdirectories() {
     let (_, status) = opened(&["--external", "same-dir"]);
     assert!(status.starts_with("not opened"), "{status}");
 }
+
+#[test]
+fn absolute_names_from_the_host_that_wrote_the_vm_are_found_inside_its_directory() {
+    if !have_qemu_img() {
+        eprintln!("skipped: qemu-img is not installed");
+        return;
+    }
+    let dir = scratch_dir("vmx-absolute");
+    let vm = dir.join("vm");
+    std::fs::create_dir_all(vm.join("disks")).unwrap();
+    for f in ["disk.vmdk", "disk-000001.vmdk", "disk-000002.vmdk"] {
+        std::fs::copy(corpus(&format!("vmx/{f}")), vm.join(f)).unwrap();
+    }
+    for f in ["data.vmdk", "data-s001.vmdk"] {
+        std::fs::copy(corpus(&format!("vmx/{f}")), vm.join("disks").join(f)).unwrap();
+    }
+    // What an ESXi host records, and a Windows workstation's path to a subdirectory.
+    let text = std::fs::read_to_string(corpus("vmx/vm.vmx"))
+        .unwrap()
+        .replace(
+            "\"disk-000002.vmdk\"",
+            "\"/vmfs/volumes/datastore1/vm/disk-000002.vmdk\"",
+        )
+        .replace("\"data.vmdk\"", "\"D:\\VMs\\vm\\disks\\data.vmdk\"");
+    let config = vm.join("vm.vmx");
+    std::fs::write(&config, text).unwrap();
+    let config = config.to_str().unwrap();
+    for (layer, file) in [
+        ("disk:scsi0:0", "disk-000002.vmdk"),
+        ("disk:sata0:0", "data.vmdk"),
+    ] {
+        let out_path = dir.join(layer.replace(':', "_"));
+        let out = vmsnap(&[
+            "convert",
+            "--layer",
+            layer,
+            config,
+            out_path.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{layer}: {}", stderr(&out));
+        let want = qemu_img_raw(&corpus(&format!("vmx/{file}")), &["-f", "vmdk"]);
+        vmsnap_testkit::assert_same_bytes(&std::fs::read(&out_path).unwrap(), &want, layer);
+    }
+    // Each relocation is reported with what was found.
+    let out = vmsnap(&["info", "--json", config]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let notes: Vec<(String, String)> = v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["external_refs"].as_array().into_iter().flatten())
+        .filter_map(|r| Some((r["name"].as_str()?.into(), r["note"].as_str()?.into())))
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|(n, note)| n.starts_with("/vmfs/")
+                && note.contains("found as \"disk-000002.vmdk\"")),
+        "{notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|(n, note)| n.starts_with("D:") && note.contains("\"disks/data.vmdk\"")),
+        "{notes:?}"
+    );
+    // Under the single-file policy an absolute name stays refused.
+    let out = vmsnap(&[
+        "cat",
+        "--external",
+        "same-dir",
+        "--layer",
+        "disk:scsi0:0",
+        config,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

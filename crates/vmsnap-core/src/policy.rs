@@ -118,6 +118,10 @@ pub enum RefDecision {
     Opened {
         /// The resolved path.
         path: PathBuf,
+        /// How the name was resolved when not as written: an absolute name from another
+        /// host found by its trailing components inside the VM's directory.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
     },
     /// The policy refused it.
     Denied {
@@ -138,7 +142,11 @@ impl RefDecision {
     /// not be opened: WHY`, `not followed`.
     pub fn describe(&self) -> String {
         match self {
-            RefDecision::Opened { path } => format!("opened {}", path.display()),
+            RefDecision::Opened { path, note: None } => format!("opened {}", path.display()),
+            RefDecision::Opened {
+                path,
+                note: Some(note),
+            } => format!("opened {} ({note})", path.display()),
             RefDecision::Denied { reason } => format!("not opened: {reason}"),
             RefDecision::Failed { reason } => format!("could not be opened: {reason}"),
             RefDecision::Listed => "not followed".to_string(),
@@ -311,6 +319,7 @@ impl Resolver {
     /// resolves to. Pure: touches the file system only to canonicalize for `SameDir`.
     pub fn check(&self, base: Option<&Path>, name: &str) -> std::result::Result<PathBuf, String> {
         check_reference(self.policy, self.vm_dir.as_deref(), base, name)
+            .map(|r| r.path)
             .map_err(Refusal::into_reason)
     }
 
@@ -343,8 +352,8 @@ impl Resolver {
                         format!("{kind:?} reference {name:?} not opened: {reason}"),
                     )),
                 ),
-                Ok(path) => match (self.open)(&path) {
-                    Ok(src) => (RefDecision::Opened { path }, Ok(src)),
+                Ok(Resolved { path, note }) => match (self.open)(&path) {
+                    Ok(src) => (RefDecision::Opened { path, note }, Ok(src)),
                     Err(e) => (
                         RefDecision::Failed {
                             reason: e.to_string(),
@@ -425,6 +434,18 @@ impl Refusal {
     }
 }
 
+/// Where an allowed reference resolves, and how when not as written.
+struct Resolved {
+    path: PathBuf,
+    note: Option<String>,
+}
+
+impl From<PathBuf> for Resolved {
+    fn from(path: PathBuf) -> Self {
+        Resolved { path, note: None }
+    }
+}
+
 impl From<&str> for Refusal {
     fn from(s: &str) -> Self {
         Refusal::Policy(s.to_string())
@@ -442,7 +463,7 @@ fn check_reference(
     vm_dir: Option<&Path>,
     base: Option<&Path>,
     name: &str,
-) -> std::result::Result<PathBuf, Refusal> {
+) -> std::result::Result<Resolved, Refusal> {
     if name.is_empty() {
         return Err("empty name".into());
     }
@@ -474,7 +495,7 @@ fn check_reference(
     };
     match policy {
         ExternalPolicy::Deny => Err("the external-reference policy is `none`".into()),
-        ExternalPolicy::Any => Ok(candidate),
+        ExternalPolicy::Any => Ok(candidate.into()),
         ExternalPolicy::SameDir => {
             if absolute {
                 return Err("absolute path refused by the `same-dir` policy".into());
@@ -503,31 +524,30 @@ fn check_reference(
                 )
                 .into());
             }
-            Ok(real)
+            Ok(real.into())
         }
         ExternalPolicy::VmDir => {
             let base_dir = base_dir.ok_or("the referring file has no directory")?;
-            within_vm_dir(vm_dir.unwrap_or(base_dir), base_dir, name, absolute, parent)
+            let root = vm_dir.unwrap_or(base_dir);
+            if parent {
+                return Err("`..` refused by the `vm-dir` policy".into());
+            }
+            if absolute {
+                return relocate_absolute(root, base_dir, name);
+            }
+            within_vm_dir(root, base_dir, name).map(Resolved::from)
         }
     }
 }
 
 /// Where `name`, found in a file of `base_dir`, resolves under the `vm-dir` policy: a
-/// relative name whose components (separated by `/` or `\`) are plain, resolving after symlinks to a
-/// file inside `root`.
+/// relative name without `..` whose components (separated by `/` or `\\`) are plain,
+/// resolving after symlinks to a file inside `root`.
 fn within_vm_dir(
     root: &Path,
     base_dir: &Path,
     name: &str,
-    absolute: bool,
-    parent: bool,
 ) -> std::result::Result<PathBuf, Refusal> {
-    if absolute {
-        return Err("absolute path refused by the `vm-dir` policy".into());
-    }
-    if parent {
-        return Err("`..` refused by the `vm-dir` policy".into());
-    }
     let mut candidate = base_dir.to_path_buf();
     for part in name.split(['/', '\\']) {
         match part {
@@ -559,6 +579,65 @@ fn within_vm_dir(
         .into());
     }
     Ok(real)
+}
+
+/// How many trailing components of an absolute name [`relocate_absolute`] tries.
+const MAX_RELOCATE_COMPONENTS: usize = 16;
+
+/// Where an absolute `name` resolves under the `vm-dir` policy. Configurations record the
+/// paths of the host that wrote them (`/Users/a/Parallels/Win.pvm/harddisk.hdd`,
+/// `/vmfs/volumes/ds1/vm/vm.vmdk`, `C:\VMs\vm\disk.vdi`), which name nothing once the
+/// VM is copied to an analyst's machine. The name is allowed as written when it resolves to a
+/// file inside `root`; otherwise its trailing components are looked up, longest first, below
+/// the referring file's directory and below `root` — never outside `root` — and the match is
+/// reported in the decision's note, as VMware and Parallels find a moved VM's files.
+fn relocate_absolute(
+    root: &Path,
+    base_dir: &Path,
+    name: &str,
+) -> std::result::Result<Resolved, Refusal> {
+    let canonical_root = root
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve the VM's directory: {e}"))?;
+    if cfg!(unix) && name.starts_with('/') && !name.contains('\\') {
+        if let Ok(real) = Path::new(name).canonicalize() {
+            if real.starts_with(&canonical_root) && real.is_file() {
+                return Ok(real.into());
+            }
+        }
+    }
+    let parts: Vec<&str> = name
+        .split(['/', '\\'])
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    // A drive (`C:`) or a UNC server is where the path lived, not part of the VM.
+    let parts = match parts.split_first() {
+        Some((first, rest)) if first.ends_with(':') || name.starts_with("\\\\") => rest,
+        _ => parts.as_slice(),
+    };
+    let longest = parts.len().min(MAX_RELOCATE_COMPONENTS);
+    for k in (1..=longest).rev() {
+        let Some(tail) = parts.get(parts.len() - k..) else {
+            continue;
+        };
+        let tail = tail.join("/");
+        for dir in [base_dir, root] {
+            if let Ok(path) = within_vm_dir(root, dir, &tail) {
+                return Ok(Resolved {
+                    path,
+                    note: Some(format!(
+                        "absolute name from another host, found as {tail:?} inside the VM \
+                         directory"
+                    )),
+                });
+            }
+        }
+    }
+    Err(Refusal::Missing(format!(
+        "absolute name outside the VM directory {}, and no file inside it has its trailing \
+         name(s)",
+        canonical_root.display()
+    )))
 }
 
 #[cfg(test)]
@@ -687,10 +766,11 @@ mod tests {
             .check(Some(&config), "/etc/passwd")
             .unwrap_err()
             .contains("absolute"));
-        assert!(r
-            .check(Some(&config), "C:\\vm\\disk.vdi")
-            .unwrap_err()
-            .contains("absolute"));
+        // An absolute name from another host is found by its trailing names inside the VM.
+        assert_eq!(
+            r.check(Some(&config), "C:\\vm\\disk.vdi").unwrap(),
+            vm.canonicalize().unwrap().join("disk.vdi")
+        );
         assert!(r
             .check(Some(&config), "nbd:host:1")
             .unwrap_err()
@@ -719,6 +799,78 @@ mod tests {
         assert!(r.check(Some(&diff), "diff.vdi").is_ok());
         assert!(r.check(Some(&config), "Snapshots/diff.vdi").is_ok());
         assert_eq!(ExternalPolicy::VmDir.as_str(), "vm-dir");
+        std::fs::remove_dir_all(&d).ok();
+    }
+
+    #[test]
+    fn vm_dir_relocates_absolute_names_inside_the_vm_only() {
+        let d = tmpdir("relocate");
+        let vm = d.join("Win.pvm");
+        let bundle = vm.join("harddisk.hdd");
+        std::fs::create_dir_all(&bundle).unwrap();
+        std::fs::write(bundle.join("DiskDescriptor.xml"), b"x").unwrap();
+        std::fs::write(bundle.join("disk.hds"), b"h").unwrap();
+        std::fs::write(vm.join("disk.hds"), b"decoy").unwrap();
+        std::fs::write(d.join("secret"), b"s").unwrap();
+        let config = vm.join("config.pvs");
+        std::fs::write(&config, b"c").unwrap();
+        let root = vm.canonicalize().unwrap();
+        let r = Resolver::new(ExternalPolicy::VmDir).with_vm_dir(&vm);
+        // The longest trailing match wins: the bundle's file, not the decoy of the same
+        // name in the VM directory.
+        let (rec, res) = r.open(
+            RefKind::Extent,
+            Some(&config),
+            "/Users/alice/Parallels/Win.pvm/harddisk.hdd/disk.hds",
+        );
+        assert!(res.is_ok());
+        match &rec.decision {
+            RefDecision::Opened {
+                path,
+                note: Some(note),
+            } => {
+                assert_eq!(path, &root.join("harddisk.hdd/disk.hds"));
+                assert!(note.contains("\"harddisk.hdd/disk.hds\""), "{note}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(rec.decision.describe().contains("another host"));
+        // Windows names too; a file in the bundle finds its siblings first.
+        let descriptor = bundle.join("DiskDescriptor.xml");
+        assert_eq!(
+            r.check(Some(&descriptor), "D:\\VMs\\disk.hds").unwrap(),
+            root.join("harddisk.hdd/disk.hds")
+        );
+        assert_eq!(
+            r.check(Some(&config), "\\\\server\\share\\disk.hds")
+                .unwrap(),
+            root.join("disk.hds")
+        );
+        // A name inside the VM directory is taken as written, without a note.
+        let inside = root.join("harddisk.hdd/disk.hds");
+        let (rec, _) = r.open(RefKind::Extent, Some(&config), inside.to_str().unwrap());
+        assert!(matches!(
+            rec.decision,
+            RefDecision::Opened { note: None, .. }
+        ));
+        // A host file is never opened: outside the VM, its names find nothing inside.
+        let secret = d.canonicalize().unwrap().join("secret");
+        let (rec, res) = r.open(RefKind::Extent, Some(&config), secret.to_str().unwrap());
+        assert!(res.is_err());
+        assert!(
+            matches!(rec.decision, RefDecision::Failed { .. }),
+            "{rec:?}"
+        );
+        assert!(r
+            .check(Some(&config), "/etc/passwd")
+            .unwrap_err()
+            .contains("absolute"));
+        assert!(r
+            .check(Some(&config), "/x/../harddisk.hdd/disk.hds")
+            .unwrap_err()
+            .contains(".."));
+        // A directory is not a file of the VM, even at the end of a relocated name.
+        assert!(r.check(Some(&config), "/elsewhere/harddisk.hdd").is_err());
         std::fs::remove_dir_all(&d).ok();
     }
 

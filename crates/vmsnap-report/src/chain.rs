@@ -23,7 +23,7 @@ use crate::map::{compresses, resolve_origins, Member, Origin};
 pub fn chain_files(input: &Path, resolver: &Resolver) -> Vec<PathBuf> {
     let mut files = vec![input.to_path_buf()];
     for r in resolver.log() {
-        if let (RefKind::Backing | RefKind::Parent, RefDecision::Opened { path }) =
+        if let (RefKind::Backing | RefKind::Parent, RefDecision::Opened { path, .. }) =
             (r.kind, r.decision)
         {
             files.push(path);

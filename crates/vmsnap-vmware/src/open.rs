@@ -224,7 +224,7 @@ fn companion_memory(
             let map = build_map(&info.regions, 0, vmem.len())
                 .map_err(|e| e.in_layer("vmware").during("mapping the .vmem"))?;
             let path = match &r.decision {
-                RefDecision::Opened { path } => Some(path.display().to_string()),
+                RefDecision::Opened { path, .. } => Some(path.display().to_string()),
                 _ => None,
             };
             Ok((map, vmem, MemorySource::Vmem { name, path }))
