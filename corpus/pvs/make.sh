@@ -16,6 +16,8 @@
 #                  Snapshots/{GUID}.mem and .sav are placeholders (their layout is not
 #                  public: vmsnap lists them and never reads them)
 #   encrypted.pvm  its disk has an encryption key id (Hdd/Encryption/KeyId): not opened
+#   absolute.pvm   its disk's SystemName is the absolute path on the Mac that wrote it, as
+#                  real configurations have it (found by its trailing names under vm-dir)
 set -euo pipefail
 
 source corpus/hdd/bundle.sh
@@ -164,9 +166,14 @@ config "$v" "Encrypted VM" '{7b9d1f3a-5c7e-4b8d-9e0f-1a2b3c4d5e03}' "$(hdd 0 2 0
             <KeyId>{0f1e2d3c-4b5a-4697-8877-665544332211}</KeyId>
          </Encryption>')"
 
+v=$d/absolute.pvm
+mkdir -p "$v"
+bundle "$v/harddisk.hdd" 5 "$TOP"
+config "$v" "Absolute VM" '{9d1f3b5c-7e9a-4c0d-8e1f-3a4b5c6d7e04}' "$(hdd 0 0 0 '/Users/alice/Parallels/Absolute VM.pvm/harddisk.hdd')"
+
 # The configurations seed the fuzz target (the bundles are directories, which it skips).
 mkdir -p "$d/fuzz-seeds/pvs"
-for b in plain snapshots encrypted; do
+for b in plain snapshots encrypted absolute; do
   cp "$d/$b.pvm/config.pvs" "$d/fuzz-seeds/pvs/$b.pvs"
 done
 du -a "$d"

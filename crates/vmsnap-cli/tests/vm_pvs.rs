@@ -28,6 +28,7 @@ fn check_calls_a_vm_unsafe_for_its_references() {
         "corpus/pvs/plain.pvm/config.pvs",
         SNAPSHOTS,
         "corpus/pvs/encrypted.pvm",
+        "corpus/pvs/absolute.pvm",
     ] {
         let out = vmsnap(&["check", input]);
         let text = String::from_utf8_lossy(&out.stdout);
@@ -106,6 +107,11 @@ fn layer_selects_disks_and_snapshot_disks() {
             PLAIN,
             "disk:scsi0:1",
             format!("plain.pvm/data.hdd/data.hdd.0.{TOP}.hds"),
+        ),
+        (
+            "corpus/pvs/absolute.pvm",
+            "disk:ide0:0",
+            format!("absolute.pvm/harddisk.hdd/harddisk.hdd.0.{TOP}.hds"),
         ),
         (
             SNAPSHOTS,

@@ -32,7 +32,7 @@ fn dissect(vm: &Path, out: &Path) -> Value {
 #[ignore = "needs dissect.hypervisor: cargo xtask dissect"]
 fn every_vm_reads_like_dissect() {
     let mut compared = 0;
-    for name in ["plain", "snapshots", "encrypted"] {
+    for name in ["plain", "snapshots", "encrypted", "absolute"] {
         let dir = sample(&format!("{name}.pvm"));
         let out = scratch_dir(&format!("dissect-pvs-{name}"));
         let want = dissect(&dir, &out);
@@ -70,6 +70,7 @@ fn every_vm_reads_like_dissect() {
         }
         let _ = std::fs::remove_dir_all(&out);
     }
-    // plain: two disks; snapshots: one disk and its two snapshots; encrypted: none.
-    assert_eq!(compared, 5);
+    // plain: two disks; snapshots: one disk and its two snapshots; encrypted: none;
+    // absolute: one.
+    assert_eq!(compared, 6);
 }

@@ -69,7 +69,7 @@ fn hdd(system_name: &str) -> String {
 
 #[test]
 fn the_samples_are_recognised_and_every_read_path_holds() {
-    for name in ["plain", "snapshots", "encrypted"] {
+    for name in ["plain", "snapshots", "encrypted", "absolute"] {
         let path = sample(&format!("{name}.pvm/config.pvs"));
         let bytes = std::fs::read(&path).unwrap();
         assert!(probe(&bytes), "{name}");

@@ -40,6 +40,27 @@ fn each_disk_reads_like_qemu_img_reads_its_image() {
 }
 
 #[test]
+fn an_absolute_system_name_is_found_inside_the_vm_directory() {
+    if !have_qemu_img() {
+        eprintln!("skipped: qemu-img is not installed");
+        return;
+    }
+    let vm = open("absolute");
+    let got = read_all(child(&vm, "disk:ide0:0").as_ref());
+    assert_same_bytes(&got, &hds("absolute", "harddisk.hdd", TOP), "disk:ide0:0");
+    let link = vm.disks()[0].link.as_ref().unwrap();
+    assert_eq!(
+        link.reference.name,
+        "/Users/alice/Parallels/Absolute VM.pvm/harddisk.hdd/DiskDescriptor.xml"
+    );
+    let status = link.reference.decision.describe();
+    assert!(
+        status.contains("absolute name from another host"),
+        "{status}"
+    );
+}
+
+#[test]
 fn snapshot_disks_are_the_bundles_states_of_the_same_guid() {
     if !have_qemu_img() {
         eprintln!("skipped: qemu-img is not installed");

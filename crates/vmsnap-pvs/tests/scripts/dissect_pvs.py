@@ -3,7 +3,8 @@
 Usage: dissect_pvs.py VM_DIR OUT. Prints, as JSON, the disk file names descriptor/pvs.py's
 PVS.disks() yields from VM_DIR/config.pvs; for each disk i whose .hdd bundle
 disk/hdd.py opens, writes OUT/<i>.raw (HDD.open(): the current state) and
-OUT/<i>.<guid>.raw (HDD.open(guid): every snapshot of the bundle).
+OUT/<i>.<guid>.raw (HDD.open(guid): every snapshot of the bundle). A bundle named by an
+absolute path from another host is looked for by its last name in VM_DIR.
 """
 
 import json
@@ -20,6 +21,8 @@ def main():
         disks = list(PVS(fh).disks())
     for i, name in enumerate(disks):
         bundle = vm / name
+        if not bundle.is_dir():
+            bundle = vm / Path(name).name
         if not (bundle / "DiskDescriptor.xml").is_file():
             continue
         hdd = HDD(bundle)
