@@ -43,17 +43,33 @@ fn check_calls_a_vm_unsafe_for_its_references() {
     }
 }
 
-#[test]
-fn info_shows_the_vm_and_matches_the_schema() {
-    let path = workspace_root().join("docs/schema/info.json");
+/// Runs `vmsnap COMMAND --json VM` and checks its output against `docs/schema/COMMAND.json`.
+fn json_of(command: &str, vm: &str) -> serde_json::Value {
+    let path = workspace_root().join(format!("docs/schema/{command}.json"));
     let schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    let out = vmsnap(&["info", "--json", SNAPSHOTS]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = vmsnap(&[command, "--json", vm]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{command} {vm}: {e}: {}", stderr(&out)));
     let errors: Vec<String> = validator.iter_errors(&v).map(|e| e.to_string()).collect();
-    assert!(errors.is_empty(), "{errors:?}");
+    assert!(errors.is_empty(), "{command} {vm}: {errors:?}");
+    v
+}
+
+#[test]
+fn info_shows_the_vm_and_matches_the_schema() {
+    for vm in [
+        PLAIN,
+        SNAPSHOTS,
+        "corpus/pvs/encrypted.pvm",
+        "corpus/pvs/absolute.pvm",
+    ] {
+        for command in ["info", "check", "meta", "map"] {
+            json_of(command, vm);
+        }
+    }
+    let v = json_of("info", SNAPSHOTS);
     let pvs = &v["layers"][1];
     assert_eq!(pvs["plugin"], "pvs");
     assert_eq!(pvs["space"], "metadata");
