@@ -14,7 +14,7 @@
 #                  (listed, never opened) and a CD-ROM
 #   snapshots.pvm  one disk with a snapshot tree of two (Snapshots.xml); each snapshot's
 #                  Snapshots/{GUID}.mem and .sav are placeholders (their layout is not
-#                  public: vmsnap lists them and never reads them)
+#                  public: vmsnap lists them and never reads them), the first has a .pvc
 #   encrypted.pvm  its disk has an encryption key id (Hdd/Encryption/KeyId): not opened
 #   absolute.pvm   its disk's SystemName is the absolute path on the Mac that wrote it, as
 #                  real configurations have it (found by its trailing names under vm-dir)
@@ -152,6 +152,8 @@ cat > "$v/Snapshots.xml" <<XML
  </SavedStateItem>
 </ParallelsSavedStates>
 XML
+# The first snapshot also keeps the configuration as it was then (.pvc, the same schema).
+cp "$v/config.pvs" "$v/Snapshots/$S1.pvc"
 for g in "$S1" "$S2"; do
   for ext in mem sav; do
     printf 'placeholder %s: the layout of a Parallels .%s file is not public; vmsnap lists it, never reads it\n' "$g" "$ext" > "$v/Snapshots/$g.$ext"

@@ -21,10 +21,12 @@
 //!   every disk under the VM snapshot's GUID, so a snapshot's disk is the `.hdd` bundle's
 //!   snapshot of the same GUID: `snapshot:<name>/disk:<node>` (how `<name>` is chosen is
 //!   in [`snapshots`]).
-//! - A snapshot's `Snapshots/{GUID}.mem` and `.sav` are listed (and are references) when
-//!   they exist; their layout is not publicly documented, so they are not read and there
-//!   is no `memory` layer. Where a suspended VM keeps its current memory is not in any
-//!   public source found (prl-disp-service, libprlsdk, dissect): it is not looked for.
+//! - A snapshot's `Snapshots/{GUID}.mem`, `.sav`, `.pvc` and `.png` (memory dump, saved
+//!   state, configuration, screenshot) are listed (and are references) when they exist;
+//!   their layouts are not publicly documented, so they are not read and there is no
+//!   `memory` layer. The names of a suspended VM's own `.sav`/`.mem` (Parallels' user
+//!   guides name the extensions only) are in no public source found (prl-disp-service,
+//!   libprlsdk, dissect): they are not looked for.
 //! - An encrypted VM (an `Encryption` element outside the disks with a key id, an engine
 //!   or `Enabled` 1) or disk (`Hdd/Encryption/KeyId`, prlxmlmodel's `CVmHddEncryption`)
 //!   is recognised and reported (finding `encrypted`, `describe`): its disks are listed,

@@ -13,7 +13,8 @@ pub const ROOT: &str = "ParallelsVirtualMachine";
 pub const CONFIG_FILE: &str = "config.pvs";
 /// The snapshot tree's file, beside `config.pvs`.
 pub const SNAPSHOTS_FILE: &str = "Snapshots.xml";
-/// The directory, beside `config.pvs`, holding each snapshot's `{GUID}.mem`/`{GUID}.sav`.
+/// The directory, beside `config.pvs`, holding each snapshot's files
+/// ([`SNAPSHOT_STATE_FILES`]).
 pub const SNAPSHOTS_DIR: &str = "Snapshots";
 /// The root element of `Snapshots.xml`.
 pub const SNAPSHOTS_ROOT: &str = "ParallelsSavedStates";
@@ -21,10 +22,11 @@ pub const SNAPSHOTS_ROOT: &str = "ParallelsSavedStates";
 pub const SAVED_STATE_ITEM: &str = "SavedStateItem";
 /// The file a `.hdd` bundle directory is opened by.
 pub const DISK_DESCRIPTOR: &str = "DiskDescriptor.xml";
-/// The file extensions of a snapshot's saved state, in `Snapshots/{GUID}<ext>`: the
-/// guest memory and the device state. Their layout is not publicly documented: they are
-/// listed, not read.
-pub const SNAPSHOT_STATE_FILES: [&str; 2] = [".mem", ".sav"];
+/// The files of a snapshot, `Snapshots/{GUID}<ext>`: the memory dump (`.mem`) and the
+/// saved VM state (`.sav`) as Parallels' user guides describe the two ("Virtual Machine
+/// Files"), the configuration at the snapshot (`.pvc`) and its screenshot (`.png`). Their
+/// layouts are not publicly documented: they are listed, not read.
+pub const SNAPSHOT_STATE_FILES: [&str; 4] = [".mem", ".sav", ".pvc", ".png"];
 
 /// `Hdd/EmulatedType`: a host device (`PDT_USE_REAL_DEVICE`, libprlsdk's `PrlEnums.h`).
 pub const EMULATED_REAL_DEVICE: u64 = 0;

@@ -102,7 +102,8 @@ pub struct VmSnapshot {
     pub state: SavedState,
     /// Its disks.
     pub disks: Vec<SnapshotDisk>,
-    /// Its `Snapshots/{GUID}.mem` and `.sav`, those that exist: listed, not read.
+    /// Its `Snapshots/{GUID}.mem`, `.sav`, `.pvc` and `.png`, those that exist: listed,
+    /// not read.
     pub files: Vec<Link>,
 }
 
@@ -380,7 +381,7 @@ fn open_snapshots(
 }
 
 /// Snapshot `state` of the VM: each opened disk's bundle state of the same GUID, and its
-/// state files (`Snapshots/{GUID}.mem`, `.sav`) when they exist.
+/// files (`Snapshots/{GUID}.mem`, `.sav`, `.pvc`, `.png`) when they exist.
 fn snapshot(
     state: SavedState,
     disks: &[VmDisk],
