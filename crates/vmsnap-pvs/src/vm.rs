@@ -468,6 +468,15 @@ impl Layer for Vm {
                         .and_then(|l| l.layer.as_ref());
                     o.insert("format".into(), json!(opened.map(|l| l.name().to_string())));
                     o.insert("size".into(), json!(opened.map(|l| l.len())));
+                    // The bundle's image files (every snapshot's), as it opened them.
+                    o.insert(
+                        "images".into(),
+                        json!(opened.map(|l| l
+                            .external_refs()
+                            .into_iter()
+                            .map(|r| r.name)
+                            .collect::<Vec<_>>())),
+                    );
                     o.insert("not_read".into(), json!(d.not_read));
                 }
                 j
