@@ -6,7 +6,8 @@
 //! ASIF samples must read the same bytes (`crates/vmsnap-asif/tests/oracle.rs`), and every
 //! device dissect.archive reads from the Proxmox VMA sample must equal vmsnap's
 //! (`crates/vmsnap-vma/tests/dissect.rs`), and the VirtualBox settings corpus what
-//! `descriptor/vbox.py` reads (`crates/vmsnap-vbox/tests/dissect.rs`).
+//! `descriptor/vbox.py` reads (`crates/vmsnap-vbox/tests/dissect.rs`), and the Parallels VM
+//! corpus what `descriptor/pvs.py` and `disk/hdd.py` read (`crates/vmsnap-pvs/tests/dissect.rs`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -56,6 +57,8 @@ const TESTS: &[(&str, &str)] = &[
     ("vmsnap-vma", "dissect"),
     // VirtualBox settings: the machine, media registry and snapshots descriptor/vbox.py reads.
     ("vmsnap-vbox", "dissect"),
+    // Parallels .pvm: PVS.disks() and every disk's bytes as HDD reads the bundle.
+    ("vmsnap-pvs", "dissect"),
 ];
 
 /// Runs the comparisons, every one even when an earlier one fails.

@@ -18,9 +18,10 @@ fn is_sample(p: &Path) -> bool {
         ))
 }
 
-/// A bundle directory the CLI opens by its descriptor (a Parallels `.hdd`): a sample.
+/// A bundle directory the CLI opens by its descriptor (a Parallels `.hdd`, or a `.pvm` by
+/// its `config.pvs`): a sample.
 fn is_bundle(p: &Path) -> bool {
-    p.is_dir() && p.join("DiskDescriptor.xml").is_file()
+    p.is_dir() && (p.join("DiskDescriptor.xml").is_file() || p.join("config.pvs").is_file())
 }
 
 #[test]

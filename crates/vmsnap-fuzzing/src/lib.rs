@@ -88,6 +88,10 @@ pub const TARGETS: &[Target] = &[
         run: plain::parallels,
     },
     Target {
+        name: "pvs",
+        run: |data| registered::run("pvs", data),
+    },
+    Target {
         name: "qcow2",
         run: plain::qcow2,
     },

@@ -71,8 +71,13 @@ fn has_file(dir: &Path, pick: impl Fn(&Path) -> bool) -> bool {
     std::fs::read_dir(dir).is_ok_and(|rd| {
         rd.filter_map(Result::ok)
             .map(|e| e.path())
-            // A bundle directory (a Parallels `.hdd`) is a sample as a whole.
-            .any(|p| (p.is_file() || p.join("DiskDescriptor.xml").is_file()) && pick(&p))
+            // A bundle directory (a Parallels `.hdd` or `.pvm`) is a sample as a whole.
+            .any(|p| {
+                (p.is_file()
+                    || p.join("DiskDescriptor.xml").is_file()
+                    || p.join("config.pvs").is_file())
+                    && pick(&p)
+            })
     })
 }
 

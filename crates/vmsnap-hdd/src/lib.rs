@@ -53,7 +53,7 @@ mod layer;
 mod plugin;
 pub mod raw;
 pub mod rule;
-mod xml;
+pub mod xml;
 
 pub use descriptor::{Descriptor, DiskParameters, Image, Shot, Storage};
 pub use guid::Guid;

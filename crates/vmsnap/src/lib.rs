@@ -37,6 +37,8 @@ pub use vmsnap_kdump as kdump;
 pub use vmsnap_lime as lime;
 #[cfg(feature = "parallels")]
 pub use vmsnap_parallels as parallels;
+#[cfg(feature = "pvs")]
+pub use vmsnap_pvs as pvs;
 #[cfg(feature = "qcow2")]
 pub use vmsnap_qcow2 as qcow2;
 #[cfg(feature = "qed")]
@@ -137,6 +139,8 @@ pub fn expected_plugin_names() -> Vec<&'static str> {
     v.push("avml");
     #[cfg(feature = "vbox")]
     v.push("vbox");
+    #[cfg(feature = "pvs")]
+    v.push("pvs");
     v.sort_unstable();
     v
 }
