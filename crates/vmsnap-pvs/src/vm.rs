@@ -9,7 +9,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use vmsnap_core::rule::REFERENCES;
 use vmsnap_core::{
     AddressSpace, ChildRole, DiskFormat, Extent, ExternalRef, Finding, Followed, Layer, LayerExt,
     NamedLayer, OpenCtx, RefDecision, RefKind, Result, ResultExt,
@@ -210,21 +209,7 @@ impl Vm {
             "a Parallels VM configuration",
             &self.own_refs(),
         ));
-        for d in &self.disks {
-            if let Some(l) = &d.link {
-                if !l.opened && !matches!(l.reference.decision, RefDecision::Listed) {
-                    v.push(Finding::warning(
-                        REFERENCES,
-                        format!(
-                            "{} {:?} {}",
-                            d.layer_name(),
-                            l.reference.name,
-                            l.reference.decision.describe()
-                        ),
-                    ));
-                }
-            }
-        }
+        // Each file, opened or not, is reported through its reference (`external_refs`).
         for s in &self.snapshots {
             for d in &s.disks {
                 if let Some(why) = &d.missing {
@@ -326,12 +311,12 @@ fn open_disk(d: &HddDevice, config: &Config, from: Option<&Path>, ctx: &OpenCtx<
     if let Some(why) = why_not {
         return VmDisk {
             device: d.clone(),
-            link: Some(Link::listed(RefKind::Extent, name)),
+            link: Some(Link::listed(RefKind::VmFile, name)),
             not_read: Some(why),
         };
     }
     let f = ctx.follow_disk(
-        RefKind::Extent,
+        RefKind::VmFile,
         from,
         &descriptor_name(name),
         DiskFormat::Plugin(&vmsnap_hdd::PLUGIN),

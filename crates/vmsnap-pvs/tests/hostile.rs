@@ -118,9 +118,11 @@ fn every_system_name_is_a_reference_and_the_config_is_unsafe() {
     assert!(f
         .iter()
         .any(|f| f.rule == vmsnap_core::rule::REFERENCES && f.severity == Severity::Unsafe));
-    assert!(f
-        .iter()
-        .any(|f| f.rule == vmsnap_core::rule::REFERENCES && f.message.contains("disk:scsi0:1")));
+    // Each disk's reference is an unsafe `references` finding of its own.
+    let disk = refs[1].finding();
+    assert_eq!(disk.rule, vmsnap_core::rule::REFERENCES);
+    assert_eq!(disk.severity, Severity::Unsafe);
+    assert!(disk.message.contains("VM file \"data.hdd/DiskDescriptor.xml\""), "{disk:?}");
     let stand_in = common::child(&vm, "disk:sata0:0");
     assert_eq!(stand_in.len(), 4 << 20);
     assert!(stand_in.read_at(0, &mut [0u8; 512]).is_err());
