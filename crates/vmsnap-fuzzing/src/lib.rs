@@ -84,6 +84,10 @@ pub const TARGETS: &[Target] = &[
         run: plain::lime,
     },
     Target {
+        name: "ovf",
+        run: |data| registered::run("ovf", data),
+    },
+    Target {
         name: "parallels",
         run: plain::parallels,
     },

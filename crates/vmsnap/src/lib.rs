@@ -35,6 +35,8 @@ pub use vmsnap_hyperv as hyperv;
 pub use vmsnap_kdump as kdump;
 #[cfg(feature = "lime")]
 pub use vmsnap_lime as lime;
+#[cfg(feature = "ovf")]
+pub use vmsnap_ovf as ovf;
 #[cfg(feature = "parallels")]
 pub use vmsnap_parallels as parallels;
 #[cfg(feature = "qcow2")]
@@ -137,6 +139,8 @@ pub fn expected_plugin_names() -> Vec<&'static str> {
     v.push("avml");
     #[cfg(feature = "vbox")]
     v.push("vbox");
+    #[cfg(feature = "ovf")]
+    v.push("ovf");
     v.sort_unstable();
     v
 }
