@@ -6,7 +6,8 @@
 //! ASIF samples must read the same bytes (`crates/vmsnap-asif/tests/oracle.rs`), and every
 //! device dissect.archive reads from the Proxmox VMA sample must equal vmsnap's
 //! (`crates/vmsnap-vma/tests/dissect.rs`), and the VirtualBox settings corpus what
-//! `descriptor/vbox.py` reads (`crates/vmsnap-vbox/tests/dissect.rs`).
+//! `descriptor/vbox.py` reads (`crates/vmsnap-vbox/tests/dissect.rs`), and the OVF
+//! packages' disks what `descriptor/ovf.py` lists (`crates/vmsnap-ovf/tests/dissect.rs`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -56,6 +57,8 @@ const TESTS: &[(&str, &str)] = &[
     ("vmsnap-vma", "dissect"),
     // VirtualBox settings: the machine, media registry and snapshots descriptor/vbox.py reads.
     ("vmsnap-vbox", "dissect"),
+    // OVF/OVA: the disk files descriptor/ovf.py lists, and their bytes as dissect reads them.
+    ("vmsnap-ovf", "dissect"),
 ];
 
 /// Runs the comparisons, every one even when an earlier one fails.
