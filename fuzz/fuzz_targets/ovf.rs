@@ -1,7 +1,7 @@
-//! The ovf reader on arbitrary bytes: probe, open through the plugin (external
-//! references denied), then read, map and describe everything. Must never panic, hang or
-//! over-allocate. The body lives in `vmsnap-fuzzing` (replayed over the committed seeds by
-//! `cargo test`).
+//! The ovf reader (OVF descriptors) on arbitrary bytes: probe, open through the plugin
+//! (external references denied), then read, map and describe everything. Must never
+//! panic, hang or over-allocate. The body lives in `vmsnap-fuzzing` (replayed over the
+//! committed seeds by `cargo test`).
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {

@@ -88,6 +88,10 @@ pub const TARGETS: &[Target] = &[
         run: |data| registered::run("ovf", data),
     },
     Target {
+        name: "ovf_ova",
+        run: |data| registered::run("ova", data),
+    },
+    Target {
         name: "parallels",
         run: plain::parallels,
     },

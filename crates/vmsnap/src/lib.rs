@@ -141,6 +141,8 @@ pub fn expected_plugin_names() -> Vec<&'static str> {
     v.push("vbox");
     #[cfg(feature = "ovf")]
     v.push("ovf");
+    #[cfg(feature = "ovf")]
+    v.push("ova");
     v.sort_unstable();
     v
 }
