@@ -93,14 +93,24 @@ fn an_ovf_and_its_directory_open_their_disks() {
     }
     for input in [s(&corpus("ovf/vbox.ovf")).to_string(), s(&pkg).to_string()] {
         let out = dir.join("out.raw");
-        let o = vmsnap(&["convert", "--quiet", &input, s(&out), "--layer", "disk:sata0:0"]);
+        let o = vmsnap(&[
+            "convert",
+            "--quiet",
+            &input,
+            s(&out),
+            "--layer",
+            "disk:sata0:0",
+        ]);
         assert_eq!(o.status.code(), Some(0), "{input}: {}", stderr(&o));
         assert_same_bytes(&std::fs::read(&out).unwrap(), &want, &input);
     }
     // `info` exits 1 on an unsafe finding: the descriptor's references.
     let v = json(&["info", "--json", s(&pkg)], "info", 1);
     assert_eq!(v["layers"][1]["children"][0]["name"], "disk:sata0:0", "{v}");
-    assert_eq!(v["layers"][1]["describe"]["disks"][0]["opened"], true, "{v}");
+    assert_eq!(
+        v["layers"][1]["describe"]["disks"][0]["opened"], true,
+        "{v}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -110,7 +120,11 @@ fn check_verdicts() {
     assert_eq!(v["format"], "ova", "{v}");
     assert_eq!(v["detected"], serde_json::json!(["ova"]), "{v}");
     assert_eq!(failing(&v), ["archive"], "{v}");
-    let v = json(&["check", "--json", "corpus/ovf/bad-manifest.ova"], "check", 1);
+    let v = json(
+        &["check", "--json", "corpus/ovf/bad-manifest.ova"],
+        "check",
+        1,
+    );
     assert_eq!(failing(&v), ["manifest", "archive"], "{v}");
     let v = json(&["check", "--json", "corpus/ovf/vmware.ovf"], "check", 1);
     assert_eq!(v["format"], "ovf", "{v}");

@@ -119,8 +119,14 @@ impl Archive {
             };
         };
         let at = format!("member {:?} at {} ({} bytes)", m.name, m.offset, m.size);
-        let opened = SliceLayer::new(m.name.clone(), AddressSpace::File, file.clone(), m.offset, m.size)
-            .and_then(|s| ctx.registry.open_chained(Arc::new(s), None, ctx));
+        let opened = SliceLayer::new(
+            m.name.clone(),
+            AddressSpace::File,
+            file.clone(),
+            m.offset,
+            m.size,
+        )
+        .and_then(|s| ctx.registry.open_chained(Arc::new(s), None, ctx));
         match opened {
             Ok(l) => Opened {
                 reference: None,
@@ -202,7 +208,8 @@ impl Archive {
                     }
                 }
             };
-            results.push(json!({"file": e.name, "algorithm": e.algorithm.name(), "result": verdict}));
+            results
+                .push(json!({"file": e.name, "algorithm": e.algorithm.name(), "result": verdict}));
         }
         for m in &self.members {
             let covered = mf.entries.iter().any(|e| e.name == m.name);

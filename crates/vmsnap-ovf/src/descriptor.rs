@@ -18,8 +18,8 @@ use serde_json::{json, Value};
 use vmsnap_core::{Error, Finding, Result};
 
 use crate::raw::{
-    HOST_DISK, HOST_FILE, MAX_COLLECTION_DEPTH, MAX_ELEMENTS, MAX_SYSTEMS, NS_OVF1, NS_OVF2,
-    RT_CD, RT_DISK, RT_DVD, RT_IDE, RT_OTHER_STORAGE, RT_SCSI,
+    HOST_DISK, HOST_FILE, MAX_COLLECTION_DEPTH, MAX_ELEMENTS, MAX_SYSTEMS, NS_OVF1, NS_OVF2, RT_CD,
+    RT_DISK, RT_DVD, RT_IDE, RT_OTHER_STORAGE, RT_SCSI,
 };
 use crate::rule::DESCRIPTOR;
 use crate::units::bytes_per_unit;
@@ -316,8 +316,11 @@ fn parse_files(root: Node<'_, '_>, findings: &mut Vec<Finding>) -> Result<Vec<Fi
         };
         if v.iter().any(|x| x.id == id) {
             findings.push(
-                Finding::warning(DESCRIPTOR, format!("File id {id:?} repeated: the first is used"))
-                    .at(xml::at(f)),
+                Finding::warning(
+                    DESCRIPTOR,
+                    format!("File id {id:?} repeated: the first is used"),
+                )
+                .at(xml::at(f)),
             );
             continue;
         }

@@ -138,7 +138,9 @@ impl Package {
                     ));
                 }
             }
-            let declared = def.and_then(|d| d.format.as_deref()).and_then(declared_format);
+            let declared = def
+                .and_then(|d| d.format.as_deref())
+                .and_then(declared_format);
             if let (Some(l), Some(want)) = (&opened.layer, declared) {
                 if l.name() != want {
                     findings.push(Finding::warning(

@@ -156,7 +156,10 @@ fn pax(data: &[u8], at: u64) -> Result<(Option<String>, Option<u64>)> {
         let rec = rest.get(sp + 1..len).unwrap_or_default();
         let rec = rec.strip_suffix(b"\n").unwrap_or(rec);
         if let Some(eq) = rec.iter().position(|&b| b == b'=') {
-            let (k, v) = (rec.get(..eq).unwrap_or_default(), rec.get(eq + 1..).unwrap_or_default());
+            let (k, v) = (
+                rec.get(..eq).unwrap_or_default(),
+                rec.get(eq + 1..).unwrap_or_default(),
+            );
             match k {
                 b"path" => path = Some(String::from_utf8_lossy(v).into_owned()),
                 b"size" => {
@@ -195,7 +198,10 @@ pub fn members(file: &dyn Layer) -> Result<Vec<Member>> {
         }
         let end = at.checked_add(BLOCK).filter(|&e| e <= size);
         if end.is_none() {
-            return Err(Error::truncated(at, "tar header cut short by the end of the file"));
+            return Err(Error::truncated(
+                at,
+                "tar header cut short by the end of the file",
+            ));
         }
         let h: [u8; BLOCK as usize] = file.read_array(at)?;
         if h.iter().all(|&b| b == 0) {
@@ -206,10 +212,16 @@ pub fn members(file: &dyn Layer) -> Result<Vec<Member>> {
             return Err(Error::limit("tar headers", headers as u64, MAX_MEMBERS as u64 * 3).at(at));
         }
         if field(&h, tar::MAGIC) != b"ustar" {
-            return Err(Error::malformed(at + tar::MAGIC.0 as u64, "no ustar magic in a tar header"));
+            return Err(Error::malformed(
+                at + tar::MAGIC.0 as u64,
+                "no ustar magic in a tar header",
+            ));
         }
         if !checksum_ok(&h, at)? {
-            return Err(Error::malformed(at + tar::CHKSUM.0 as u64, "tar header checksum mismatch"));
+            return Err(Error::malformed(
+                at + tar::CHKSUM.0 as u64,
+                "tar header checksum mismatch",
+            ));
         }
         let header_size = number(field(&h, tar::SIZE), at + tar::SIZE.0 as u64, "member size")?;
         let typeflag = h.get(tar::TYPEFLAG).copied().unwrap_or(0);
@@ -230,9 +242,12 @@ pub fn members(file: &dyn Layer) -> Result<Vec<Member>> {
         match typeflag {
             b'x' | b'g' | b'L' | b'K' => {
                 if size_now > MAX_EXTENDED_HEADER {
-                    return Err(Error::limit("tar extended header", size_now, MAX_EXTENDED_HEADER).at(at));
+                    return Err(
+                        Error::limit("tar extended header", size_now, MAX_EXTENDED_HEADER).at(at),
+                    );
                 }
-                let body = file.read_vec(data, size_now, MAX_EXTENDED_HEADER, "tar extended header")?;
+                let body =
+                    file.read_vec(data, size_now, MAX_EXTENDED_HEADER, "tar extended header")?;
                 match typeflag {
                     b'x' => {
                         let (p, s) = pax(&body, data)?;
@@ -245,13 +260,26 @@ pub fn members(file: &dyn Layer) -> Result<Vec<Member>> {
             }
             t => {
                 if out.len() >= MAX_MEMBERS {
-                    return Err(Error::limit("tar members", out.len() as u64 + 1, MAX_MEMBERS as u64).at(at));
+                    return Err(Error::limit(
+                        "tar members",
+                        out.len() as u64 + 1,
+                        MAX_MEMBERS as u64,
+                    )
+                    .at(at));
                 }
                 let ustar_name = {
                     let name = string(field(&h, tar::NAME));
                     let posix = field(&h, tar::VERSION) == b"00";
-                    let prefix = if posix { string(field(&h, tar::PREFIX)) } else { String::new() };
-                    if prefix.is_empty() { name } else { format!("{prefix}/{name}") }
+                    let prefix = if posix {
+                        string(field(&h, tar::PREFIX))
+                    } else {
+                        String::new()
+                    };
+                    if prefix.is_empty() {
+                        name
+                    } else {
+                        format!("{prefix}/{name}")
+                    }
                 };
                 let name = pax_path.take().or(long_name.take()).unwrap_or(ustar_name);
                 let name = name.strip_prefix("./").map(str::to_string).unwrap_or(name);
@@ -260,13 +288,20 @@ pub fn members(file: &dyn Layer) -> Result<Vec<Member>> {
                     header: at,
                     offset: data,
                     size: size_now,
-                    kind: if matches!(t, b'0' | 0 | b'7') { Kind::File } else { Kind::Other(t) },
+                    kind: if matches!(t, b'0' | 0 | b'7') {
+                        Kind::File
+                    } else {
+                        Kind::Other(t)
+                    },
                 });
             }
         }
         at = next;
         if at > size {
-            return Err(Error::truncated(at, "the last tar member's padding runs past the end"));
+            return Err(Error::truncated(
+                at,
+                "the last tar member's padding runs past the end",
+            ));
         }
     }
     Ok(out)
@@ -280,9 +315,17 @@ mod tests {
     fn numbers() {
         assert_eq!(number(b"00000001750\0", 0, "x").unwrap(), 1000);
         assert_eq!(number(b"  1750 ", 0, "x").unwrap(), 1000);
-        assert_eq!(number(&[0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0], 0, "x").unwrap(), 256);
+        assert_eq!(
+            number(&[0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0], 0, "x").unwrap(),
+            256
+        );
         assert!(number(&[0xff; 12], 0, "x").is_err());
-        assert!(number(&[0x80, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], 0, "x").is_err());
+        assert!(number(
+            &[0x80, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            0,
+            "x"
+        )
+        .is_err());
         assert!(number(b"0009", 0, "x").is_err());
         assert!(number(b"\0\0", 0, "x").is_err());
     }

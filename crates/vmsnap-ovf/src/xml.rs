@@ -14,9 +14,8 @@ pub fn parse(bytes: &[u8]) -> Result<Document<'_>> {
         return Err(Error::limit("OVF descriptor bytes", len, MAX_XML_LEN));
     }
     let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        Error::malformed(e.valid_up_to() as u64, "the OVF descriptor is not UTF-8")
-    })?;
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| Error::malformed(e.valid_up_to() as u64, "the OVF descriptor is not UTF-8"))?;
     let opts = ParsingOptions {
         allow_dtd: false,
         nodes_limit: MAX_XML_NODES,

@@ -51,14 +51,22 @@ fn compare(what: &str, o: &vmsnap_ovf::Ovf, want: &Value) {
         h.update(&read_all(layer.as_ref()));
         let b = &want["bytes"][href.as_str()];
         assert_eq!(layer.len(), b["size"].as_u64().unwrap(), "{what} {href}");
-        assert_eq!(hex(&h.finish()), b["sha256"].as_str().unwrap(), "{what} {href}");
+        assert_eq!(
+            hex(&h.finish()),
+            b["sha256"].as_str().unwrap(),
+            "{what} {href}"
+        );
     }
 }
 
 #[test]
 #[ignore = "needs dissect.hypervisor: cargo xtask dissect"]
 fn every_ovf1_sample_reads_like_dissect() {
-    compare("vmware.ovf", &ovf("vmware.ovf"), &dissect(&sample("vmware.ovf")));
+    compare(
+        "vmware.ovf",
+        &ovf("vmware.ovf"),
+        &dissect(&sample("vmware.ovf")),
+    );
     for name in ["two-disk.ova", "bad-manifest.ova"] {
         let dir = scratch_dir(&format!("dissect-ovf-{name}"));
         run(Command::new("tar")

@@ -82,13 +82,19 @@ fn probe(p: &vmsnap_core::Plugin, bytes: &[u8]) -> bool {
 fn the_samples_open_and_every_read_path_holds() {
     for name in ["two-disk.ova", "bad-manifest.ova"] {
         let bytes = std::fs::read(sample(name)).unwrap();
-        assert!(probe(&OVA_PLUGIN, &bytes) && !probe(&PLUGIN, &bytes), "{name}");
+        assert!(
+            probe(&OVA_PLUGIN, &bytes) && !probe(&PLUGIN, &bytes),
+            "{name}"
+        );
         let l: Arc<dyn Layer> = Arc::new(ova(name));
         vmsnap_testkit::exercise(&l, 64 << 20);
     }
     for name in ["vmware.ovf", "vbox.ovf"] {
         let bytes = std::fs::read(sample(name)).unwrap();
-        assert!(probe(&PLUGIN, &bytes) && !probe(&OVA_PLUGIN, &bytes), "{name}");
+        assert!(
+            probe(&PLUGIN, &bytes) && !probe(&OVA_PLUGIN, &bytes),
+            "{name}"
+        );
         let l: Arc<dyn Layer> = Arc::new(ovf(name));
         vmsnap_testkit::exercise(&l, 64 << 20);
     }
@@ -109,8 +115,16 @@ fn damaged_tar_headers_fail_with_their_kinds() {
         ("checksum", checksum, ErrorKind::Malformed),
         ("magic of a later header", magic, ErrorKind::Malformed),
         ("member past the end", size, ErrorKind::Truncated),
-        ("cut inside a header", good[..6656 + 100].to_vec(), ErrorKind::Truncated),
-        ("cut inside a member", good[..100_000].to_vec(), ErrorKind::Truncated),
+        (
+            "cut inside a header",
+            good[..6656 + 100].to_vec(),
+            ErrorKind::Truncated,
+        ),
+        (
+            "cut inside a member",
+            good[..100_000].to_vec(),
+            ErrorKind::Truncated,
+        ),
         (
             "no .ovf member",
             tar(&[("a.vmdk", b"x", b'0')]),
@@ -130,7 +144,9 @@ fn damaged_tar_headers_fail_with_their_kinds() {
 #[test]
 fn the_member_count_is_limited() {
     let (desc, _, _) = parts();
-    let names: Vec<String> = (0..=vmsnap_ovf::raw::MAX_MEMBERS).map(|i| format!("f{i}")).collect();
+    let names: Vec<String> = (0..=vmsnap_ovf::raw::MAX_MEMBERS)
+        .map(|i| format!("f{i}"))
+        .collect();
     let mut members: Vec<(&str, &[u8], u8)> = vec![("two-disk.ovf", desc.as_bytes(), b'0')];
     members.extend(names.iter().map(|n| (n.as_str(), &b""[..], b'0')));
     assert_eq!(kind_of(ova_bytes(tar(&members))), ErrorKind::LimitExceeded);
@@ -209,10 +225,21 @@ fn compressed_files_are_reported_not_read_and_capacities_are_checked() {
     ]);
     let o = ova_bytes(bytes).unwrap();
     let f = o.findings();
-    assert!(f.iter().any(|x| x.rule == UNSUPPORTED_FILE && x.message.contains("gzip")), "{f:?}");
-    let cap: Vec<&str> = f.iter().filter(|x| x.rule == CAPACITY).map(|x| x.message.as_str()).collect();
+    assert!(
+        f.iter()
+            .any(|x| x.rule == UNSUPPORTED_FILE && x.message.contains("gzip")),
+        "{f:?}"
+    );
+    let cap: Vec<&str> = f
+        .iter()
+        .filter(|x| x.rule == CAPACITY)
+        .map(|x| x.message.as_str())
+        .collect();
     assert_eq!(cap.len(), 1, "{cap:?}");
-    assert!(cap[0].contains("3145728") && cap[0].contains("2097152"), "{cap:?}");
+    assert!(
+        cap[0].contains("3145728") && cap[0].contains("2097152"),
+        "{cap:?}"
+    );
     let names: Vec<String> = o.children().into_iter().map(|c| c.name).collect();
     assert_eq!(names, ["disk:ide1:0"]);
 }
@@ -220,11 +247,19 @@ fn compressed_files_are_reported_not_read_and_capacities_are_checked() {
 #[test]
 fn pax_and_gnu_long_names_from_gnu_tar_read_the_same_disks() {
     let dir = scratch_dir("ovf-hostile-formats");
-    run(Command::new("tar").arg("-xf").arg(sample("two-disk.ova")).arg("-C").arg(&dir));
+    run(Command::new("tar")
+        .arg("-xf")
+        .arg(sample("two-disk.ova"))
+        .arg("-C")
+        .arg(&dir));
     let long = format!("{}.vmdk", "l".repeat(120));
     std::fs::rename(dir.join("two-disk-disk1.vmdk"), dir.join(&long)).unwrap();
     let desc = std::fs::read_to_string(dir.join("two-disk.ovf")).unwrap();
-    std::fs::write(dir.join("two-disk.ovf"), desc.replace("two-disk-disk1.vmdk", &long)).unwrap();
+    std::fs::write(
+        dir.join("two-disk.ovf"),
+        desc.replace("two-disk-disk1.vmdk", &long),
+    )
+    .unwrap();
     let want = read_all(child(&ova("two-disk.ova"), "disk:scsi0:0").as_ref());
     for format in ["pax", "gnu"] {
         let out = dir.join(format!("{format}.ova"));
@@ -236,8 +271,18 @@ fn pax_and_gnu_long_names_from_gnu_tar_read_the_same_disks() {
             .arg(&out)
             .args(["two-disk.ovf", &long, "two-disk-disk2.qcow2"]));
         let o = ova_bytes(std::fs::read(&out).unwrap()).unwrap();
-        let names: Vec<&str> = o.archive().unwrap().members.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(names, ["two-disk.ovf", long.as_str(), "two-disk-disk2.qcow2"], "{format}");
+        let names: Vec<&str> = o
+            .archive()
+            .unwrap()
+            .members
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["two-disk.ovf", long.as_str(), "two-disk-disk2.qcow2"],
+            "{format}"
+        );
         assert_same_bytes(&read_all(child(&o, "disk:scsi0:0").as_ref()), &want, format);
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -116,8 +116,15 @@ fn digests_are_the_coreutils_ones_and_the_manifest_verdicts_follow() {
         .arg(sample("two-disk.ova"))
         .arg("-C")
         .arg(&dir));
-    for (tool, alg) in [("sha1sum", Algorithm::Sha1), ("sha256sum", Algorithm::Sha256)] {
-        for file in ["two-disk.ovf", "two-disk-disk1.vmdk", "two-disk-disk2.qcow2"] {
+    for (tool, alg) in [
+        ("sha1sum", Algorithm::Sha1),
+        ("sha256sum", Algorithm::Sha256),
+    ] {
+        for file in [
+            "two-disk.ovf",
+            "two-disk-disk1.vmdk",
+            "two-disk-disk2.qcow2",
+        ] {
             let out = run(Command::new(tool).arg(dir.join(file)));
             let want = String::from_utf8(out).unwrap();
             let want = want.split_whitespace().next().unwrap();

@@ -33,7 +33,11 @@ pub fn open_ovf(path: &Path, resolver: &Resolver) -> Result<Ovf> {
 
 /// Opens `corpus/ovf/<name>` (a `.ovf`) with files in its directory allowed.
 pub fn ovf(name: &str) -> Ovf {
-    open_ovf(&sample(name), &Resolver::new(ExternalPolicy::VmDir).with_vm_dir(&sample(""))).unwrap()
+    open_ovf(
+        &sample(name),
+        &Resolver::new(ExternalPolicy::VmDir).with_vm_dir(&sample("")),
+    )
+    .unwrap()
 }
 
 /// Opens the bytes of an OVA (nothing outside it may be opened).
@@ -42,7 +46,10 @@ pub fn ova_bytes(bytes: Vec<u8>) -> Result<Ovf> {
     let o = Options::new();
     let r = Resolver::new(ExternalPolicy::Deny);
     let ctx = OpenCtx::new(&r, &reg, &o);
-    Ovf::open_ova(Arc::new(FileLayer::new(Arc::new(MemSource::new(bytes)))), &ctx)
+    Ovf::open_ova(
+        Arc::new(FileLayer::new(Arc::new(MemSource::new(bytes)))),
+        &ctx,
+    )
 }
 
 /// Opens `corpus/ovf/<name>` (an `.ova`).
