@@ -27,7 +27,7 @@ impl Algorithm {
         }
     }
     /// Digest length in bytes.
-    pub fn len(self) -> usize {
+    pub fn digest_len(self) -> usize {
         match self {
             Algorithm::Sha1 => 20,
             Algorithm::Sha256 => 32,
@@ -104,7 +104,7 @@ impl Hasher {
             self.update(&[0]);
         }
         self.update(&bits.to_be_bytes());
-        let words = self.alg.len() / 4;
+        let words = self.alg.digest_len() / 4;
         self.state
             .iter()
             .take(words)

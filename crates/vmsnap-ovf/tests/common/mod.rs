@@ -35,7 +35,7 @@ pub fn open_ovf(path: &Path, resolver: &Resolver) -> Result<Ovf> {
 pub fn ovf(name: &str) -> Ovf {
     open_ovf(
         &sample(name),
-        &Resolver::new(ExternalPolicy::VmDir).with_vm_dir(&sample("")),
+        &Resolver::new(ExternalPolicy::VmDir).with_vm_dir(sample("")),
     )
     .unwrap()
 }
