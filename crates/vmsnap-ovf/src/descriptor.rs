@@ -580,3 +580,112 @@ fn parse_system(
         optical_drives,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(fields: &str) -> String {
+        format!("<Item>{fields}</Item>")
+    }
+
+    fn system(id: &str, items: &[String]) -> String {
+        format!(
+            r#"<VirtualSystem ovf:id="{id}"><VirtualHardwareSection>{}</VirtualHardwareSection></VirtualSystem>"#,
+            items.concat()
+        )
+    }
+
+    fn envelope(body: &str) -> Descriptor {
+        let text = format!(
+            r#"<Envelope xmlns="http://schemas.dmtf.org/ovf/envelope/1" xmlns:ovf="http://schemas.dmtf.org/ovf/envelope/1" xmlns:rasd="r">
+            <References><File ovf:id="f1" ovf:href="a.vmdk"/><File ovf:id="f2" ovf:href="b.img"/></References>
+            <DiskSection><Disk ovf:diskId="d1" ovf:fileRef="f1" ovf:capacity="1" ovf:capacityAllocationUnits="byte * 2^30"/></DiskSection>
+            {body}</Envelope>"#
+        );
+        Descriptor::parse(text.as_bytes()).unwrap()
+    }
+
+    fn layers(d: &Descriptor) -> Vec<&str> {
+        d.drives().map(|x| x.layer.as_str()).collect()
+    }
+
+    #[test]
+    fn names_follow_address_and_order_and_fall_back_to_ids() {
+        let ctrl = |id: &str, rt: u32, sub: &str, addr: &str| {
+            item(&format!(
+                "<rasd:InstanceID>{id}</rasd:InstanceID><rasd:ResourceType>{rt}</rasd:ResourceType>\
+                 <rasd:ResourceSubType>{sub}</rasd:ResourceSubType>{addr}"
+            ))
+        };
+        let drive = |parent: &str, unit: &str, host: &str| {
+            item(&format!(
+                "<rasd:ResourceType>17</rasd:ResourceType><rasd:Parent>{parent}</rasd:Parent>{unit}\
+                 <rasd:HostResource>{host}</rasd:HostResource>"
+            ))
+        };
+        let d = envelope(&system(
+            "vm",
+            &[
+                ctrl("1", 20, "vmware.nvme.controller", ""),
+                ctrl("2", 20, "vmware.nvme.controller", ""),
+                ctrl("3", 5, "PIIX4", "<rasd:Address>1</rasd:Address>"),
+                // No AddressOnParent: the drive's rank on its controller.
+                drive("2", "", "ovf:/disk/d1"),
+                drive("2", "", "ovf:/file/f2"),
+                drive(
+                    "3",
+                    "<rasd:AddressOnParent>1</rasd:AddressOnParent>",
+                    "ovf:/disk/d1",
+                ),
+                // Same place again: named by its disk id; no controller: by its file id.
+                drive(
+                    "3",
+                    "<rasd:AddressOnParent>1</rasd:AddressOnParent>",
+                    "ovf:/file/f2",
+                ),
+                drive("9", "", "/file/f1"),
+            ],
+        ));
+        assert_eq!(
+            layers(&d),
+            [
+                "disk:nvme1:0",
+                "disk:nvme1:1",
+                "disk:ide1:1",
+                "disk:f2",
+                "disk:f1"
+            ]
+        );
+        assert_eq!(d.disks[0].capacity, Some(1 << 30));
+        assert_eq!(d.drives().next().unwrap().file_id.as_deref(), Some("f1"));
+        assert!(d
+            .findings
+            .iter()
+            .any(|f| f.message.contains("two disk drives")));
+    }
+
+    #[test]
+    fn a_collection_prefixes_each_systems_names() {
+        let drive = item(
+            "<rasd:ResourceType>17</rasd:ResourceType><rasd:HostResource>ovf:/disk/d1</rasd:HostResource>",
+        );
+        let body = format!(
+            "<VirtualSystemCollection ovf:id=\"c\">{}<VirtualSystemCollection>{}</VirtualSystemCollection></VirtualSystemCollection>",
+            system("web", std::slice::from_ref(&drive)),
+            system("db", std::slice::from_ref(&drive)),
+        );
+        let d = envelope(&body);
+        assert_eq!(layers(&d), ["system:web/disk:d1", "system:db/disk:d1"]);
+        // One system alone: no prefix.
+        assert_eq!(layers(&envelope(&system("one", &[drive]))), ["disk:d1"]);
+    }
+
+    #[test]
+    fn other_xml_is_declined() {
+        let e = Descriptor::parse(b"<Envelope xmlns=\"urn:x\"/>").unwrap_err();
+        assert_eq!(e.kind(), vmsnap_core::ErrorKind::Declined);
+        let e = Descriptor::parse(b"<a").unwrap_err();
+        assert_eq!(e.kind(), vmsnap_core::ErrorKind::Malformed);
+    }
+}

@@ -67,7 +67,8 @@ fn parse_line(line: &str) -> Option<Entry> {
         .strip_prefix('=')?
         .trim()
         .to_ascii_lowercase();
-    let ok = digest.len() == algorithm.digest_len() * 2 && digest.bytes().all(|b| b.is_ascii_hexdigit());
+    let ok =
+        digest.len() == algorithm.digest_len() * 2 && digest.bytes().all(|b| b.is_ascii_hexdigit());
     ok.then_some(Entry {
         algorithm,
         name,
