@@ -134,3 +134,45 @@ fn check_verdicts() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(String::from_utf8_lossy(&o.stdout).contains("references"));
 }
+
+#[test]
+fn a_broken_ova_or_a_plain_tar_is_never_safe() {
+    let dir = scratch_dir("cli-ova-broken");
+    std::fs::write(dir.join("x.ovf"), b"<notovf/>").unwrap();
+    std::fs::write(dir.join("disk.img"), vec![0u8; 4096]).unwrap();
+    for (name, first, format) in [
+        ("broken.ova", "x.ovf", "ova"),
+        ("plain.tar", "disk.img", "tar"),
+    ] {
+        let out = dir.join(name);
+        run(Command::new("tar")
+            .arg("--format=ustar")
+            .arg("-C")
+            .arg(&dir)
+            .arg("-cf")
+            .arg(&out)
+            .arg(first));
+        let v = json(&["check", "--json", s(&out)], "check", 1);
+        assert_eq!(v["format"], format, "{name}: {v}");
+        assert_eq!(v["verdict"], "unsafe", "{name}: {v}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn ova_members_extract() {
+    let o = vmsnap(&[
+        "meta",
+        "corpus/ovf/two-disk.ova",
+        "--extract",
+        "two-disk.mf",
+        "--output",
+        "-",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let listing = run(Command::new("tar")
+        .arg("-xOf")
+        .arg(corpus("ovf/two-disk.ova"))
+        .arg("two-disk.mf"));
+    assert_eq!(o.stdout, listing);
+}

@@ -40,8 +40,9 @@ fn ends_with(name: &str, ext: &str) -> bool {
 }
 
 impl Archive {
-    /// Reads the members of `file`; an archive with no `.ovf` member is not an OVA
-    /// ([`Error::declined`]).
+    /// Reads the members of `file`; an archive with no usable `.ovf` member is a broken
+    /// OVA ([`Error::malformed`]: the probe saw an `.ovf` first, so it is not declined,
+    /// which would let the stacker read the archive as raw bytes).
     pub fn read(file: &dyn Layer) -> Result<Archive> {
         let members = members(file)?;
         let mut findings = Vec::new();
@@ -54,7 +55,9 @@ impl Archive {
         let descriptor = members
             .iter()
             .position(|m| usable(&m) && ends_with(&m.name, ".ovf"))
-            .ok_or_else(|| Error::declined("a tar archive without an .ovf member: not an OVA"))?;
+            .ok_or_else(|| {
+                Error::malformed(0, "no regular top-level .ovf member: not a usable OVA")
+            })?;
         if descriptor != 0 {
             findings.push(Finding::warning(
                 MEMBER,

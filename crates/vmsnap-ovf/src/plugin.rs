@@ -48,12 +48,30 @@ pub fn probe(w: &SniffWindow<'_>) -> Probe {
     Probe::Yes
 }
 
-/// A tar header (ustar magic, good checksum) first; `open` declines an archive without
-/// an `.ovf` member.
+/// A tar header (ustar magic, good checksum) first, naming an `.ovf` (DSP0243: the
+/// descriptor is an OVA's first member): its own name, a pax header's (`PaxHeaders/x.ovf`)
+/// or a GNU long name's (the block after its `L` header). Any other tar is not an OVA
+/// (`check` calls it a tar archive).
 pub fn probe_ova(w: &SniffWindow<'_>) -> Probe {
-    match w.head.get(..BLOCK as usize) {
-        Some(h) if is_header(h) => Probe::Yes,
-        _ => Probe::No("no tar header first"),
+    let Some(h) = w.head.get(..BLOCK as usize).filter(|h| is_header(h)) else {
+        return Probe::No("no tar header first");
+    };
+    let name = match h.get(crate::raw::tar::TYPEFLAG) {
+        Some(b'L') => w
+            .head
+            .get(BLOCK as usize..2 * BLOCK as usize)
+            .unwrap_or_default(),
+        _ => h.get(..100).unwrap_or_default(),
+    };
+    let name = name.split(|&b| b == 0).next().unwrap_or_default();
+    if name.len() > 4
+        && name
+            .get(name.len() - 4..)
+            .is_some_and(|e| e.eq_ignore_ascii_case(b".ovf"))
+    {
+        Probe::Yes
+    } else {
+        Probe::No("a tar whose first member is not an .ovf descriptor")
     }
 }
 

@@ -128,7 +128,12 @@ fn damaged_tar_headers_fail_with_their_kinds() {
         (
             "no .ovf member",
             tar(&[("a.vmdk", b"x", b'0')]),
-            ErrorKind::Declined,
+            ErrorKind::Malformed,
+        ),
+        (
+            "the .ovf is a directory",
+            tar(&[("a.ovf", b"", b'5')]),
+            ErrorKind::Malformed,
         ),
         (
             "an .ovf that is not OVF",
@@ -150,6 +155,25 @@ fn the_member_count_is_limited() {
     let mut members: Vec<(&str, &[u8], u8)> = vec![("two-disk.ovf", desc.as_bytes(), b'0')];
     members.extend(names.iter().map(|n| (n.as_str(), &b""[..], b'0')));
     assert_eq!(kind_of(ova_bytes(tar(&members))), ErrorKind::LimitExceeded);
+}
+
+#[test]
+fn only_a_tar_whose_first_member_is_an_ovf_is_an_ova() {
+    assert!(probe(&OVA_PLUGIN, &tar(&[("x.OVF", b"", b'0')])));
+    assert!(!probe(&OVA_PLUGIN, &tar(&[("x.vmdk", b"", b'0')])));
+    assert!(!probe(
+        &OVA_PLUGIN,
+        &tar(&[("x.vmdk", b"", b'0'), ("x.ovf", b"", b'0')])
+    ));
+    let long = format!("{}.ovf", "l".repeat(120));
+    let mut gnu = tar(&[("././@LongLink", format!("{long}\0").as_bytes(), b'L')]);
+    assert!(probe(&OVA_PLUGIN, &gnu));
+    gnu[512] = b'#';
+    gnu[512 + long.len() - 1] = b'x';
+    assert!(!probe(&OVA_PLUGIN, &gnu));
+    let mut bad = tar(&[("x.ovf", b"", b'0')]);
+    bad[148] ^= 1;
+    assert!(!probe(&OVA_PLUGIN, &bad));
 }
 
 #[test]
