@@ -176,3 +176,25 @@ fn ova_members_extract() {
         .arg("two-disk.mf"));
     assert_eq!(o.stdout, listing);
 }
+
+#[test]
+fn a_missing_disk_fails_to_read_unless_zeros_are_asked_for() {
+    let dir = scratch_dir("cli-ovf-missing");
+    std::fs::copy(corpus("ovf/vmware.ovf"), dir.join("vmware.ovf")).unwrap();
+    let input = dir.join("vmware.ovf");
+    let out = dir.join("out.raw");
+    let convert = |extra: &[&str]| {
+        let mut args = vec!["convert", "--quiet", s(&input), s(&out)];
+        args.extend(["--layer", "disk:scsi0:0"]);
+        args.extend(extra);
+        vmsnap(&args)
+    };
+    let o = convert(&[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("unavailable"), "{}", stderr(&o));
+    let o = convert(&["--missing", "zeros"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The descriptor's capacity (8 * 2^20 bytes), all zeros.
+    assert_eq!(std::fs::read(&out).unwrap(), vec![0u8; 8 << 20]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
