@@ -10,11 +10,10 @@ use vmsnap_core::{
 };
 
 use crate::descriptor::FileRef;
-use crate::digest::{hex, Hasher};
 use crate::manifest::Manifest;
 use crate::package::Opened;
-use crate::raw::{MAX_DIGESTED, MAX_MANIFEST, MAX_XML_LEN};
-use crate::rule::{MANIFEST, MEMBER};
+use crate::raw::{MAX_MANIFEST, MAX_XML_LEN};
+use crate::rule::MEMBER;
 use crate::tar::{members, Member};
 
 /// An OVA's members, with the descriptor, manifest and certificate found among them.
@@ -144,87 +143,29 @@ impl Archive {
         }
     }
 
-    /// Verifies the manifest's digests against the members (at most [`MAX_DIGESTED`]
-    /// bytes hashed): a mismatch is unsafe; no manifest, a digest not verified or a file
-    /// the manifest does not cover is a warning. Also the per-entry results.
-    pub fn verify(&self, file: &dyn Layer) -> (Vec<Finding>, Value) {
-        let Some((mf_name, mf)) = &self.manifest else {
-            return (
-                vec![Finding::warning(
-                    MANIFEST,
-                    "the OVA has no manifest (.mf): its members' integrity is not checkable",
-                )],
-                Value::Null,
-            );
-        };
-        let mut findings = Vec::new();
-        if !mf.bad_lines.is_empty() {
-            findings.push(Finding::warning(
-                MANIFEST,
-                format!("{mf_name}: lines {:?} are not ALG(name)= hex", mf.bad_lines),
-            ));
-        }
-        let mut budget = MAX_DIGESTED;
-        let mut results = Vec::new();
-        for e in &mf.entries {
-            let verdict = match self.member(&e.name) {
-                None => {
-                    findings.push(Finding::unsafe_(
-                        MANIFEST,
-                        format!("{mf_name} lists {:?}, which is not a member", e.name),
-                    ));
-                    "missing".to_string()
-                }
-                Some(m) if m.size > budget => {
-                    findings.push(Finding::warning(
-                        MANIFEST,
-                        format!(
-                            "{:?}: not verified (more than {MAX_DIGESTED} bytes hashed in all)",
-                            e.name
-                        ),
-                    ));
-                    "not verified".to_string()
-                }
-                Some(m) => {
-                    budget -= m.size;
-                    match digest(file, m, e.algorithm) {
-                        Ok(d) if d == e.digest => "ok".to_string(),
-                        Ok(d) => {
-                            findings.push(Finding::unsafe_(
-                                MANIFEST,
-                                format!(
-                                    "{:?}: {} digest {d} is not the manifest's {}",
-                                    e.name,
-                                    e.algorithm.name(),
-                                    e.digest
-                                ),
-                            ));
-                            "mismatch".to_string()
-                        }
-                        Err(err) => {
-                            findings.push(Finding::warning(
-                                MANIFEST,
-                                format!("{:?}: not verified: {err}", e.name),
-                            ));
-                            "not verified".to_string()
-                        }
-                    }
-                }
-            };
-            results
-                .push(json!({"file": e.name, "algorithm": e.algorithm.name(), "result": verdict}));
-        }
-        for m in &self.members {
-            let covered = mf.entries.iter().any(|e| e.name == m.name);
-            let exempt = m.name == *mf_name || Some(&m.name) == self.certificate.as_ref();
-            if !covered && !exempt && m.refused().is_none() {
-                findings.push(Finding::warning(
-                    MANIFEST,
-                    format!("member {:?} is not in the manifest", m.name),
-                ));
-            }
-        }
-        (findings, json!(results))
+    /// The files a manifest may list: every usable member, as a window of `file`.
+    pub fn files(&self, file: &Arc<dyn Layer>) -> Vec<(String, Arc<dyn Layer>)> {
+        self.members
+            .iter()
+            .filter(|m| m.refused().is_none())
+            .filter_map(|m| {
+                SliceLayer::new(
+                    m.name.clone(),
+                    AddressSpace::File,
+                    file.clone(),
+                    m.offset,
+                    m.size,
+                )
+                .ok()
+                .map(|l| (m.name.clone(), Arc::new(l) as Arc<dyn Layer>))
+            })
+            .collect()
+    }
+
+    /// Verifies the manifest against the members ([`crate::manifest::verify`]).
+    pub fn verify(&self, file: &Arc<dyn Layer>) -> (Vec<Finding>, Value) {
+        let exempt: Vec<&str> = self.certificate.iter().map(String::as_str).collect();
+        crate::manifest::verify(self.manifest.as_ref(), &self.files(file), &exempt)
     }
 
     /// The members, manifest and certificate as JSON.
@@ -236,20 +177,4 @@ impl Archive {
             "certificate": self.certificate,
         })
     }
-}
-
-/// The digest of member `m`, read in 1 MiB pieces.
-fn digest(file: &dyn Layer, m: &Member, alg: crate::digest::Algorithm) -> Result<String> {
-    const PIECE: u64 = 1 << 20;
-    let mut h = Hasher::new(alg);
-    let mut buf = vec![0u8; PIECE as usize];
-    let mut done = 0u64;
-    while done < m.size {
-        let n = (m.size - done).min(PIECE);
-        let b = buf.get_mut(..n as usize).unwrap_or_default();
-        file.read_at(m.offset + done, b)?;
-        h.update(b);
-        done += n;
-    }
-    Ok(hex(&h.finish()))
 }

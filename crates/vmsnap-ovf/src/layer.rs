@@ -13,8 +13,10 @@ use vmsnap_core::{
 
 use crate::archive::Archive;
 use crate::descriptor::Descriptor;
+use crate::manifest::Manifest;
 use crate::package::{Opened, Package};
-use crate::raw::MAX_XML_LEN;
+use crate::raw::{MAX_CHAIN_WALK, MAX_MANIFEST, MAX_XML_LEN};
+use crate::rule::MANIFEST;
 
 /// The plugin and layer name of a descriptor.
 pub const NAME: &str = "ovf";
@@ -28,6 +30,9 @@ pub struct Ovf {
     lower: Arc<dyn Layer>,
     package: Package,
     archive: Option<Archive>,
+    /// A `.ovf`'s manifest (`<stem>.mf` beside it): the reference, and its name and text
+    /// when it was read.
+    manifest: Option<(ExternalRef, Option<(String, Manifest)>)>,
     /// The manifest's verification, made once when first asked for.
     verified: OnceLock<(Vec<Finding>, Value)>,
 }
@@ -57,11 +62,13 @@ impl Ovf {
                 layer: followed.layer,
             }
         });
+        let manifest = open_manifest(from.as_deref(), ctx);
         Ok(Ovf {
             name: NAME,
             lower,
             package,
             archive: None,
+            manifest,
             verified: OnceLock::new(),
         })
     }
@@ -90,6 +97,7 @@ impl Ovf {
             lower,
             package,
             archive: Some(archive),
+            manifest: None,
             verified: OnceLock::new(),
         })
     }
@@ -109,11 +117,41 @@ impl Ovf {
         self.archive.as_ref()
     }
 
-    /// The manifest's findings and per-file results (an OVA; a `.ovf` has none here).
+    /// The manifest's findings and per-file results: an OVA's against its members, a
+    /// `.ovf`'s against itself and the disk files it opened.
     fn verification(&self) -> &(Vec<Finding>, Value) {
         self.verified.get_or_init(|| match &self.archive {
-            Some(a) => a.verify(self.lower.as_ref()),
-            None => (Vec::new(), Value::Null),
+            Some(a) => a.verify(&self.lower),
+            None if matches!(&self.manifest, Some((_, None))) => {
+                let r = self.manifest.as_ref().map(|(r, _)| r);
+                let what = r.map(|r| format!("{:?} {}", r.name, r.decision.describe()));
+                (
+                    vec![Finding::warning(
+                        MANIFEST,
+                        format!(
+                            "the manifest {}: no digest is verified",
+                            what.unwrap_or_default()
+                        ),
+                    )],
+                    Value::Null,
+                )
+            }
+            None => {
+                let mf = self.manifest.as_ref().and_then(|(_, m)| m.as_ref());
+                let mut files: Vec<(String, Arc<dyn Layer>)> = Vec::new();
+                let own = self.lower.path().and_then(Path::file_name);
+                if let Some(n) = own.and_then(|n| n.to_str()) {
+                    files.push((n.to_string(), self.lower.clone()));
+                }
+                for d in &self.package.disks {
+                    if let (Some(f), Some(l)) = (&d.file, &d.opened.layer) {
+                        if !files.iter().any(|(n, _)| *n == f.href) {
+                            files.push((f.href.clone(), base_file(l)));
+                        }
+                    }
+                }
+                crate::manifest::verify(mf, &files, &[])
+            }
         })
     }
 
@@ -127,6 +165,17 @@ impl Ovf {
             "systems": self.package.systems_json(),
             "disks": self.package.disks_json(),
         });
+        if let (Some(o), Some((r, m))) = (v.as_object_mut(), &self.manifest) {
+            o.insert(
+                "manifest".into(),
+                json!({
+                    "file": r.name,
+                    "status": r.decision.describe(),
+                    "results": self.verification().1,
+                    "entries": if full { m.as_ref().map(|(_, m)| m.to_json()) } else { None },
+                }),
+            );
+        }
         if let (Some(o), Some(a)) = (v.as_object_mut(), &self.archive) {
             let mut aj = a.to_json();
             if let Some(m) = aj.as_object_mut() {
@@ -145,6 +194,54 @@ impl Ovf {
         }
         v
     }
+}
+
+impl Ovf {
+    /// The references the package makes itself: its disk files (and a `.ovf`'s manifest).
+    fn own_refs(&self) -> Vec<ExternalRef> {
+        let mut v = self.package.refs();
+        v.extend(self.manifest.iter().map(|(r, _)| r.clone()));
+        v
+    }
+}
+
+/// The bottom of a disk's layers (the file its `href` names: a VMDK descriptor, not its
+/// extents; the file itself for raw bytes).
+fn base_file(disk: &Arc<dyn Layer>) -> Arc<dyn Layer> {
+    let mut l = disk.clone();
+    for _ in 0..MAX_CHAIN_WALK {
+        match l.lower().into_iter().next() {
+            Some(below) => l = below,
+            None => break,
+        }
+    }
+    l
+}
+
+/// `<stem>.mf` beside the descriptor, through the resolver. Its absence is normal (then it
+/// is not a reference); a manifest that cannot be read is a failed reference.
+fn open_manifest(
+    from: Option<&Path>,
+    ctx: &OpenCtx<'_>,
+) -> Option<(ExternalRef, Option<(String, Manifest)>)> {
+    let name = format!("{}.mf", from?.file_stem()?.to_str()?);
+    let f = ctx.follow_file(RefKind::Companion, from, &name);
+    if matches!(f.reference.decision, RefDecision::Failed { .. }) {
+        return None;
+    }
+    let mut reference = f.reference;
+    let m = f.layer.and_then(
+        |l| match l.read_vec(0, l.len(), MAX_MANIFEST, "OVF manifest") {
+            Ok(b) => Some((name.clone(), Manifest::parse(&b))),
+            Err(e) => {
+                reference.decision = RefDecision::Failed {
+                    reason: e.to_string(),
+                };
+                None
+            }
+        },
+    );
+    Some((reference, m))
 }
 
 impl Layer for Ovf {
@@ -182,7 +279,7 @@ impl Layer for Ovf {
             NAME => "an OVF descriptor",
             _ => "an OVA package",
         };
-        v.extend(vmsnap_core::references_finding(what, &self.package.refs()));
+        v.extend(vmsnap_core::references_finding(what, &self.own_refs()));
         for d in &self.package.disks {
             if let Some(r) = &d.opened.reference {
                 if !matches!(r.decision, RefDecision::Opened { .. }) {
@@ -196,7 +293,7 @@ impl Layer for Ovf {
         v
     }
     fn external_refs(&self) -> Vec<ExternalRef> {
-        let mut v = self.package.refs();
+        let mut v = self.own_refs();
         v.extend(self.package.disk_refs());
         v
     }

@@ -25,6 +25,10 @@
 //!   member it has no references, a manifest digest that does not match (or a listed
 //!   file that is not there) is unsafe, no manifest is a warning (nothing to verify, but
 //!   nothing wrong either); the certificate is listed, not verified;
+//! - the manifest (an OVA's `.mf` member; `<stem>.mf` beside a `.ovf`, a companion
+//!   reference when it is there) is verified against the files it lists (SHA-1 and
+//!   SHA-256, [`digest`]), at most [`raw::MAX_DIGESTED`] bytes hashed, once per open when
+//!   findings are first asked for; no manifest is a warning;
 //! - each disk's virtual size is checked against the descriptor's capacity and its
 //!   format against the `ovf:format` URI (a mismatch is a finding); compressed
 //!   (`ovf:compression="gzip"`) and chunked (`ovf:chunkSize`) files are reported

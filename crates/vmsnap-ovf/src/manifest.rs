@@ -1,9 +1,14 @@
 //! The package manifest (`.mf`): one `ALG(name)= hex` line per file (DSP0243 § 5.1;
 //! ovftool and VirtualBox write `SHA1(…)= ` or `SHA256(…)= `).
 
-use serde_json::{json, Value};
+use std::sync::Arc;
 
-use crate::digest::Algorithm;
+use serde_json::{json, Value};
+use vmsnap_core::{Finding, Layer, Result};
+
+use crate::digest::{hex, Algorithm, Hasher};
+use crate::raw::MAX_DIGESTED;
+use crate::rule::MANIFEST;
 
 /// One line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +79,111 @@ fn parse_line(line: &str) -> Option<Entry> {
         name,
         digest,
     })
+}
+
+/// Verifies `manifest` (its file name and content; `None`: the package has none) against
+/// `files` (each file of the package by name; the manifest itself is one of them), at most
+/// [`MAX_DIGESTED`] bytes hashed: a digest that does not match, or a listed file that is
+/// not there, is unsafe; no manifest, a bad line, a digest not verified, or a file the
+/// manifest does not list (other than itself and `exempt`) is a warning. Also the result
+/// of each entry as JSON.
+pub fn verify(
+    manifest: Option<&(String, Manifest)>,
+    files: &[(String, Arc<dyn Layer>)],
+    exempt: &[&str],
+) -> (Vec<Finding>, Value) {
+    let Some((mf_name, mf)) = manifest else {
+        return (
+            vec![Finding::warning(
+                MANIFEST,
+                "the package has no manifest (.mf): its files' integrity is not checkable",
+            )],
+            Value::Null,
+        );
+    };
+    let mut findings = Vec::new();
+    if !mf.bad_lines.is_empty() {
+        findings.push(Finding::warning(
+            MANIFEST,
+            format!("{mf_name}: lines {:?} are not ALG(name)= hex", mf.bad_lines),
+        ));
+    }
+    let mut budget = MAX_DIGESTED;
+    let mut results = Vec::new();
+    for e in &mf.entries {
+        let file = files.iter().find(|(n, _)| *n == e.name).map(|(_, l)| l);
+        let verdict = match file {
+            None => {
+                findings.push(Finding::unsafe_(
+                    MANIFEST,
+                    format!("{mf_name} lists {:?}, which is not in the package", e.name),
+                ));
+                "missing"
+            }
+            Some(l) if l.len() > budget => {
+                findings.push(Finding::warning(
+                    MANIFEST,
+                    format!(
+                        "{:?}: not verified (more than {MAX_DIGESTED} bytes hashed in all)",
+                        e.name
+                    ),
+                ));
+                "not verified"
+            }
+            Some(l) => {
+                budget -= l.len();
+                match digest(l.as_ref(), e.algorithm) {
+                    Ok(d) if d == e.digest => "ok",
+                    Ok(d) => {
+                        findings.push(Finding::unsafe_(
+                            MANIFEST,
+                            format!(
+                                "{:?}: {} digest {d} is not the manifest's {}",
+                                e.name,
+                                e.algorithm.name(),
+                                e.digest
+                            ),
+                        ));
+                        "mismatch"
+                    }
+                    Err(err) => {
+                        findings.push(Finding::warning(
+                            MANIFEST,
+                            format!("{:?}: not verified: {err}", e.name),
+                        ));
+                        "not verified"
+                    }
+                }
+            }
+        };
+        results.push(json!({"file": e.name, "algorithm": e.algorithm.name(), "result": verdict}));
+    }
+    for (name, _) in files {
+        let covered = mf.entries.iter().any(|e| e.name == *name);
+        if !covered && name != mf_name && !exempt.contains(&name.as_str()) {
+            findings.push(Finding::warning(
+                MANIFEST,
+                format!("{name:?} is not in the manifest"),
+            ));
+        }
+    }
+    (findings, json!(results))
+}
+
+/// The digest of all of `file`, read in 1 MiB pieces.
+fn digest(file: &dyn Layer, alg: Algorithm) -> Result<String> {
+    const PIECE: u64 = 1 << 20;
+    let mut h = Hasher::new(alg);
+    let mut buf = vec![0u8; PIECE as usize];
+    let mut done = 0u64;
+    while done < file.len() {
+        let n = (file.len() - done).min(PIECE);
+        let b = buf.get_mut(..n as usize).unwrap_or_default();
+        file.read_at(done, b)?;
+        h.update(b);
+        done += n;
+    }
+    Ok(hex(&h.finish()))
 }
 
 #[cfg(test)]

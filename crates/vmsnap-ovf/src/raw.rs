@@ -74,6 +74,8 @@ pub mod tar {
 pub const MAX_MEMBERS: usize = 4096;
 /// Largest pax extended header or GNU long name read.
 pub const MAX_EXTENDED_HEADER: u64 = 64 * 1024;
+/// Most layers walked down from a disk to the file its `href` names.
+pub const MAX_CHAIN_WALK: usize = 16;
 /// Largest manifest read.
 pub const MAX_MANIFEST: u64 = 1024 * 1024;
 /// Most member bytes hashed to verify a manifest (beyond it the digests are reported

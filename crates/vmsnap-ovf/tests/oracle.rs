@@ -80,9 +80,16 @@ fn ova_disks_read_like_qemu_img_of_the_extracted_members() {
 
 #[test]
 fn ovf_disks_read_like_qemu_img_of_their_files() {
-    for (name, layer, file, size) in [
-        ("vmware.ovf", "disk:scsi0:0", "vmware-disk1.vmdk", 8 << 20),
-        ("vbox.ovf", "disk:sata0:0", "vbox-disk1.vmdk", 6 << 20),
+    for (name, layer, file, size, refs) in [
+        // The disk and the manifest beside the descriptor.
+        (
+            "vmware.ovf",
+            "disk:scsi0:0",
+            "vmware-disk1.vmdk",
+            8 << 20,
+            2,
+        ),
+        ("vbox.ovf", "disk:sata0:0", "vbox-disk1.vmdk", 6 << 20, 1),
     ] {
         let o = ovf(name);
         let c = child(&o, layer);
@@ -95,7 +102,7 @@ fn ovf_disks_read_like_qemu_img_of_their_files() {
         );
         // The capacity the descriptor gives is the disk's size: no capacity finding.
         assert!(!o.findings().iter().any(|f| f.rule == CAPACITY), "{name}");
-        assert_eq!(o.external_refs().len(), 1, "{name}");
+        assert_eq!(o.external_refs().len(), refs, "{name}");
     }
 }
 
@@ -147,4 +154,37 @@ fn digests_are_the_coreutils_ones_and_the_manifest_verdicts_follow() {
     assert_eq!(bad.len(), 1, "{bad:?}");
     assert_eq!(bad[0].0, Severity::Unsafe);
     assert!(bad[0].1.contains("two-disk-disk1.vmdk"), "{bad:?}");
+}
+
+#[test]
+fn an_ovf_beside_its_manifest_is_verified_against_sha1sum_s_digests() {
+    let manifest = |o: &vmsnap_ovf::Ovf| -> Vec<(Severity, String)> {
+        o.findings()
+            .into_iter()
+            .filter(|f| f.rule == MANIFEST)
+            .map(|f| (f.severity, f.message))
+            .collect()
+    };
+    // vmware.mf was written by sha1sum; vbox.ovf has none.
+    assert_eq!(manifest(&ovf("vmware.ovf")), vec![]);
+    let none = manifest(&ovf("vbox.ovf"));
+    assert_eq!(none.len(), 1, "{none:?}");
+    assert_eq!(none[0].0, Severity::Warning);
+    // A descriptor changed after the manifest was written.
+    let dir = scratch_dir("ovf-manifest-tamper");
+    for f in ["vmware.ovf", "vmware.mf", "vmware-disk1.vmdk"] {
+        std::fs::copy(sample(f), dir.join(f)).unwrap();
+    }
+    let text = std::fs::read_to_string(dir.join("vmware.ovf")).unwrap();
+    std::fs::write(dir.join("vmware.ovf"), text.replace("256MB", "257MB")).unwrap();
+    let o = common::open_ovf(
+        &dir.join("vmware.ovf"),
+        &vmsnap_core::Resolver::new(vmsnap_core::ExternalPolicy::VmDir).with_vm_dir(&dir),
+    )
+    .unwrap();
+    let m = manifest(&o);
+    assert_eq!(m.len(), 1, "{m:?}");
+    assert_eq!(m[0].0, Severity::Unsafe);
+    assert!(m[0].1.contains("vmware.ovf"), "{m:?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
