@@ -8,6 +8,8 @@
 //! (`crates/vmsnap-vma/tests/dissect.rs`), and the VirtualBox settings corpus what
 //! `descriptor/vbox.py` reads (`crates/vmsnap-vbox/tests/dissect.rs`), and the Parallels VM
 //! corpus what `descriptor/pvs.py` and `disk/hdd.py` read (`crates/vmsnap-pvs/tests/dissect.rs`).
+//! `descriptor/vbox.py` reads (`crates/vmsnap-vbox/tests/dissect.rs`), and the OVF
+//! packages' disks what `descriptor/ovf.py` lists (`crates/vmsnap-ovf/tests/dissect.rs`).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -59,6 +61,8 @@ const TESTS: &[(&str, &str)] = &[
     ("vmsnap-vbox", "dissect"),
     // Parallels .pvm: PVS.disks() and every disk's bytes as HDD reads the bundle.
     ("vmsnap-pvs", "dissect"),
+    // OVF/OVA: the disk files descriptor/ovf.py lists, and their bytes as dissect reads them.
+    ("vmsnap-ovf", "dissect"),
 ];
 
 /// Runs the comparisons, every one even when an earlier one fails.

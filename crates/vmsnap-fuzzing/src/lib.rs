@@ -84,6 +84,14 @@ pub const TARGETS: &[Target] = &[
         run: plain::lime,
     },
     Target {
+        name: "ovf",
+        run: |data| registered::run("ovf", data),
+    },
+    Target {
+        name: "ovf_ova",
+        run: |data| registered::run("ova", data),
+    },
+    Target {
         name: "parallels",
         run: plain::parallels,
     },

@@ -200,6 +200,9 @@ fn allowed(detected: &[String], opts: &CheckOptions) -> bool {
     })
 }
 
+/// The formats whose files are tar archives (so the tar signature is theirs).
+const TAR_FORMATS: [&str; 1] = ["ova"];
+
 /// Inspects `file`; `lacked` tells whether a read failed because a stream did not keep
 /// the bytes (then a refusal is "could not inspect", not a verdict).
 pub(crate) fn inspect_with(
@@ -228,6 +231,13 @@ pub(crate) fn inspect_with(
         .filter(|p| p.recognises(&window).is_yes())
         .map(|p| p.name.to_string())
         .collect();
+    // An OVA is a tar archive: the plugin that reads it names what the tar signature
+    // does, not a second format (its own layer reports the `archive` rule below).
+    let signatures: Vec<_> = if detected.iter().any(|d| TAR_FORMATS.contains(&d.as_str())) {
+        signatures.into_iter().filter(|s| s.name != "tar").collect()
+    } else {
+        signatures
+    };
     detected.extend(signatures.iter().map(|s| s.name.to_string()));
     let iso = detect::is_iso(&sniff.head);
     // OpenStack's GPT inspector matches any MBR (boot signature, not a FAT boot sector),

@@ -77,11 +77,11 @@ pub fn default_external(registry: &Registry, file: &dyn Layer) -> ExternalPolicy
 const BUNDLE_DESCRIPTORS: [&str; 2] = ["DiskDescriptor.xml", "config.pvs"];
 
 /// The configuration extensions one of which a VM directory holds exactly once: VMware,
-/// VirtualBox.
-const VM_CONFIG_EXTENSIONS: [&str; 2] = ["vmx", "vbox"];
+/// VirtualBox, an OVF package's descriptor.
+const VM_CONFIG_EXTENSIONS: [&str; 3] = ["vmx", "vbox", "ovf"];
 
 /// The file to open for `path`: `path` itself, or for a directory (a VM folder or bundle)
-/// its descriptor: `DiskDescriptor.xml`, `config.pvs`, or its single `.vmx` or `.vbox`. A
+/// its descriptor: `DiskDescriptor.xml`, `config.pvs`, or its single `.vmx`, `.vbox` or `.ovf`. A
 /// directory with none, or with several configurations, is an error that says so.
 pub fn input_file(path: &Path) -> Result<PathBuf> {
     if !path.is_dir() {
@@ -124,7 +124,7 @@ pub fn input_file(path: &Path) -> Result<PathBuf> {
         [] => Err(Error::new(
             ErrorKind::InvalidArgument,
             "a directory, and not a VM bundle: it holds no DiskDescriptor.xml, config.pvs, \
-             .vmx or .vbox",
+             .vmx, .vbox or .ovf",
         )
         .in_file(path)),
         many => Err(Error::new(
@@ -368,6 +368,12 @@ mod tests {
         std::fs::write(vm.join("other.vbox"), b"x").unwrap();
         let e = input_file(&vm).unwrap_err();
         assert!(e.to_string().contains("guest.VMX, other.vbox"), "{e}");
+        // An unpacked OVF package: its one descriptor (a manifest beside it is no config).
+        let package = d.join("package");
+        std::fs::create_dir_all(&package).unwrap();
+        std::fs::write(package.join("vm.mf"), b"x").unwrap();
+        std::fs::write(package.join("vm.ovf"), b"x").unwrap();
+        assert_eq!(input_file(&package).unwrap(), package.join("vm.ovf"));
         std::fs::write(bundle.join("disk.hds"), b"x").unwrap();
         std::fs::write(bundle.join("DiskDescriptor.xml"), b"x").unwrap();
         assert_eq!(

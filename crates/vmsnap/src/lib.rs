@@ -35,6 +35,8 @@ pub use vmsnap_hyperv as hyperv;
 pub use vmsnap_kdump as kdump;
 #[cfg(feature = "lime")]
 pub use vmsnap_lime as lime;
+#[cfg(feature = "ovf")]
+pub use vmsnap_ovf as ovf;
 #[cfg(feature = "parallels")]
 pub use vmsnap_parallels as parallels;
 #[cfg(feature = "pvs")]
@@ -141,6 +143,10 @@ pub fn expected_plugin_names() -> Vec<&'static str> {
     v.push("vbox");
     #[cfg(feature = "pvs")]
     v.push("pvs");
+    #[cfg(feature = "ovf")]
+    v.push("ovf");
+    #[cfg(feature = "ovf")]
+    v.push("ova");
     v.sort_unstable();
     v
 }
