@@ -422,7 +422,7 @@ fn archive_of_disks(layer: &dyn vmsnap_core::Layer) -> Option<Finding> {
     Some(Finding::unsafe_(
         crate::rule::ARCHIVE,
         format!(
-            "a {} archive holding {} disks ({}) is not a disk image: extract a disk first \
+            "the {} archive holding {} disks ({}) is not a disk image: extract a disk first \
              (vmsnap convert --layer {} FILE OUT)",
             layer.name(),
             disks.len(),

@@ -113,7 +113,7 @@ impl Archive {
             return Opened {
                 status: format!("missing: {reason}"),
                 reference: Some(ExternalRef {
-                    kind: RefKind::Extent,
+                    kind: RefKind::VmFile,
                     name: f.href.clone(),
                     decision: RefDecision::Failed { reason },
                 }),

@@ -50,7 +50,7 @@ impl Ovf {
         let from: Option<PathBuf> = lower.path().map(Path::to_path_buf);
         let package = Package::build(descriptor, ctx, NAME, from.as_deref(), |f| {
             let followed = ctx.follow_disk(
-                RefKind::Extent,
+                RefKind::VmFile,
                 from.as_deref(),
                 &f.href,
                 DiskFormat::Named(None),
@@ -280,16 +280,7 @@ impl Layer for Ovf {
             _ => "an OVA package",
         };
         v.extend(vmsnap_core::references_finding(what, &self.own_refs()));
-        for d in &self.package.disks {
-            if let Some(r) = &d.opened.reference {
-                if !matches!(r.decision, RefDecision::Opened { .. }) {
-                    v.push(Finding::warning(
-                        vmsnap_core::rule::REFERENCES,
-                        format!("{} {:?} {}", d.drive.layer, r.name, r.decision.describe()),
-                    ));
-                }
-            }
-        }
+        // Each file, opened or not, is reported through its reference (`external_refs`).
         v
     }
     fn external_refs(&self) -> Vec<ExternalRef> {
