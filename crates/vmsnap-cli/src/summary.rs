@@ -134,14 +134,40 @@ fn format_of(path: &Path, registry: &Registry) -> &'static str {
 /// qemu-img's snapshot table from a `snapshots` list with `id`, `name`, `vm_state_size`,
 /// `date_sec` and `vm_clock_nsec`.
 fn print_snapshots(snapshots: &Value) {
+    for line in snapshot_table(snapshots) {
+        println!("{line}");
+    }
+}
+
+/// The lines of [`print_snapshots`]' table, none when there are no snapshots.
+fn snapshot_table(snapshots: &Value) -> Vec<String> {
     let Some(list) = snapshots.as_array().filter(|l| !l.is_empty()) else {
-        return;
+        return Vec::new();
     };
-    println!("Snapshot list:");
-    println!(
-        "{:<10}{:<18}{:>12}{:>22}{:>15}",
+    let mut lines = Vec::new();
+    let id_of = |s: &Value| {
+        s["id"]
+            .as_str()
+            .map_or_else(|| s["id"].to_string(), str::to_string)
+    };
+    // qemu-img's widths, widened (one space apart) for long IDs and tags (GUIDs).
+    let id_w = list
+        .iter()
+        .map(|s| id_of(s).len() + 1)
+        .max()
+        .unwrap_or(0)
+        .max(10);
+    let tag_w = list
+        .iter()
+        .map(|s| s["name"].as_str().unwrap_or("").len() + 1)
+        .max()
+        .unwrap_or(0)
+        .max(18);
+    lines.push("Snapshot list:".to_string());
+    lines.push(format!(
+        "{:<id_w$}{:<tag_w$}{:>12}{:>22}{:>15}",
         "ID", "TAG", "VM SIZE", "DATE (UTC)", "VM CLOCK"
-    );
+    ));
     for s in list {
         let date = s["date_sec"]
             .as_u64()
@@ -160,17 +186,16 @@ fn print_snapshots(snapshots: &Value) {
             ms / 1000 % 60,
             ms % 1000
         );
-        println!(
-            "{:<10}{:<18}{:>12}{:>22}{:>15}",
-            s["id"]
-                .as_str()
-                .map_or_else(|| s["id"].to_string(), str::to_string),
+        lines.push(format!(
+            "{:<id_w$}{:<tag_w$}{:>12}{:>22}{:>15}",
+            id_of(s),
             s["name"].as_str().unwrap_or(""),
             short_size(s["vm_state_size"].as_u64().unwrap_or(0)),
             date,
             clock
-        );
+        ));
     }
+    lines
 }
 
 #[cfg(test)]
@@ -183,5 +208,27 @@ mod tests {
         assert_eq!(size_text(16 << 20), "16 MiB (16777216 bytes)");
         assert_eq!(short_size(469_574), "458.6 KiB");
         assert_eq!(short_size(0), "0 B");
+    }
+
+    #[test]
+    fn snapshot_columns_keep_qemu_img_widths_and_widen_for_guids() {
+        let short = serde_json::json!([{"id": "1", "name": "Installed", "vm_state_size": 0}]);
+        let t = snapshot_table(&short);
+        assert_eq!(
+            t[1],
+            format!(
+                "{:<10}{:<18}{:>12}{:>22}{:>15}",
+                "ID", "TAG", "VM SIZE", "DATE (UTC)", "VM CLOCK"
+            )
+        );
+        assert!(t[2].starts_with("1         Installed         "), "{t:?}");
+        let guid = "4f0e2ad4-a9b0-4bd1-9c1e-0c6a3e5b7d21";
+        let long = serde_json::json!([{"id": guid, "name": format!("snapshot:{guid}")}]);
+        let t = snapshot_table(&long);
+        assert!(
+            t[2].starts_with(&format!("{guid} snapshot:{guid} ")),
+            "{t:?}"
+        );
+        assert!(snapshot_table(&serde_json::json!([])).is_empty());
     }
 }
