@@ -96,11 +96,19 @@ fn samples() -> Vec<PathBuf> {
             .map(|e| e.unwrap().path())
             .collect();
         files.sort();
-        for f in files.into_iter().filter(|f| f.is_file() && is_sample(f)) {
+        // Bundle directories (a Parallels `.hdd` or `.pvm`) are inputs of their own.
+        for f in files
+            .into_iter()
+            .filter(|f| (f.is_file() && is_sample(f)) || is_bundle(f))
+        {
             out.push(f.strip_prefix(&root).unwrap().to_path_buf());
         }
     }
     out
+}
+
+fn is_bundle(p: &Path) -> bool {
+    p.is_dir() && (p.join("DiskDescriptor.xml").is_file() || p.join("config.pvs").is_file())
 }
 
 fn is_sample(p: &Path) -> bool {
@@ -126,6 +134,9 @@ fn every_command_on_every_sample_matches_its_schema() {
     let mut failures = Vec::new();
     let samples = samples();
     assert!(samples.len() > 30, "{samples:?}");
+    for bundle in ["corpus/hdd/snapshot.hdd", "corpus/pvs/snapshots.pvm"] {
+        assert!(samples.iter().any(|s| s == Path::new(bundle)), "{bundle}");
+    }
     for s in &samples {
         let s = s.to_str().unwrap();
         checked("info", &info, &["info", "--json", s], &mut failures);
