@@ -54,6 +54,8 @@ pub mod source;
 pub mod table;
 pub mod time;
 pub mod unavailable;
+#[cfg(feature = "xml")]
+pub mod xml;
 
 pub use bitmap::{BitOrder, BitmapCache, SectorBitmap};
 pub use buffer::IoBuffer;

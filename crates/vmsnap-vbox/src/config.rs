@@ -2,7 +2,7 @@
 //! differencing children), the current state's and every snapshot's hard-disk
 //! attachments, and the saved-state files. Parsing only; nothing is opened here.
 
-use roxmltree::{Document, Node, ParsingOptions};
+use roxmltree::Node;
 use vmsnap_core::{Error, Finding, Result};
 
 use crate::raw::{
@@ -107,24 +107,12 @@ impl Machine {
 
     /// Parses a settings file's bytes.
     pub fn parse(bytes: &[u8]) -> Result<Machine> {
-        if bytes.len() as u64 > MAX_CONFIG_BYTES {
-            return Err(Error::limit(
-                "VirtualBox settings file size",
-                bytes.len() as u64,
-                MAX_CONFIG_BYTES,
-            ));
-        }
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            Error::malformed(e.valid_up_to() as u64, "the settings file is not UTF-8")
-        })?;
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-        let opts = ParsingOptions {
-            allow_dtd: false,
-            nodes_limit: MAX_XML_NODES,
-            ..ParsingOptions::default()
-        };
-        let doc = Document::parse_with_options(text, opts)
-            .map_err(|e| Error::malformed(0, format!("not well-formed XML: {e}")))?;
+        let doc = vmsnap_core::xml::parse(
+            bytes,
+            "VirtualBox settings file",
+            MAX_CONFIG_BYTES,
+            MAX_XML_NODES,
+        )?;
         let root = doc.root_element();
         if !is(root, ROOT) {
             return Err(Error::malformed(
