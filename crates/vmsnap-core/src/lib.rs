@@ -38,6 +38,7 @@ pub mod finding;
 pub mod follow;
 pub mod hex;
 pub mod layer;
+mod layer_macros;
 pub mod limits;
 pub mod option;
 pub mod parallel;
@@ -47,7 +48,6 @@ pub mod registry;
 pub mod rule;
 pub mod runs;
 pub mod segment;
-mod segment_layer;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod sink;
 pub mod source;

@@ -1,14 +1,13 @@
 //! The package layer (`ovf` for a descriptor, `ova` for an archive): metadata space, it
 //! reads as the file's own bytes; each disk drive is a named child `disk:<bus><n>:<unit>`.
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use serde_json::{json, Value};
 use vmsnap_core::{
-    AddressSpace, DiskFormat, Error, Extent, ExternalRef, Finding, Layer, LayerExt, NamedLayer,
-    OpenCtx, RefDecision, RefKind, Result, ResultExt,
+    DiskFormat, Error, ExternalRef, Finding, Layer, LayerExt, NamedLayer, OpenCtx, RefDecision,
+    RefKind, Result, ResultExt,
 };
 
 use crate::archive::Archive;
@@ -245,24 +244,7 @@ fn open_manifest(
 }
 
 impl Layer for Ovf {
-    fn name(&self) -> &str {
-        self.name
-    }
-    fn space(&self) -> AddressSpace {
-        AddressSpace::Metadata
-    }
-    fn len(&self) -> u64 {
-        self.lower.len()
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.lower.read_at(offset, buf).in_layer(self.name)
-    }
-    fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-        self.lower.extents(range)
-    }
-    fn lower(&self) -> Vec<Arc<dyn Layer>> {
-        vec![self.lower.clone()]
-    }
+    vmsnap_core::metadata_layer!(self => self.name);
     fn describe(&self) -> Value {
         self.summary(false)
     }

@@ -4,14 +4,13 @@
 //! and state files. The layer itself reads as the `config.pvs`'s own bytes (address space
 //! `Metadata`).
 
-use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 use vmsnap_core::{
-    AddressSpace, ChildRole, DiskFormat, Extent, ExternalRef, Finding, Followed, Layer, LayerExt,
-    NamedLayer, OpenCtx, RefDecision, RefKind, Result, ResultExt,
+    ChildRole, DiskFormat, ExternalRef, Finding, Followed, Layer, LayerExt, NamedLayer, OpenCtx,
+    RefDecision, RefKind, Result, ResultExt,
 };
 
 use crate::config::{Config, HddDevice};
@@ -410,24 +409,7 @@ fn snapshot(
 }
 
 impl Layer for Vm {
-    fn name(&self) -> &str {
-        NAME
-    }
-    fn space(&self) -> AddressSpace {
-        AddressSpace::Metadata
-    }
-    fn len(&self) -> u64 {
-        self.lower.len()
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.lower.read_at(offset, buf).in_layer(NAME)
-    }
-    fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-        self.lower.extents(range)
-    }
-    fn lower(&self) -> Vec<Arc<dyn Layer>> {
-        vec![self.lower.clone()]
-    }
+    vmsnap_core::metadata_layer!(NAME);
     fn describe(&self) -> Value {
         let c = &self.config;
         let disks: Vec<Value> = self

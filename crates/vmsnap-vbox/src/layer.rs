@@ -4,14 +4,13 @@
 //! `snapshot:<name>/disk:<bus><port>:<device>` for each snapshot's.
 
 use std::collections::BTreeSet;
-use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 use vmsnap_core::{
-    AddressSpace, ChildRole, Error, Extent, ExternalRef, Finding, Layer, LayerExt, NamedLayer,
-    OpenCtx, RefDecision, RefKind, Result, ResultExt,
+    ChildRole, Error, ExternalRef, Finding, Layer, LayerExt, NamedLayer, OpenCtx, RefDecision,
+    RefKind, Result, ResultExt,
 };
 
 use crate::config::{Attachment, Machine};
@@ -317,24 +316,7 @@ impl Vbox {
 }
 
 impl Layer for Vbox {
-    fn name(&self) -> &str {
-        NAME
-    }
-    fn space(&self) -> AddressSpace {
-        AddressSpace::Metadata
-    }
-    fn len(&self) -> u64 {
-        self.lower.len()
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.lower.read_at(offset, buf).in_layer(NAME)
-    }
-    fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-        self.lower.extents(range)
-    }
-    fn lower(&self) -> Vec<Arc<dyn Layer>> {
-        vec![self.lower.clone()]
-    }
+    vmsnap_core::metadata_layer!(NAME);
     fn describe(&self) -> Value {
         json!({
             "format": NAME,

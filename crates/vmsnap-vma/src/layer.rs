@@ -1,14 +1,11 @@
 //! The archive (`vma`): metadata space, reads as the archive file's own bytes; each device
 //! is a named child (`disk:<device name>`, and `memory` for `vmstate`).
 
-use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use vmsnap_core::{
-    AddressSpace, ChildRole, Extent, Finding, Layer, NamedLayer, OpenCtx, Result, ResultExt,
-};
+use vmsnap_core::{ChildRole, Finding, Layer, NamedLayer, OpenCtx, Result, ResultExt};
 
 use crate::device::VmaDevice;
 use crate::header::{uuid_text, Header};
@@ -132,24 +129,7 @@ impl Vma {
 }
 
 impl Layer for Vma {
-    fn name(&self) -> &str {
-        NAME
-    }
-    fn space(&self) -> AddressSpace {
-        AddressSpace::Metadata
-    }
-    fn len(&self) -> u64 {
-        self.lower.len()
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.lower.read_at(offset, buf).in_layer(NAME)
-    }
-    fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-        self.lower.extents(range)
-    }
-    fn lower(&self) -> Vec<Arc<dyn Layer>> {
-        vec![self.lower.clone()]
-    }
+    vmsnap_core::metadata_layer!(NAME);
     fn describe(&self) -> Value {
         self.summary(false)
     }

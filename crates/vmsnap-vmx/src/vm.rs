@@ -3,15 +3,14 @@
 //! reader), and its snapshots from the `.vmsd`, each a named inner layer. The layer itself
 //! reads as the `.vmx`'s own bytes (address space `Metadata`).
 
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 use vmsnap_core::limits::MAX_CHAIN_DEPTH;
 use vmsnap_core::{
-    AddressSpace, ChildRole, DiskFormat, Error, Extent, ExternalRef, Finding, Followed, Layer,
-    LayerExt, NamedLayer, OpenCtx, Probe, RefDecision, RefKind, Result, ResultExt, Sniff,
+    ChildRole, DiskFormat, Error, ExternalRef, Finding, Followed, Layer, LayerExt, NamedLayer,
+    OpenCtx, Probe, RefDecision, RefKind, Result, ResultExt, Sniff,
 };
 
 use crate::device::{devices, Controller, Device};
@@ -442,24 +441,7 @@ fn open_vmsd(
 }
 
 impl Layer for Vm {
-    fn name(&self) -> &str {
-        NAME
-    }
-    fn space(&self) -> AddressSpace {
-        AddressSpace::Metadata
-    }
-    fn len(&self) -> u64 {
-        self.lower.len()
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        self.lower.read_at(offset, buf).in_layer(NAME)
-    }
-    fn extents(&self, range: Range<u64>) -> Result<Vec<Extent>> {
-        self.lower.extents(range)
-    }
-    fn lower(&self) -> Vec<Arc<dyn Layer>> {
-        vec![self.lower.clone()]
-    }
+    vmsnap_core::metadata_layer!(NAME);
     fn describe(&self) -> Value {
         let c = &self.config;
         let disks: Vec<Value> = self
