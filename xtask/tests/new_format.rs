@@ -191,5 +191,7 @@ fn a_scaffolded_format_builds_registers_and_waits_for_its_oracle() {
     // Its fuzz target's entry in vmsnap_fuzzing::TARGETS compiles.
     let fuzzing = cargo(&ws, &target, &["check", "-p", "vmsnap-fuzzing", "--lib"]);
     assert!(fuzzing.status.success());
-    let _ = std::fs::remove_dir_all(&ws);
+    // Its own target directory holds a second build of the workspace (gigabytes): gone once
+    // the test passed, kept for a look when it failed.
+    let _ = std::fs::remove_dir_all(&base);
 }
