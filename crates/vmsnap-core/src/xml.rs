@@ -20,7 +20,8 @@ pub fn parse<'i>(
     if len > max_len {
         return Err(Error::limit(&format!("{what} bytes"), len, max_len));
     }
-    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    // The byte order mark stays in the text (roxmltree skips it), so offsets count from the
+    // file's first byte.
     let text = std::str::from_utf8(bytes).map_err(|e| {
         Error::malformed(e.valid_up_to() as u64, format!("the {what} is not UTF-8"))
     })?;
@@ -29,8 +30,32 @@ pub fn parse<'i>(
         nodes_limit: max_nodes,
         ..ParsingOptions::default()
     };
-    Document::parse_with_options(text, opts)
-        .map_err(|e| Error::malformed(0, format!("the {what} does not parse: {e}")))
+    Document::parse_with_options(text, opts).map_err(|e| {
+        let pos = e.pos();
+        Error::malformed(
+            byte_offset(text, pos.row, pos.col),
+            format!("the {what} does not parse: {e}"),
+        )
+    })
+}
+
+/// The byte offset of the 1-based `row` and `col` (counted in characters) roxmltree gives
+/// its errors: the end of the text when they lie past it.
+fn byte_offset(text: &str, row: u32, col: u32) -> u64 {
+    // Row 1 starts at 0; row n after the (n-1)th newline.
+    let line_start = match (row as usize).checked_sub(2) {
+        None => 0,
+        Some(n) => text
+            .match_indices('\n')
+            .nth(n)
+            .map_or(text.len(), |(i, _)| i + 1),
+    };
+    let rest = text.get(line_start..).unwrap_or("");
+    let in_line = rest
+        .char_indices()
+        .nth((col as usize).saturating_sub(1))
+        .map_or(rest.len(), |(i, _)| i);
+    (line_start + in_line) as u64
 }
 
 /// The element children of `node` whose local name is `name`.
@@ -75,8 +100,12 @@ mod tests {
         let root = doc.root_element();
         let ids: Vec<_> = children(root, "b").filter_map(|b| attr(b, "id")).collect();
         assert_eq!(ids, ["1", "2"]);
-        // Offsets count from after the byte order mark.
-        assert_eq!(at(child(root, "b").unwrap()), 19);
+        // Offsets count from the file's first byte, byte order mark included.
+        assert_eq!(at(child(root, "b").unwrap()), 22);
+        // A parse error names the byte where it lies: the stray `</c>` on the second line,
+        // after a two-byte character.
+        let e = parse("\u{feff}<a>\né</c>".as_bytes(), "test document", 1000, 100).unwrap_err();
+        assert_eq!(e.context().offset, Some(9), "{e}");
         let bomb = b"<!DOCTYPE a [<!ENTITY x 'xx'>]><a>&x;</a>";
         assert!(parse(bomb, "test document", 1000, 100).is_err());
         let e = parse(b"<a/>", "test document", 3, 100).unwrap_err();
