@@ -114,6 +114,21 @@ impl Followed {
         }
     }
 
+    /// For a file looked for by convention rather than named (Parallels' `Snapshots.xml`,
+    /// a `.vmx`'s `<stem>.vmsd`): `None` when it could not be opened, since its absence is
+    /// normal and then it is no reference; when the policy refused it, the reason says that
+    /// it may not exist, since nothing was looked at.
+    pub fn by_convention(mut self) -> Option<Self> {
+        match &mut self.reference.decision {
+            RefDecision::Failed { .. } => None,
+            RefDecision::Denied { reason } => {
+                reason.push_str("; looked for by convention, it may not exist");
+                Some(self)
+            }
+            _ => Some(self),
+        }
+    }
+
     fn failed(mut self, reason: String) -> Self {
         self.reference.decision = RefDecision::Failed { reason };
         self.layer = None;

@@ -344,10 +344,12 @@ fn open_snapshots(
     ctx: &OpenCtx<'_>,
     findings: &mut Vec<Finding>,
 ) -> (Option<Link>, Vec<SavedState>) {
-    let f = ctx.follow_file(RefKind::Companion, from, SNAPSHOTS_FILE);
-    if matches!(f.reference.decision, RefDecision::Failed { .. }) {
+    let Some(f) = ctx
+        .follow_file(RefKind::Companion, from, SNAPSHOTS_FILE)
+        .by_convention()
+    else {
         return (None, Vec::new());
-    }
+    };
     let link = Link::from(f);
     let Some(file) = &link.layer else {
         return (Some(link), Vec::new());
@@ -393,11 +395,11 @@ fn snapshot(
     } else {
         SNAPSHOT_STATE_FILES
             .iter()
-            .map(|ext| {
+            .filter_map(|ext| {
                 let name = format!("{SNAPSHOTS_DIR}/{}{ext}", state.guid);
                 ctx.follow_file(RefKind::Companion, from, &name)
+                    .by_convention()
             })
-            .filter(|f| !matches!(f.reference.decision, RefDecision::Failed { .. }))
             .map(Link::from)
             .collect()
     };

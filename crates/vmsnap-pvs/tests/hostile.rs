@@ -114,6 +114,22 @@ fn every_system_name_is_a_reference_and_the_config_is_unsafe() {
     );
     assert!(matches!(refs[0].decision, RefDecision::Denied { .. }));
     assert!(matches!(refs[2].decision, RefDecision::Listed));
+    // `Snapshots.xml` is not named by the configuration and this sample has none: refused,
+    // it is reported as possibly absent; allowed, it is no reference at all.
+    assert!(
+        matches!(&refs[3].decision, RefDecision::Denied { reason } if reason.contains("may not exist")),
+        "{:?}",
+        refs[3]
+    );
+    let allowed = open_with(
+        &sample("plain.pvm/config.pvs"),
+        &vm_dir_policy(&sample("plain.pvm/config.pvs")),
+    )
+    .unwrap();
+    assert!(allowed
+        .external_refs()
+        .iter()
+        .all(|r| r.name != "Snapshots.xml"));
     let f = vm.findings();
     assert!(f
         .iter()

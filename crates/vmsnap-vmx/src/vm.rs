@@ -416,9 +416,14 @@ fn open_vmsd(
         return (None, None);
     };
     let f = ctx.follow_file(RefKind::Companion, from, &name);
-    if named.is_none() && matches!(f.reference.decision, RefDecision::Failed { .. }) {
-        return (None, None);
-    }
+    let f = if named.is_some() {
+        f
+    } else {
+        match f.by_convention() {
+            Some(f) => f,
+            None => return (None, None),
+        }
+    };
     let link = Link::from(f);
     let Some(file) = &link.layer else {
         return (Some((link, None)), None);

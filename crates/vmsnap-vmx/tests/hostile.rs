@@ -73,6 +73,12 @@ fn the_configuration_is_always_an_unsafe_reference_finding() {
     assert!(refs
         .iter()
         .all(|r| matches!(r.decision, RefDecision::Denied { .. })));
+    // No key names `vm.vmsd`: it is looked for by convention, so, refused, it may not exist.
+    assert!(
+        matches!(&refs[3].decision, RefDecision::Denied { reason } if reason.contains("may not exist")),
+        "{:?}",
+        refs[3]
+    );
     let f = vm.findings();
     assert!(f
         .iter()
