@@ -61,6 +61,36 @@ pub fn realistic_as(mib: u64, format: &str, extra: &[&str]) -> PathBuf {
     })
 }
 
+/// The realistic raw image of `mib` MiB made into `realistic-<mib>m.<ext>` by the format's
+/// own sample recipe, `corpus/<format>/make.sh RAW OUT` (for formats qemu-img does not
+/// write: the recipe runs the format's real tool, or writes it by its documented layout).
+pub fn realistic_by_recipe(mib: u64, format: &str, ext: &str) -> PathBuf {
+    let raw = realistic_raw(mib);
+    let root = vmsnap_testkit::workspace_root();
+    cached_image(&format!("realistic-{mib}m.{ext}"), |p| {
+        vmsnap_testkit::run(
+            std::process::Command::new("bash")
+                .arg(root.join("corpus").join(format).join("make.sh"))
+                .arg(&raw)
+                .arg(p)
+                .current_dir(&root),
+        );
+    })
+}
+
+/// Reads every `(start, len)` span of `layer` in pieces of `buf`'s size: what the
+/// whole-guest benches time.
+pub fn read_spans(layer: &dyn Layer, spans: &[(u64, u64)], buf: &mut [u8]) {
+    for &(start, len) in spans {
+        let mut at = start;
+        while at < start + len {
+            let n = (start + len - at).min(buf.len() as u64) as usize;
+            layer.read_at(at, &mut buf[..n]).unwrap();
+            at += n as u64;
+        }
+    }
+}
+
 /// Benches `open` of an image (the closure does the whole open).
 pub fn bench_open(c: &mut Criterion, name: &str, open: impl Fn() -> Arc<dyn Layer>) {
     c.bench_function(&format!("{name}/open"), |b| b.iter(&open));

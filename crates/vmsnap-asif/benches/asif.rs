@@ -8,23 +8,13 @@
     clippy::panic
 )]
 
-use std::process::Command;
-
 use criterion::{criterion_group, criterion_main, Criterion};
-use vmsnap_benches::{bench_file, cached_image, realistic_raw};
+use vmsnap_benches::{bench_file, realistic_by_recipe};
 
 fn asif(c: &mut Criterion) {
     // qemu-img does not write ASIF: corpus/asif/make.sh converts the raw image (1 MiB
     // chunks, Apple's geometry; chunks of zeros left unwritten).
-    let raw = realistic_raw(256);
-    let path = cached_image("realistic-256m.asif", |p| {
-        vmsnap_testkit::run(
-            Command::new("bash")
-                .arg(vmsnap_testkit::workspace_root().join("corpus/asif/make.sh"))
-                .arg(&raw)
-                .arg(p),
-        );
-    });
+    let path = realistic_by_recipe(256, "asif", "asif");
     bench_file(c, "asif", &vmsnap_asif::PLUGIN, &path);
 }
 

@@ -12,37 +12,16 @@
     clippy::panic
 )]
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use vmsnap_benches::{bench_file, cached_image, open_with, realistic_raw};
+use vmsnap_benches::{bench_file, open_with, read_spans, realistic_by_recipe};
 use vmsnap_core::{ExtentKind, Layer};
 
 fn avml(c: &mut Criterion) {
-    let raw = realistic_raw(256);
-    let path = cached_image("realistic-256m.avml", |p| {
-        vmsnap_testkit::run(
-            Command::new("bash")
-                .arg(vmsnap_testkit::workspace_root().join("corpus/avml/make.sh"))
-                .arg(&raw)
-                .arg(p),
-        );
-    });
+    let path = realistic_by_recipe(256, "avml", "avml");
     bench_file(c, "avml", &vmsnap_avml::PLUGIN, &path);
-}
-
-/// Reads every span of `layer` in 1 MiB pieces.
-fn read_spans(layer: &dyn Layer, spans: &[(u64, u64)], buf: &mut [u8]) {
-    for &(start, len) in spans {
-        let mut at = start;
-        while at < start + len {
-            let n = (start + len - at).min(buf.len() as u64) as usize;
-            layer.read_at(at, &mut buf[..n]).unwrap();
-            at += n as u64;
-        }
-    }
 }
 
 fn guest(c: &mut Criterion) {

@@ -11,12 +11,11 @@
 )]
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use vmsnap_benches::{
-    bench_open, bench_probe, bench_random_4k, bench_sequential, cached_image, realistic_raw,
+    bench_open, bench_probe, bench_random_4k, bench_sequential, realistic_by_recipe,
 };
 use vmsnap_core::{ExternalPolicy, FileLayer, Layer, OpenCtx, Options, Registry, Resolver};
 
@@ -29,15 +28,7 @@ fn open(dir: &Path) -> Arc<dyn Layer> {
 }
 
 fn hdd(c: &mut Criterion) {
-    let raw = realistic_raw(256);
-    let dir = cached_image("realistic-256m.hdd", |p| {
-        vmsnap_testkit::run(
-            Command::new("bash")
-                .arg(vmsnap_testkit::workspace_root().join("corpus/hdd/make.sh"))
-                .arg(&raw)
-                .arg(p),
-        );
-    });
+    let dir = realistic_by_recipe(256, "hdd", "hdd");
     bench_open(c, "hdd", || open(&dir));
     let layer = open(&dir);
     bench_sequential(c, "hdd", &layer, 256 << 20);

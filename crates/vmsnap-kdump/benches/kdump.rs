@@ -11,36 +11,15 @@
     clippy::panic
 )]
 
-use std::process::Command;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use vmsnap_benches::{bench_file, cached_image, open_with, realistic_raw};
+use vmsnap_benches::{bench_file, open_with, read_spans, realistic_by_recipe};
 use vmsnap_core::{ExtentKind, Layer};
 
 fn kdump(c: &mut Criterion) {
-    let raw = realistic_raw(256);
-    let path = cached_image("realistic-256m.kdump", |p| {
-        vmsnap_testkit::run(
-            Command::new("bash")
-                .arg(vmsnap_testkit::workspace_root().join("corpus/kdump/make.sh"))
-                .arg(&raw)
-                .arg(p),
-        );
-    });
+    let path = realistic_by_recipe(256, "kdump", "kdump");
     bench_file(c, "kdump", &vmsnap_kdump::PLUGIN, &path);
-}
-
-/// Reads every data extent of `layer` in 1 MiB pieces.
-fn read_present(layer: &dyn Layer, extents: &[(u64, u64)], buf: &mut [u8]) {
-    for &(start, len) in extents {
-        let mut at = start;
-        while at < start + len {
-            let n = (start + len - at).min(buf.len() as u64) as usize;
-            layer.read_at(at, &mut buf[..n]).unwrap();
-            at += n as u64;
-        }
-    }
 }
 
 fn guest(c: &mut Criterion) {
@@ -65,10 +44,10 @@ fn guest(c: &mut Criterion) {
     g.sample_size(10);
     let mut buf = vec![0u8; 1 << 20];
     g.bench_function("present-pages/kdump-raw-zlib", |b| {
-        b.iter(|| read_present(k.as_ref(), &extents, &mut buf))
+        b.iter(|| read_spans(k.as_ref(), &extents, &mut buf))
     });
     g.bench_function("present-pages/elf", |b| {
-        b.iter(|| read_present(e.as_ref(), &extents, &mut buf))
+        b.iter(|| read_spans(e.as_ref(), &extents, &mut buf))
     });
     g.finish();
 }

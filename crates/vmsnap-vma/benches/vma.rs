@@ -9,27 +9,16 @@
     clippy::panic
 )]
 
-use std::process::Command;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use vmsnap_benches::{
-    bench_open, bench_probe, bench_random_4k, bench_sequential, cached_image, open_with,
-    realistic_raw,
+    bench_open, bench_probe, bench_random_4k, bench_sequential, open_with, realistic_by_recipe,
 };
 use vmsnap_core::Layer;
 
 fn vma(c: &mut Criterion) {
-    let raw = realistic_raw(256);
-    let path = cached_image("realistic-256m.vma", |p| {
-        vmsnap_testkit::run(
-            Command::new("bash")
-                .arg(vmsnap_testkit::workspace_root().join("corpus/vma/make.sh"))
-                .arg(&raw)
-                .arg(p)
-                .current_dir(vmsnap_testkit::workspace_root()),
-        );
-    });
+    let path = realistic_by_recipe(256, "vma", "vma");
     let plugin = &vmsnap_vma::PLUGIN;
     bench_open(c, "vma", || open_with(plugin, &path));
     let archive = open_with(plugin, &path);
