@@ -23,8 +23,7 @@ fn sample(name: &str) -> Vec<u8> {
 }
 
 fn probe_says_yes(bytes: &[u8]) -> bool {
-    let head = &bytes[..bytes.len().min(65536)];
-    (PLUGIN.probe)(&SniffWindow::of_bytes(head, head, bytes.len() as u64)).is_yes()
+    (PLUGIN.probe)(&SniffWindow::of_whole(bytes)).is_yes()
 }
 
 /// small.avml's chunks, walked up to its trailer: (header offset, type, body length).

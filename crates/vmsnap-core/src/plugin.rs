@@ -68,6 +68,17 @@ pub struct SniffWindow<'a> {
 }
 
 impl<'a> SniffWindow<'a> {
+    /// The window the registry shows for a whole file held in memory, `data`: its first
+    /// [`PROBE_HEAD`](crate::limits::PROBE_HEAD) and last
+    /// [`PROBE_TAIL`](crate::limits::PROBE_TAIL) bytes (tests, fuzzing).
+    pub fn of_whole(data: &'a [u8]) -> Self {
+        let head = data.get(..crate::limits::PROBE_HEAD).unwrap_or(data);
+        let tail = data
+            .get(data.len().saturating_sub(crate::limits::PROBE_TAIL)..)
+            .unwrap_or(data);
+        SniffWindow::of_bytes(head, tail, data.len() as u64)
+    }
+
     /// A window over bytes in memory (tests, fuzzing, streaming inspection).
     pub fn of_bytes(head: &'a [u8], tail: &'a [u8], size: u64) -> Self {
         SniffWindow {

@@ -191,9 +191,7 @@ pub(crate) fn file(data: &[u8]) -> Arc<dyn Layer> {
 
 /// The probe window a plugin sees for `data`: its first and last 64 KiB.
 pub(crate) fn window(data: &[u8]) -> SniffWindow<'_> {
-    let head = &data[..data.len().min(65536)];
-    let tail = &data[data.len().saturating_sub(65536)..];
-    SniffWindow::of_bytes(head, tail, data.len() as u64)
+    SniffWindow::of_whole(data)
 }
 
 /// Opens `lower` through `plugin` (registered with `more`) under `policy`.

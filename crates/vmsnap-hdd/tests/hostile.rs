@@ -53,8 +53,7 @@ fn open_dir(tag: &str, xml: &str, files: &[(&str, &[u8])]) -> Hdd {
 }
 
 fn probe_says_yes(bytes: &[u8]) -> bool {
-    let head = &bytes[..bytes.len().min(65536)];
-    (PLUGIN.probe)(&SniffWindow::of_bytes(head, head, bytes.len() as u64)).is_yes()
+    (PLUGIN.probe)(&SniffWindow::of_whole(bytes)).is_yes()
 }
 
 #[test]

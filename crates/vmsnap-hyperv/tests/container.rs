@@ -754,9 +754,7 @@ fn meta_describe_and_external_refs() {
 #[test]
 fn probes() {
     let b = build(&sample(), &Opts::default());
-    let head = &b.bytes[..b.bytes.len().min(65536)];
-    let tail = &b.bytes[b.bytes.len().saturating_sub(65536)..];
-    let w = SniffWindow::of_bytes(head, tail, b.bytes.len() as u64);
+    let w = SniffWindow::of_whole(&b.bytes);
     assert!((PLUGIN.probe)(&w).is_yes());
     assert!(!(RAM_PLUGIN.probe)(&w).is_yes());
     let w2 = SniffWindow {

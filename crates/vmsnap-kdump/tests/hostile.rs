@@ -23,8 +23,7 @@ fn sample() -> Vec<u8> {
 }
 
 fn probe_says_yes(bytes: &[u8]) -> bool {
-    let head = &bytes[..bytes.len().min(65536)];
-    (PLUGIN.probe)(&SniffWindow::of_bytes(head, head, bytes.len() as u64)).is_yes()
+    (PLUGIN.probe)(&SniffWindow::of_whole(bytes)).is_yes()
 }
 
 /// Offsets in small.kdump (64-bit layout, 4 KiB blocks, one sub-header block, 64 bitmap

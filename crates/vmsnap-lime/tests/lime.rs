@@ -25,8 +25,7 @@ fn open(bytes: impl Into<Arc<[u8]>>) -> vmsnap_core::Result<Lime> {
 }
 
 fn probe(bytes: &[u8]) -> Probe {
-    let head = &bytes[..bytes.len().min(65536)];
-    (vmsnap_lime::PLUGIN.probe)(&SniffWindow::of_bytes(head, head, bytes.len() as u64))
+    (vmsnap_lime::PLUGIN.probe)(&SniffWindow::of_whole(bytes))
 }
 
 /// The test builder: one LiME range per (start, bytes).
@@ -213,13 +212,12 @@ fn empty_file_is_an_empty_space() {
 #[test]
 fn an_avml_range_after_the_lime_ones_makes_it_an_avml_image() {
     let bytes = std::fs::read(vmsnap_testkit::corpus("avml/lime-first.avml")).unwrap();
-    let head = &bytes[..bytes.len().min(65536)];
-    let w = vmsnap_core::SniffWindow::of_bytes(head, head, bytes.len() as u64);
+    let w = vmsnap_core::SniffWindow::of_whole(&bytes);
     assert_eq!(
         (vmsnap_lime::PLUGIN.probe)(&w),
         vmsnap_core::Probe::No("an AVML range follows the LiME ones: an AVML image")
     );
-    let first = vmsnap_lime::head::first_other_header(head).unwrap();
+    let first = vmsnap_lime::head::first_other_header(w.head).unwrap();
     assert_eq!(first.magic, vmsnap_lime::head::AVML_MAGIC);
     assert!(first.at >= 32, "{first:?}");
 }

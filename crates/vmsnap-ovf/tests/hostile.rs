@@ -74,8 +74,7 @@ fn kind_of(r: vmsnap_core::Result<vmsnap_ovf::Ovf>) -> ErrorKind {
 }
 
 fn probe(p: &vmsnap_core::Plugin, bytes: &[u8]) -> bool {
-    let head = &bytes[..bytes.len().min(65536)];
-    (p.probe)(&SniffWindow::of_bytes(head, head, bytes.len() as u64)).is_yes()
+    (p.probe)(&SniffWindow::of_whole(bytes)).is_yes()
 }
 
 #[test]

@@ -10,29 +10,15 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use common::{open, open_with, sample};
-use vmsnap_core::{
-    Error, ErrorKind, ExternalPolicy, Layer, RefDecision, Resolver, Severity, SniffWindow, Source,
-};
+use vmsnap_core::{ErrorKind, ExternalPolicy, Layer, RefDecision, Resolver, Severity, SniffWindow};
 use vmsnap_pvs::{rule, PLUGIN};
 use vmsnap_testkit::scratch_dir;
 
 fn probe(bytes: &[u8]) -> bool {
-    let head = &bytes[..bytes.len().min(65536)];
-    (PLUGIN.probe)(&SniffWindow::of_bytes(head, head, bytes.len() as u64)).is_yes()
-}
-
-/// A resolver that records every path it is asked to open and opens none.
-fn recording() -> (Resolver, Arc<Mutex<Vec<String>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let s = seen.clone();
-    let r = Resolver::with_opener(ExternalPolicy::Any, move |p: &Path| {
-        s.lock().unwrap().push(p.display().to_string());
-        Err::<Arc<dyn Source>, _>(Error::new(ErrorKind::Io, "not in this test"))
-    });
-    (r, seen)
+    (PLUGIN.probe)(&SniffWindow::of_whole(bytes)).is_yes()
 }
 
 /// A VM directory `tag` holding `config` as `config.pvs` and `snapshots` as
@@ -150,7 +136,7 @@ fn every_system_name_is_a_reference_and_the_config_is_unsafe() {
 
 #[test]
 fn an_encrypted_disk_is_reported_and_never_opened() {
-    let (r, seen) = recording();
+    let (r, seen) = vmsnap_testkit::recording_resolver();
     let vm = open_with(&sample("encrypted.pvm/config.pvs"), &r).unwrap();
     let seen = seen.lock().unwrap().clone();
     assert!(seen.iter().all(|p| !p.contains("harddisk")), "{seen:?}");
@@ -169,7 +155,7 @@ fn an_encrypted_disk_is_reported_and_never_opened() {
         )),
         None,
     );
-    let (r, seen) = recording();
+    let (r, seen) = vmsnap_testkit::recording_resolver();
     let vm = open_with(&p, &r).unwrap();
     assert!(
         seen.lock().unwrap().iter().all(|p| !p.contains("hdd")),

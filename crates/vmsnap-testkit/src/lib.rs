@@ -52,6 +52,25 @@ pub fn scratch_dir(tag: &str) -> PathBuf {
     d
 }
 
+/// A resolver that allows every reference, opens none (each open fails) and records the
+/// path of each it was asked to open: for tests that a file is never even tried.
+pub fn recording_resolver() -> (
+    vmsnap_core::Resolver,
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use std::sync::{Arc, Mutex};
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let r = vmsnap_core::Resolver::with_opener(vmsnap_core::ExternalPolicy::Any, move |p| {
+        log.lock().unwrap().push(p.display().to_string());
+        Err::<Arc<dyn vmsnap_core::Source>, _>(vmsnap_core::Error::new(
+            vmsnap_core::ErrorKind::Io,
+            "not in this test",
+        ))
+    });
+    (r, seen)
+}
+
 /// A libvirt save image (`virsh save`) wrapping a QEMU migration `stream`: the
 /// `LibvirtQemudSave` header (version 2, `format` = the compression, 0 for none), the domain
 /// `xml` with its NUL and 64 KiB of padding, then the stream.

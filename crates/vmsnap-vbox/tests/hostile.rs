@@ -24,8 +24,7 @@ const DIFF1: &str = "00000000-0000-4000-8000-00000000000b";
 const DIFF2: &str = "00000000-0000-4000-8000-00000000000c";
 
 fn probe(bytes: &[u8]) -> bool {
-    let head = &bytes[..bytes.len().min(65536)];
-    (PLUGIN.probe)(&SniffWindow::of_bytes(head, head, bytes.len() as u64)).is_yes()
+    (PLUGIN.probe)(&SniffWindow::of_whole(bytes)).is_yes()
 }
 
 fn open_bytes(bytes: Vec<u8>) -> vmsnap_core::Result<Arc<dyn Layer>> {

@@ -27,9 +27,7 @@ fn check_against_qemu(path: &std::path::Path) -> std::sync::Arc<dyn Layer> {
 
 fn probe_file(path: &std::path::Path) -> bool {
     let b = std::fs::read(path).unwrap();
-    let head = &b[..b.len().min(65536)];
-    let tail = &b[b.len().saturating_sub(65536)..];
-    (vmsnap_vhd::PLUGIN.probe)(&SniffWindow::of_bytes(head, tail, b.len() as u64)).is_yes()
+    (vmsnap_vhd::PLUGIN.probe)(&SniffWindow::of_whole(&b)).is_yes()
 }
 
 #[test]

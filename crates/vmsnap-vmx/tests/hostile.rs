@@ -9,29 +9,14 @@
 
 mod common;
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use common::{open, open_text, open_with, sample};
-use vmsnap_core::{
-    Error, ErrorKind, ExternalPolicy, Layer, RefDecision, Resolver, Severity, SniffWindow, Source,
-};
+use vmsnap_core::{ErrorKind, ExternalPolicy, Layer, RefDecision, Resolver, Severity, SniffWindow};
 use vmsnap_vmx::{raw::MAX_CONFIG_BYTES, rule, PLUGIN};
 
 fn probe(bytes: &[u8]) -> bool {
-    let head = &bytes[..bytes.len().min(65536)];
-    (PLUGIN.probe)(&SniffWindow::of_bytes(head, head, bytes.len() as u64)).is_yes()
-}
-
-/// A resolver that records every path it is asked to open and opens none.
-fn recording() -> (Resolver, Arc<Mutex<Vec<String>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let s = seen.clone();
-    let r = Resolver::with_opener(ExternalPolicy::Any, move |p: &Path| {
-        s.lock().unwrap().push(p.display().to_string());
-        Err::<Arc<dyn Source>, _>(Error::new(ErrorKind::Io, "not in this test"))
-    });
-    (r, seen)
+    (PLUGIN.probe)(&SniffWindow::of_whole(bytes)).is_yes()
 }
 
 #[test]
@@ -103,7 +88,7 @@ fn the_configuration_is_always_an_unsafe_reference_finding() {
 
 #[test]
 fn an_encrypted_vm_opens_nothing() {
-    let (r, seen) = recording();
+    let (r, seen) = vmsnap_testkit::recording_resolver();
     let text = b".encoding = \"UTF-8\"\nvmx.encryptedVM = \"TRUE\"\n\
                  scsi0:0.present = \"TRUE\"\nscsi0:0.fileName = \"disk.vmdk\"\n\
                  checkpoint.vmState = \"x.vmss\"\n";
@@ -194,7 +179,7 @@ fn hostile_names_sizes_and_counts_are_bounded() {
             "scsi{i}:0.present = \"TRUE\"\nscsi{i}:0.fileName = \"d{i}.vmdk\"\n"
         ));
     }
-    let (r, seen) = recording();
+    let (r, seen) = vmsnap_testkit::recording_resolver();
     let vm = open_text(t.as_bytes(), &sample("many.vmx"), &r).unwrap();
     assert_eq!(vm.disks().len(), 256);
     assert!(seen.lock().unwrap().len() <= 257);

@@ -22,8 +22,7 @@ fn open(bytes: Vec<u8>) -> vmsnap_core::Result<Windump> {
 }
 
 fn probe_says_yes(bytes: &[u8]) -> bool {
-    let head = &bytes[..bytes.len().min(65536)];
-    (PLUGIN.probe)(&SniffWindow::of_bytes(head, head, bytes.len() as u64)).is_yes()
+    (PLUGIN.probe)(&SniffWindow::of_whole(bytes)).is_yes()
 }
 
 #[test]

@@ -15,8 +15,7 @@ use vmsnap_core::{ErrorKind, Layer, SniffWindow};
 use vmsnap_xen::PLUGIN;
 
 fn probe_says_yes(bytes: &[u8]) -> bool {
-    let head = &bytes[..bytes.len().min(65536)];
-    (PLUGIN.probe)(&SniffWindow::of_bytes(head, head, bytes.len() as u64)).is_yes()
+    (PLUGIN.probe)(&SniffWindow::of_whole(bytes)).is_yes()
 }
 
 #[test]
@@ -143,8 +142,7 @@ fn damaged_dumps_fail_with_their_kinds() {
 fn the_elf_reader_declines_xen_dumps_and_names_the_xen_plugin() {
     for &(sample, ..) in common::SAMPLES {
         let b = bytes(sample);
-        let head = &b[..b.len().min(65536)];
-        let w = SniffWindow::of_bytes(head, head, b.len() as u64);
+        let w = SniffWindow::of_whole(&b);
         assert!(!(vmsnap_elf::PLUGIN.probe)(&w).is_yes(), "{sample}");
         let e = vmsnap_elf::ElfCore::open_layer(file(b)).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unsupported, "{sample}");

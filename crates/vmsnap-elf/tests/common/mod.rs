@@ -61,11 +61,5 @@ pub fn open(bytes: impl Into<Arc<[u8]>>) -> vmsnap_core::Result<Arc<dyn Layer>> 
 }
 
 pub fn probe(bytes: &[u8]) -> vmsnap_core::Probe {
-    let head = &bytes[..bytes.len().min(65536)];
-    let tail = &bytes[bytes.len().saturating_sub(65536)..];
-    (vmsnap_elf::PLUGIN.probe)(&vmsnap_core::SniffWindow::of_bytes(
-        head,
-        tail,
-        bytes.len() as u64,
-    ))
+    (vmsnap_elf::PLUGIN.probe)(&vmsnap_core::SniffWindow::of_whole(bytes))
 }
