@@ -136,6 +136,46 @@ impl Followed {
     }
 }
 
+/// A file a VM configuration names and what became of it, as the VM keeps it: the
+/// reference and, once opened, its layer (or, where the format reads on without it, a
+/// stand-in: then [`Link::opened`] still says no).
+#[derive(Debug, Clone)]
+pub struct Link {
+    /// The reference: the name as written, opened, denied, failed or only listed.
+    pub reference: ExternalRef,
+    /// The opened disk or file, or a stand-in for one that was not opened.
+    pub layer: Option<Arc<dyn Layer>>,
+}
+
+impl Link {
+    /// A file the format names and does not open (a host device, a disk of an encrypted
+    /// VM): [`RefDecision::Listed`].
+    pub fn listed(kind: RefKind, name: &str) -> Link {
+        Link {
+            reference: ExternalRef {
+                kind,
+                name: name.to_string(),
+                decision: RefDecision::Listed,
+            },
+            layer: None,
+        }
+    }
+
+    /// Whether the file itself was opened (a stand-in is not).
+    pub fn opened(&self) -> bool {
+        matches!(self.reference.decision, RefDecision::Opened { .. })
+    }
+}
+
+impl From<Followed> for Link {
+    fn from(f: Followed) -> Link {
+        Link {
+            reference: f.reference,
+            layer: f.layer,
+        }
+    }
+}
+
 impl<'a> OpenCtx<'a> {
     /// The context one link further down a backing or parent chain, or a
     /// [`ErrorKind::LimitExceeded`] error past [`MAX_CHAIN_DEPTH`].

@@ -64,7 +64,7 @@ pub use cpu::CpuState;
 pub use error::{Context, Error, ErrorKind, Result, ResultExt};
 pub use extent::{present_ranges, push_coalesced, Extent, ExtentKind};
 pub use finding::{Finding, Findings, Severity};
-pub use follow::{DiskFormat, Followed};
+pub use follow::{DiskFormat, Followed, Link};
 pub use layer::{
     check_read, AddressSpace, ChildRole, FileLayer, Layer, LayerExt, NamedLayer, SliceLayer,
 };

@@ -72,6 +72,6 @@ mod vm;
 pub use config::{Config, HddDevice};
 pub use plugin::PLUGIN;
 pub use snapshots::SavedState;
-pub use vm::{Link, SnapshotDisk, Vm, VmDisk, VmSnapshot, NAME};
+pub use vm::{SnapshotDisk, Vm, VmDisk, VmSnapshot, NAME};
 
 vmsnap_core::register_plugin!(PLUGIN);

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 use vmsnap_core::{
-    ChildRole, DiskFormat, ExternalRef, Finding, Followed, Layer, LayerExt, NamedLayer, OpenCtx,
-    RefDecision, RefKind, Result, ResultExt,
+    ChildRole, DiskFormat, ExternalRef, Finding, Layer, LayerExt, Link, NamedLayer, OpenCtx,
+    RefKind, Result, ResultExt,
 };
 
 use crate::config::{Config, HddDevice};
@@ -23,45 +23,13 @@ use crate::snapshots::{self, SavedState};
 /// The plugin and layer name.
 pub const NAME: &str = "pvs";
 
-/// A file the configuration names, and what became of it.
-#[derive(Debug, Clone)]
-pub struct Link {
-    /// The reference: the name as written, opened, denied, failed or only listed.
-    pub reference: ExternalRef,
-    /// The opened disk or file, or the stand-in of a disk that was not opened.
-    pub layer: Option<Arc<dyn Layer>>,
-    /// Whether `layer` is the real thing (not a stand-in).
-    pub opened: bool,
-}
-
-impl Link {
-    fn listed(kind: RefKind, name: &str) -> Link {
-        Link {
-            reference: ExternalRef {
-                kind,
-                name: name.to_string(),
-                decision: RefDecision::Listed,
-            },
-            layer: None,
-            opened: false,
-        }
-    }
-
-    fn from(f: Followed) -> Link {
-        Link {
-            opened: f.layer.is_some(),
-            reference: f.reference,
-            layer: f.layer,
-        }
-    }
-
-    fn to_json(&self) -> Value {
-        json!({
-            "file": self.reference.name,
-            "status": self.reference.decision.describe(),
-            "opened": self.opened,
-        })
-    }
+/// A link's entry in `describe`: the file, what became of it, and whether it was opened.
+fn link_json(link: &Link) -> Value {
+    json!({
+        "file": link.reference.name,
+        "status": link.reference.decision.describe(),
+        "opened": link.opened(),
+    })
 }
 
 /// A disk of the current state.
@@ -264,7 +232,7 @@ impl Vm {
                         s.files
                             .iter()
                             .map(|f| {
-                                let mut j = f.to_json();
+                                let mut j = link_json(f);
                                 if let Some(o) = j.as_object_mut() {
                                     o.insert(
                                         "size".into(),
@@ -322,8 +290,8 @@ fn open_disk(d: &HddDevice, config: &Config, from: Option<&Path>, ctx: &OpenCtx<
         |_| Ok(()),
     );
     let mut link = Link::from(f);
-    let not_read = (!link.opened).then(|| link.reference.decision.describe());
-    if !link.opened {
+    let not_read = (!link.opened()).then(|| link.reference.decision.describe());
+    if !link.opened() {
         // A stand-in of the size the configuration records: reads fail (or read zeros
         // with `--missing zeros`), and the resolver lists it as unavailable.
         if let Some(len) = d.size_bytes() {
@@ -379,7 +347,7 @@ fn snapshot(
     let sdisks = disks
         .iter()
         .filter_map(|d| {
-            let l = d.link.as_ref().filter(|l| l.opened)?.layer.as_ref()?;
+            let l = d.link.as_ref().filter(|l| l.opened())?.layer.as_ref()?;
             let found = l.children().into_iter().find(|c| c.name == child);
             Some(SnapshotDisk {
                 node: d.device.node.clone(),
@@ -433,7 +401,7 @@ impl Layer for Vm {
                     let opened = d
                         .link
                         .as_ref()
-                        .filter(|l| l.opened)
+                        .filter(|l| l.opened())
                         .and_then(|l| l.layer.as_ref());
                     o.insert("format".into(), json!(opened.map(|l| l.name().to_string())));
                     o.insert("size".into(), json!(opened.map(|l| l.len())));
@@ -465,7 +433,7 @@ impl Layer for Vm {
             "cpus": c.cpus,
             "encrypted": c.encryption,
             "disks": disks,
-            "snapshot_tree": self.snapshots_file.as_ref().map(Link::to_json),
+            "snapshot_tree": self.snapshots_file.as_ref().map(link_json),
             "current_snapshot": current,
             "snapshots": self.snapshots_json(),
         })
@@ -484,7 +452,7 @@ impl Layer for Vm {
             if let Some(l) = d
                 .link
                 .as_ref()
-                .filter(|l| l.opened)
+                .filter(|l| l.opened())
                 .and_then(|l| l.layer.as_ref())
             {
                 v.extend(l.external_refs());

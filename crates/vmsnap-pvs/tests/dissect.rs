@@ -45,7 +45,7 @@ fn every_vm_reads_like_dissect() {
             .collect();
         assert_eq!(Value::Array(ours), want["disks"], "{name}: disk names");
         for (i, d) in vm.disks().iter().enumerate() {
-            if !d.link.as_ref().is_some_and(|l| l.opened) {
+            if !d.link.as_ref().is_some_and(|l| l.opened()) {
                 continue;
             }
             let theirs = std::fs::read(out.join(format!("{i}.raw"))).unwrap();

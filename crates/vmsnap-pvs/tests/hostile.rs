@@ -176,7 +176,7 @@ fn names_leaving_the_vm_directory_are_refused() {
             "{name}: {refs:?}"
         );
         let d = &vm.disks()[0];
-        assert!(d.link.as_ref().is_some_and(|l| !l.opened), "{name}");
+        assert!(d.link.as_ref().is_some_and(|l| !l.opened()), "{name}");
     }
 }
 

@@ -61,6 +61,6 @@ pub use dict::{Dictionary, Entry};
 pub use encryption::Encryption;
 pub use plugin::PLUGIN;
 pub use snapshot::{Snapshot, SnapshotDb, SnapshotDisk};
-pub use vm::{Link, Vm, VmDisk, VmSnapshot, NAME};
+pub use vm::{Vm, VmDisk, VmSnapshot, NAME};
 
 vmsnap_core::register_plugin!(PLUGIN);

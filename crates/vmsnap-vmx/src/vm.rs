@@ -9,8 +9,8 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use vmsnap_core::limits::MAX_CHAIN_DEPTH;
 use vmsnap_core::{
-    ChildRole, DiskFormat, Error, ExternalRef, Finding, Followed, Layer, LayerExt, NamedLayer,
-    OpenCtx, Probe, RefDecision, RefKind, Result, ResultExt, Sniff,
+    ChildRole, DiskFormat, Error, ExternalRef, Finding, Layer, LayerExt, Link, NamedLayer, OpenCtx,
+    Probe, RefDecision, RefKind, Result, ResultExt, Sniff,
 };
 
 use crate::device::{devices, Controller, Device};
@@ -28,45 +28,18 @@ const DISK_PLUGIN: &str = "vmdk";
 /// The plugin that reads `.vmss`/`.vmsn` memory.
 const MEMORY_PLUGIN: &str = "vmware";
 
-/// A file the configuration names, and what became of it.
-#[derive(Debug, Clone)]
-pub struct Link {
-    /// The reference: the name as written, opened, denied, failed or only listed.
-    pub reference: ExternalRef,
-    /// The opened disk or memory.
-    pub layer: Option<Arc<dyn Layer>>,
-}
-
-impl Link {
-    fn from(f: Followed) -> Link {
-        Link {
-            reference: f.reference,
-            layer: f.layer,
-        }
-    }
-
-    fn listed(kind: RefKind, name: &str) -> Link {
-        Link {
-            reference: ExternalRef {
-                kind,
-                name: name.to_string(),
-                decision: RefDecision::Listed,
-            },
-            layer: None,
-        }
-    }
-
-    fn to_json(&self, child: &str) -> Value {
-        let chain = self.layer.as_ref().map(chain);
-        json!({
-            "file": self.reference.name,
-            "status": self.reference.decision.describe(),
-            "layer": self.layer.as_ref().map(|_| child),
-            "format": self.layer.as_ref().map(|l| l.name().to_string()),
-            "size": self.layer.as_ref().map(|l| l.len()),
-            "chain": chain,
-        })
-    }
+/// A link's entry in `describe`: the file, what became of it and, when opened, the inner
+/// layer `child` that reads it, its format, size and delta chain.
+fn link_json(link: &Link, child: &str) -> Value {
+    let layer = link.layer.as_ref();
+    json!({
+        "file": link.reference.name,
+        "status": link.reference.decision.describe(),
+        "layer": layer.map(|_| child),
+        "format": layer.map(|l| l.name().to_string()),
+        "size": layer.map(|l| l.len()),
+        "chain": layer.map(chain),
+    })
 }
 
 /// The files of a disk's delta chain, top first (each VMDK's parent is among its lower
@@ -376,14 +349,17 @@ impl Vm {
                     );
                     o.insert(
                         "memory".into(),
-                        json!(s.memory.as_ref().map(|m| m.to_json(&format!("{p}/memory")))),
+                        json!(s
+                            .memory
+                            .as_ref()
+                            .map(|m| link_json(m, &format!("{p}/memory")))),
                     );
                     o.insert(
                         "disks".into(),
                         s.disks
                             .iter()
                             .map(|d| {
-                                let mut j = d.link.to_json(&format!("{p}/disk:{}", d.node));
+                                let mut j = link_json(&d.link, &format!("{p}/disk:{}", d.node));
                                 if let Some(o) = j.as_object_mut() {
                                     o.insert("node".into(), json!(d.node));
                                 }
@@ -454,7 +430,7 @@ impl Layer for Vm {
             .iter()
             .map(|d| {
                 let dev = self.devices.iter().find(|x| x.node == d.node);
-                let mut j = d.link.to_json(&format!("disk:{}", d.node));
+                let mut j = link_json(&d.link, &format!("disk:{}", d.node));
                 if let Some(o) = j.as_object_mut() {
                     o.insert("node".into(), json!(d.node));
                     o.insert(
@@ -489,7 +465,7 @@ impl Layer for Vm {
             })).collect::<Vec<_>>(),
             "disks": disks,
             "other_devices": other,
-            "memory": self.memory.as_ref().map(|m| m.to_json("memory")),
+            "memory": self.memory.as_ref().map(|m| link_json(m, "memory")),
             "snapshot_database": self.vmsd.as_ref().map(|(l, _)| json!({
                 "file": l.reference.name,
                 "status": l.reference.decision.describe(),
