@@ -41,15 +41,40 @@ pub fn corpus(rel: &str) -> PathBuf {
     corpus_dir().join(rel)
 }
 
-/// A fresh scratch directory under `target/test-scratch/<tag>`.
+/// A fresh scratch directory `target/test-scratch/<tag>-<pid>`, kept after the test for a
+/// look at what it left. The same tag's directories of test processes that have ended are
+/// removed first, so repeated runs do not pile up gigabytes.
 pub fn scratch_dir(tag: &str) -> PathBuf {
-    let d = workspace_root()
-        .join("target")
-        .join("test-scratch")
-        .join(format!("{tag}-{}", std::process::id()));
+    let base = workspace_root().join("target").join("test-scratch");
+    remove_stale(&base, tag);
+    let d = base.join(format!("{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// Removes `base/<tag>-<pid>` for every pid that is no running process (Linux's `/proc`;
+/// elsewhere nothing is removed).
+fn remove_stale(base: &Path, tag: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    let prefix = format!("{tag}-");
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(&prefix))
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
 }
 
 /// A resolver that allows every reference, opens none (each open fails) and records the
