@@ -218,12 +218,34 @@ fn insert_after_last(
     Ok(lines[..=last].concat() + what + &lines[last + 1..].concat())
 }
 
+/// `t` (the facade's `Cargo.toml`) with `name` appended to its one-line `default = [...]`
+/// features, after the formats already there.
+fn append_to_default(t: &str, name: &str) -> Result<String, String> {
+    let mut found = false;
+    let out = t
+        .split_inclusive('\n')
+        .map(|l| match l.trim_end().strip_suffix(']') {
+            Some(list) if l.starts_with("default = [") && !found => {
+                found = true;
+                let sep = if list.ends_with('[') { "" } else { ", " };
+                format!("{list}{sep}\"{name}\"]\n")
+            }
+            _ => l.to_string(),
+        })
+        .collect();
+    if found {
+        Ok(out)
+    } else {
+        Err("no one-line `default = [...]` in crates/vmsnap/Cargo.toml".into())
+    }
+}
+
 /// The facade: one cargo feature (on by default) and one optional dependency in its
 /// `Cargo.toml`; the re-export that links the crate and the expected plugin name in its
 /// `lib.rs`.
 fn register_in_facade(root: &Path, name: &str) -> Result<(), String> {
     edit(root, "crates/vmsnap/Cargo.toml", |t| {
-        let t = t.replacen("default = [", &format!("default = [\"{name}\", "), 1);
+        let t = append_to_default(t, name)?;
         let t = insert_after_last(
             &t,
             |l| l.starts_with("vmsnap-") && l.contains("optional = true"),
@@ -316,4 +338,23 @@ fn next_steps(name: &str) -> String {
   5. cargo xtask golden, and review corpus/golden/{name}/
   6. cargo test -p vmsnap-{name}; cargo test -p vmsnap-fuzzing; cargo bench -p vmsnap-{name}"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::append_to_default;
+
+    #[test]
+    fn a_new_format_joins_the_end_of_the_default_features() {
+        let t = "[features]\ndefault = [\"qcow2\", \"vhd\"]\nqcow2 = []\n";
+        assert_eq!(
+            append_to_default(t, "toy").unwrap(),
+            "[features]\ndefault = [\"qcow2\", \"vhd\", \"toy\"]\nqcow2 = []\n"
+        );
+        assert_eq!(
+            append_to_default("default = []\n", "toy").unwrap(),
+            "default = [\"toy\"]\n"
+        );
+        assert!(append_to_default("[features]\n", "toy").is_err());
+    }
 }

@@ -113,6 +113,14 @@ fn a_scaffolded_format_builds_registers_and_waits_for_its_oracle() {
         .map(|p| p.display().to_string())
         .collect();
     changed.sort();
+    // The new format joins the end of the facade's default features.
+    let facade_toml = std::fs::read_to_string(ws.join("crates/vmsnap/Cargo.toml")).unwrap();
+    let default = facade_toml
+        .lines()
+        .find(|l| l.starts_with("default = ["))
+        .unwrap();
+    assert!(default.ends_with(&format!(", \"{NAME}\"]")), "{default}");
+    assert_eq!(default.matches(&format!("\"{NAME}\"")).count(), 1);
     assert_eq!(
         changed,
         [
