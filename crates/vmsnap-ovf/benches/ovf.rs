@@ -69,12 +69,7 @@ fn ova(c: &mut Criterion) {
     });
     bench_open(c, "ova", || open(&path));
     let package = open(&path);
-    let disk = package
-        .children()
-        .into_iter()
-        .find(|c| c.name == "disk:scsi0:0")
-        .expect("the package's one disk")
-        .layer;
+    let disk = vmsnap_testkit::child(&*package, "disk:scsi0:0");
     bench_sequential(c, "ova", &disk, 256 << 20);
     bench_random_4k(c, "ova", &disk);
     let mut g = c.benchmark_group("ova/manifest");

@@ -14,10 +14,11 @@ mod common;
 use std::process::Command;
 use std::sync::Arc;
 
-use common::{child, ova, ova_bytes, ovf, sample};
+use common::{ova, ova_bytes, ovf, sample};
 use vmsnap_core::{ErrorKind, Layer, Severity, SniffWindow};
 use vmsnap_ovf::rule::{CAPACITY, MEMBER, UNSUPPORTED_FILE};
 use vmsnap_ovf::{OVA_PLUGIN, PLUGIN};
+use vmsnap_testkit::child;
 use vmsnap_testkit::{assert_same_bytes, read_all, run, scratch_dir};
 
 /// A ustar header for `name` (`size` bytes, `typeflag`), checksum filled in.

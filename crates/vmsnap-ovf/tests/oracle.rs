@@ -13,10 +13,11 @@ mod common;
 
 use std::process::Command;
 
-use common::{child, ova, ovf, sample};
+use common::{ova, ovf, sample};
 use vmsnap_core::{Layer, Severity};
 use vmsnap_ovf::digest::{hex, Algorithm, Hasher};
 use vmsnap_ovf::rule::{CAPACITY, MANIFEST};
+use vmsnap_testkit::child;
 use vmsnap_testkit::{assert_same_bytes, qemu_img_raw, read_all, run, scratch_dir};
 
 /// (child layer, file) of each OVA sample's disks.

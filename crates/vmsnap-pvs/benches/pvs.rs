@@ -28,12 +28,7 @@ fn pvs(c: &mut Criterion) {
     let registry = Registry::empty();
     bench_open(c, "pvs", || open_vm(&registry));
     let vm = open_vm(&registry);
-    let disk = vm
-        .children()
-        .into_iter()
-        .find(|ch| ch.name == "disk:sata0:0")
-        .unwrap()
-        .layer;
+    let disk = vmsnap_testkit::child(&*vm, "disk:sata0:0");
     c.bench_function("pvs/read-4k-disk", |b| {
         let mut buf = [0u8; 4096];
         b.iter(|| disk.read_at(1 << 20, &mut buf).unwrap())

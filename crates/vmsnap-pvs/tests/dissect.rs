@@ -16,8 +16,9 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{child, open, sample};
+use common::{open, sample};
 use serde_json::Value;
+use vmsnap_testkit::child;
 use vmsnap_testkit::{assert_same_bytes, read_all, run, scratch_dir};
 
 fn dissect(vm: &Path, out: &Path) -> Value {

@@ -129,7 +129,7 @@ fn every_system_name_is_a_reference_and_the_config_is_unsafe() {
             .contains("VM file \"data.hdd/DiskDescriptor.xml\""),
         "{disk:?}"
     );
-    let stand_in = common::child(&vm, "disk:sata0:0");
+    let stand_in = vmsnap_testkit::child(&vm, "disk:sata0:0");
     assert_eq!(stand_in.len(), 4 << 20);
     assert!(stand_in.read_at(0, &mut [0u8; 512]).is_err());
 }

@@ -11,8 +11,9 @@
 
 mod common;
 
-use common::{child, open, sample};
+use common::{open, sample};
 use vmsnap_core::Layer;
+use vmsnap_testkit::child;
 use vmsnap_testkit::{assert_same_bytes, have_qemu_img, qemu_img_raw, read_all};
 
 const TOP: &str = "{5fbaabe3-6958-40ff-92a7-860e329aab41}";

@@ -77,6 +77,17 @@ fn remove_stale(base: &Path, tag: &str) {
     }
 }
 
+/// The inner layer `name` of `layer` (`disk:scsi0:0`, `snapshot:s1/memory`); panics naming
+/// the children there are when it has none of that name.
+pub fn child(layer: &dyn Layer, name: &str) -> Arc<dyn Layer> {
+    let kids = layer.children();
+    let names: Vec<String> = kids.iter().map(|c| c.name.clone()).collect();
+    kids.into_iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no child {name:?} among {names:?}"))
+        .layer
+}
+
 /// A resolver that allows every reference, opens none (each open fails) and records the
 /// path of each it was asked to open: for tests that a file is never even tried.
 pub fn recording_resolver() -> (

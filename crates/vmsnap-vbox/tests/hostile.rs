@@ -12,11 +12,12 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{child, copy_sample, open, sample};
+use common::{copy_sample, open, sample};
 use vmsnap_core::{
     ErrorKind, ExternalPolicy, FileLayer, Layer, MemSource, OpenCtx, Options, RefDecision,
     Resolver, Severity, SniffWindow,
 };
+use vmsnap_testkit::child;
 use vmsnap_vbox::{rule, PLUGIN};
 
 const BASE: &str = "00000000-0000-4000-8000-00000000000a";
@@ -97,13 +98,13 @@ fn a_parent_uuid_the_registry_does_not_say_is_a_finding_and_not_read() {
         "{f:?}"
     );
     // Not read: the disk is a stand-in whose reads fail (its size is still known).
-    let disk = child(&vm, "disk:sata0:0");
+    let disk = child(&*vm, "disk:sata0:0");
     assert_eq!(disk.len(), 3 << 20);
     let e = disk.read_at(0, &mut [0u8; 512]).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable);
     assert_eq!(vm.describe()["disks"][0]["opened"], false);
     // The snapshots' disks, which the registry gets right, still read.
-    child(&vm, "snapshot:Before update/disk:sata0:0")
+    child(&*vm, "snapshot:Before update/disk:sata0:0")
         .read_at(0, &mut [0u8; 512])
         .unwrap();
 }
@@ -123,7 +124,7 @@ fn an_image_uuid_the_registry_does_not_say_is_a_finding_and_not_read() {
         "{f:?}"
     );
     for name in ["snapshot:Installed/disk:sata0:0", "disk:sata0:0"] {
-        let e = child(&vm, name).read_at(0, &mut [0u8; 512]).unwrap_err();
+        let e = child(&*vm, name).read_at(0, &mut [0u8; 512]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unavailable, "{name}");
     }
 }
@@ -147,7 +148,7 @@ fn a_base_that_is_differencing_is_refused() {
         ))),
         "{f:?}"
     );
-    let e = child(&vm, "snapshot:Before update/disk:sata0:0")
+    let e = child(&*vm, "snapshot:Before update/disk:sata0:0")
         .read_at(0, &mut [0u8; 512])
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Unavailable);
@@ -178,7 +179,7 @@ fn encrypted_media_are_recognised_not_read() {
         .filter(|e| matches!(e.decision, RefDecision::Opened { .. }))
         .collect();
     assert_eq!(opened.len(), 1, "{opened:?}");
-    let e = child(&vm, "disk:sata0:0")
+    let e = child(&*vm, "disk:sata0:0")
         .read_at(0, &mut [0u8; 1])
         .unwrap_err();
     assert!(matches!(

@@ -12,8 +12,9 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{child, open, sample, sample_dir, vdi_chain_oracle};
+use common::{open, sample, sample_dir, vdi_chain_oracle};
 use vmsnap_core::{AddressSpace, ErrorKind, ExternalPolicy, RefDecision, RefKind};
+use vmsnap_testkit::child;
 use vmsnap_testkit::{assert_same_bytes, read_all};
 
 const BASE: &str = "00000000-0000-4000-8000-00000000000a";
@@ -54,7 +55,7 @@ fn every_disk_of_every_state_reads_like_the_oracle() {
     ];
     for (name, chain) in cases {
         let want = vdi_chain_oracle(&chain);
-        assert_same_bytes(&read_all(child(&vm, name).as_ref()), &want, name);
+        assert_same_bytes(&read_all(child(&*vm, name).as_ref()), &want, name);
     }
     // The chain overlays really differ (else the test could not tell them apart).
     assert_ne!(
@@ -67,7 +68,7 @@ fn every_disk_of_every_state_reads_like_the_oracle() {
         "snapshot:Installed/disk:sata1:0",
         "snapshot:Before update/disk:sata1:0",
     ] {
-        assert_same_bytes(&read_all(child(&vm, name).as_ref()), &vmdk, name);
+        assert_same_bytes(&read_all(child(&*vm, name).as_ref()), &vmdk, name);
     }
     // Each image was opened once, and nothing was unavailable.
     let opened: Vec<String> = r
@@ -168,7 +169,7 @@ fn the_registry_chain_is_read_not_the_files_beside_the_image() {
     stray[off..off + (1 << 20)].fill(0x99);
     std::fs::write(dir.join("Snapshots/stray.vdi"), stray).unwrap();
     let (vm, _) = open(&dir.join("vm.vbox"), ExternalPolicy::VmDir);
-    let got = read_all(child(&vm.unwrap(), "disk:sata0:0").as_ref());
+    let got = read_all(child(&*vm.unwrap(), "disk:sata0:0").as_ref());
     let want = vdi_chain_oracle(&[sample_dir().join("base.vdi"), snap(DIFF1), snap(DIFF2)]);
     assert_same_bytes(&got, &want, "disk:sata0:0 with a stray parent");
 }

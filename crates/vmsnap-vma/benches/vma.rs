@@ -22,12 +22,7 @@ fn vma(c: &mut Criterion) {
     let plugin = &vmsnap_vma::PLUGIN;
     bench_open(c, "vma", || open_with(plugin, &path));
     let archive = open_with(plugin, &path);
-    let disk: Arc<dyn Layer> = archive
-        .children()
-        .into_iter()
-        .find(|c| c.name == "disk:drive-scsi0")
-        .expect("the archive's one device")
-        .layer;
+    let disk: Arc<dyn Layer> = vmsnap_testkit::child(&*archive, "disk:drive-scsi0");
     bench_sequential(c, "vma", &disk, 256 << 20);
     bench_random_4k(c, "vma", &disk);
     bench_probe(c, "vma", plugin, &archive);

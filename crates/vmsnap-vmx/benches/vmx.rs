@@ -31,12 +31,7 @@ fn vmx(c: &mut Criterion) {
         .unwrap();
     bench_open(c, "vmx", || open_vm(&registry));
     let vm = open_vm(&registry);
-    let disk = vm
-        .children()
-        .into_iter()
-        .find(|ch| ch.name == "disk:scsi0:0")
-        .unwrap()
-        .layer;
+    let disk = vmsnap_testkit::child(&*vm, "disk:scsi0:0");
     c.bench_function("vmx/read-4k-disk", |b| {
         let mut buf = [0u8; 4096];
         b.iter(|| disk.read_at(4 << 20, &mut buf).unwrap())

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use vmsnap_core::{
-    ExternalPolicy, FileLayer, Layer, MemSource, OpenCtx, Options, Registry, Resolver, Result,
+    ExternalPolicy, FileLayer, MemSource, OpenCtx, Options, Registry, Resolver, Result,
 };
 use vmsnap_ovf::Ovf;
 
@@ -55,13 +55,4 @@ pub fn ova_bytes(bytes: Vec<u8>) -> Result<Ovf> {
 /// Opens `corpus/ovf/<name>` (an `.ova`).
 pub fn ova(name: &str) -> Ovf {
     ova_bytes(std::fs::read(sample(name)).unwrap()).unwrap()
-}
-
-/// The child layer `name` of `l`.
-pub fn child(l: &dyn Layer, name: &str) -> Arc<dyn Layer> {
-    l.children()
-        .into_iter()
-        .find(|c| c.name == name)
-        .unwrap_or_else(|| panic!("no child {name}"))
-        .layer
 }

@@ -4,9 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use vmsnap_core::{
-    ExternalPolicy, FileLayer, Layer, NamedLayer, OpenCtx, Options, Registry, Resolver, Result,
-};
+use vmsnap_core::{ExternalPolicy, FileLayer, OpenCtx, Options, Registry, Resolver, Result};
 use vmsnap_pvs::Vm;
 
 /// `corpus/pvs/<name>`.
@@ -27,15 +25,4 @@ pub fn open(vm: &str) -> Vm {
     let dir = sample(&format!("{vm}.pvm"));
     let r = Resolver::new(ExternalPolicy::VmDir).with_vm_dir(&dir);
     open_with(&dir.join("config.pvs"), &r).unwrap()
-}
-
-/// The child layer `name`.
-pub fn child(vm: &Vm, name: &str) -> Arc<dyn Layer> {
-    let children: Vec<NamedLayer> = vm.children();
-    let names: Vec<String> = children.iter().map(|c| c.name.clone()).collect();
-    children
-        .into_iter()
-        .find(|c| c.name == name)
-        .unwrap_or_else(|| panic!("no child {name} among {names:?}"))
-        .layer
 }

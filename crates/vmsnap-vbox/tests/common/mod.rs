@@ -43,21 +43,6 @@ pub fn open(path: &Path, policy: ExternalPolicy) -> (Result<Arc<dyn Layer>>, Res
     (layer, r)
 }
 
-/// The child `name` of `layer`.
-pub fn child(layer: &Arc<dyn Layer>, name: &str) -> Arc<dyn Layer> {
-    let kids = layer.children();
-    kids.iter()
-        .find(|c| c.name == name)
-        .unwrap_or_else(|| {
-            panic!(
-                "no child {name:?}; children: {:?}",
-                kids.iter().map(|c| &c.name).collect::<Vec<_>>()
-            )
-        })
-        .layer
-        .clone()
-}
-
 /// A copy of the sample VM in a fresh scratch directory `tag`, its `vm.vbox` passed
 /// through `edit`.
 pub fn copy_sample(tag: &str, edit: impl FnOnce(String) -> String) -> PathBuf {
