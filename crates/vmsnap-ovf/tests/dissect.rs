@@ -21,7 +21,7 @@ use common::{ova, ovf, sample};
 use serde_json::Value;
 use vmsnap_core::Layer;
 use vmsnap_ovf::digest::{hex, Algorithm, Hasher};
-use vmsnap_testkit::{read_all, run, scratch_dir};
+use vmsnap_testkit::{read_all, run};
 
 fn dissect(descriptor: &Path) -> Value {
     let py = std::env::var_os("DISSECT_PYTHON")
@@ -68,12 +68,7 @@ fn every_ovf1_sample_reads_like_dissect() {
         &dissect(&sample("vmware.ovf")),
     );
     for name in ["two-disk.ova", "bad-manifest.ova"] {
-        let dir = scratch_dir(&format!("dissect-ovf-{name}"));
-        run(Command::new("tar")
-            .arg("-xf")
-            .arg(sample(name))
-            .arg("-C")
-            .arg(&dir));
+        let dir = common::extracted(name, &format!("dissect-ovf-{name}"));
         let o = ova(name);
         assert_eq!(o.children().len(), 2);
         compare(name, &o, &dissect(&dir.join("two-disk.ovf")));

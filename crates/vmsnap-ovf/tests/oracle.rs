@@ -17,8 +17,7 @@ use common::{ova, ovf, sample};
 use vmsnap_core::{Layer, Severity};
 use vmsnap_ovf::digest::{hex, Algorithm, Hasher};
 use vmsnap_ovf::rule::{CAPACITY, MANIFEST};
-use vmsnap_testkit::child;
-use vmsnap_testkit::{assert_same_bytes, qemu_img_raw, read_all, run, scratch_dir};
+use vmsnap_testkit::{assert_same_bytes, child, qemu_img_raw, read_all, run, scratch_dir};
 
 /// (child layer, file) of each OVA sample's disks.
 const OVA_DISKS: [(&str, &str); 2] = [
@@ -61,12 +60,7 @@ fn ova_members_lie_where_gnu_tar_lists_them() {
 #[test]
 fn ova_disks_read_like_qemu_img_of_the_extracted_members() {
     for name in ["two-disk.ova", "bad-manifest.ova"] {
-        let dir = scratch_dir(&format!("ovf-extract-{name}"));
-        run(Command::new("tar")
-            .arg("-xf")
-            .arg(sample(name))
-            .arg("-C")
-            .arg(&dir));
+        let dir = common::extracted(name, &format!("ovf-extract-{name}"));
         let o = ova(name);
         assert_eq!(o.children().len(), 2, "{name}");
         for (layer, file) in OVA_DISKS {

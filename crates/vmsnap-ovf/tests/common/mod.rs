@@ -56,3 +56,17 @@ pub fn ova_bytes(bytes: Vec<u8>) -> Result<Ovf> {
 pub fn ova(name: &str) -> Ovf {
     ova_bytes(std::fs::read(sample(name)).unwrap()).unwrap()
 }
+
+/// `corpus/ovf/<name>` (an `.ova`) unpacked by GNU tar into a fresh scratch directory `tag`:
+/// the members as the reference readers see them.
+pub fn extracted(name: &str, tag: &str) -> PathBuf {
+    let dir = vmsnap_testkit::scratch_dir(tag);
+    vmsnap_testkit::run(
+        std::process::Command::new("tar")
+            .arg("-xf")
+            .arg(sample(name))
+            .arg("-C")
+            .arg(&dir),
+    );
+    dir
+}
